@@ -1,0 +1,61 @@
+# Coinpilot: two commands do everything on a fresh machine.
+#   make demo   - set up, migrate, and run the demo (mock mode, replayed real candles)
+#   make test   - set up, then lint, type-check and run the full test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test lint typecheck unit test-pg browser-deps postgres bench clean help
+
+help:
+	@echo "make demo     run Coinpilot's demo (mock trading on shipped history) on http://127.0.0.1:8000"
+	@echo "make test     lint, type-check and run the whole test suite (SQLite)"
+	@echo "make test-pg  run the database tests against PostgreSQL ($(PG_URL))"
+	@echo "make bench    run the benchmarks in bench/"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the dependency list changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/coinpilot demo $(ARGS)
+
+browser-deps:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the dashboard tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: browser tests will be skipped"; \
+	  else echo "chromium not found at $(CHROMIUM): browser tests will be skipped (apt-get install chromium)"; fi; \
+	fi
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP) browser-deps lint typecheck
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+	  (pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && sleep 2 && pg_isready -h 127.0.0.1 -p 5432)
+
+test-pg: $(STAMP) postgres
+	COINPILOT_TEST_DATABASE=$(PG_URL) $(VENV)/bin/pytest tests/integration tests/e2e -m "not browser" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

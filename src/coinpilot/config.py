@@ -1,0 +1,177 @@
+"""Settings from environment variables (prefix ``COINPILOT_``) and an optional TOML file.
+
+Validation happens at load: a bad value stops start-up with a message naming the setting, and
+safety limits above the hard caps in :mod:`coinpilot.domain.limits` are refused outright.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from coinpilot.domain.limits import SafetyLimits, limit_violations
+from coinpilot.domain.types import TradingMode
+
+COINBASE_PRODUCTION_HOST = "api.coinbase.com"
+
+
+class LimitsConfig(BaseModel):
+    """Mirror of :class:`SafetyLimits` for settings; checked against the hard caps on load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_trade_usd: Decimal = SafetyLimits.max_trade_usd
+    min_trade_usd: Decimal = SafetyLimits.min_trade_usd
+    daily_loss_limit_usd: Decimal = SafetyLimits.daily_loss_limit_usd
+    max_daily_trades: int = SafetyLimits.max_daily_trades
+    max_daily_trades_per_bot: int = SafetyLimits.max_daily_trades_per_bot
+    cooldown_minutes: int = SafetyLimits.cooldown_minutes
+    max_tranches: int = SafetyLimits.max_tranches
+    max_position_usd_per_bot: Decimal = SafetyLimits.max_position_usd_per_bot
+    max_total_exposure_usd: Decimal = SafetyLimits.max_total_exposure_usd
+    max_consecutive_losses: int = SafetyLimits.max_consecutive_losses
+    weekly_loss_limit_per_position_usd: Decimal = SafetyLimits.weekly_loss_limit_per_position_usd
+    min_reserved_balance_usd: Decimal = SafetyLimits.min_reserved_balance_usd
+
+    @model_validator(mode="after")
+    def _within_caps(self) -> LimitsConfig:
+        problems = limit_violations(self.to_domain())
+        if problems:
+            raise ValueError("; ".join(f"limits.{name}: {msg}" for name, msg in problems))
+        return self
+
+    def to_domain(self) -> SafetyLimits:
+        return SafetyLimits(**self.model_dump())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COINPILOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".coinpilot")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_token: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    trading_mode: TradingMode = TradingMode.MOCK
+    # Where mock mode gets its prices: shipped history ("replay") or Coinbase's public data.
+    market_data: Literal["replay", "coinbase"] = "replay"
+    replay_speed: float = Field(default=1.0, gt=0, le=1_000_000)
+    replay_start: str | None = None  # ISO time inside the shipped data; default: its start
+
+    coinbase_api_key: SecretStr | None = None
+    coinbase_api_secret: SecretStr | None = None
+    coinbase_key_file: Path | None = None
+    coinbase_base_url: str = COINBASE_PRODUCTION_HOST
+    coinbase_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    coinbase_max_requests_per_second: float = Field(default=20.0, gt=0, le=30)
+
+    engine_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    sync_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    candle_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
+    evaluation_retention: int = Field(default=1000, ge=10, le=1_000_000)
+
+    paper_fee_rate: Decimal = Field(default=Decimal("0.006"), ge=0, le=Decimal("0.05"))
+    paper_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=500)
+    paper_fill_delay_seconds: float = Field(default=0.2, ge=0, le=60)
+    paper_starting_usd: Decimal = Field(default=Decimal("1000"), gt=0)
+
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("COINPILOT_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """One database, never several by accident: relative SQLite paths become absolute."""
+        if not self.database_url:
+            return f"sqlite:///{(self.home / 'coinpilot.db').resolve()}"
+        return absolutize_sqlite_url(self.database_url)
+
+    @property
+    def safety_limits(self) -> SafetyLimits:
+        return self.limits.to_domain()
+
+    def has_coinbase_keys(self) -> bool:
+        return bool(self.coinbase_key_file) or bool(
+            self.coinbase_api_key and self.coinbase_api_secret
+        )
+
+    def coinbase_is_loopback(self) -> bool:
+        return is_loopback_host(self.coinbase_base_url)
+
+
+def absolutize_sqlite_url(url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix):]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str(Path(rest).expanduser().resolve())
+    return url
+
+
+def is_loopback_host(base_url: str) -> bool:
+    host = urlsplit("//" + base_url.split("://")[-1]).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def running_under_test() -> bool:
+    """True inside pytest or when COINPILOT_UNDER_TEST is set (subprocesses started by tests)."""
+    return "pytest" in sys.modules or os.environ.get("COINPILOT_UNDER_TEST") == "1"
+
+
+class ConfigError(Exception):
+    """Configuration is invalid; the message names the setting and says what to do."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = "COINPILOT_" + loc.upper().replace(".", "__")
+            lines.append(f"{loc} ({env}): {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Exchange adapters behind one interface: Coinbase (official SDK), paper (mock fills), replay."""

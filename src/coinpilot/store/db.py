@@ -1,0 +1,102 @@
+"""Engine and session creation, SQLite tuning, migrations, and the trading lock.
+
+SQLite runs in WAL mode with a busy timeout so the API can read while the engine writes; its
+driver-level transaction handling is replaced by explicit ``BEGIN`` so that the trading lock
+(:func:`acquire_trading_lock`) really is the first statement of its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from coinpilot.store.models import ControlState
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=20,
+        )
+        _tune_sqlite(engine)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True
+    )
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see module docstring)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
+    """Serialise every check-then-place: must be the first statement of the transaction.
+
+    An UPDATE of the single control row takes SQLite's write lock (waiting up to the busy
+    timeout) and PostgreSQL's row lock; whoever holds it sees every counter committed before it,
+    so two concurrent requests can never both pass a limit only one of them fits.
+    """
+    session.execute(
+        sa.update(ControlState)
+        .where(ControlState.id == 1)
+        .values(lock_version=ControlState.lock_version + 1)
+    )
+    state = session.get(ControlState, 1, populate_existing=True)
+    if state is None:  # first start: the migration seeds it, but be robust
+        state = ControlState(id=1, trading_enabled=False, emergency_stop=False, updated_at=now)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def describe_url(url: str) -> str:
+    """The database location without credentials, for start-up logs."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,101 @@
+"""Shared fixtures: a fresh migrated database per test (SQLite or PostgreSQL) and a fake clock.
+
+Set ``COINPILOT_TEST_DATABASE`` to a PostgreSQL URL to run the suite against PostgreSQL: a
+private database is created for the run, migrated once, and truncated between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from coinpilot.domain.clock import FakeClock
+from coinpilot.store.db import make_engine, make_session_factory
+from coinpilot.store.migrate import upgrade
+from coinpilot.store.models import Base
+
+os.environ.setdefault("COINPILOT_UNDER_TEST", "1")
+# Never let a developer's real keys or settings leak into a test run.
+for _name in list(os.environ):
+    if _name.startswith("COINBASE_") or (
+        _name.startswith("COINPILOT_") and _name not in {"COINPILOT_UNDER_TEST", "COINPILOT_TEST_DATABASE"}
+    ):
+        del os.environ[_name]
+
+TEST_DATABASE = os.environ.get("COINPILOT_TEST_DATABASE", "sqlite")
+IS_POSTGRES = TEST_DATABASE.startswith("postgresql")
+
+
+def _pg_admin_url() -> str:
+    return TEST_DATABASE
+
+
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per run; tests get copies (SQLite) or truncated tables (PostgreSQL)."""
+    if IS_POSTGRES:
+        name = f"coinpilot_t_{uuid.uuid4().hex[:10]}"
+        admin = make_engine(_pg_admin_url(), pool_size=1)
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = sa.engine.make_url(_pg_admin_url()).set(database=name).render_as_string(
+            hide_password=False
+        )
+        upgrade(url)
+        yield url
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield str(path)
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url, pool_size=1)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        conn.exec_driver_sql(
+            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
+            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
+        )
+    engine.dispose()
+
+
+@pytest.fixture
+def db_url(_template_db: str, tmp_path: Path) -> str:
+    """URL of a fresh, migrated, empty database for this test."""
+    if IS_POSTGRES:
+        _reset_postgres(_template_db)
+        return _template_db
+    target = tmp_path / "coinpilot.db"
+    shutil.copyfile(_template_db, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
