@@ -1,0 +1,201 @@
+"""Position and tranche math: average-cost method, fees in quote currency.
+
+Exactly the rules of ARCHITECTURE.md "Position math":
+
+- buy fill (b, p, f): ``size += b``; ``cost += b*p + f``; ``avg_entry = cost / size``;
+- sell fill (s, p, f): ``realised += s*p - f - s*avg_entry``; ``cost -= s*avg_entry``;
+  ``size -= s`` (the average entry is unchanged by exits);
+- unrealised P&L at mark m (best bid): ``size*m - cost``.
+
+On a full close the remaining cost is used instead of ``s*avg_entry``, so a flat position has
+cost exactly 0 (no rounding residue). The exit cost share ``s*avg_entry`` is rounded to 1e-18
+(the scale of the money columns) and the same rounded value is taken off the cost and off the
+realised P&L, so ``realised + unrealised(m) == cash + size*m - c0`` holds exactly.
+
+One position per bot, built from up to ``max_tranches`` entry tranches (one per entry trade).
+When the position closes fully its tranches are closed and the next entry starts a new cycle;
+realised P&L and fees keep accumulating across cycles. State objects are immutable: every
+function returns a new state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from typing import Protocol
+
+from coinpilot.domain.types import PositionStatus
+
+__all__ = [
+    "COST_QUANTUM",
+    "FillAmount",
+    "FillLike",
+    "PositionState",
+    "TrancheState",
+    "apply_entry",
+    "apply_exit",
+]
+
+ZERO = Decimal(0)
+COST_QUANTUM = Decimal("1e-18")  # the scale of Money columns (NUMERIC(38, 18))
+# Wide enough that sums and products of realistic money never round.
+_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
+
+
+class FillLike(Protocol):
+    """Anything with a fill's price, base size and quote fee (store rows, adapter fills)."""
+
+    @property
+    def price(self) -> Decimal: ...
+
+    @property
+    def base_size(self) -> Decimal: ...
+
+    @property
+    def fee(self) -> Decimal: ...
+
+
+@dataclass(frozen=True)
+class FillAmount:
+    """A plain fill value, for callers and tests that have no fill object of their own."""
+
+    price: Decimal
+    base_size: Decimal
+    fee: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class TrancheState:
+    """One entry trade of the current cycle. ``entry_price`` is fill-weighted, before fees."""
+
+    trade_id: int
+    entry_price: Decimal
+    base_size: Decimal
+    cost: Decimal  # base_size * entry_price + fee
+    fee: Decimal
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class PositionState:
+    base_size: Decimal = ZERO
+    cost: Decimal = ZERO  # incl. entry fees, minus the cost share of exits
+    realized_pnl: Decimal = ZERO
+    total_fees: Decimal = ZERO
+    tranches: tuple[TrancheState, ...] = ()
+    reducing: bool = False  # the last trade was a partial exit
+
+    @property
+    def is_flat(self) -> bool:
+        return self.base_size == 0
+
+    @property
+    def avg_entry_price(self) -> Decimal | None:
+        """Cost per unit held, fees included; None when flat."""
+        if self.base_size == 0:
+            return None
+        with localcontext(_CTX):
+            return self.cost / self.base_size
+
+    @property
+    def last_entry_price(self) -> Decimal | None:
+        """Entry price of the newest tranche of this cycle (for DCA steps); None when none."""
+        return self.tranches[-1].entry_price if self.tranches else None
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return self.tranches[0].opened_at if self.tranches else None
+
+    def status(self, max_tranches: int) -> PositionStatus:
+        if self.base_size == 0:
+            return PositionStatus.FLAT
+        if self.reducing:
+            return PositionStatus.REDUCING
+        if len(self.tranches) >= max_tranches:
+            return PositionStatus.OPEN
+        return PositionStatus.BUILDING
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        with localcontext(_CTX):
+            return self.base_size * mark
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        """``size*mark - cost``; 0 when flat. Use the best bid as mark (what a sale would get)."""
+        with localcontext(_CTX):
+            return self.base_size * mark - self.cost
+
+
+def _check_fills(fills: Sequence[FillLike]) -> None:
+    if not fills:
+        raise ValueError("no fills to apply")
+    for f in fills:
+        if not f.price > 0:
+            raise ValueError(f"fill price must be positive, got {f.price}")
+        if not f.base_size > 0:
+            raise ValueError(f"fill base size must be positive, got {f.base_size}")
+        if f.fee < 0:
+            raise ValueError(f"fill fee must not be negative, got {f.fee}")
+
+
+def apply_entry(
+    pos: PositionState, fills: Sequence[FillLike], trade_id: int, at: datetime
+) -> PositionState:
+    """Add one entry trade's fills to the position as one new tranche.
+
+    Raises ValueError for empty or invalid fills and for a trade already applied (applying the
+    same trade twice would double-count it).
+    """
+    _check_fills(fills)
+    if any(t.trade_id == trade_id for t in pos.tranches):
+        raise ValueError(f"trade {trade_id} is already a tranche of this position")
+    with localcontext(_CTX):
+        base = sum((f.base_size for f in fills), ZERO)
+        value = sum((f.base_size * f.price for f in fills), ZERO)
+        fee = sum((f.fee for f in fills), ZERO)
+        entry_price = (value / base).quantize(COST_QUANTUM)
+        cost = value + fee
+        tranche = TrancheState(trade_id, entry_price, base, cost, fee, at)
+        tranches = pos.tranches if pos.base_size > 0 else ()
+        return replace(
+            pos,
+            base_size=pos.base_size + base,
+            cost=pos.cost + cost,
+            total_fees=pos.total_fees + fee,
+            tranches=(*tranches, tranche),
+            reducing=False,
+        )
+
+
+def apply_exit(pos: PositionState, fills: Sequence[FillLike]) -> tuple[PositionState, Decimal]:
+    """Apply one exit trade's fills; return the new state and the P&L realised by this exit.
+
+    Raises ValueError when the fills sell more than the position holds (nothing is applied).
+    """
+    _check_fills(fills)
+    with localcontext(_CTX):
+        sold = sum((f.base_size for f in fills), ZERO)
+        if sold > pos.base_size:
+            raise ValueError(f"cannot sell {sold}: the position holds only {pos.base_size}")
+        size, cost, fees, realised = pos.base_size, pos.cost, ZERO, ZERO
+        for f in fills:
+            if f.base_size == size:
+                share = cost  # full close: take the whole remaining cost, no residue
+            else:
+                share = (f.base_size * cost / size).quantize(COST_QUANTUM)
+            realised += f.base_size * f.price - f.fee - share
+            cost -= share
+            size -= f.base_size
+            fees += f.fee
+        closed = size == 0
+        new = replace(
+            pos,
+            base_size=size,
+            cost=ZERO if closed else cost,
+            realized_pnl=pos.realized_pnl + realised,
+            total_fees=pos.total_fees + fees,
+            tranches=() if closed else pos.tranches,
+            reducing=not closed,
+        )
+        return new, realised
