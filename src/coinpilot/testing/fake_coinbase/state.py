@@ -1,0 +1,383 @@
+"""Accounts, orders and fills of the stand-in, with delayed (optionally partial) market fills.
+
+Fills are applied lazily: every request and every inspection first calls :meth:`advance`,
+which executes the fills whose time has come. Time is the wall clock (``time.monotonic`` for
+scheduling), so tests use short delays.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
+
+from coinpilot.testing.fake_coinbase.market import FakeProduct, fmt
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class FakeFill:
+    entry_id: str
+    trade_id: str
+    order_id: str
+    product_id: str
+    side: str
+    price: Decimal
+    size: Decimal  # base
+    commission: Decimal  # quote
+    trade_time: float
+
+    def to_json(self, size_in_quote: bool) -> dict[str, object]:
+        return {
+            "entry_id": self.entry_id,
+            "trade_id": self.trade_id,
+            "order_id": self.order_id,
+            "trade_time": _iso(self.trade_time),
+            "trade_type": "FILL",
+            "price": fmt(self.price),
+            "size": fmt(self.size * self.price) if size_in_quote else fmt(self.size),
+            "commission": fmt(self.commission),
+            "product_id": self.product_id,
+            "sequence_timestamp": _iso(self.trade_time),
+            "liquidity_indicator": "TAKER",
+            "size_in_quote": size_in_quote,
+            "user_id": "fake-user",
+            "side": self.side,
+            "retail_portfolio_id": "fake-portfolio",
+        }
+
+
+@dataclass
+class FakeOrder:
+    order_id: str
+    client_order_id: str
+    product_id: str
+    side: str  # BUY / SELL
+    quote_size: Decimal | None
+    base_size: Decimal | None
+    created: float
+    status: str = "OPEN"
+    reject_reason: str = ""
+    fills: list[FakeFill] = field(default_factory=list)
+    schedule: list[tuple[float, Decimal]] = field(default_factory=list)  # (due monotonic, share)
+    fail_at: float | None = None
+    filled_at: float | None = None  # wall time of the last fill
+    hold_left: Decimal = Decimal(0)  # what is still on hold for this order
+
+    @property
+    def filled_size(self) -> Decimal:
+        return sum((f.size for f in self.fills), Decimal(0))
+
+    @property
+    def filled_value(self) -> Decimal:
+        return sum((f.size * f.price for f in self.fills), Decimal(0))
+
+    @property
+    def total_fees(self) -> Decimal:
+        return sum((f.commission for f in self.fills), Decimal(0))
+
+    def to_json(self, stale: bool = False) -> dict[str, object]:
+        status, fills = self.status, self.fills
+        if stale and status == "FILLED":
+            status, fills = "OPEN", []
+        filled_size = sum((f.size for f in fills), Decimal(0))
+        value = sum((f.size * f.price for f in fills), Decimal(0))
+        fees = sum((f.commission for f in fills), Decimal(0))
+        avg = (value / filled_size).quantize(Decimal("0.01")) if filled_size else Decimal(0)
+        ioc: dict[str, str] = {}
+        if self.quote_size is not None:
+            ioc["quote_size"] = fmt(self.quote_size)
+        if self.base_size is not None:
+            ioc["base_size"] = fmt(self.base_size)
+        after = value + fees if self.side == "BUY" else value - fees
+        return {
+            "order_id": self.order_id,
+            "product_id": self.product_id,
+            "user_id": "fake-user",
+            "order_configuration": {"market_market_ioc": ioc},
+            "side": self.side,
+            "client_order_id": self.client_order_id,
+            "status": status,
+            "time_in_force": "IMMEDIATE_OR_CANCEL",
+            "created_time": _iso(self.created),
+            "completion_percentage": "100" if status == "FILLED" else "0",
+            "filled_size": fmt(filled_size),
+            "average_filled_price": fmt(avg),
+            "fee": "",
+            "number_of_fills": str(len(fills)),
+            "filled_value": fmt(value),
+            "pending_cancel": False,
+            "size_in_quote": self.quote_size is not None,
+            "total_fees": fmt(fees),
+            "size_inclusive_of_fees": self.quote_size is not None,
+            "total_value_after_fees": fmt(after),
+            "trigger_status": "INVALID_ORDER_TYPE",
+            "order_type": "MARKET",
+            "reject_reason": self.reject_reason,
+            "settled": status == "FILLED",
+            "product_type": "SPOT",
+            "reject_message": "",
+            "cancel_message": "",
+            "order_placement_source": "RETAIL_ADVANCED",
+            "outstanding_hold_amount": fmt(self.hold_left),
+            "is_liquidation": False,
+            "last_fill_time": _iso(fills[-1].trade_time) if fills else None,
+            "edit_history": [],
+            "leverage": "",
+            "margin_type": "UNKNOWN_MARGIN_TYPE",
+            "retail_portfolio_id": "fake-portfolio",
+        }
+
+
+class OrderFailure(Exception):
+    """A business failure: HTTP 200 with success:false."""
+
+    def __init__(self, error: str, message: str, preview: str = "", new_order: str = ""):
+        super().__init__(message)
+        self.error, self.message = error, message
+        self.preview, self.new_order = preview, new_order
+
+
+class ExchangeState:
+    """Everything the stand-in knows. All public methods are thread-safe."""
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self.lock = threading.RLock()
+        self._now = now
+        self.products: dict[str, FakeProduct] = {}
+        self.balances: dict[str, Decimal] = {}
+        self.holds: dict[str, Decimal] = {}
+        self.account_ids: dict[str, str] = {}
+        self.orders: dict[str, FakeOrder] = {}
+        self.by_client_id: dict[str, str] = {}
+        self.create_attempts: dict[str, int] = {}
+        self.taker_fee_rate = Decimal("0.006")
+        self.maker_fee_rate = Decimal("0.004")
+        self.pricing_tier = "Advanced 1"
+        self.fill_delay = 0.05
+        self.partial_fills = 1
+        self.fail_next: list[str] = []  # reject reasons for the next accepted orders
+
+    # ---- configuration -------------------------------------------------------------------
+    def add_product(self, product: FakeProduct) -> None:
+        with self.lock:
+            self.products[product.product_id] = product
+            for cur in (product.base, product.quote):
+                self._account(cur)
+
+    def set_price(
+        self, product_id: str, price: Decimal | str, spread: Decimal | str | None = None
+    ) -> None:
+        with self.lock:
+            p = self.products[product_id]
+            p.price = Decimal(str(price))
+            if spread is not None:
+                p.spread = Decimal(str(spread))
+
+    def set_balance(self, currency: str, amount: Decimal | str) -> None:
+        with self.lock:
+            self._account(currency)
+            self.balances[currency] = Decimal(str(amount))
+
+    def _account(self, currency: str) -> None:
+        if currency not in self.account_ids:
+            self.account_ids[currency] = str(uuid.uuid5(uuid.NAMESPACE_URL, "acct-" + currency))
+            self.balances.setdefault(currency, Decimal(0))
+            self.holds.setdefault(currency, Decimal(0))
+
+    # ---- orders ------------------------------------------------------------------------------
+    def create_market_order(
+        self,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        quote_size: str | None,
+        base_size: str | None,
+    ) -> FakeOrder:
+        """Accept (or replay) an order; raise OrderFailure for business errors."""
+        with self.lock:
+            self.advance()
+            self.create_attempts[client_order_id] = self.create_attempts.get(client_order_id, 0) + 1
+            existing = self.by_client_id.get(client_order_id)
+            if existing:
+                return self.orders[existing]
+            product = self.products.get(product_id)
+            if product is None:
+                raise OrderFailure(
+                    "INVALID_PRODUCT_ID", "Product not found", "", "INVALID_PRODUCT_ID"
+                )
+            if side not in ("BUY", "SELL"):
+                raise OrderFailure("INVALID_SIDE", "side must be BUY or SELL")
+            if product.trading_disabled or product.cancel_only or product.status != "online":
+                raise OrderFailure(
+                    "ORDER_ENTRY_DISABLED",
+                    "Trading is disabled for this product",
+                    "PREVIEW_ORDER_ENTRY_DISABLED",
+                )
+            q = Decimal(quote_size) if quote_size else None
+            b = Decimal(base_size) if base_size else None
+            if (q is None) == (b is None):
+                raise OrderFailure("INVALID_ARGUMENT", "exactly one of quote_size/base_size")
+            if q is not None:
+                if q != q.quantize(product.quote_increment, rounding=ROUND_DOWN):
+                    raise OrderFailure(
+                        "INVALID_SIZE_PRECISION",
+                        "Too many decimals in order amount",
+                        "PREVIEW_INVALID_SIZE_PRECISION",
+                        "INVALID_SIZE_PRECISION",
+                    )
+                if q < product.quote_min_size:
+                    raise OrderFailure(
+                        "UNKNOWN_FAILURE_REASON",
+                        "Quote size is too small",
+                        "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+                    )
+            if b is not None:
+                if b != b.quantize(product.base_increment, rounding=ROUND_DOWN):
+                    raise OrderFailure(
+                        "INVALID_SIZE_PRECISION",
+                        "Too many decimals in order amount",
+                        "PREVIEW_INVALID_SIZE_PRECISION",
+                        "INVALID_SIZE_PRECISION",
+                    )
+                if b < product.base_min_size:
+                    raise OrderFailure(
+                        "UNKNOWN_FAILURE_REASON",
+                        "Base size is too small",
+                        "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+                    )
+            if q is not None:
+                amount = q if side == "BUY" else q / product.bid
+            else:
+                assert b is not None
+                amount = b * product.ask * (1 + self.taker_fee_rate) if side == "BUY" else b
+            pay = product.quote if side == "BUY" else product.base
+            if self.balances.get(pay, Decimal(0)) < amount:
+                raise OrderFailure(
+                    "INSUFFICIENT_FUND",
+                    "Insufficient balance in source account",
+                    "PREVIEW_INSUFFICIENT_FUND",
+                    "INSUFFICIENT_FUND",
+                )
+            self.balances[pay] -= amount
+            self.holds[pay] += amount
+            now, mono = self._now(), time.monotonic()
+            order = FakeOrder(
+                str(uuid.uuid4()), client_order_id, product_id, side, q, b, now, hold_left=amount
+            )
+            if self.fail_next:
+                order.reject_reason = self.fail_next.pop(0)
+                order.fail_at = mono + self.fill_delay
+            else:
+                n = max(1, self.partial_fills)
+                share = Decimal(1) / n
+                order.schedule = [
+                    (
+                        mono + self.fill_delay * (i + 1) / n,
+                        share if i < n - 1 else 1 - share * (n - 1),
+                    )
+                    for i in range(n)
+                ]
+            self.orders[order.order_id] = order
+            self.by_client_id[client_order_id] = order.order_id
+            self.advance()
+            return order
+
+    def cancel(self, order_id: str) -> tuple[bool, str]:
+        with self.lock:
+            self.advance()
+            order = self.orders.get(order_id)
+            if order is None:
+                return False, "UNKNOWN_CANCEL_ORDER"
+            if order.status not in ("OPEN", "PENDING"):
+                return False, "COMMANDER_REJECTED_CANCEL_ORDER"
+            order.status, order.schedule = "CANCELLED", []
+            self._release(order)
+            return True, "UNKNOWN_CANCEL_FAILURE_REASON"
+
+    def _release(self, order: FakeOrder) -> None:
+        product = self.products[order.product_id]
+        cur = product.quote if order.side == "BUY" else product.base
+        self.holds[cur] -= order.hold_left
+        self.balances[cur] += order.hold_left
+        order.hold_left = Decimal(0)
+
+    def advance(self) -> None:
+        """Execute every fill (or failure) that is due."""
+        with self.lock:
+            mono = time.monotonic()
+            for order in self.orders.values():
+                if order.fail_at is not None and order.fail_at <= mono and order.status == "OPEN":
+                    order.status, order.fail_at = "FAILED", None
+                    self._release(order)
+                while order.schedule and order.schedule[0][0] <= mono:
+                    _, share = order.schedule.pop(0)
+                    self._fill(order, share, last=not order.schedule)
+
+    def _fill(self, order: FakeOrder, share: Decimal, last: bool) -> None:
+        product = self.products[order.product_id]
+        rate, now = self.taker_fee_rate, self._now()
+        if order.side == "BUY":
+            price = product.ask
+            if order.quote_size is not None:
+                part = (
+                    order.quote_size
+                    if last
+                    else (order.quote_size * share).quantize(
+                        product.quote_increment, rounding=ROUND_DOWN
+                    )
+                )
+                spent_before = order.filled_value + order.total_fees
+                gross = order.quote_size - spent_before if last else part
+                fee = (gross * rate / (1 + rate)).quantize(Decimal("0.00000001"))
+                size = ((gross - fee) / price).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+                fee = gross - size * price  # filled_value + fees == quote_size exactly
+            else:
+                size = (order.base_size * share).quantize(product.base_increment)  # type: ignore[operator]
+                if last:
+                    size = order.base_size - order.filled_size  # type: ignore[operator]
+                fee = (size * price * rate).quantize(Decimal("0.00000001"))
+            cost = size * price + fee
+            self.holds[product.quote] -= cost
+            order.hold_left -= cost
+            self.balances[product.base] = self.balances.get(product.base, Decimal(0)) + size
+        else:
+            price = product.bid
+            base = order.base_size if order.base_size is not None else order.hold_left
+            size = (base * share).quantize(product.base_increment, rounding=ROUND_DOWN)
+            if last:
+                size = order.hold_left
+            fee = (size * price * rate).quantize(Decimal("0.00000001"))
+            self.holds[product.base] -= size
+            order.hold_left -= size
+            self.balances[product.quote] += size * price - fee
+        order.fills.append(
+            FakeFill(
+                str(uuid.uuid4()),
+                str(uuid.uuid4()),
+                order.order_id,
+                order.product_id,
+                order.side,
+                price,
+                size,
+                fee,
+                now,
+            )
+        )
+        order.filled_at = now
+        if last:
+            order.status = "FILLED"
+            self._release(order)  # leftover hold (rounding) goes back
+
+    # ---- inspection ----------------------------------------------------------------------------
+    def orders_for_client_id(self, client_order_id: str) -> list[FakeOrder]:
+        with self.lock:
+            self.advance()
+            return [o for o in self.orders.values() if o.client_order_id == client_order_id]
