@@ -1,0 +1,124 @@
+"""Confirmation: a BUY or SELL must persist for a required time before the bot acts on it.
+
+Pure functions; "now" is always an argument (from the injected clock). The state is just the
+action being confirmed and since when (persisted as ``bot_runtime.confirm_action`` /
+``confirm_since``), so it survives restarts.
+
+Rules, applied by :func:`advance` on every evaluation:
+
+* HOLD clears the state (nothing is being confirmed).
+* A BUY/SELL different from the state's action starts a new timer at ``now``.
+* The same BUY/SELL keeps the timer; it is confirmed once ``now - since >= required``.
+  A required duration of 0 confirms at once.
+* If ``now`` is before ``since`` (clock moved back), elapsed time counts as 0: never early.
+
+After an order is placed the engine calls :meth:`ConfirmationState.restarted` so a second order
+needs a fresh, full confirmation period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from coinpilot.domain.clock import ensure_utc
+from coinpilot.domain.types import Action
+
+
+@dataclass(frozen=True)
+class ConfirmationState:
+    action: Action | None = None
+    since: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is Action.HOLD:
+            raise ValueError("confirmation state holds BUY or SELL, never HOLD")
+        if (self.action is None) != (self.since is None):
+            raise ValueError("confirmation state needs both action and since, or neither")
+        if self.since is not None:
+            object.__setattr__(self, "since", ensure_utc(self.since))
+
+    def restarted(self, now: datetime) -> ConfirmationState:
+        """After an order: same action, timer restarted from ``now`` (cleared state stays clear)."""
+        if self.action is None:
+            return self
+        return ConfirmationState(self.action, ensure_utc(now))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value if self.action else None,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConfirmationState:
+        action = data.get("action")
+        since = data.get("since")
+        return cls(
+            Action(action) if action is not None else None,
+            datetime.fromisoformat(since) if since is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class ConfirmationStatus:
+    action: Action | None
+    since: datetime | None
+    required_seconds: float
+    elapsed_seconds: float
+    progress: float  # 0..1
+    remaining_seconds: float
+    confirmed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value if self.action else None,
+            "since": self.since.isoformat() if self.since else None,
+            "required_seconds": self.required_seconds,
+            "elapsed_seconds": self.elapsed_seconds,
+            "progress": self.progress,
+            "remaining_seconds": self.remaining_seconds,
+            "confirmed": self.confirmed,
+        }
+
+
+def _required_seconds(required: timedelta) -> float:
+    seconds = required.total_seconds()
+    if seconds < 0:
+        raise ValueError("required confirmation time cannot be negative")
+    return seconds
+
+
+def status_of(state: ConfirmationState, now: datetime, required: timedelta) -> ConfirmationStatus:
+    """Where ``state`` stands at ``now`` (read-only: for GET endpoints and the dashboard)."""
+    need = _required_seconds(required)
+    now = ensure_utc(now)
+    if state.action is None or state.since is None:
+        return ConfirmationStatus(None, None, need, 0.0, 0.0, need, False)
+    elapsed = max(0.0, (now - state.since).total_seconds())
+    confirmed = elapsed >= need
+    progress = 1.0 if confirmed else elapsed / need
+    return ConfirmationStatus(
+        action=state.action,
+        since=state.since,
+        required_seconds=need,
+        elapsed_seconds=elapsed,
+        progress=progress,
+        remaining_seconds=max(0.0, need - elapsed),
+        confirmed=confirmed,
+    )
+
+
+def advance(
+    state: ConfirmationState, action: Action, now: datetime, required: timedelta
+) -> tuple[ConfirmationState, ConfirmationStatus]:
+    """Feed the latest action; return the new state and its status at ``now``."""
+    now = ensure_utc(now)
+    if action is Action.HOLD:
+        new_state = ConfirmationState()
+    elif state.action is action and state.since is not None:
+        new_state = state
+    else:
+        new_state = ConfirmationState(Action(action), now)
+    return new_state, status_of(new_state, now, required)
