@@ -1,0 +1,474 @@
+"""Safety rules: every trade, manual or automatic, is checked here before its row is written.
+
+``validate`` runs every check and returns *all* reasons for a refusal, not the first. Each check
+runs in its own try/except: an exception inside a check refuses the trade with code
+``CHECK_ERROR`` naming the check (fail closed). ``Decision.checks`` lists the checks that applied.
+
+Policy
+------
+- Trading must be enabled and the emergency stop off. The one exception is a SELL with intent
+  EMERGENCY_CLOSE: the kill switch uses it to close positions while trading is disabled or
+  emergency-stopped. The emergency stop blocks every BUY and every other SELL.
+- Bot status: engine entries (intent ENTRY) need a RUNNING bot. Automatic exits (signal exit,
+  take-profit, stop-loss, trailing stop) need RUNNING or PAUSED: a paused bot still protects its
+  position. MANUAL trades are allowed unless the bot is in ERROR (fix the error first).
+  EMERGENCY_CLOSE is allowed whatever the status.
+- Risk-reducing exits (side SELL of an existing position, any intent) bypass the cooldown, the
+  daily trade counts, the tranche, position and exposure limits, the consecutive-loss and the
+  daily/weekly loss limits, the reserved balance and our own min/max trade size: refusing an
+  exit can only leave more money at risk, and an exit can never exceed the position, which the
+  position limit already capped when it was bought. Exits are NOT exempt from: the product's
+  minimum sizes, selling more than the bot's position or the available balance, a non-final
+  trade already open for the bot, and trading-enabled / emergency stop (except EMERGENCY_CLOSE).
+- Buys must respect every limit. "At the limit" is allowed: notional == max_trade_usd, the
+  max_daily_trades-th trade of the day, the max_tranches-th tranche, a position or total exposure
+  reaching exactly its maximum, a balance left at exactly the reserve, a cooldown elapsed exactly.
+- Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy and
+  sets ``engage_emergency_stop`` (circuit breaker); >= max_consecutive_losses losing exits in a
+  row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
+  -weekly_loss_limit_per_position_usd refuses the buy.
+- The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
+  the tranche limit is min(limits.max_tranches, the bot's max_tranches).
+- Unknown balances fail closed: a buy without a known quote balance, or a sell without a known
+  base balance, is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.market import Product
+from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
+
+__all__ = [
+    "Decision",
+    "Reason",
+    "SafetyContext",
+    "SafetyRequest",
+    "day_start",
+    "validate",
+    "week_start",
+]
+
+I = TradeIntent  # noqa: E741
+_AUTO_EXITS = frozenset({I.SIGNAL_EXIT, I.TAKE_PROFIT, I.STOP_LOSS, I.TRAILING_STOP})
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    return value
+
+
+@dataclass(frozen=True)
+class SafetyRequest:
+    bot_id: int
+    pair: str
+    side: Side
+    intent: TradeIntent
+    quote_size: Decimal | None
+    base_size: Decimal | None
+    price: Decimal  # current ask (buy) / bid (sell), to estimate the notional
+
+    @property
+    def notional(self) -> Decimal:
+        """Estimated quote value of the order."""
+        if self.quote_size is not None:
+            return self.quote_size
+        if self.base_size is not None:
+            return self.base_size * self.price
+        raise ValueError("the request has neither a quote size nor a base size")
+
+    @property
+    def is_exit(self) -> bool:
+        """A risk-reducing exit: a SELL of an existing position (any intent)."""
+        return self.side is Side.SELL
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_jsonable(self))
+
+
+@dataclass(frozen=True)
+class SafetyContext:
+    now: datetime
+    mode: TradingMode
+    trading_enabled: bool
+    emergency_stop: bool
+    bot_status: BotStatus
+    bot_cooldown_minutes: float
+    bot_max_tranches: int
+    product: Product | None
+    trades_today_total: int
+    trades_today_bot: int
+    last_fill_at: datetime | None
+    has_open_trade: bool
+    position_tranches: int
+    position_base: Decimal
+    position_cost: Decimal
+    total_exposure: Decimal
+    realized_pnl_today: Decimal
+    consecutive_losses: int
+    weekly_pnl_position: Decimal
+    quote_available: Decimal | None
+    base_available: Decimal | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_jsonable(self))
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str  # readable by a user; says what to do
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[Reason, ...]
+    checks: tuple[str, ...]
+    engage_emergency_stop: bool = False
+    pause_bot: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_jsonable(self))
+
+
+def day_start(now: datetime) -> datetime:
+    """Start of the UTC day containing ``now`` ("today" for daily limits)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the week containing ``now`` ("this week" for weekly limits)."""
+    start = day_start(now)
+    return start - timedelta(days=start.weekday())
+
+
+Check = Callable[[SafetyRequest, SafetyContext, SafetyLimits], list[Reason] | None]
+# A check returns None when it does not apply to the request, else its reasons (empty = pass).
+
+
+def _r(code: str, message: str) -> list[Reason]:
+    return [Reason(code, message)]
+
+
+def _request(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    out: list[Reason] = []
+    sizes = [s for s in (r.quote_size, r.base_size) if s is not None]
+    if len(sizes) != 1 or sizes[0] <= 0:
+        out += _r("INVALID_SIZE", "Give exactly one positive size: a quote amount or a base amount.")
+    if r.side is Side.SELL and r.base_size is None:
+        out += _r("INVALID_SIZE", "A sell needs a base size (how much of the coin to sell).")
+    if not r.price > 0:
+        out += _r("NO_PRICE", "No current price for this pair; wait for market data and retry.")
+    if r.side is Side.BUY and r.intent not in (I.ENTRY, I.MANUAL):
+        out += _r("INVALID_INTENT", f"A buy cannot have intent {r.intent.value}.")
+    if r.side is Side.SELL and r.intent is I.ENTRY:
+        out += _r("INVALID_INTENT", "A sell cannot be an entry: Coinpilot does not short.")
+    return out
+
+
+def _trading_enabled(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if c.trading_enabled or (r.is_exit and r.intent is I.EMERGENCY_CLOSE):
+        return []
+    return _r("TRADING_DISABLED", "Trading is disabled. Enable trading in the controls first.")
+
+
+def _emergency_stop(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if not c.emergency_stop or (r.is_exit and r.intent is I.EMERGENCY_CLOSE):
+        return []
+    return _r(
+        "EMERGENCY_STOP",
+        "The emergency stop is engaged. Only closing positions is possible; release the stop to trade again.",
+    )
+
+
+def _bot_status(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    s = c.bot_status
+    if r.intent is I.EMERGENCY_CLOSE:
+        return []
+    if r.intent is I.ENTRY and s is not BotStatus.RUNNING:
+        return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; start it to let it enter trades.")
+    if r.intent in _AUTO_EXITS and s not in (BotStatus.RUNNING, BotStatus.PAUSED):
+        return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; automatic exits need it running.")
+    if r.intent is I.MANUAL and s is BotStatus.ERROR:
+        return _r("BOT_ERROR", "The bot is in ERROR; fix the error (or use emergency close) first.")
+    return []
+
+
+def _open_trade(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if not c.has_open_trade:
+        return []
+    return _r(
+        "OPEN_TRADE_EXISTS",
+        "This bot already has an unfinished order; wait until it is filled or cancelled.",
+    )
+
+
+def _product(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    p = c.product
+    if p is None:
+        return _r("PRODUCT_UNKNOWN", f"The pair {r.pair} is not a known product; check the pair name.")
+    if p.product_id != r.pair:
+        return _r("PRODUCT_MISMATCH", f"Product data is for {p.product_id}, not {r.pair}.")
+    if p.trading_disabled or p.cancel_only or p.status.lower() != "online":
+        return _r("PRODUCT_NOT_TRADABLE", f"The product {r.pair} is not tradable right now; try again later.")
+    return []
+
+
+def _product_minimums(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    p = c.product
+    if p is None:
+        return None
+    out: list[Reason] = []
+    if r.notional < p.quote_min_size:
+        out += _r(
+            "BELOW_PRODUCT_MINIMUM",
+            f"The order of about ${r.notional:.2f} is below {r.pair}'s minimum order of "
+            f"${p.quote_min_size}; trade a larger amount.",
+        )
+    if r.base_size is not None and r.base_size < p.base_min_size:
+        out += _r(
+            "BELOW_PRODUCT_MINIMUM",
+            f"The size {r.base_size} is below {r.pair}'s minimum base size {p.base_min_size}.",
+        )
+    if p.quote_max_size is not None and r.quote_size is not None and r.quote_size > p.quote_max_size:
+        out += _r(
+            "ABOVE_PRODUCT_MAXIMUM",
+            f"The pair {r.pair} accepts at most ${p.quote_max_size} per order; trade less.",
+        )
+    if p.base_max_size is not None and r.base_size is not None and r.base_size > p.base_max_size:
+        out += _r(
+            "ABOVE_PRODUCT_MAXIMUM",
+            f"The pair {r.pair} accepts at most {p.base_max_size} base per order; sell in parts.",
+        )
+    return out
+
+
+def _trade_size(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    n = r.notional
+    if n > lim.max_trade_usd:
+        return _r(
+            "MAX_TRADE_SIZE",
+            f"The order of about ${n:.2f} exceeds the ${lim.max_trade_usd} per-trade limit; buy less.",
+        )
+    if n < lim.min_trade_usd:
+        return _r(
+            "MIN_TRADE_SIZE",
+            f"The order of about ${n:.2f} is below the ${lim.min_trade_usd} minimum trade; buy more.",
+        )
+    return []
+
+
+def _daily_loss(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.realized_pnl_today > -lim.daily_loss_limit_usd:
+        return []
+    return _r(
+        "DAILY_LOSS_LIMIT",
+        f"Realised loss today (${-c.realized_pnl_today:.2f}) reached the "
+        f"${lim.daily_loss_limit_usd} daily limit; the emergency stop is engaged. "
+        "Review before releasing it.",
+    )
+
+
+def _daily_counts(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    out: list[Reason] = []
+    if c.trades_today_total >= lim.max_daily_trades:
+        out += _r(
+            "DAILY_TRADES",
+            f"All {lim.max_daily_trades} trades for today are used; trading resumes after 00:00 UTC.",
+        )
+    if c.trades_today_bot >= lim.max_daily_trades_per_bot:
+        out += _r(
+            "DAILY_TRADES_BOT",
+            f"This bot used its {lim.max_daily_trades_per_bot} trades for today; "
+            "it can trade again after 00:00 UTC.",
+        )
+    return out
+
+
+def _cooldown(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.last_fill_at is None:
+        return []
+    minutes = max(float(lim.cooldown_minutes), float(c.bot_cooldown_minutes))
+    ready = c.last_fill_at + timedelta(minutes=minutes)
+    if c.now >= ready:
+        return []
+    return _r(
+        "COOLDOWN",
+        f"Cooling down for {minutes:g} minutes after the last fill; "
+        f"next trade possible at {ready.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC.",
+    )
+
+
+def _tranches(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    most = min(lim.max_tranches, c.bot_max_tranches)
+    if c.position_tranches < most:
+        return []
+    return _r(
+        "MAX_TRANCHES",
+        f"The position already has {most} tranches, the maximum; wait for an exit before adding.",
+    )
+
+
+def _position(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    after = c.position_cost + r.notional
+    if after <= lim.max_position_usd_per_bot:
+        return []
+    return _r(
+        "MAX_POSITION",
+        f"The position would cost ${after:.2f}, over the ${lim.max_position_usd_per_bot} "
+        "per-bot maximum; buy less or take profit first.",
+    )
+
+
+def _exposure(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    after = c.total_exposure + r.notional
+    if after <= lim.max_total_exposure_usd:
+        return []
+    return _r(
+        "MAX_EXPOSURE",
+        f"Exposure across bots would be ${after:.2f}, over the ${lim.max_total_exposure_usd} maximum.",
+    )
+
+
+def _consecutive_losses(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.consecutive_losses < lim.max_consecutive_losses:
+        return []
+    return _r(
+        "CONSECUTIVE_LOSSES",
+        f"The bot had {c.consecutive_losses} losing exits in a row and is paused. "
+        "Review its settings before resuming it.",
+    )
+
+
+def _weekly_loss(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.weekly_pnl_position > -lim.weekly_loss_limit_per_position_usd:
+        return []
+    return _r(
+        "WEEKLY_LOSS_LIMIT",
+        f"This position lost ${-c.weekly_pnl_position:.2f} this week, reaching the "
+        f"${lim.weekly_loss_limit_per_position_usd} weekly limit; it can buy again on Monday.",
+    )
+
+
+def _reserve(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.quote_available is None:
+        return _r("BALANCE_UNKNOWN", "The quote balance is unknown; retry when it is available.")
+    left = c.quote_available - r.notional
+    if left >= lim.min_reserved_balance_usd:
+        return []
+    return _r(
+        "MIN_RESERVED_BALANCE",
+        f"Only ${left:.2f} would remain; ${lim.min_reserved_balance_usd} must stay reserved. "
+        "Deposit funds or buy less.",
+    )
+
+
+def _holdings(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if not r.is_exit or r.base_size is None:
+        return None
+    out: list[Reason] = []
+    if r.base_size > c.position_base:
+        out += _r(
+            "EXCEEDS_POSITION",
+            f"Selling {r.base_size} is more than the bot's position of {c.position_base}.",
+        )
+    if c.base_available is None:
+        out += _r("BALANCE_UNKNOWN", "The coin balance is unknown; retry when it is available.")
+    elif r.base_size > c.base_available:
+        out += _r(
+            "INSUFFICIENT_BASE",
+            f"Selling {r.base_size} is more than the {c.base_available} available.",
+        )
+    return out
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("request", _request),
+    ("trading_enabled", _trading_enabled),
+    ("emergency_stop", _emergency_stop),
+    ("bot_status", _bot_status),
+    ("open_trade", _open_trade),
+    ("product", _product),
+    ("product_minimums", _product_minimums),
+    ("trade_size", _trade_size),
+    ("daily_loss", _daily_loss),
+    ("daily_counts", _daily_counts),
+    ("cooldown", _cooldown),
+    ("tranches", _tranches),
+    ("position", _position),
+    ("exposure", _exposure),
+    ("consecutive_losses", _consecutive_losses),
+    ("weekly_loss", _weekly_loss),
+    ("reserve", _reserve),
+    ("holdings", _holdings),
+)
+
+
+def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimits) -> Decision:
+    """Run every check; allowed only when no check gives a reason. Never raises."""
+    reasons: list[Reason] = []
+    applied: list[str] = []
+    for name, check in CHECKS:
+        try:
+            result = check(request, context, limits)
+        except Exception as exc:  # fail closed: a broken check is a refusal
+            applied.append(name)
+            reasons.append(
+                Reason(
+                    "CHECK_ERROR",
+                    f"Safety check '{name}' failed ({type(exc).__name__}: {exc}); "
+                    "the trade is refused. Check the request and the bot's data.",
+                )
+            )
+            continue
+        if result is None:
+            continue
+        applied.append(name)
+        reasons.extend(result)
+    codes = {r.code for r in reasons}
+    return Decision(
+        allowed=not reasons,
+        reasons=tuple(reasons),
+        checks=tuple(applied),
+        engage_emergency_stop="DAILY_LOSS_LIMIT" in codes,
+        pause_bot="CONSECUTIVE_LOSSES" in codes,
+    )
