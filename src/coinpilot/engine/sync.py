@@ -1,0 +1,362 @@
+"""Order sync: drive every non-final trade of this mode to a final status.
+
+Polls fast at first, then backs off (0.25 s, 0.5 s, 1 s … capped at 10 s) per trade. Trades
+still PENDING without an order id (outcome unknown) are replayed with the *same*
+client_order_id, which the exchange treats idempotently. Finished orders get their fills
+recorded (from the exchange's fill list, never from a ticker) and are settled into the position
+in the same transaction. Exchange calls happen outside any database transaction; every write
+takes the trade's lock first, so concurrent syncs apply a trade exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from coinpilot.domain.clock import Clock
+from coinpilot.domain.trade_state import status_from_exchange
+from coinpilot.domain.types import Side, TradeStatus, TradingMode
+from coinpilot.engine.settlement import SettlementError, settle_trade
+from coinpilot.exchange.base import (
+    Exchange,
+    ExchangeError,
+    FillReport,
+    OrderAck,
+    OrderRejected,
+    OrderRequest,
+    OrderSnapshot,
+)
+from coinpilot.store.models import Trade
+from coinpilot.store.repos import trades as trade_repo
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 10.0
+
+
+def backoff_delay(attempts: int) -> float:
+    """Delay before the next poll after ``attempts`` polls: 0.25, 0.5, 1, 2 … capped at 10 s."""
+    return float(min(BACKOFF_START_SECONDS * (2 ** min(attempts, 20)), BACKOFF_CAP_SECONDS))
+
+
+@dataclass(frozen=True)
+class _TradeView:
+    """What the sync needs to know about a trade, read outside any lock."""
+
+    id: int
+    status: TradeStatus
+    order_id: str | None
+    client_order_id: str
+    pair: str
+    side: Side
+    quote_size: Decimal | None
+    base_size: Decimal | None
+
+
+@dataclass
+class SyncReport:
+    checked: int = 0
+    opened: int = 0
+    settled: int = 0
+    failed: int = 0
+    closed: int = 0
+    waiting: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "opened": self.opened,
+            "settled": self.settled,
+            "failed": self.failed,
+            "closed": self.closed,
+            "waiting": self.waiting,
+            "errors": list(self.errors),
+        }
+
+
+class OrderSync:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        exchange: Exchange,
+        clock: Clock,
+        mode: TradingMode,
+        *,
+        interval_seconds: float = 0.5,
+    ) -> None:
+        self._sf = session_factory
+        self._exchange = exchange
+        self._clock = clock
+        self._mode = TradingMode(mode)
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- background runner -------------------------------------------------------------
+    def start(self) -> None:
+        """Run :meth:`sync_once` every ``interval_seconds`` in a daemon thread."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="order-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync_once()
+            except Exception:  # keep syncing: one bad pass must not stop the loop
+                log.exception("order sync pass failed")
+            self._stop.wait(self._interval)
+
+    # ---- one pass ----------------------------------------------------------------------
+    def sync_once(self) -> SyncReport:
+        """Advance every trade whose ``next_sync_at`` is due (batched order look-up)."""
+        now = self._clock.now()
+        with self._sf() as s:
+            ids = trade_repo.due_for_sync(s, self._mode, now)
+            views = [self._view(s, i) for i in ids]
+        return self._process([v for v in views if v is not None], batch=True)
+
+    def sync_all(self) -> SyncReport:
+        """Advance every non-final trade now, ignoring back-off (start-up reconciliation)."""
+        with self._sf() as s:
+            views = [self._view(s, i) for i in trade_repo.non_final_ids(s, self._mode)]
+        return self._process([v for v in views if v is not None], batch=False)
+
+    def sync_trade(self, trade_id: int) -> SyncReport:
+        with self._sf() as s:
+            view = self._view(s, trade_id)
+        return self._process([view] if view else [], batch=False)
+
+    @staticmethod
+    def _view(s: Session, trade_id: int) -> _TradeView | None:
+        t = s.get(Trade, trade_id)
+        if t is None or TradeStatus(t.status).is_final:
+            return None
+        return _TradeView(
+            t.id,
+            TradeStatus(t.status),
+            t.order_id,
+            t.client_order_id,
+            t.pair,
+            Side(t.side),
+            t.requested_quote_size,
+            t.requested_base_size,
+        )
+
+    def _process(self, views: Sequence[_TradeView], *, batch: bool) -> SyncReport:
+        report = SyncReport(checked=len(views))
+        with_ids: list[_TradeView] = []
+        for v in views:
+            if v.order_id is None:
+                replayed = self._replay(v, report)
+                if replayed is not None:
+                    with_ids.append(replayed)
+                continue
+            with_ids.append(v)
+        snapshots: dict[str, OrderSnapshot] = {}
+        if batch and len(with_ids) > 1:
+            try:
+                got = self._exchange.get_orders([v.order_id for v in with_ids if v.order_id])
+                snapshots = {o.order_id: o for o in got}
+            except ExchangeError as exc:
+                log.warning("batched order look-up failed, falling back: %s", exc.reason)
+        for v in with_ids:
+            assert v.order_id is not None
+            snap = snapshots.get(v.order_id)
+            if snap is None:
+                try:
+                    snap = self._exchange.get_order(v.order_id)
+                except Exception as exc:
+                    self._note_error(v.id, f"order look-up failed: {_describe(exc)}", report)
+                    continue
+            self._apply_snapshot(v, snap, report)
+        return report
+
+    # ---- steps -------------------------------------------------------------------------
+    def _replay(self, v: _TradeView, report: SyncReport) -> _TradeView | None:
+        """Re-send a PENDING trade's order with its original client_order_id."""
+        request = OrderRequest(
+            client_order_id=v.client_order_id,
+            pair=v.pair,
+            side=v.side,
+            quote_size=v.quote_size,
+            base_size=v.base_size,
+        )
+        try:
+            ack = self._exchange.place_market_order(request)
+        except OrderRejected as exc:
+            if self.record_rejection(v.id, exc):
+                report.failed += 1
+            return None
+        except Exception as exc:  # outcome still unknown: keep PENDING, try again later
+            self._note_error(v.id, f"order replay failed: {_describe(exc)}", report)
+            return None
+        self.record_ack(v.id, ack)
+        report.opened += 1
+        return _TradeView(
+            v.id,
+            TradeStatus.OPEN,
+            ack.order_id,
+            v.client_order_id,
+            v.pair,
+            v.side,
+            v.quote_size,
+            v.base_size,
+        )
+
+    def record_ack(self, trade_id: int, ack: OrderAck) -> None:
+        """PENDING -> OPEN with the exchange's order id (no-op if already further along)."""
+        now = self._clock.now()
+        with self._sf() as s, s.begin():
+            t = trade_repo.lock_trade(s, trade_id, now)
+            if t is None:
+                return
+            if t.order_id is None:
+                t.order_id = ack.order_id
+            elif t.order_id != ack.order_id:
+                t.last_error = f"exchange returned order {ack.order_id}, expected {t.order_id}"
+                return
+            if t.submitted_at is None:
+                t.submitted_at = now
+            if t.status == TradeStatus.PENDING:
+                trade_repo.set_status(t, TradeStatus.OPEN, now, f"acknowledged: {ack.order_id}")
+            t.last_error = None
+            t.sync_attempts = 0
+            t.next_sync_at = now + timedelta(seconds=backoff_delay(0))
+            t.updated_at = now
+
+    def record_rejection(self, trade_id: int, exc: OrderRejected) -> bool:
+        """PENDING -> FAILED with the exchange's code and a readable reason."""
+        now = self._clock.now()
+        with self._sf() as s, s.begin():
+            t = trade_repo.lock_trade(s, trade_id, now)
+            if t is None or t.status != TradeStatus.PENDING:
+                return False
+            t.failure_code = exc.code[:64]
+            t.failure_reason = f"order rejected by the exchange: {exc.reason}"[:1000]
+            t.last_error = None
+            t.next_sync_at = None
+            if t.submitted_at is None:
+                t.submitted_at = now
+            trade_repo.set_status(t, TradeStatus.FAILED, now, exc.code)
+            return True
+
+    def record_unknown(self, trade_id: int, message: str) -> None:
+        """Outcome unknown: keep the trade PENDING, remember why, poll again soon."""
+        self._note_error(trade_id, message, None)
+
+    def _note_error(self, trade_id: int, message: str, report: SyncReport | None) -> None:
+        now = self._clock.now()
+        if report is not None:
+            report.errors.append(f"trade {trade_id}: {message}")
+        with self._sf() as s, s.begin():
+            t = trade_repo.lock_trade(s, trade_id, now)
+            if t is None or TradeStatus(t.status).is_final:
+                return
+            self._schedule(t, now)
+            t.last_error = message[:1000]
+
+    @staticmethod
+    def _schedule(t: Trade, now: datetime) -> None:
+        t.next_sync_at = now + timedelta(seconds=backoff_delay(t.sync_attempts))
+        t.sync_attempts = t.sync_attempts + 1
+        t.updated_at = now
+
+    def _apply_snapshot(self, v: _TradeView, snap: OrderSnapshot, report: SyncReport) -> None:
+        target = status_from_exchange(str(snap.status), snap.filled_base)
+        if target == TradeStatus.OPEN and v.status != TradeStatus.FILLED:
+            self._still_open(v.id)
+            report.waiting += 1
+            return
+        if v.status == TradeStatus.FILLED:
+            target = TradeStatus.FILLED  # recorded as filled before: only settlement is left
+        fills: list[FillReport] = []
+        if snap.filled_base > 0 or target == TradeStatus.FILLED:
+            try:
+                fills = [f for f in self._exchange.get_fills(snap.order_id)]
+            except Exception as exc:
+                self._note_error(v.id, f"fill look-up failed: {_describe(exc)}", report)
+                return
+        self._finish(v.id, target, snap, fills, report)
+
+    def _still_open(self, trade_id: int) -> None:
+        now = self._clock.now()
+        with self._sf() as s, s.begin():
+            t = trade_repo.lock_trade(s, trade_id, now)
+            if t is None or TradeStatus(t.status).is_final:
+                return
+            if t.status == TradeStatus.PENDING:
+                trade_repo.set_status(t, TradeStatus.OPEN, now, "order found on the exchange")
+            self._schedule(t, now)
+
+    def _finish(
+        self,
+        trade_id: int,
+        target: TradeStatus,
+        snap: OrderSnapshot,
+        fills: list[FillReport],
+        report: SyncReport,
+    ) -> None:
+        now = self._clock.now()
+        fills = [f for f in fills if f.order_id == snap.order_id]
+        filled = sum((f.base_size for f in fills), Decimal(0))
+        if filled < snap.filled_base or (target == TradeStatus.FILLED and not fills):
+            # The fill list lags the order status: wait rather than settle on partial data.
+            self._note_error(trade_id, "waiting for the exchange to report all fills", None)
+            report.waiting += 1
+            return
+        try:
+            with self._sf() as s, s.begin():
+                t = trade_repo.lock_trade(s, trade_id, now)
+                if t is None or t.position_applied or TradeStatus(t.status).is_final:
+                    return
+                trade_repo.record_fills(t, fills)
+                s.flush()
+                trade_repo.aggregate_from_fills(t)
+                if target == TradeStatus.FAILED:
+                    t.failure_code = "ORDER_FAILED"
+                    t.failure_reason = (
+                        f"the exchange reports the order failed: {snap.reject_reason or 'no reason given'}"
+                    )[:1000]
+                trade_repo.set_status(t, target, now, f"exchange status {snap.status}")
+                t.last_error = None
+                t.next_sync_at = None
+                if t.fills:
+                    settle_trade(s, t, now)
+                    if t.status == TradeStatus.SETTLED:
+                        report.settled += 1
+                    else:
+                        report.closed += 1
+                elif target == TradeStatus.FAILED:
+                    report.failed += 1
+                else:
+                    report.closed += 1
+        except SettlementError as exc:
+            log.error("settlement failed: %s", exc)
+            self._note_error(trade_id, f"settlement failed: {exc}", report)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExchangeError):
+        return f"{exc.code}: {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"

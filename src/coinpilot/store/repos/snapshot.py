@@ -1,0 +1,69 @@
+"""Gather the :class:`SafetyContext` for one request from persisted data.
+
+Called inside the trading-lock transaction, so every counter reflects every trade committed
+before it. Market inputs (product, balances) are fetched by the caller before the lock, to keep
+the lock short; they are passed in here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from coinpilot.domain.market import Product
+from coinpilot.domain.safety import SafetyContext, day_start, week_start
+from coinpilot.domain.types import BotStatus, TradingMode
+from coinpilot.exchange.base import Balance
+from coinpilot.store.models import Bot, ControlState
+from coinpilot.store.repos import positions as position_repo
+from coinpilot.store.repos import trades as trade_repo
+from coinpilot.store.repos.control import trading_enabled_for
+
+ZERO = Decimal(0)
+
+
+def gather_context(
+    session: Session,
+    *,
+    now: datetime,
+    mode: TradingMode,
+    state: ControlState,
+    bot: Bot,
+    product: Product,
+    balances: dict[str, Balance],
+) -> SafetyContext:
+    """Everything ``safety.validate`` needs, read from the database (mode-filtered)."""
+    today = day_start(now)
+    week = week_start(now)
+    pos = position_repo.get_position(session, bot.id, mode)
+    pos_state = position_repo.to_state(pos)
+    inflight_bot = trade_repo.inflight_buy_quote(session, mode, bot.id)
+    inflight_all = trade_repo.inflight_buy_quote(session, mode)
+    quote = balances.get(product.quote_currency)
+    base = balances.get(product.base_currency)
+    return SafetyContext(
+        now=now,
+        mode=mode,
+        trading_enabled=trading_enabled_for(state, mode),
+        emergency_stop=bool(state.emergency_stop),
+        bot_status=BotStatus(bot.status),
+        bot_cooldown_minutes=bot.cooldown_minutes,
+        bot_max_tranches=bot.max_tranches,
+        product=product,
+        trades_today_total=trade_repo.count_trades_since(session, mode, today),
+        trades_today_bot=trade_repo.count_trades_since(session, mode, today, bot.id),
+        last_fill_at=trade_repo.last_fill_at(session, mode, bot.id),
+        has_open_trade=bool(trade_repo.open_trades(session, mode, bot.id)),
+        position_tranches=len(pos_state.tranches),
+        position_base=pos_state.base_size,
+        # Buys in flight count as exposure until settled: limits can only be stricter.
+        position_cost=pos_state.cost + inflight_bot,
+        total_exposure=position_repo.total_cost(session, mode) + inflight_all,
+        realized_pnl_today=trade_repo.realized_since(session, mode, today),
+        consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
+        weekly_pnl_position=trade_repo.realized_since(session, mode, week, bot.id),
+        quote_available=quote.available if quote else None,  # unknown fails closed
+        base_available=base.available if base else None,
+    )

@@ -1,0 +1,231 @@
+"""Trade rows: the counters safety needs, status changes with history, fills, row locking.
+
+Every query takes the trading mode: a production trade never counts in a mock figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from coinpilot.domain.trade_state import transition
+from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
+from coinpilot.exchange.base import FillReport
+from coinpilot.store.db import acquire_trading_lock
+from coinpilot.store.models import Fill, Trade
+
+ZERO = Decimal(0)
+QUANTUM = Decimal("1e-18")  # the scale of Money columns on PostgreSQL
+NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
+
+
+def _counted() -> sa.ColumnElement[bool]:
+    """Trades that count against daily limits: all but those refused before acknowledgement."""
+    return sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None)))
+
+
+def count_trades_since(
+    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
+) -> int:
+    stmt = (
+        sa.select(sa.func.count(Trade.id))
+        .where(Trade.mode == mode, Trade.created_at >= since)
+        .where(_counted())
+    )
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, int]:
+    stmt = (
+        sa.select(Trade.bot_id, sa.func.count(Trade.id))
+        .where(Trade.mode == mode, Trade.created_at >= since)
+        .where(_counted())
+        .group_by(Trade.bot_id)
+    )
+    return {int(b): int(n) for b, n in session.execute(stmt)}
+
+
+def last_fill_at(session: Session, mode: TradingMode, bot_id: int) -> datetime | None:
+    return session.scalar(
+        sa.select(Fill.time)
+        .join(Trade, Fill.trade_id == Trade.id)
+        .where(Trade.mode == mode, Trade.bot_id == bot_id)
+        .order_by(Fill.time.desc())
+        .limit(1)
+    )
+
+
+def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
+    rows = session.execute(
+        sa.select(Trade.bot_id, Fill.time).join(Trade, Fill.trade_id == Trade.id).where(Trade.mode == mode)
+    )
+    out: dict[int, datetime] = {}
+    for bot_id, at in rows:
+        if bot_id not in out or at > out[bot_id]:
+            out[bot_id] = at
+    return out
+
+
+def open_trades(session: Session, mode: TradingMode, bot_id: int | None = None) -> list[Trade]:
+    stmt = sa.select(Trade).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    return list(session.scalars(stmt.order_by(Trade.id)))
+
+
+def realized_since(
+    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
+) -> Decimal:
+    """Sum of realised P&L of exits settled (or closed with partial fills) at/after ``since``."""
+    stmt = sa.select(Trade.realized_pnl).where(
+        Trade.mode == mode,
+        Trade.realized_pnl.is_not(None),
+        sa.or_(Trade.settled_at >= since, Trade.closed_at >= since),
+    )
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    return sum((v for v in session.scalars(stmt) if v is not None), ZERO)
+
+
+def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
+    """Losing exits in a row, newest first, until the first non-losing exit."""
+    stmt = (
+        sa.select(Trade.realized_pnl)
+        .where(Trade.mode == mode, Trade.bot_id == bot_id, Trade.realized_pnl.is_not(None))
+        .order_by(sa.func.coalesce(Trade.settled_at, Trade.closed_at).desc(), Trade.id.desc())
+        .limit(200)
+    )
+    n = 0
+    for pnl in session.scalars(stmt):
+        if pnl is not None and pnl < 0:
+            n += 1
+        else:
+            break
+    return n
+
+
+def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None = None) -> Decimal:
+    """Quote committed by buys not yet applied to a position (counted as exposure: fail-safe)."""
+    stmt = sa.select(Trade).where(
+        Trade.mode == mode,
+        Trade.side == Side.BUY,
+        Trade.status.in_(NON_FINAL),
+        Trade.position_applied.is_(False),
+    )
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    total = ZERO
+    for t in session.scalars(stmt):
+        if t.requested_quote_size is not None:
+            total += t.requested_quote_size
+        elif t.requested_base_size is not None and t.average_fill_price is not None:
+            total += t.requested_base_size * t.average_fill_price
+    return total
+
+
+def due_for_sync(session: Session, mode: TradingMode, now: datetime, limit: int = 200) -> list[int]:
+    stmt = (
+        sa.select(Trade.id)
+        .where(Trade.mode == mode, Trade.status.in_(NON_FINAL))
+        .where(sa.or_(Trade.next_sync_at.is_(None), Trade.next_sync_at <= now))
+        .order_by(Trade.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def non_final_ids(session: Session, mode: TradingMode) -> list[int]:
+    stmt = sa.select(Trade.id).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))
+    return list(session.scalars(stmt.order_by(Trade.id)))
+
+
+def get_trade(session: Session, trade_id: int) -> Trade | None:
+    return session.scalars(
+        sa.select(Trade).where(Trade.id == trade_id).options(selectinload(Trade.fills))
+    ).first()
+
+
+def lock_trade(session: Session, trade_id: int, now: datetime) -> Trade | None:
+    """Load a trade for update; call first in a fresh transaction.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite has no row locks: take the trading lock
+    (the database write lock), which serialises every writer.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        acquire_trading_lock(session, now)
+    return session.scalars(
+        sa.select(Trade)
+        .where(Trade.id == trade_id)
+        .with_for_update()
+        .options(selectinload(Trade.fills))
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+_TIMESTAMP_FIELD = {
+    TradeStatus.OPEN: "opened_at",
+    TradeStatus.FILLED: "filled_at",
+    TradeStatus.SETTLED: "settled_at",
+    TradeStatus.FAILED: "closed_at",
+    TradeStatus.CANCELLED: "closed_at",
+    TradeStatus.EXPIRED: "closed_at",
+}
+
+
+def set_status(trade: Trade, new: TradeStatus, at: datetime, note: str = "") -> bool:
+    """Move the trade to ``new`` (legal transitions only) and append to its history.
+
+    Returns False (and changes nothing) for a same-state no-op."""
+    current = TradeStatus(trade.status)
+    transition(current, new)
+    trade.updated_at = at
+    if current == new:
+        return False
+    trade.status = new
+    field = _TIMESTAMP_FIELD.get(new)
+    if field and getattr(trade, field) is None:
+        setattr(trade, field, at)
+    history = list(trade.status_history or [])
+    history.append({"status": new.value, "at": at.isoformat(), "note": note[:300]})
+    trade.status_history = history
+    return True
+
+
+def record_fills(trade: Trade, reports: Iterable[FillReport]) -> int:
+    """Add fills not yet recorded (unique per trade + fill_id). Returns how many were new."""
+    known = {f.fill_id for f in trade.fills}
+    added = 0
+    for r in reports:
+        if r.fill_id in known:
+            continue
+        trade.fills.append(
+            Fill(
+                fill_id=r.fill_id,
+                price=r.price,
+                base_size=r.base_size,
+                fee=r.fee,
+                liquidity=r.liquidity or "UNKNOWN",
+                time=r.time,
+            )
+        )
+        known.add(r.fill_id)
+        added += 1
+    return added
+
+
+def aggregate_from_fills(trade: Trade, fills: Sequence[Fill] | None = None) -> None:
+    """Filled size, value, fees and average price: always from the recorded fills."""
+    rows = list(trade.fills if fills is None else fills)
+    base = sum((f.base_size for f in rows), ZERO)
+    value = sum((f.base_size * f.price for f in rows), ZERO)
+    fees = sum((f.fee for f in rows), ZERO)
+    trade.filled_base_size = base
+    trade.filled_value = value
+    trade.fees = fees
+    trade.average_fill_price = (value / base).quantize(QUANTUM) if base > 0 else None
