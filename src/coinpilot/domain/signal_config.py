@@ -112,12 +112,18 @@ class SignalConfig:
                 errors.append(FieldError(path, "must be an object"))
                 continue
             parsed[name] = _parse_section(section_cls, raw, path, errors)
+        # Values that failed to parse fell back to defaults; validate the rest so every problem
+        # is reported in one go (a weight-sum complaint is moot while a weight is unreadable).
+        cfg = cls(**parsed)
+        unreadable = {e.field for e in errors}
+        sections = {f"{ROOT}.{name}" for name in _SECTIONS}
+        sum_moot = any(f.endswith((".weight", ".enabled")) or f in sections for f in unreadable)
+        for problem in validate_signal_config(cfg):
+            if problem.field in unreadable or (problem.field == f"{ROOT}.weights" and sum_moot):
+                continue
+            errors.append(problem)
         if errors:
             raise SignalConfigError(errors)
-        cfg = cls(**parsed)
-        problems = validate_signal_config(cfg)
-        if problems:
-            raise SignalConfigError(problems)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,9 +208,7 @@ def _validate_cached(cfg: SignalConfig) -> tuple[FieldError, ...]:
             errors.append(FieldError(f"{path}.weight", "must be between 0 and 1"))
         elif section.enabled is True:
             if section.weight == 0.0:
-                errors.append(
-                    FieldError(f"{path}.weight", "an enabled signal needs a weight above 0")
-                )
+                errors.append(FieldError(f"{path}.weight", "an enabled signal needs a weight above 0"))
             total += section.weight
         if section.enabled is True:
             enabled += 1
@@ -237,13 +241,9 @@ def _validate_cached(cfg: SignalConfig) -> tuple[FieldError, ...]:
 
     if enabled == 0:
         errors.append(FieldError(ROOT, "at least one signal must be enabled"))
-    elif abs(total - 1.0) > WEIGHT_TOLERANCE and not any(
-        e.field.endswith(".weight") for e in errors
-    ):
+    elif abs(total - 1.0) > WEIGHT_TOLERANCE and not any(e.field.endswith(".weight") for e in errors):
         errors.append(
-            FieldError(
-                f"{ROOT}.weights", f"weights of enabled signals must sum to 1 (got {total:g})"
-            )
+            FieldError(f"{ROOT}.weights", f"weights of enabled signals must sum to 1 (got {total:g})")
         )
     return tuple(errors)
 
@@ -284,20 +284,12 @@ def required_candles(cfg: SignalConfig) -> int:
     """
     needs = [1]
     if cfg.rsi.enabled:
-        needs.append(
-            rsi_min_candles(cfg.rsi) + convergence_length(1.0 / cfg.rsi.period, WARMUP_TOLERANCE)
-        )
+        needs.append(rsi_min_candles(cfg.rsi) + convergence_length(1.0 / cfg.rsi.period, WARMUP_TOLERANCE))
     m = cfg.ma_crossover
     if m.enabled:
-        warm = (
-            convergence_length(2.0 / (m.slow_period + 1), WARMUP_TOLERANCE)
-            if m.ma_type == "ema"
-            else 0
-        )
+        warm = convergence_length(2.0 / (m.slow_period + 1), WARMUP_TOLERANCE) if m.ma_type == "ema" else 0
         needs.append(ma_min_candles(m) + warm)
     d = cfg.macd
     if d.enabled:
-        needs.append(
-            macd_min_candles(d) + convergence_length(2.0 / (d.slow_period + 1), WARMUP_TOLERANCE)
-        )
+        needs.append(macd_min_candles(d) + convergence_length(2.0 / (d.slow_period + 1), WARMUP_TOLERANCE))
     return max(needs)

@@ -204,9 +204,7 @@ _SPECS: tuple[_Spec, ...] = (
 
 
 # --------------------------------------------------------------------------- evaluation
-def evaluate(
-    candles: Candles, cfg: SignalConfig, buy_threshold: float, sell_threshold: float
-) -> Evaluation:
+def evaluate(candles: Candles, cfg: SignalConfig, buy_threshold: float, sell_threshold: float) -> Evaluation:
     """Score ``candles`` (oldest first) with ``cfg`` and decide the action."""
     return evaluate_many([(candles, cfg, buy_threshold, sell_threshold)])[0]
 
@@ -242,10 +240,7 @@ def evaluate_many(
             for i, result in zip(idx, batch(close, section), strict=True):
                 raw[i][name] = result
 
-    return [
-        _aggregate(candles, cfg, buy, sell, raw[i])
-        for i, (candles, cfg, buy, sell) in enumerate(items)
-    ]
+    return [_aggregate(candles, cfg, buy, sell, raw[i]) for i, (candles, cfg, buy, sell) in enumerate(items)]
 
 
 def _aggregate(
@@ -264,17 +259,13 @@ def _aggregate(
         weight = float(getattr(cfg, name).weight)
         item = raw[name]
         if item is None or usable <= 0.0:
-            results.append(
-                SignalResult(name, STATUS_INSUFFICIENT, None, None, weight, 0.0, 0.0, {})
-            )
+            results.append(SignalResult(name, STATUS_INSUFFICIENT, None, None, weight, 0.0, 0.0, {}))
             continue
         value, score, detail = item
         effective = weight / usable
         contribution = score * effective
         total += contribution
-        results.append(
-            SignalResult(name, STATUS_OK, value, score, weight, effective, contribution, detail)
-        )
+        results.append(SignalResult(name, STATUS_OK, value, score, weight, effective, contribution, detail))
     sufficient = any(r.status == STATUS_OK for r in results)
     score = min(1.0, max(-1.0, total)) if sufficient else 0.0
     action = decide_action(score, buy_threshold, sell_threshold) if sufficient else Action.HOLD
