@@ -1,0 +1,322 @@
+"""Entry and exit rules of a bot's position (pure): tranche sizing, DCA steps, the take-profit
+ladder, stop-loss, trailing stop and signal exits.
+
+Entries (one tranche per entry trade):
+- sizing "fixed": every tranche is the bot's ``trade_size_usd``;
+- sizing "graduated": the size comes from ``graduated_sizes`` by temperature level (seed: WARM ->
+  $15 test tranche, HOT -> $35 main tranche); the optional key "conviction" is used for a HOT
+  entry that would be the third or later tranche (seed: $50 conviction). A level without a size
+  means "no entry at this temperature";
+- sizing "pyramid": tranche i is ``trade_size_usd * pyramid_factor**i`` (decreasing);
+- a second or later tranche (DCA) only when the price is at least ``dca_step_pct`` below the last
+  entry price (exactly the step is enough); never more than max_tranches, and the size is cut
+  so the position cost never exceeds max_position_usd. Sizes are rounded down to cents.
+
+Exits (priority order; one decision per call):
+1. stop-loss: bid <= avg_entry * (1 - stop_loss_pct/100) -> sell everything;
+2. trailing stop: bid <= high_water * (1 - trailing_stop_pct/100) -> sell everything;
+3. confirmed SELL signal (if ``exit_on_sell_signal``) -> sell everything;
+4. take-profit ladder: rung i (gain_pct, sell_pct) fires once per position cycle when
+   bid >= avg_entry * (1 + gain_pct/100), selling sell_pct % of the base bought in this cycle
+   (default 30% at +10%, 50% at +20%, leaving a 20% runner). When several rungs are reached at
+   once the lowest untaken rung fires first; the caller records it in ``rungs_taken`` and
+   clears the set when the position closes.
+``avg_entry`` includes entry fees, so targets and stops are measured from break-even cost.
+Sizes are rounded down to the product's base increment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from types import MappingProxyType
+from typing import Any
+
+from coinpilot.domain.position import PositionState
+from coinpilot.domain.types import TemperatureLevel, TradeIntent, quantize_down
+
+__all__ = [
+    "SIZING_MODES",
+    "EntryPlan",
+    "ExitDecision",
+    "StrategyConfig",
+    "entry_size",
+    "exit_decision",
+    "plan_entry",
+]
+
+SIZING_MODES = ("fixed", "graduated", "pyramid")
+CONVICTION = "conviction"
+GRADUATED_KEYS = frozenset({*(t.value for t in TemperatureLevel), CONVICTION})
+CENT = Decimal("0.01")
+HUNDRED = Decimal(100)
+
+
+def _dec(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value))
+    except ArithmeticError as exc:
+        raise ValueError(f"{name}: {value!r} is not a number") from exc
+    if not d.is_finite():
+        raise ValueError(f"{name}: {value!r} is not a finite number")
+    return d
+
+
+def _opt_dec(value: Any, name: str) -> Decimal | None:
+    return None if value is None else _dec(value, name)
+
+
+def _default_graduated() -> Mapping[str, Decimal]:
+    return MappingProxyType({"warm": Decimal(15), "hot": Decimal(35), CONVICTION: Decimal(50)})
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    sizing: str = "fixed"
+    graduated_sizes: Mapping[str, Decimal] = field(default_factory=_default_graduated)
+    pyramid_factor: Decimal = Decimal("0.5")
+    dca_step_pct: Decimal = Decimal(2)
+    take_profit_ladder: tuple[tuple[Decimal, Decimal], ...] = (
+        (Decimal(10), Decimal(30)),
+        (Decimal(20), Decimal(50)),
+    )
+    stop_loss_pct: Decimal | None = Decimal(5)
+    trailing_stop_pct: Decimal | None = None
+    exit_on_sell_signal: bool = True
+
+    @staticmethod
+    def default() -> StrategyConfig:
+        return StrategyConfig()
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> StrategyConfig:
+        """Parse stored/API JSON; missing keys take defaults. Raises ValueError/TypeError."""
+        if not isinstance(data, Mapping):
+            raise TypeError("strategy must be an object")
+        unknown = set(data) - set(StrategyConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown strategy fields: {', '.join(sorted(unknown))}")
+        d = StrategyConfig()
+        sizing = data.get("sizing", d.sizing)
+        if not isinstance(sizing, str):
+            raise TypeError("sizing must be a string")
+        raw_sizes = data.get("graduated_sizes", d.graduated_sizes)
+        if not isinstance(raw_sizes, Mapping):
+            raise TypeError("graduated_sizes must be an object")
+        sizes = {str(k).lower(): _dec(v, f"graduated_sizes.{k}") for k, v in raw_sizes.items()}
+        ladder: list[tuple[Decimal, Decimal]] = []
+        for i, rung in enumerate(data.get("take_profit_ladder", d.take_profit_ladder)):
+            if isinstance(rung, Mapping):
+                gain, pct = rung["gain_pct"], rung["sell_pct"]
+            else:
+                gain, pct = rung
+            name = f"take_profit_ladder[{i}]"
+            ladder.append((_dec(gain, name), _dec(pct, name)))
+        exit_on_sell = data.get("exit_on_sell_signal", d.exit_on_sell_signal)
+        if not isinstance(exit_on_sell, bool):
+            raise TypeError("exit_on_sell_signal must be true or false")
+        return StrategyConfig(
+            sizing=sizing,
+            graduated_sizes=MappingProxyType(sizes),
+            pyramid_factor=_dec(data.get("pyramid_factor", d.pyramid_factor), "pyramid_factor"),
+            dca_step_pct=_dec(data.get("dca_step_pct", d.dca_step_pct), "dca_step_pct"),
+            take_profit_ladder=tuple(ladder),
+            stop_loss_pct=_opt_dec(data.get("stop_loss_pct", d.stop_loss_pct), "stop_loss_pct"),
+            trailing_stop_pct=_opt_dec(
+                data.get("trailing_stop_pct", d.trailing_stop_pct), "trailing_stop_pct"
+            ),
+            exit_on_sell_signal=exit_on_sell,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (Decimals as strings); ``from_dict(to_dict())`` round-trips."""
+
+        def opt(v: Decimal | None) -> str | None:
+            return None if v is None else str(v)
+
+        return {
+            "sizing": self.sizing,
+            "graduated_sizes": {k: str(v) for k, v in self.graduated_sizes.items()},
+            "pyramid_factor": str(self.pyramid_factor),
+            "dca_step_pct": str(self.dca_step_pct),
+            "take_profit_ladder": [[str(g), str(p)] for g, p in self.take_profit_ladder],
+            "stop_loss_pct": opt(self.stop_loss_pct),
+            "trailing_stop_pct": opt(self.trailing_stop_pct),
+            "exit_on_sell_signal": self.exit_on_sell_signal,
+        }
+
+    def validate(self) -> list[tuple[str, str]]:
+        """(field, message) for every problem; empty when the config is usable."""
+        errs: list[tuple[str, str]] = []
+        if self.sizing not in SIZING_MODES:
+            errs.append(("sizing", f"must be one of {', '.join(SIZING_MODES)}"))
+        for key, size in self.graduated_sizes.items():
+            if key not in GRADUATED_KEYS:
+                allowed = ", ".join(sorted(GRADUATED_KEYS))
+                errs.append((f"graduated_sizes.{key}", f"unknown level; use {allowed}"))
+            if not size > 0:
+                errs.append((f"graduated_sizes.{key}", "must be a positive dollar amount"))
+        if self.sizing == "graduated" and not self.graduated_sizes:
+            errs.append(("graduated_sizes", "graduated sizing needs at least one size"))
+        if not Decimal(0) < self.pyramid_factor <= 1:
+            errs.append(("pyramid_factor", "must be greater than 0 and at most 1"))
+        if not Decimal(0) <= self.dca_step_pct < HUNDRED:
+            errs.append(("dca_step_pct", "must be at least 0 and below 100"))
+        previous = Decimal(0)
+        for i, (gain, pct) in enumerate(self.take_profit_ladder):
+            if not gain > previous:
+                errs.append((f"take_profit_ladder[{i}]", "gains must be positive and increasing"))
+            if not Decimal(0) < pct <= HUNDRED:
+                errs.append((f"take_profit_ladder[{i}]", "sell percent must be in (0, 100]"))
+            previous = max(previous, gain)
+        if sum((p for _, p in self.take_profit_ladder), Decimal(0)) > HUNDRED:
+            errs.append(("take_profit_ladder", "the rungs together sell more than 100%"))
+        for name in ("stop_loss_pct", "trailing_stop_pct"):
+            v: Decimal | None = getattr(self, name)
+            if v is not None and not Decimal(0) < v < HUNDRED:
+                errs.append((name, "must be a percentage above 0 and below 100 (or empty)"))
+        return errs
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    """Size of the next entry tranche, or None with the reason there is no entry now."""
+
+    quote_size: Decimal | None
+    reason: str
+
+
+def _raw_size(
+    cfg: StrategyConfig, base_trade_usd: Decimal, temperature: TemperatureLevel, index: int
+) -> Decimal | None:
+    if cfg.sizing == "fixed":
+        return base_trade_usd
+    if cfg.sizing == "pyramid":
+        return base_trade_usd * cfg.pyramid_factor**index
+    if cfg.sizing == "graduated":
+        if temperature is TemperatureLevel.HOT and index >= 2 and CONVICTION in cfg.graduated_sizes:
+            return cfg.graduated_sizes[CONVICTION]
+        return cfg.graduated_sizes.get(temperature.value)
+    raise ValueError(f"unknown sizing mode {cfg.sizing!r}")
+
+
+def plan_entry(
+    cfg: StrategyConfig,
+    base_trade_usd: Decimal,
+    temperature: TemperatureLevel,
+    tranche_index: int,
+    position_cost: Decimal,
+    max_position_usd: Decimal,
+    max_tranches: int,
+    last_entry_price: Decimal | None,
+    price: Decimal,
+) -> EntryPlan:
+    """Decide the quote size of entry tranche ``tranche_index`` (0 = first of the cycle)."""
+    if tranche_index >= max_tranches:
+        return EntryPlan(None, f"the position already has {max_tranches} tranches")
+    if tranche_index > 0 and last_entry_price is not None:
+        trigger = last_entry_price * (1 - cfg.dca_step_pct / HUNDRED)
+        if price > trigger:
+            return EntryPlan(
+                None,
+                f"price {price} is not {cfg.dca_step_pct}% below the last entry "
+                f"{last_entry_price} (next entry at or below {trigger.quantize(CENT)})",
+            )
+    size = _raw_size(cfg, base_trade_usd, temperature, tranche_index)
+    if size is None:
+        return EntryPlan(None, f"no {cfg.sizing} size for temperature {temperature.value}")
+    room = max_position_usd - position_cost
+    if room <= 0:
+        return EntryPlan(None, f"the position already costs its maximum ${max_position_usd}")
+    size = min(size, room).quantize(CENT, rounding=ROUND_DOWN)
+    if size <= 0:
+        return EntryPlan(None, "the entry size rounds to zero")
+    return EntryPlan(size, f"tranche {tranche_index + 1} of {max_tranches}: ${size}")
+
+
+def entry_size(
+    cfg: StrategyConfig,
+    base_trade_usd: Decimal,
+    temperature: TemperatureLevel,
+    tranche_index: int,
+    position_cost: Decimal,
+    max_position_usd: Decimal,
+    max_tranches: int,
+    last_entry_price: Decimal | None,
+    price: Decimal,
+) -> Decimal | None:
+    """Quote size of the next entry, or None for no entry now (``plan_entry`` says why)."""
+    return plan_entry(
+        cfg,
+        base_trade_usd,
+        temperature,
+        tranche_index,
+        position_cost,
+        max_position_usd,
+        max_tranches,
+        last_entry_price,
+        price,
+    ).quote_size
+
+
+@dataclass(frozen=True)
+class ExitDecision:
+    intent: TradeIntent
+    base_size: Decimal
+    reason: str
+    rung: int | None = None
+
+
+def exit_decision(
+    cfg: StrategyConfig,
+    position: PositionState,
+    bid: Decimal,
+    high_water: Decimal | None,
+    rungs_taken: frozenset[int],
+    confirmed_sell: bool,
+    base_increment: Decimal,
+) -> ExitDecision | None:
+    """The exit to place now, or None. Priority: stop-loss, trailing, sell signal, take-profit."""
+    avg = position.avg_entry_price
+    everything = quantize_down(position.base_size, base_increment)
+    if avg is None or everything <= 0:
+        return None
+    if cfg.stop_loss_pct is not None:
+        stop = avg * (1 - cfg.stop_loss_pct / HUNDRED)
+        if bid <= stop:
+            return ExitDecision(
+                TradeIntent.STOP_LOSS,
+                everything,
+                f"bid {bid} at or below the {cfg.stop_loss_pct}% stop {stop.quantize(CENT)}",
+            )
+    if cfg.trailing_stop_pct is not None and high_water is not None:
+        peak = max(high_water, bid)
+        stop = peak * (1 - cfg.trailing_stop_pct / HUNDRED)
+        if bid <= stop:
+            return ExitDecision(
+                TradeIntent.TRAILING_STOP,
+                everything,
+                f"bid {bid} fell {cfg.trailing_stop_pct}% from the high {peak}",
+            )
+    if confirmed_sell and cfg.exit_on_sell_signal:
+        return ExitDecision(TradeIntent.SIGNAL_EXIT, everything, "confirmed SELL signal")
+    bought = sum((t.base_size for t in position.tranches), Decimal(0)) or position.base_size
+    for i, (gain, pct) in enumerate(cfg.take_profit_ladder):
+        if i in rungs_taken:
+            continue
+        target = avg * (1 + gain / HUNDRED)
+        if bid < target:
+            continue
+        size = min(quantize_down(bought * pct / HUNDRED, base_increment), everything)
+        if size <= 0:
+            continue
+        return ExitDecision(
+            TradeIntent.TAKE_PROFIT,
+            size,
+            f"+{gain}% reached (target {target.quantize(CENT)}): selling {pct}% of the position",
+            rung=i,
+        )
+    return None
