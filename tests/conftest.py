@@ -99,3 +99,46 @@ def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
+
+
+API_TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+REPLAY_TIME = datetime(2018, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def replay_clock() -> FakeClock:
+    """A fake clock positioned inside the shipped hourly candles (2017-07 … 2019-06)."""
+    return FakeClock(REPLAY_TIME)
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path):
+    from coinpilot.config import Settings
+
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        api_token=API_TOKEN,
+        paper_fill_delay_seconds=0,
+        candle_cache_ttl_seconds=0,
+    )
+
+
+@pytest.fixture
+def services(settings, replay_clock: FakeClock):
+    from coinpilot.services import build_services
+
+    svc = build_services(settings, clock=replay_clock, migrate=False)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def client(settings, services):
+    from fastapi.testclient import TestClient
+
+    from coinpilot.api.app import create_app
+
+    with TestClient(create_app(settings, services)) as c:
+        yield c

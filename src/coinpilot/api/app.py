@@ -1,0 +1,75 @@
+"""FastAPI application factory: API under /api/v1, dashboard at /, OpenAPI docs at /docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from coinpilot import __version__
+from coinpilot.api import bots, health, market
+from coinpilot.api.errors import install_error_handlers
+from coinpilot.config import Settings
+from coinpilot.security import load_or_create_token
+from coinpilot.services import Services, build_services
+
+log = logging.getLogger("coinpilot.api")
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+BackgroundStarter = Callable[[Services], Callable[[], None]]
+
+
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    background: BackgroundStarter | None = None,
+) -> FastAPI:
+    """Build the app. ``background`` starts engine threads and returns their stopper."""
+    services = services or build_services(settings)
+    token, _created = load_or_create_token(
+        settings.home, settings.api_token.get_secret_value() if settings.api_token else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = background(services) if background else None
+        try:
+            yield
+        finally:
+            if stop:
+                stop()
+
+    app = FastAPI(
+        title="Coinpilot",
+        version=__version__,
+        description="Safety-first trading bots for Coinbase Advanced Trade. State-changing "
+        "endpoints need `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.api_token = token
+    install_error_handlers(app)
+    for module in (health, bots, market):
+        app.include_router(module.router, prefix="/api/v1")
+    _include_optional_routers(app)
+
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def dashboard() -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
+    return app
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    from coinpilot.api import trading
+
+    for router in trading.routers:
+        app.include_router(router, prefix="/api/v1")

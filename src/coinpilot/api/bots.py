@@ -1,0 +1,216 @@
+"""Bot endpoints: CRUD, start/stop, evaluation, confirmation, history, temperatures, summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from coinpilot.api.bot_schemas import BotCreate, BotUpdate
+from coinpilot.api.deps import get_services, require_token
+from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.domain.bot import validate_bot_fields
+from coinpilot.domain.safety import day_start
+from coinpilot.domain.signal_config import SignalConfig
+from coinpilot.domain.types import BotStatus
+from coinpilot.engine import views
+from coinpilot.services import Services
+from coinpilot.store import bots as bot_repo
+from coinpilot.store.db import session_scope
+from coinpilot.store.models import Bot
+
+router = APIRouter(prefix="/bots", tags=["bots"])
+
+
+def _validated(values: dict[str, Any], services: Services) -> dict[str, Any]:
+    errors = validate_bot_fields(values, services.settings.safety_limits)
+    if errors:
+        raise FieldValidationError(errors)
+    if "signal_config" in values:  # store the normalised form (defaults filled in)
+        values["signal_config"] = SignalConfig.from_dict(values["signal_config"]).to_dict()
+    return values
+
+
+def _load(session: Any, bot_id: int) -> Bot:
+    bot = bot_repo.get_bot(session, bot_id)
+    if bot is None:
+        raise NotFound(f"bot {bot_id}")
+    return bot
+
+
+@router.get("", summary="List bots")
+def list_bots(services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+    with services.sessions() as s:
+        return [views.bot_dict(b) for b in bot_repo.list_bots(s)]
+
+
+@router.post("", status_code=201, summary="Create a bot (STOPPED)", dependencies=[Depends(require_token)])
+def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> dict[str, Any]:
+    values = _validated(body.model_dump(exclude_none=False), services)
+    if values.get("strategy") is None:
+        values["strategy"] = {}
+    with session_scope(services.sessions) as s:
+        bot = bot_repo.create_bot(s, values, services.clock.now())
+        return views.bot_dict(bot)
+
+
+@router.get("/temperatures", summary="Temperature of every bot")
+def temperatures(services: Services = Depends(get_services)) -> list[dict[str, Any]]:
+    with services.sessions() as s:
+        return [
+            {
+                "id": b.id,
+                "name": b.name,
+                "pair": b.pair,
+                "status": b.status.value,
+                "score": b.runtime.last_score if b.runtime else None,
+                "temperature": views.temperature_dict(b),
+            }
+            for b in bot_repo.list_bots(s)
+        ]
+
+
+@router.get("/status/summary", summary="Everything the dashboard polls every 5 s (read-only)")
+def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
+    now = services.clock.now()
+    with services.sessions() as s:
+        return views.status_summary(s, now, services.mode, services.settings.safety_limits, day_start(now))
+
+
+@router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
+def stop_all(services: Services = Depends(get_services)) -> dict[str, Any]:
+    now = services.clock.now()
+    stopped = []
+    with session_scope(services.sessions) as s:
+        for bot in bot_repo.list_bots(s):
+            if bot.status != BotStatus.STOPPED:
+                bot_repo.set_status(s, bot, BotStatus.STOPPED, now, "stopped by stop-all")
+                stopped.append(bot.id)
+    return {"stopped": stopped}
+
+
+@router.get("/{bot_id}", summary="One bot")
+def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    now = services.clock.now()
+    with services.sessions() as s:
+        bot = _load(s, bot_id)
+        out = views.bot_dict(bot)
+        out["live"] = views.bot_live_dict(
+            s,
+            bot,
+            now,
+            services.mode,
+            float(services.settings.limits.cooldown_minutes),
+            views.positions_by_bot(s, services.mode).get(bot.id),
+            views.last_trades_by_bot(s, services.mode).get(bot.id),
+        )
+        return out
+
+
+@router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
+def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_services)) -> dict[str, Any]:
+    patch = body.model_dump(exclude_unset=True)
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        merged = {**views.bot_dict(bot), **patch}
+        check = {k: merged[k] for k in patch}
+        if "buy_threshold" in patch or "sell_threshold" in patch:
+            check["buy_threshold"] = merged["buy_threshold"]
+            check["sell_threshold"] = merged["sell_threshold"]
+        _validated(check, services)
+        if "signal_config" in patch:
+            patch["signal_config"] = SignalConfig.from_dict(patch["signal_config"]).to_dict()
+        bot = bot_repo.update_bot(s, bot, patch, services.clock.now())
+        return views.bot_dict(bot)
+
+
+@router.delete(
+    "/{bot_id}", status_code=204, summary="Delete a bot with no trades", dependencies=[Depends(require_token)]
+)
+def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Response:
+    from sqlalchemy.exc import IntegrityError
+
+    from coinpilot.store.bots import BotConflict
+
+    try:
+        with session_scope(services.sessions) as s:
+            s.delete(_load(s, bot_id))
+    except IntegrityError:
+        raise BotConflict(
+            "id", f"bot {bot_id} has trades or a position; stop it instead of deleting"
+        ) from None
+    return Response(status_code=204)
+
+
+def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str | None) -> dict[str, Any]:
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        bot_repo.set_status(s, bot, status, services.clock.now(), reason)
+        return views.bot_dict(bot)
+
+
+@router.post(
+    "/{bot_id}/start",
+    summary="Start evaluating (and, if trading is enabled, trading)",
+    dependencies=[Depends(require_token)],
+)
+def start_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    return _set_status(bot_id, BotStatus.RUNNING, services, None)
+
+
+@router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
+def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user")
+
+
+@router.post(
+    "/{bot_id}/evaluate",
+    summary="Evaluate now (scores and confirmation; places no order)",
+    dependencies=[Depends(require_token)],
+)
+def evaluate_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    with services.sessions() as s:
+        _load(s, bot_id)
+    return services.evaluations.evaluate_bot(bot_id).to_dict()
+
+
+@router.get("/{bot_id}/confirmation", summary="Confirmation progress (read-only)")
+def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    with services.sessions() as s:
+        return views.confirmation_dict(_load(s, bot_id), services.clock.now())
+
+
+@router.post(
+    "/{bot_id}/confirmation/reset",
+    summary="Clear the confirmation timer",
+    dependencies=[Depends(require_token)],
+)
+def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    from coinpilot.domain.confirmation import ConfirmationState
+
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        bot_repo.save_confirmation(bot_repo.runtime_of(s, bot), ConfirmationState())
+        return views.confirmation_dict(bot, services.clock.now())
+
+
+@router.get("/{bot_id}/signal-history", summary="Stored evaluations, newest first")
+def signal_history(
+    bot_id: int,
+    limit: int = Query(default=100, ge=1, le=1000),
+    services: Services = Depends(get_services),
+) -> list[dict[str, Any]]:
+    with services.sessions() as s:
+        _load(s, bot_id)
+        return [
+            {
+                "evaluated_at": views.iso(e.evaluated_at),
+                "score": e.score,
+                "action": e.action.value,
+                "temperature": e.temperature.value,
+                "price": views.money(e.price),
+                "signals": e.breakdown,
+                "confirmation": e.confirmation,
+            }
+            for e in bot_repo.evaluation_history(s, bot_id, limit)
+        ]

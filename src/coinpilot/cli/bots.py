@@ -1,0 +1,151 @@
+"""``coinpilot bots ...`` and ``coinpilot evaluate``: work directly on the configured database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
+from coinpilot.domain.types import BotStatus, Granularity
+
+app = typer.Typer(help="Create, list, start and stop bots.", no_args_is_help=True)
+
+
+def _services() -> Any:
+    from coinpilot.services import build_services
+
+    return build_services(settings_or_exit())
+
+
+def _find(session: Any, ref: str) -> Any:
+    from coinpilot.store import bots as bot_repo
+
+    bot = bot_repo.get_bot_by_name_or_id(session, ref)
+    if bot is None:
+        raise CliError(f"no bot {ref!r}: see 'coinpilot bots list'")
+    return bot
+
+
+@app.command("list")
+@one_line_errors
+def list_bots() -> None:
+    """List bots with their status and latest score."""
+    from coinpilot.store import bots as bot_repo
+
+    services = _services()
+    table = Table("id", "name", "pair", "status", "score", "action", "temperature", "last error")
+    with services.sessions() as s:
+        for b in bot_repo.list_bots(s):
+            rt = b.runtime
+            table.add_row(
+                str(b.id),
+                b.name,
+                b.pair,
+                b.status.value,
+                "—" if rt is None or rt.last_score is None else f"{rt.last_score:+.3f}",
+                "—" if rt is None or rt.last_action is None else rt.last_action.value,
+                "—" if rt is None or rt.last_temperature is None else rt.last_temperature.value,
+                (rt.last_error or "") if rt is not None else "",
+            )
+    console.print(f"mode: {services.mode.value}")
+    console.print(table)
+
+
+@app.command("create")
+@one_line_errors
+def create(
+    name: Annotated[str, typer.Option(help="unique bot name")],
+    pair: Annotated[str, typer.Option(help="trading pair, e.g. BTC-USD (one bot per pair)")],
+    trade_size: Annotated[str, typer.Option(help="USD per entry tranche")] = "10",
+    buy_threshold: Annotated[float, typer.Option(help="buy when score >= this")] = 0.5,
+    sell_threshold: Annotated[float, typer.Option(help="sell when score <= -this")] = 0.5,
+    confirmation_minutes: Annotated[float, typer.Option(help="how long an action must hold")] = 5,
+    cooldown_minutes: Annotated[float, typer.Option(help="pause after a fill")] = 15,
+    max_tranches: Annotated[int, typer.Option(help="entries per position")] = 3,
+    granularity: Annotated[Granularity, typer.Option(help="candle size")] = Granularity.ONE_HOUR,
+    description: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a bot (STOPPED) with the default RSI/MA/MACD signal mix."""
+    from coinpilot.api.errors import FieldValidationError
+    from coinpilot.domain.bot import validate_bot_fields
+    from coinpilot.domain.signal_config import SignalConfig
+    from coinpilot.store import bots as bot_repo
+    from coinpilot.store.db import session_scope
+
+    services = _services()
+    values: dict[str, Any] = {
+        "name": name,
+        "pair": pair,
+        "description": description,
+        "granularity": granularity,
+        "signal_config": SignalConfig.default().to_dict(),
+        "buy_threshold": buy_threshold,
+        "sell_threshold": sell_threshold,
+        "confirmation_minutes": confirmation_minutes,
+        "trade_size_usd": Decimal(trade_size),
+        "cooldown_minutes": cooldown_minutes,
+        "max_tranches": max_tranches,
+        "strategy": {},
+    }
+    errors = validate_bot_fields(values, services.settings.safety_limits)
+    if errors:
+        raise FieldValidationError(errors)
+    with session_scope(services.sessions) as s:
+        bot = bot_repo.create_bot(s, values, services.clock.now())
+        console.print(f"created bot {bot.id} {bot.name!r} on {bot.pair} (STOPPED)")
+
+
+def _set(ref: str, status: BotStatus, reason: str | None) -> None:
+    from coinpilot.store import bots as bot_repo
+    from coinpilot.store.db import session_scope
+
+    services = _services()
+    with session_scope(services.sessions) as s:
+        bot = _find(s, ref)
+        bot_repo.set_status(s, bot, status, services.clock.now(), reason)
+        console.print(f"bot {bot.id} {bot.name!r}: {status.value}")
+
+
+@app.command("start")
+@one_line_errors
+def start(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
+    """Start a bot: the engine evaluates it (and trades only if trading is enabled)."""
+    _set(bot, BotStatus.RUNNING, None)
+
+
+@app.command("stop")
+@one_line_errors
+def stop(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
+    """Stop a bot."""
+    _set(bot, BotStatus.STOPPED, "stopped by user")
+
+
+def evaluate_command(ref: str) -> None:
+    services = _services()
+    with services.sessions() as s:
+        bot_id = _find(s, ref).id
+    result = services.evaluations.evaluate_bot(bot_id).to_dict()
+    table = Table("signal", "status", "value", "score", "weight", "contribution")
+    for sig in result["signals"]:
+
+        def f(v: Any) -> str:
+            return "—" if v is None else f"{v:.4f}"
+
+        table.add_row(
+            sig["name"],
+            sig["status"],
+            f(sig["value"]),
+            f(sig["score"]),
+            f(sig["effective_weight"]),
+            f(sig["contribution"]),
+        )
+    console.print(table)
+    t, c = result["temperature"], result["confirmation"]
+    console.print(
+        f"score {result['score']:+.4f} → {result['action']}  {t['emoji']} {t['level']}  "
+        f"confirmation {c['progress'] * 100:.0f}% ({c['remaining_seconds']:.0f}s left)  "
+        f"price {result['price']}"
+    )

@@ -1,0 +1,101 @@
+"""``coinpilot demo``: a self-contained mock-mode demo on shipped real candles.
+
+It uses its own database (``COINPILOT_HOME/demo.db``) so demo bots never mix with yours, always
+runs in mock mode, and enables mock trading in that database only.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from coinpilot.cli.common import CliError, console, settings_or_exit
+from coinpilot.domain.types import Granularity, TradingMode
+
+DEMO_BOTS: list[dict[str, Any]] = [
+    {
+        "name": "btc-demo",
+        "pair": "BTC-USD",
+        "description": "Demo bot on replayed Coinbase BTC-USD hourly candles",
+    },
+    {
+        "name": "eth-demo",
+        "pair": "ETH-USD",
+        "description": "Demo bot on replayed Coinbase ETH-USD hourly candles",
+    },
+]
+
+
+def demo_bot_values(name: str, pair: str, description: str) -> dict[str, Any]:
+    from coinpilot.domain.signal_config import SignalConfig
+
+    return {
+        "name": name,
+        "pair": pair,
+        "description": description,
+        "granularity": Granularity.ONE_HOUR,
+        "signal_config": SignalConfig.default().to_dict(),
+        "buy_threshold": 0.25,
+        "sell_threshold": 0.25,
+        "confirmation_minutes": 60,
+        "trade_size_usd": Decimal("20"),
+        "cooldown_minutes": 120,
+        "max_tranches": 3,
+        "stop_loss_pct": Decimal("6"),
+        "take_profit_pct": Decimal("10"),
+        "strategy": {},
+    }
+
+
+def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
+    import os
+
+    from coinpilot.cli.server import ensure_port_free, run_server
+    from coinpilot.domain.types import BotStatus
+    from coinpilot.services import build_services
+    from coinpilot.store import bots as bot_repo
+    from coinpilot.store.db import session_scope
+
+    if os.environ.get("COINPILOT_TRADING_MODE", "mock").lower() == TradingMode.PRODUCTION.value:
+        raise CliError("the demo always runs in mock mode: unset COINPILOT_TRADING_MODE to run it")
+    base = settings_or_exit(**overrides)
+    db_path = base.home / "demo.db"
+    settings = settings_or_exit(
+        **overrides,
+        trading_mode=TradingMode.MOCK,
+        market_data="replay",
+        replay_speed=speed,
+        database_url=f"sqlite:///{db_path}",
+        engine_interval_seconds=1.0,
+        candle_cache_ttl_seconds=0.5,
+        paper_fill_delay_seconds=0.2,
+    )
+    ensure_port_free(settings.host, settings.port)
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            p = db_path.with_name(db_path.name + suffix)
+            if p.exists():
+                p.unlink()
+    services = build_services(settings)
+    now = services.clock.now()
+    with session_scope(services.sessions) as s:
+        for spec in DEMO_BOTS:
+            bot = bot_repo.get_bot_by_name_or_id(s, spec["name"])
+            if bot is None:
+                bot = bot_repo.create_bot(s, demo_bot_values(**spec), now)
+            bot_repo.set_status(s, bot, BotStatus.RUNNING, now)
+    _enable_mock_trading(services)
+    console.print(
+        f"demo: {len(DEMO_BOTS)} bots on replayed Coinbase candles, simulated time starts "
+        f"{now:%Y-%m-%d %H:%M} UTC and runs {speed:g}x faster than real time"
+    )
+    run_server(settings, services=services, with_engine=True)
+
+
+def _enable_mock_trading(services: Any) -> None:
+    try:
+        from coinpilot.engine.control import ControlService
+    except ImportError:  # execution services not installed in this build
+        return
+    control = ControlService(services.sessions, services.clock, services.mode)
+    control.enable_trading(actor="demo", production_ready=False)

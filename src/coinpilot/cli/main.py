@@ -1,0 +1,106 @@
+"""Top-level commands: serve, demo, worker, db, evaluate; sub-apps for bots, trading, safety."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from coinpilot.cli import bots as bots_cli
+from coinpilot.cli.common import console, one_line_errors, settings_or_exit
+
+app = typer.Typer(
+    name="coinpilot",
+    help="Coinpilot: safety-first trading bots for Coinbase Advanced Trade.\n\n"
+    "Runs in mock mode (paper fills against real prices) unless COINPILOT_TRADING_MODE=production "
+    "and Coinbase keys are set; trading stays disabled until you run 'coinpilot trading enable'.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(bots_cli.app, name="bots")
+
+PortOpt = Annotated[int | None, typer.Option("--port", help="HTTP port (default 8000, env COINPILOT_PORT)")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="bind address (default 127.0.0.1)")]
+
+
+def _overrides(host: str | None, port: int | None) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if host is not None:
+        out["host"] = host
+    if port is not None:
+        out["port"] = port
+    return out
+
+
+@app.command()
+@one_line_errors
+def serve(
+    port: PortOpt = None,
+    host: HostOpt = None,
+    engine: Annotated[bool, typer.Option(help="run the bot engine and order sync in this process")] = True,
+) -> None:
+    """Run the API, the dashboard and (by default) the bot engine."""
+    from coinpilot.cli.server import run_server
+
+    run_server(settings_or_exit(**_overrides(host, port)), with_engine=engine)
+
+
+@app.command()
+@one_line_errors
+def demo(
+    port: PortOpt = None,
+    host: HostOpt = None,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1800.0,
+    fresh: Annotated[bool, typer.Option(help="start from an empty demo database")] = True,
+) -> None:
+    """Demo: mock trading on shipped real Coinbase candles, replayed fast; dashboard on localhost."""
+    from coinpilot.cli.demo import run_demo
+
+    run_demo(_overrides(host, port), speed=speed, fresh=fresh)
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade() -> None:
+    """Apply database migrations (also done automatically on start)."""
+    from coinpilot.store.db import describe_url
+    from coinpilot.store.migrate import current_revision, upgrade
+
+    settings = settings_or_exit()
+    url = settings.resolved_database_url
+    upgrade(url)
+    console.print(f"database {describe_url(url)} is at revision {current_revision(url)}")
+
+
+@app.command()
+@one_line_errors
+def evaluate(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
+    """Evaluate one bot now and print its scores (places no order)."""
+    bots_cli.evaluate_command(bot)
+
+
+@app.command()
+@one_line_errors
+def version() -> None:
+    """Print the version."""
+    from coinpilot import __version__
+
+    console.print(__version__)
+
+
+def main() -> None:
+    _register_optional()
+    app()
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules."""
+    from coinpilot.cli import trading as trading_cli
+
+    trading_cli.register(app)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,69 @@
+"""Starting the HTTP server with its background engine: used by ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Callable
+
+from coinpilot.cli.common import CliError, console
+from coinpilot.config import Settings
+from coinpilot.services import Services, build_services
+from coinpilot.store.db import describe_url
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"port {port} on {host} is already in use: stop the other process or choose "
+                    "another port with --port / COINPILOT_PORT"
+                ) from None
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def configure_logging(settings: Settings) -> None:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(settings.home / "coinpilot.log")],
+    )
+
+
+def start_background(services: Services) -> Callable[[], None]:
+    """Start the engine threads for this process; returns a function that stops them."""
+    from coinpilot.engine.background import start_engine
+
+    return start_engine(services)
+
+
+def run_server(settings: Settings, services: Services | None = None, with_engine: bool = True) -> None:
+    import uvicorn
+
+    from coinpilot.api.app import create_app
+    from coinpilot.security import load_or_create_token
+
+    ensure_port_free(settings.host, settings.port)
+    configure_logging(settings)
+    services = services or build_services(settings)
+    token, created = load_or_create_token(
+        settings.home, settings.api_token.get_secret_value() if settings.api_token else None
+    )
+    app = create_app(settings, services, background=start_background if with_engine else None)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"[bold]Coinpilot[/bold] mode: [bold]{settings.trading_mode.value}[/bold]")
+    console.print(f"database:  {describe_url(settings.resolved_database_url)}")
+    console.print(f"dashboard: {base}/")
+    console.print(f"API docs:  {base}/docs")
+    if created:
+        console.print(
+            f"API token (shown once, stored with 0600 in {settings.home / 'api_token'}): {token}",
+            soft_wrap=True,
+        )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -1,0 +1,29 @@
+"""The engine threads one server process runs: start-up reconciliation, order sync, bot loop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from coinpilot.engine.runner import PeriodicRunner
+from coinpilot.engine.scheduler import EvaluationScheduler
+from coinpilot.services import Services
+
+log = logging.getLogger("coinpilot.engine")
+
+
+def start_engine(services: Services) -> Callable[[], None]:
+    settings = services.settings
+    scheduler = EvaluationScheduler(services.evaluations, settings.engine_interval_seconds)
+    runners = [
+        PeriodicRunner("bot-scheduler", scheduler.run_once, min(1.0, settings.engine_interval_seconds))
+    ]
+    for r in runners:
+        r.start()
+    log.info("engine started (%s mode)", services.mode.value)
+
+    def stop() -> None:
+        for r in runners:
+            r.stop()
+
+    return stop

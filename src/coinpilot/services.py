@@ -1,0 +1,120 @@
+"""Composition root: builds the clock, database, market data, exchange and engine services
+from :class:`Settings`. The only place that decides which adapter runs in which mode.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from coinpilot.config import Settings, running_under_test
+from coinpilot.domain.clock import Clock, SystemClock
+from coinpilot.domain.types import TradingMode
+from coinpilot.engine.evaluator import EvaluationService
+from coinpilot.exchange.base import Exchange, MarketData
+from coinpilot.store.db import describe_url, make_engine, make_session_factory
+from coinpilot.store.migrate import upgrade
+
+log = logging.getLogger("coinpilot")
+
+
+class StartupError(Exception):
+    """Coinpilot cannot start as configured; the message says what to change."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    market: MarketData
+    exchange: Exchange
+    evaluations: EvaluationService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> TradingMode:
+        return self.settings.trading_mode
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def check_production_allowed(settings: Settings) -> None:
+    if settings.trading_mode != TradingMode.PRODUCTION:
+        return
+    if not settings.has_coinbase_keys():
+        raise StartupError(
+            "production mode needs Coinbase API keys: set COINPILOT_COINBASE_API_KEY and "
+            "COINPILOT_COINBASE_API_SECRET (or COINPILOT_COINBASE_KEY_FILE), or use "
+            "COINPILOT_TRADING_MODE=mock"
+        )
+    if running_under_test() and not settings.coinbase_is_loopback():
+        raise StartupError(
+            "refusing production mode under test: COINPILOT_COINBASE_BASE_URL must be a "
+            "loopback stand-in (127.0.0.1:PORT)"
+        )
+
+
+def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, Clock]:
+    if settings.trading_mode == TradingMode.PRODUCTION or settings.market_data == "coinbase":
+        from coinpilot.exchange.coinbase import CoinbaseExchange
+
+        cb = CoinbaseExchange.from_settings(settings)
+        return cb, clock or SystemClock()
+    from coinpilot.exchange.replay import ReplayMarketData, replay_clock
+
+    if clock is None:
+        from datetime import datetime
+
+        start = datetime.fromisoformat(settings.replay_start) if settings.replay_start else None
+        clock = replay_clock(settings.replay_speed, start)
+    return ReplayMarketData(clock), clock
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    market: MarketData | None = None,
+    exchange: Exchange | None = None,
+    migrate: bool = True,
+) -> Services:
+    check_production_allowed(settings)
+    url = settings.resolved_database_url
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    if market is None:
+        inner, clock = build_market(settings, clock)
+        from coinpilot.exchange.market_cache import CachedMarketData
+
+        market = CachedMarketData(inner, clock, ttl_seconds=settings.candle_cache_ttl_seconds)
+    clock = clock or SystemClock()
+    if exchange is None:
+        if settings.trading_mode == TradingMode.PRODUCTION:
+            from coinpilot.exchange.coinbase import CoinbaseExchange
+
+            exchange = CoinbaseExchange.from_settings(settings)
+        else:
+            from coinpilot.exchange.paper import PaperExchange
+
+            exchange = PaperExchange(
+                sessions,
+                market,
+                clock,
+                fee_rate=settings.paper_fee_rate,
+                slippage_bps=settings.paper_slippage_bps,
+                fill_delay_seconds=settings.paper_fill_delay_seconds,
+                starting_balances={"USD": Decimal(settings.paper_starting_usd)},
+            )
+    evaluations = EvaluationService(sessions, market, clock, settings.evaluation_retention)
+    log.info("database: %s", describe_url(url))
+    return Services(settings, clock, engine, sessions, market, exchange, evaluations)
