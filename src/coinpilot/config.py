@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,6 +90,8 @@ class Settings(BaseSettings):
     coinbase_api_secret: SecretStr | None = None
     coinbase_key_file: Path | None = None
     coinbase_base_url: str = COINBASE_PRODUCTION_HOST
+    # CA certificate to trust for a loopback Coinbase stand-in (tests); refused for other hosts.
+    coinbase_ca_cert: Path | None = None
     coinbase_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     coinbase_max_requests_per_second: float = Field(default=20.0, gt=0, le=30)
 
@@ -129,9 +139,7 @@ class Settings(BaseSettings):
         return self.limits.to_domain()
 
     def has_coinbase_keys(self) -> bool:
-        return bool(self.coinbase_key_file) or bool(
-            self.coinbase_api_key and self.coinbase_api_secret
-        )
+        return bool(self.coinbase_key_file) or bool(self.coinbase_api_key and self.coinbase_api_secret)
 
     def coinbase_is_loopback(self) -> bool:
         return is_loopback_host(self.coinbase_base_url)
@@ -140,7 +148,7 @@ class Settings(BaseSettings):
 def absolutize_sqlite_url(url: str) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////"):
-        rest = url[len(prefix):]
+        rest = url[len(prefix) :]
         if rest and rest != ":memory:" and not rest.startswith("file:"):
             return prefix + str(Path(rest).expanduser().resolve())
     return url

@@ -148,9 +148,7 @@ class MarketData(Protocol):
 
     def get_product(self, pair: str) -> Product: ...
 
-    def get_candles(
-        self, pair: str, granularity: Granularity, start: datetime, end: datetime
-    ) -> Candles:
+    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
         """Oldest-first candles whose start lies in [start, end)."""
         ...
 

@@ -26,7 +26,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and ":memory:" not in url:
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
             echo=echo,
@@ -37,10 +37,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         _tune_sqlite(engine)
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return sa.create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True
-    )
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return sa.create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -85,9 +83,7 @@ def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     so two concurrent requests can never both pass a limit only one of them fits.
     """
     session.execute(
-        sa.update(ControlState)
-        .where(ControlState.id == 1)
-        .values(lock_version=ControlState.lock_version + 1)
+        sa.update(ControlState).where(ControlState.id == 1).values(lock_version=ControlState.lock_version + 1)
     )
     state = session.get(ControlState, 1, populate_existing=True)
     if state is None:  # first start: the migration seeds it, but be robust

@@ -83,7 +83,9 @@ class BotRuntime(Base):
     __tablename__ = "bot_runtime"
 
     bot_id: Mapped[int] = mapped_column(sa.ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True)
-    confirm_action: Mapped[Action | None] = mapped_column(enum_column(Action, "confirm_action"), nullable=True)
+    confirm_action: Mapped[Action | None] = mapped_column(
+        enum_column(Action, "confirm_action"), nullable=True
+    )
     confirm_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_score: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
@@ -236,7 +238,9 @@ class SafetyAudit(Base):
     mode: Mapped[TradingMode] = mapped_column(enum_column(TradingMode, "audit_mode"))
     bot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bots.id", ondelete="SET NULL"), nullable=True)
     side: Mapped[Side | None] = mapped_column(enum_column(Side, "audit_side"), nullable=True)
-    intent: Mapped[TradeIntent | None] = mapped_column(enum_column(TradeIntent, "audit_intent"), nullable=True)
+    intent: Mapped[TradeIntent | None] = mapped_column(
+        enum_column(TradeIntent, "audit_intent"), nullable=True
+    )
     allowed: Mapped[bool]
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     request: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -250,7 +254,9 @@ class ControlState(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trading_enabled: Mapped[bool] = mapped_column(default=False)
-    enabled_mode: Mapped[TradingMode | None] = mapped_column(enum_column(TradingMode, "enabled_mode"), nullable=True)
+    enabled_mode: Mapped[TradingMode | None] = mapped_column(
+        enum_column(TradingMode, "enabled_mode"), nullable=True
+    )
     emergency_stop: Mapped[bool] = mapped_column(default=False)
     emergency_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     emergency_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
