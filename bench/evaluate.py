@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 # "One core": keep BLAS from spreading the matrix products over several threads.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -101,6 +102,14 @@ def pandas_reference(close_values: np.ndarray, cfg: SignalConfig) -> float:
     return scores[0] * r.weight + scores[1] * m.weight + scores[2] * d.weight
 
 
+def evaluate_each(items: Sequence[Item]) -> list[object]:
+    return [evaluate(*item) for item in items]
+
+
+def pandas_each(items: Sequence[Item]) -> list[float]:
+    return [pandas_reference(c.close, cfg) for c, cfg, _, _ in items]
+
+
 def best_time(fn: Callable[[], object], budget: float, max_reps: int) -> float:
     """Best wall time of several runs (at least one), stopping once ``budget`` seconds are spent.
 
@@ -155,13 +164,9 @@ def run(sizes: Sequence[int], budget: float, max_reps: int) -> None:
     for n in sizes:
         items: list[Item] = [(c, cfg, BUY, SELL) for c in all_bots[:n]]
         evaluate_many(items)  # warm the weight caches, as a running engine would have them
-        t_many = best_time(lambda items=items: evaluate_many(items), budget, max_reps)
-        t_loop = best_time(lambda items=items: [evaluate(*it) for it in items], budget, max_reps)
-        t_pd = best_time(
-            lambda items=items: [pandas_reference(c.close, cfg) for c, *_ in items],
-            budget,
-            max(1, max_reps // 3),
-        )
+        t_many = best_time(partial(evaluate_many, items), budget, max_reps)
+        t_loop = best_time(partial(evaluate_each, items), budget, max_reps)
+        t_pd = best_time(partial(pandas_each, items), budget, max(1, max_reps // 3))
         rate = n / t_many
         print(
             f"{n:>6} | {rate:>12,.0f} ev/s | {n / t_loop:>12,.0f} ev/s | "
