@@ -139,9 +139,7 @@ def _check_fills(fills: Sequence[FillLike]) -> None:
             raise ValueError(f"fill fee must not be negative, got {f.fee}")
 
 
-def apply_entry(
-    pos: PositionState, fills: Sequence[FillLike], trade_id: int, at: datetime
-) -> PositionState:
+def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at: datetime) -> PositionState:
     """Add one entry trade's fills to the position as one new tranche.
 
     Raises ValueError for empty or invalid fills and for a trade already applied (applying the
