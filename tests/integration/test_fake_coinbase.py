@@ -36,9 +36,7 @@ def key(fake: FakeCoinbase) -> TestKey:
 
 
 def sdk(fake: FakeCoinbase, key: TestKey, timeout: float = 2.0) -> RESTClient:
-    client = RESTClient(
-        api_key=key.name, api_secret=key.private_key, base_url=fake.base_url, timeout=timeout
-    )
+    client = RESTClient(api_key=key.name, api_secret=key.private_key, base_url=fake.base_url, timeout=timeout)
     client.session.verify = str(fake.cert_path)
     client.session.trust_env = False
     return client
@@ -118,9 +116,7 @@ def test_replayed_client_order_id_returns_original_order(fake: FakeCoinbase, key
     assert fake.state.create_attempts["coid-1"] == 2
 
 
-def test_quote_buy_fee_is_inside_quote_size_and_balances_move(
-    fake: FakeCoinbase, key: TestKey
-) -> None:
+def test_quote_buy_fee_is_inside_quote_size_and_balances_move(fake: FakeCoinbase, key: TestKey) -> None:
     client = sdk(fake, key)
     fake.set_price("BTC-USD", "40000", spread="0")
     oid = client.market_order_buy("b1", "BTC-USD", quote_size="100.00").success_response["order_id"]
@@ -145,9 +141,7 @@ def test_partial_fills_are_reported_per_fill(fake: FakeCoinbase, key: TestKey) -
     assert fake.balances()["ETH"] == (Decimal("0.5"), Decimal(0))
 
 
-def test_failed_order_reports_reject_reason_and_releases_hold(
-    fake: FakeCoinbase, key: TestKey
-) -> None:
+def test_failed_order_reports_reject_reason_and_releases_hold(fake: FakeCoinbase, key: TestKey) -> None:
     fake.fail_next_order("HOLD_FAILURE")
     client = sdk(fake, key)
     oid = client.market_order_buy("f1", "BTC-USD", quote_size="50").success_response["order_id"]

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from coinpilot.testing.fake_coinbase.auth import RegisteredKey
 from coinpilot.testing.fake_coinbase.market import (
     GRANULARITY_SECONDS,
@@ -20,6 +22,8 @@ from coinpilot.testing.fake_coinbase.market import (
 from coinpilot.testing.fake_coinbase.state import ExchangeState, OrderFailure
 
 PREFIX = "/api/v3/brokerage"
+# Stands in for the caller on public endpoints (/market/..., /time): may read, never trade.
+PUBLIC_KEY = RegisteredKey("public", Ed25519PrivateKey.generate().public_key(), can_trade=False)
 Response = tuple[int, Any]
 
 
@@ -49,6 +53,8 @@ class BrokerageApi:
                 "error_details": "Missing required scopes",
                 "message": "Missing required scopes",
             }
+        if key is PUBLIC_KEY:
+            return self.public(method, route, query)
         if method == "GET":
             if route == "/accounts":
                 return self.accounts(query)
@@ -69,11 +75,7 @@ class BrokerageApi:
             if route == "/orders/historical/batch":
                 ids = query.get("order_ids", [])
                 with st.lock:
-                    found = (
-                        [st.orders[i] for i in ids if i in st.orders]
-                        if ids
-                        else list(st.orders.values())
-                    )
+                    found = [st.orders[i] for i in ids if i in st.orders] if ids else list(st.orders.values())
                     out = [o.to_json(self._is_stale(o, stale_seconds)) for o in found]
                 return 200, {"orders": out, "sequence": "0", "has_next": False, "cursor": ""}
             if route == "/orders/historical/fills":
@@ -113,6 +115,46 @@ class BrokerageApi:
                     results.append({"success": ok, "failure_reason": reason, "order_id": oid})
                 return 200, {"results": results}
         return error(404, "NOT_FOUND", f"no route for {method} {path}")
+
+    def public(self, method: str, route: str, query: dict[str, list[str]]) -> Response:
+        """Unauthenticated market data under /market/ and the server time."""
+        st = self.state
+        if method != "GET":
+            return error(404, "NOT_FOUND", "public endpoints are read-only")
+        if route == "/time":
+            now = datetime.now(UTC)
+            return 200, {
+                "iso": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "epochSeconds": str(int(now.timestamp())),
+                "epochMillis": str(int(now.timestamp() * 1000)),
+            }
+        if route == "/market/product_book":
+            pid = (query.get("product_id") or [""])[0]
+            books = self.best_bid_ask({"product_ids": [pid]})[1]["pricebooks"]
+            if not books:
+                return error(404, "NOT_FOUND", "product not found")
+            book = books[0]
+            bid, ask = Decimal(book["bids"][0]["price"]), Decimal(book["asks"][0]["price"])
+            return 200, {
+                "pricebook": book,
+                "last": fmt((bid + ask) / 2),
+                "mid_market": fmt((bid + ask) / 2),
+                "spread_bps": "0",
+                "spread_absolute": fmt(ask - bid),
+            }
+        if route == "/market/products":
+            with st.lock:
+                items = [p.to_json() for p in st.products.values()]
+            return 200, {"products": items, "num_products": len(items)}
+        m = re.fullmatch(r"/market/products/([^/]+)/candles", route)
+        if m:
+            return self.candles(m.group(1), query)
+        m = re.fullmatch(r"/market/products/([^/]+)", route)
+        if m:
+            with st.lock:
+                p = st.products.get(m.group(1))
+                return (200, p.to_json()) if p else error(404, "NOT_FOUND", "product not found")
+        return error(404, "NOT_FOUND", f"no public route {route}")
 
     @staticmethod
     def _is_stale(order: Any, stale_seconds: float | None) -> bool:

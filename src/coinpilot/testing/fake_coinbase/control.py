@@ -27,12 +27,8 @@ def snapshot(fake: FakeCoinbase) -> dict[str, Any]:
             coid: sum(1 for o in orders if o.client_order_id == coid) for coid in attempts
         },
         "create_attempts": attempts,
-        "balances": {
-            c: {"available": str(a), "hold": str(h)} for c, (a, h) in fake.balances().items()
-        },
-        "faults": [
-            {"kind": f.kind, "path": f.path, "fired": f.fired} for f in fake.faults.active()
-        ],
+        "balances": {c: {"available": str(a), "hold": str(h)} for c, (a, h) in fake.balances().items()},
+        "faults": [{"kind": f.kind, "path": f.path, "fired": f.fired} for f in fake.faults.active()],
     }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from coinpilot.testing.fake_coinbase.api import PREFIX, BrokerageApi, dumps, error
+from coinpilot.testing.fake_coinbase.api import PREFIX, PUBLIC_KEY, BrokerageApi, dumps, error
 from coinpilot.testing.fake_coinbase.auth import AuthError, KeyRing, RegisteredKey
 from coinpilot.testing.fake_coinbase.certs import generate_certificate
 from coinpilot.testing.fake_coinbase.faults import Fault, FaultKind, FaultPlan
@@ -99,13 +99,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif fault is not None and fault.kind in ("500", "503", "outage"):
             status = 500 if fault.kind == "500" else 503
-            self._json(
-                *error(status, "INTERNAL" if status == 500 else "UNAVAILABLE", "injected failure")
-            )
+            self._json(*error(status, "INTERNAL" if status == 500 else "UNAVAILABLE", "injected failure"))
             return
+        public = path == PREFIX + "/time" or path.startswith(PREFIX + "/market/")
         try:
-            key = fake.keys.verify(
-                self.headers.get("Authorization"), method, self.headers.get("Host", ""), path
+            key = (
+                PUBLIC_KEY
+                if public
+                else fake.keys.verify(
+                    self.headers.get("Authorization"), method, self.headers.get("Host", ""), path
+                )
             )
         except AuthError as exc:
             self._send(401, f"Unauthorized: {exc}\n".encode(), "text/plain; charset=utf-8")
@@ -116,9 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*error(400, "INVALID_ARGUMENT", "body is not JSON"))
             return
         stale = (
-            plan.take(method, path, ("stale",))
-            if path.startswith(PREFIX + "/orders/historical")
-            else None
+            plan.take(method, path, ("stale",)) if path.startswith(PREFIX + "/orders/historical") else None
         )
         status, payload = fake.api.handle(
             method,
@@ -161,9 +162,7 @@ class FakeCoinbase:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.add_product(FakeProduct("BTC-USD", Decimal("50000.00")))
-        self.add_product(
-            FakeProduct("ETH-USD", Decimal("3000.00"), base_min_size=Decimal("0.0001"))
-        )
+        self.add_product(FakeProduct("ETH-USD", Decimal("3000.00"), base_min_size=Decimal("0.0001")))
         self.state.set_balance("USD", "10000")
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -172,9 +171,7 @@ class FakeCoinbase:
         ctx.load_cert_chain(self.cert_path, self._key_path)
         server = _Server(("127.0.0.1", self._requested_port), _Handler)
         server.fake = self
-        server.socket = ctx.wrap_socket(
-            server.socket, server_side=True, do_handshake_on_connect=False
-        )
+        server.socket = ctx.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -224,25 +221,19 @@ class FakeCoinbase:
     def add_product(self, product: FakeProduct) -> None:
         self.state.add_product(product)
 
-    def set_price(
-        self, product_id: str, price: Decimal | str, spread: Decimal | str | None = None
-    ) -> None:
+    def set_price(self, product_id: str, price: Decimal | str, spread: Decimal | str | None = None) -> None:
         self.state.set_price(product_id, price, spread)
 
     def set_balance(self, currency: str, amount: Decimal | str) -> None:
         self.state.set_balance(currency, amount)
 
-    def set_fees(
-        self, taker: Decimal | str, maker: Decimal | str, tier: str = "Advanced 1"
-    ) -> None:
+    def set_fees(self, taker: Decimal | str, maker: Decimal | str, tier: str = "Advanced 1") -> None:
         with self.state.lock:
             self.state.taker_fee_rate = Decimal(str(taker))
             self.state.maker_fee_rate = Decimal(str(maker))
             self.state.pricing_tier = tier
 
-    def set_fill_behaviour(
-        self, delay: float | None = None, partial_fills: int | None = None
-    ) -> None:
+    def set_fill_behaviour(self, delay: float | None = None, partial_fills: int | None = None) -> None:
         with self.state.lock:
             if delay is not None:
                 self.state.fill_delay = delay
@@ -279,9 +270,7 @@ class FakeCoinbase:
     def request_count(self, path_suffix: str = "", method: str | None = None) -> int:
         with self._req_lock:
             return sum(
-                1
-                for m, p in self.requests
-                if p.endswith(path_suffix) and (method is None or m == method)
+                1 for m, p in self.requests if p.endswith(path_suffix) and (method is None or m == method)
             )
 
     def orders_for(self, client_order_id: str) -> list[FakeOrder]:

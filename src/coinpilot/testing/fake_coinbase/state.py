@@ -172,9 +172,7 @@ class ExchangeState:
             for cur in (product.base, product.quote):
                 self._account(cur)
 
-    def set_price(
-        self, product_id: str, price: Decimal | str, spread: Decimal | str | None = None
-    ) -> None:
+    def set_price(self, product_id: str, price: Decimal | str, spread: Decimal | str | None = None) -> None:
         with self.lock:
             p = self.products[product_id]
             p.price = Decimal(str(price))
@@ -210,9 +208,7 @@ class ExchangeState:
                 return self.orders[existing]
             product = self.products.get(product_id)
             if product is None:
-                raise OrderFailure(
-                    "INVALID_PRODUCT_ID", "Product not found", "", "INVALID_PRODUCT_ID"
-                )
+                raise OrderFailure("INVALID_PRODUCT_ID", "Product not found", "", "INVALID_PRODUCT_ID")
             if side not in ("BUY", "SELL"):
                 raise OrderFailure("INVALID_SIDE", "side must be BUY or SELL")
             if product.trading_disabled or product.cancel_only or product.status != "online":
@@ -330,9 +326,7 @@ class ExchangeState:
                 part = (
                     order.quote_size
                     if last
-                    else (order.quote_size * share).quantize(
-                        product.quote_increment, rounding=ROUND_DOWN
-                    )
+                    else (order.quote_size * share).quantize(product.quote_increment, rounding=ROUND_DOWN)
                 )
                 spent_before = order.filled_value + order.total_fees
                 gross = order.quote_size - spent_before if last else part

@@ -1,0 +1,480 @@
+"""Production adapter: Coinbase Advanced Trade through the official SDK (coinbase-advanced-py).
+
+Facts checked against the installed SDK 1.8.4 source:
+- ``RESTClient.__init__`` (RESTBase) creates ONE ``requests.Session`` as ``client.session`` and
+  every call goes through ``self.session.request(..., timeout=self.timeout)``; so TLS trust
+  (``session.verify`` + ``trust_env=False``) and the Date-header hook are set on that session.
+- URLs are ``https://{base_url}{path}``; the JWT (ES256/EdDSA) is rebuilt per request.
+- 4xx/5xx raise ``requests.HTTPError``; responses are typed objects (we only use ``to_dict()``).
+- The SDK does not retry; this adapter retries 429/5xx/timeouts/connection errors with
+  exponential backoff + jitter. Order creation is retried with the SAME client_order_id:
+  Coinbase answers a replay with the existing order, so a retry cannot double an order.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import multiprocessing
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import requests
+from coinbase import jwt_generator
+from coinbase.rest import RESTClient
+
+from coinpilot.config import Settings, is_loopback_host, running_under_test
+from coinpilot.domain.clock import Clock, SystemClock
+from coinpilot.domain.market import BestBidAsk, Candles, Product
+from coinpilot.domain.types import Granularity, Side, TradingMode, quantize_down
+from coinpilot.exchange import coinbase_errors as errs
+from coinpilot.exchange.base import (
+    AuthenticationFailed,
+    Balance,
+    CallCounter,
+    ExchangeError,
+    ExchangeOrderStatus,
+    FeeRates,
+    FillReport,
+    OrderAck,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderSnapshot,
+    ProductionGuardError,
+    ProductNotFound,
+)
+from coinpilot.exchange.ratelimit import TokenBucket
+
+T = TypeVar("T")
+MAX_CANDLES_PER_REQUEST = 350
+
+
+def guard_base_url(base_url: str) -> None:
+    """Under test, only a loopback stand-in may be contacted: checked before any client exists."""
+    if running_under_test() and not is_loopback_host(base_url):
+        raise ProductionGuardError(
+            f"refusing to talk to {base_url!r} under test: point COINPILOT_COINBASE_BASE_URL at "
+            "a loopback stand-in (127.0.0.1:PORT)"
+        )
+
+
+def _dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
+    if value is None or value == "":
+        return default
+    return Decimal(str(value))
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _product(d: dict[str, Any]) -> Product:
+    pid = str(d["product_id"])
+    base, _, quote = pid.partition("-")
+    return Product(
+        product_id=pid,
+        base_currency=str(d.get("base_currency_id") or base),
+        quote_currency=str(d.get("quote_currency_id") or quote),
+        base_increment=_dec(d.get("base_increment")),
+        quote_increment=_dec(d.get("quote_increment")),
+        base_min_size=_dec(d.get("base_min_size")),
+        quote_min_size=_dec(d.get("quote_min_size")),
+        base_max_size=_dec(d.get("base_max_size")) if d.get("base_max_size") else None,
+        quote_max_size=_dec(d.get("quote_max_size")) if d.get("quote_max_size") else None,
+        price_increment=_dec(d.get("price_increment")) if d.get("price_increment") else None,
+        status=str(d.get("status") or "online"),
+        trading_disabled=bool(d.get("trading_disabled")),
+        cancel_only=bool(d.get("cancel_only")),
+        price=_dec(d.get("price")) if d.get("price") else None,
+    )
+
+
+def _snapshot(o: dict[str, Any]) -> OrderSnapshot:
+    try:
+        status = ExchangeOrderStatus(str(o.get("status")))
+    except ValueError:
+        status = ExchangeOrderStatus.UNKNOWN
+    avg = _dec(o.get("average_filled_price"))
+    return OrderSnapshot(
+        order_id=str(o["order_id"]),
+        client_order_id=str(o.get("client_order_id") or ""),
+        pair=str(o.get("product_id") or ""),
+        side=Side(str(o.get("side") or "BUY").lower()),
+        status=status,
+        filled_base=_dec(o.get("filled_size")),
+        average_price=avg if avg > 0 else None,
+        filled_value=_dec(o.get("filled_value")),
+        total_fees=_dec(o.get("total_fees")),
+        number_of_fills=int(_dec(o.get("number_of_fills"))),
+        reject_reason=str(o.get("reject_reason") or "") or None,
+        created_at=_time(o.get("created_time")),
+        last_fill_at=_time(o.get("last_fill_time")),
+    )
+
+
+def _fill(f: dict[str, Any]) -> FillReport:
+    price = _dec(f.get("price"))
+    size = _dec(f.get("size"))
+    if f.get("size_in_quote") and price > 0:
+        size = size / price  # Coinbase reports quote units when size_in_quote is true
+    return FillReport(
+        fill_id=str(f.get("entry_id") or f.get("trade_id")),
+        order_id=str(f.get("order_id")),
+        price=price,
+        base_size=size,
+        fee=_dec(f.get("commission")),
+        liquidity=str(f.get("liquidity_indicator") or "UNKNOWN"),
+        time=_time(f.get("trade_time")) or datetime.fromtimestamp(0, UTC),
+    )
+
+
+class CoinbaseExchange:
+    """Implements :class:`coinpilot.exchange.base.Exchange` in PRODUCTION mode."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        key_file: Path | str | None = None,
+        timeout: float = 10.0,
+        max_requests_per_second: float = 20.0,
+        ca_cert: Path | str | None = None,
+        clock: Clock | None = None,
+        wall_clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 4,
+        backoff_base: float = 0.25,
+        backoff_max: float = 4.0,
+        jitter: Callable[[], float] = random.random,
+        limiter: TokenBucket | None = None,
+    ) -> None:
+        guard_base_url(base_url)  # before anything that could open a connection
+        if ca_cert is not None and not is_loopback_host(base_url):
+            raise ProductionGuardError("a custom CA certificate is only allowed for loopback")
+        try:
+            if key_file is not None:
+                client = RESTClient(key_file=str(key_file), base_url=base_url, timeout=timeout)
+            else:
+                client = RESTClient(
+                    api_key=api_key,
+                    api_secret=api_secret,
+                    base_url=base_url,
+                    timeout=timeout,
+                )
+        except Exception as exc:  # the SDK raises bare Exception for bad key input
+            raise AuthenticationFailed(f"{errs.AUTH_ADVICE} ({exc})", code="BAD_KEY") from None
+        if client.is_authenticated:
+            try:  # fail at start-up, not at the first order, when the secret is malformed
+                jwt_generator.build_rest_jwt("GET check", client.api_key, client.api_secret)
+            except Exception as exc:
+                raise AuthenticationFailed(f"{errs.AUTH_ADVICE} ({exc})", code="BAD_KEY") from None
+        if ca_cert is not None:
+            client.session.verify = str(ca_cert)
+            client.session.trust_env = False  # else REQUESTS_CA_BUNDLE would override verify
+        client.session.hooks["response"].append(self._record_date)
+        self._client = client
+        self.base_url = base_url
+        self._clock = clock or SystemClock()
+        self._wall = wall_clock or SystemClock()
+        self._sleep = sleep
+        self._max_attempts = max(1, max_attempts)
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._jitter = jitter
+        self._limiter = limiter or TokenBucket(max_requests_per_second, sleep=sleep)
+        self._products: dict[str, Product] = {}
+        self.calls = CallCounter()
+        self.server_time_offset: float | None = None  # server Date minus local wall clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinbaseExchange:
+        ca = getattr(settings, "coinbase_ca_cert", None)
+        return cls(
+            base_url=settings.coinbase_base_url,
+            api_key=settings.coinbase_api_key.get_secret_value()
+            if settings.coinbase_api_key and not settings.coinbase_key_file
+            else None,
+            api_secret=settings.coinbase_api_secret.get_secret_value()
+            if settings.coinbase_api_secret and not settings.coinbase_key_file
+            else None,
+            key_file=settings.coinbase_key_file,
+            timeout=settings.coinbase_timeout_seconds,
+            max_requests_per_second=settings.coinbase_max_requests_per_second,
+            ca_cert=kwargs.pop("ca_cert", ca),
+            **kwargs,
+        )
+
+    @property
+    def mode(self) -> TradingMode:
+        return TradingMode.PRODUCTION
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self._client.is_authenticated)
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _record_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        header = response.headers.get("Date")
+        if header:
+            try:
+                server = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError):
+                return
+            self.server_time_offset = (server - self._wall.now()).total_seconds()
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
+        return float(base / 2 + base / 2 * self._jitter())
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        not_found: type[ExchangeError] | None = None,
+        **kwargs: Any,
+    ) -> T:
+        last = ""
+        for attempt in range(1, self._max_attempts + 1):
+            self._limiter.acquire()
+            self.calls.hit(what)
+            try:
+                return fn(*args, **kwargs)
+            except requests.HTTPError as exc:
+                status = errs.status_of(exc)
+                if status in (401, 403):
+                    raise errs.auth_error(exc) from None
+                if status == 404 and not_found is not None:
+                    _, message = errs.body_code(exc)
+                    raise not_found(
+                        f"Coinbase has no such {what.split()[-1]}: {message}", code="NOT_FOUND"
+                    ) from None
+                if not errs.is_retryable_status(status):
+                    raise errs.client_error(exc, what) from None
+                last = f"HTTP {status}"
+            except requests.exceptions.SSLError as exc:
+                raise errs.unavailable(what, attempt, f"TLS error: {exc}") from None
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                last = type(exc).__name__
+            except multiprocessing.AuthenticationError:
+                raise AuthenticationFailed(
+                    "no Coinbase API key configured: " + errs.AUTH_ADVICE, code="NO_KEY"
+                ) from None
+            if attempt < self._max_attempts:
+                self._sleep(self._backoff(attempt))
+        raise errs.unavailable(what, self._max_attempts, last)
+
+    # ---- market data ----------------------------------------------------------------------
+    def list_products(self) -> list[Product]:
+        c = self._client
+        if self.authenticated:
+            resp = self._call("list products", c.get_products)
+        else:
+            resp = self._call("list products", c.get_public_products)
+        products = [_product(p) for p in resp.to_dict().get("products") or []]
+        self._products.update({p.product_id: p for p in products})
+        return products
+
+    def get_product(self, pair: str) -> Product:
+        fn = self._client.get_product if self.authenticated else self._client.get_public_product
+        product = _product(self._call("get product", fn, pair, not_found=ProductNotFound).to_dict())
+        self._products[pair] = product
+        return product
+
+    def cached_product(self, pair: str) -> Product:
+        return self._products.get(pair) or self.get_product(pair)
+
+    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
+        g = granularity.seconds
+        lo, hi = int(start.timestamp()), int(end.timestamp())
+        fn = self._client.get_candles if self.authenticated else self._client.get_public_candles
+        rows: dict[int, dict[str, Any]] = {}
+        chunk_start = lo
+        while chunk_start < hi:
+            chunk_end = min(hi, chunk_start + MAX_CANDLES_PER_REQUEST * g)
+            resp = self._call(
+                "get candles",
+                fn,
+                pair,
+                str(chunk_start),
+                str(chunk_end),
+                granularity.value,
+                not_found=ProductNotFound,
+            )
+            for c in resp.to_dict().get("candles") or []:
+                t = int(c["start"])
+                if lo <= t < hi:
+                    rows[t] = c
+            chunk_start = chunk_end
+        if not rows:
+            return Candles.empty(pair, granularity)
+        order = sorted(rows)
+
+        def col(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+            return np.array([float(rows[t][name]) for t in order], dtype=np.float64)
+
+        return Candles(
+            pair,
+            granularity,
+            np.array(order, dtype=np.int64),
+            col("open"),
+            col("high"),
+            col("low"),
+            col("close"),
+            col("volume"),
+        )
+
+    def get_best_bid_ask(self, pairs: Sequence[str]) -> dict[str, BestBidAsk]:
+        if not pairs:
+            return {}
+        if self.authenticated:
+            books = (
+                self._call("best bid ask", self._client.get_best_bid_ask, list(pairs))
+                .to_dict()
+                .get("pricebooks")
+                or []
+            )
+        else:
+            books = [
+                self._call("product book", self._client.get_public_product_book, p, limit=1)
+                .to_dict()
+                .get("pricebook")
+                or {}
+                for p in pairs
+            ]
+        out: dict[str, BestBidAsk] = {}
+        for b in books:
+            bids, asks = b.get("bids") or [], b.get("asks") or []
+            if not bids or not asks:
+                continue
+            when = _time(b.get("time")) if isinstance(b.get("time"), str) else None
+            out[str(b["product_id"])] = BestBidAsk(
+                str(b["product_id"]),
+                _dec(bids[0]["price"]),
+                _dec(asks[0]["price"]),
+                when or self._clock.now(),
+            )
+        return out
+
+    # ---- orders --------------------------------------------------------------------------
+    def place_market_order(self, request: OrderRequest) -> OrderAck:
+        product = self.cached_product(request.pair)
+        sizes: dict[str, str] = {}
+        if request.quote_size is not None:
+            size, code = quantize_down(request.quote_size, product.quote_increment), "QUOTE"
+            sizes["quote_size"] = format(size, "f")
+        else:
+            assert request.base_size is not None
+            size, code = quantize_down(request.base_size, product.base_increment), "BASE"
+            sizes["base_size"] = format(size, "f")
+        if size <= 0:
+            raise errs.order_rejected(
+                {
+                    "error": f"PREVIEW_INVALID_{code}_SIZE_TOO_SMALL",
+                    "message": "size rounds down to zero at the product's increment",
+                }
+            )
+        fn = self._client.market_order_buy if request.side == Side.BUY else self._client.market_order_sell
+        resp = self._call(
+            "place order",
+            fn,
+            request.client_order_id,
+            request.pair,
+            quote_size=sizes.get("quote_size"),
+            base_size=sizes.get("base_size"),
+        ).to_dict()
+        if not resp.get("success"):
+            raise errs.order_rejected(resp.get("error_response"))
+        ok = resp.get("success_response") or {}
+        if not ok.get("order_id"):
+            raise ExchangeError(
+                "Coinbase accepted the order but sent no order id", code="MALFORMED_RESPONSE", detail=resp
+            )
+        return OrderAck(
+            str(ok["order_id"]),
+            str(ok.get("client_order_id") or request.client_order_id),
+            request.pair,
+            request.side,
+        )
+
+    def get_order(self, order_id: str) -> OrderSnapshot:
+        resp = self._call("get order", self._client.get_order, order_id, not_found=OrderNotFound)
+        return _snapshot(resp.to_dict()["order"])
+
+    def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
+        out: list[OrderSnapshot] = []
+        for i in range(0, len(order_ids), 100):
+            cursor: str | None = None
+            while True:
+                d = self._call(
+                    "list orders",
+                    self._client.list_orders,
+                    order_ids=list(order_ids[i : i + 100]),
+                    cursor=cursor,
+                ).to_dict()
+                out.extend(_snapshot(o) for o in d.get("orders") or [])
+                cursor = d.get("cursor") or None
+                if not d.get("has_next") or not cursor:
+                    break
+        return out
+
+    def get_fills(self, order_id: str) -> list[FillReport]:
+        fills: list[FillReport] = []
+        cursor: str | None = None
+        while True:
+            d = self._call("get fills", self._client.get_fills, order_ids=[order_id], cursor=cursor).to_dict()
+            fills.extend(_fill(f) for f in d.get("fills") or [])
+            cursor = d.get("cursor") or None
+            if not cursor:
+                return fills
+
+    def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
+        if not order_ids:
+            return {}
+        d = self._call("cancel orders", self._client.cancel_orders, list(order_ids)).to_dict()
+        return {str(r.get("order_id")): bool(r.get("success")) for r in d.get("results") or []}
+
+    def get_balances(self) -> dict[str, Balance]:
+        totals: dict[str, Balance] = {}
+        cursor: str | None = None
+        while True:
+            d = self._call("list accounts", self._client.get_accounts, limit=250, cursor=cursor).to_dict()
+            for a in d.get("accounts") or []:
+                cur = str(a["currency"])
+                prev = totals.get(cur, Balance(cur, Decimal(0)))
+                totals[cur] = Balance(
+                    cur,
+                    prev.available + _dec((a.get("available_balance") or {}).get("value")),
+                    prev.hold + _dec((a.get("hold") or {}).get("value")),
+                )
+            cursor = d.get("cursor") or None
+            if not d.get("has_next") or not cursor:
+                return totals
+
+    def get_fee_rates(self) -> FeeRates:
+        d = self._call("fee tier", self._client.get_transaction_summary).to_dict()
+        tier = d.get("fee_tier") or {}
+        return FeeRates(
+            maker=_dec(tier.get("maker_fee_rate")),
+            taker=_dec(tier.get("taker_fee_rate")),
+            tier=str(tier.get("pricing_tier") or ""),
+        )
+
+    def get_key_permissions(self) -> dict[str, Any]:
+        return dict(self._call("key permissions", self._client.get_api_key_permissions).to_dict())
+
+
+__all__ = ["CoinbaseExchange", "OrderRejected", "guard_base_url"]
