@@ -1,0 +1,545 @@
+"""The mock-mode exchange: Coinbase's order rules against replayed or live prices, no real money.
+
+Orders, fills and balances live in ``paper_orders`` / ``paper_fills`` / ``paper_balances`` so a
+restarted process still answers ``get_order`` (the engine reconciles by it).
+
+Fill arithmetic (price ``p`` already includes adverse slippage and is quantised to the price
+increment: buys round up, sells round down; fee rate ``r``):
+
+- **Quote-sized buy of Q** (fee included, Coinbase's identity kept exactly):
+  ``base = floor_to_base_increment(Q / ((1 + r) * p))``, ``filled_value = base * p``,
+  ``fee = Q - filled_value``. So ``filled_value + fee == Q`` and ``filled_value / base == p``
+  exactly; the fee is ``r * filled_value`` plus the rounding dust of ``base`` (< ``p * 1e-8``).
+  The quote balance falls by exactly ``Q``, the base balance rises by exactly ``base``.
+- **Base-sized sell of b**: ``filled_value = b * p``, ``fee = filled_value * r`` (exact, not
+  rounded), proceeds ``filled_value - fee`` are credited; the base balance falls by exactly ``b``.
+
+Funds are reserved at placement (``available`` falls, ``hold`` rises) so two orders cannot spend
+the same dollars. An order is created OPEN with ``fill_due_at = now + fill_delay`` and fills at
+the market price of the moment the fill is processed: the first read (``get_order``,
+``get_orders``, ``get_fills``, ``cancel_orders``) or ``process_due()`` at or after
+``fill_due_at``; with ``fill_delay_seconds=0`` it fills inside ``place_market_order``.
+
+Concurrency: every write transaction (place, fill, cancel, seed) starts by taking one
+account-wide lock (PostgreSQL: ``pg_advisory_xact_lock``; SQLite: a write that takes the database
+write lock) before it reads what it decides on, so paper writes are serialised and cannot
+deadlock; ``client_order_id`` is also unique, and an ``IntegrityError`` means another caller
+created the order first, whose ack is returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from coinpilot.domain.clock import Clock
+from coinpilot.domain.market import BestBidAsk, Candles, Product
+from coinpilot.domain.types import Granularity, Side, TradingMode, quantize_down
+from coinpilot.exchange.base import (
+    Balance,
+    ExchangeError,
+    ExchangeOrderStatus,
+    ExchangeUnavailable,
+    FeeRates,
+    FillReport,
+    MarketData,
+    OrderAck,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderSnapshot,
+    ProductNotFound,
+)
+from coinpilot.store.db import session_scope
+from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+OPEN = ExchangeOrderStatus.OPEN.value
+BPS = Decimal(10000)
+PAPER_LOCK_KEY = 0x636F696E_70617072  # advisory lock id for the paper account ("coinpapr")
+
+
+def _quantize(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
+    steps = (value / increment).to_integral_value(rounding=rounding)
+    return (steps * increment).quantize(increment)
+
+
+def _is_multiple(value: Decimal, increment: Decimal) -> bool:
+    return increment <= 0 or value % increment == 0
+
+
+def _reject(code: str, reason: str, **detail: object) -> OrderRejected:
+    return OrderRejected(reason, code=code, detail=dict(detail))
+
+
+class PaperExchange:
+    """:class:`~coinpilot.exchange.base.Exchange` in mock mode, persisted in the database."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        market: MarketData,
+        clock: Clock,
+        fee_rate: Decimal = Decimal("0.006"),
+        slippage_bps: Decimal = Decimal("5"),
+        fill_delay_seconds: float = 0.2,
+        starting_balances: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        if isinstance(fee_rate, float) or isinstance(slippage_bps, float):
+            raise ValueError("fee_rate and slippage_bps must be Decimal, not float")
+        if not Decimal(0) <= fee_rate < Decimal(1) or slippage_bps < 0 or fill_delay_seconds < 0:
+            raise ValueError("need 0 <= fee_rate < 1, slippage_bps >= 0, fill_delay_seconds >= 0")
+        self._sf = session_factory
+        self.market = market
+        self._clock = clock
+        self.fee_rate = Decimal(fee_rate)
+        self.slippage = Decimal(slippage_bps) / BPS
+        self.fill_delay = timedelta(seconds=fill_delay_seconds)
+        balances = {"USD": Decimal("1000")} if starting_balances is None else starting_balances
+        self._starting = {c.upper(): Decimal(v) for c, v in balances.items()}
+        self._seeded = False
+        self._seed_lock = threading.Lock()
+
+    @property
+    def mode(self) -> TradingMode:
+        return TradingMode.MOCK
+
+    # -- MarketData: the same prices the bots see ---------------------------------------------
+    def list_products(self) -> list[Product]:
+        return self.market.list_products()
+
+    def get_product(self, pair: str) -> Product:
+        return self.market.get_product(pair)
+
+    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
+        return self.market.get_candles(pair, granularity, start, end)
+
+    def get_best_bid_ask(self, pairs: Sequence[str]) -> dict[str, BestBidAsk]:
+        return self.market.get_best_bid_ask(pairs)
+
+    def get_fee_rates(self) -> FeeRates:
+        return FeeRates(maker=self.fee_rate, taker=self.fee_rate, tier="paper")
+
+    # -- balances -----------------------------------------------------------------------------
+    def _ensure_seeded(self) -> None:
+        """First use of the paper account: credit the starting balances (once, race-safe)."""
+        if self._seeded:
+            return
+        now = self._clock.now()
+        try:
+            with self._seed_lock, session_scope(self._sf) as s:
+                if self._seeded:
+                    return
+                self._write_lock(s)
+                if s.scalar(sa.select(sa.func.count()).select_from(PaperBalance)) == 0:
+                    for cur, amount in self._starting.items():
+                        s.add(PaperBalance(currency=cur, available=amount, updated_at=now))
+        except IntegrityError:
+            pass  # another process seeded it at the same moment
+        self._seeded = True
+
+    def get_balances(self) -> dict[str, Balance]:
+        """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders)."""
+        self._ensure_seeded()
+        self.process_due()
+        with session_scope(self._sf) as s:
+            rows = s.scalars(sa.select(PaperBalance)).all()
+            holds = self._holds(s)
+        out = {r.currency: Balance(r.currency, r.available, holds.pop(r.currency, Decimal(0))) for r in rows}
+        for cur, hold in holds.items():
+            out[cur] = Balance(cur, Decimal(0), hold)
+        return out
+
+    def _holds(self, s: Session) -> dict[str, Decimal]:
+        holds: dict[str, Decimal] = {}
+        for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.status == OPEN)).all():
+            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            holds[cur] = holds.get(cur, Decimal(0)) + amount
+        return holds
+
+    @staticmethod
+    def _reservation(
+        pair: str, side: Side, quote_size: Decimal | None, base_size: Decimal | None
+    ) -> tuple[str, Decimal]:
+        base_cur, quote_cur = pair.split("-", 1)
+        if side is Side.BUY:
+            assert quote_size is not None
+            return quote_cur, quote_size
+        assert base_size is not None
+        return base_cur, base_size
+
+    @staticmethod
+    def _write_lock(s: Session) -> None:
+        """First statement of every paper write: one account-wide lock, so no deadlocks.
+
+        PostgreSQL: a transaction-scoped advisory lock. SQLite: a write matching no row, which
+        takes the database write lock before anything is read (no stale-snapshot upgrade).
+        """
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(sa.select(sa.func.pg_advisory_xact_lock(PAPER_LOCK_KEY)))
+        else:
+            s.execute(sa.update(PaperBalance).where(PaperBalance.currency == "").values(currency=""))
+
+    @staticmethod
+    def _balances(s: Session, currencies: Sequence[str]) -> dict[str, PaperBalance]:
+        """Fresh balance rows (call after :meth:`_write_lock`); missing rows are absent."""
+        out: dict[str, PaperBalance] = {}
+        for cur in sorted(set(currencies)):
+            row = s.get(PaperBalance, cur, populate_existing=True)
+            if row is not None:
+                out[cur] = row
+        return out
+
+    # -- placing ------------------------------------------------------------------------------
+    def _validate(self, req: OrderRequest) -> Product:
+        try:
+            product = self.market.get_product(req.pair)
+        except ProductNotFound:
+            raise _reject(
+                "INVALID_PRODUCT_ID",
+                f"{req.pair!r} is not a tradable product here; use one of "
+                f"{', '.join(p.product_id for p in self.market.list_products())}",
+            ) from None
+        if not product.tradable:
+            raise _reject("INVALID_PRODUCT_ID", f"{req.pair} is not accepting orders right now")
+        if req.side is Side.BUY:
+            q = req.quote_size
+            if q is None:
+                raise _reject(
+                    "UNSUPPORTED_ORDER_CONFIGURATION",
+                    "market buys are quote-sized: pass quote_size (USD to spend, fee included)",
+                )
+            if not _is_multiple(q, product.quote_increment):
+                raise _reject(
+                    "INVALID_SIZE_PRECISION",
+                    f"quote size {q} has more decimals than {product.quote_increment}; "
+                    f"round it down to a multiple of {product.quote_increment}",
+                )
+            if q < product.quote_min_size or q <= 0:
+                raise _reject(
+                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+                    f"quote size {q} is below the {req.pair} minimum of {product.quote_min_size}; "
+                    "buy at least that much",
+                )
+        else:
+            b = req.base_size
+            if b is None:
+                raise _reject(
+                    "UNSUPPORTED_ORDER_CONFIGURATION",
+                    f"market sells are base-sized: pass base_size (the {product.base_currency})",
+                )
+            if not _is_multiple(b, product.base_increment):
+                raise _reject(
+                    "INVALID_SIZE_PRECISION",
+                    f"base size {b} has more decimals than {product.base_increment}; "
+                    f"round it down to a multiple of {product.base_increment}",
+                )
+            if b < product.base_min_size or b <= 0:
+                raise _reject(
+                    "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+                    f"base size {b} is below the {req.pair} minimum of {product.base_min_size}; "
+                    "sell at least that much",
+                )
+        return product
+
+    def _existing_ack(self, client_order_id: str) -> OrderAck | None:
+        with session_scope(self._sf) as s:
+            o = s.scalar(sa.select(PaperOrder).where(PaperOrder.client_order_id == client_order_id))
+            return None if o is None else OrderAck(o.order_id, o.client_order_id, o.pair, o.side)
+
+    def place_market_order(self, request: OrderRequest) -> OrderAck:
+        """Reserve funds and create the order (idempotent on ``client_order_id``)."""
+        existing = self._existing_ack(request.client_order_id)
+        if existing is not None:
+            return existing
+        self._validate(request)
+        try:  # refuse up front when there is no price to fill at
+            self.market.get_best_bid_ask([request.pair])[request.pair]
+        except ExchangeUnavailable:
+            raise
+        except (ExchangeError, KeyError) as exc:
+            raise _reject("NO_MARKET_PRICE", f"no market price for {request.pair}: {exc}") from None
+        self._ensure_seeded()
+        cur, amount = self._reservation(request.pair, request.side, request.quote_size, request.base_size)
+        now = self._clock.now()
+        order_id = str(uuid.uuid4())
+        try:
+            with session_scope(self._sf) as s:
+                self._write_lock(s)
+                balances = self._balances(s, [cur])
+                dup = s.scalar(
+                    sa.select(PaperOrder).where(PaperOrder.client_order_id == request.client_order_id)
+                )
+                if dup is not None:
+                    return OrderAck(dup.order_id, dup.client_order_id, dup.pair, dup.side)
+                row = balances.get(cur)
+                available = row.available if row is not None else Decimal(0)
+                if row is None or available < amount:
+                    raise _reject(
+                        "INSUFFICIENT_FUND",
+                        f"not enough {cur}: this order needs {amount}, {available} is available; "
+                        "use a smaller size or wait for open orders to finish",
+                        needed=str(amount),
+                        available=str(available),
+                    )
+                row.available = available - amount
+                s.add(
+                    PaperOrder(
+                        order_id=order_id,
+                        client_order_id=request.client_order_id,
+                        pair=request.pair,
+                        side=request.side,
+                        quote_size=request.quote_size,
+                        base_size=request.base_size,
+                        status=OPEN,
+                        filled_base=Decimal(0),
+                        filled_value=Decimal(0),
+                        total_fees=Decimal(0),
+                        created_at=now,
+                        fill_due_at=now + self.fill_delay,
+                    )
+                )
+        except IntegrityError:
+            existing = self._existing_ack(request.client_order_id)
+            if existing is None:
+                raise
+            return existing
+        if not self.fill_delay:
+            self._fill(order_id)
+        return OrderAck(order_id, request.client_order_id, request.pair, request.side)
+
+    # -- filling ------------------------------------------------------------------------------
+    def process_due(self) -> int:
+        """Fill every OPEN order whose ``fill_due_at`` has passed; returns how many were done."""
+        now = self._clock.now()
+        with session_scope(self._sf) as s:
+            due = s.scalars(
+                sa.select(PaperOrder.order_id)
+                .where(PaperOrder.status == OPEN, PaperOrder.fill_due_at <= now)
+                .order_by(PaperOrder.created_at)
+            ).all()
+        return sum(1 for oid in due if self._fill(oid))
+
+    def _fill(self, order_id: str) -> bool:
+        """Fill (or fail) one due OPEN order. Returns False if someone else got there first."""
+        now = self._clock.now()
+        with session_scope(self._sf) as s:
+            o = s.get(PaperOrder, order_id)
+            if o is None or o.status != OPEN or o.fill_due_at > now:
+                return False
+            pair = o.pair
+        try:  # network-ish calls outside any transaction
+            product = self.market.get_product(pair)
+            quote = self.market.get_best_bid_ask([pair])[pair]
+        except ExchangeUnavailable as exc:
+            log.warning("paper order %s stays OPEN: no price yet (%s)", order_id, exc)
+            return False
+        except (ExchangeError, KeyError) as exc:
+            reason = f"no market price for {pair}: {exc}"
+            return self._retry_integrity(lambda: self._finish(order_id, now, failure=reason))
+        return self._retry_integrity(lambda: self._finish(order_id, now, product=product, quote=quote))
+
+    def _finish(
+        self,
+        order_id: str,
+        now: datetime,
+        *,
+        product: Product | None = None,
+        quote: BestBidAsk | None = None,
+        failure: str | None = None,
+    ) -> bool:
+        with session_scope(self._sf) as s:
+            self._write_lock(s)
+            claimed = s.execute(
+                sa.update(PaperOrder)
+                .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
+                .values(status=ExchangeOrderStatus.FILLED.value)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            o = s.get(PaperOrder, order_id, populate_existing=True)
+            assert o is not None
+            base_cur, quote_cur = o.pair.split("-", 1)
+            bal = self._balances(s, [base_cur, quote_cur])
+
+            def credit(cur: str, amount: Decimal) -> None:
+                row = bal.get(cur)
+                if row is None:
+                    row = PaperBalance(currency=cur, available=Decimal(0), updated_at=now)
+                    s.add(row)
+                    bal[cur] = row
+                row.available = row.available + amount
+                row.updated_at = now
+
+            fill = None if failure else self._compute_fill(o, product, quote)
+            if fill is None or isinstance(fill, str):
+                o.status = ExchangeOrderStatus.FAILED.value
+                o.reject_reason = (failure or fill or "fill failed")[:200]
+                cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+                credit(cur, amount)  # release the hold
+                return True
+            price, base, value, fee = fill
+            o.filled_base, o.average_price, o.filled_value, o.total_fees = base, price, value, fee
+            o.filled_at = now
+            s.add(
+                PaperFill(
+                    fill_id=str(uuid.uuid4()),
+                    order_id=o.order_id,
+                    price=price,
+                    base_size=base,
+                    fee=fee,
+                    liquidity="TAKER",
+                    time=now,
+                )
+            )
+            if o.side is Side.BUY:
+                credit(base_cur, base)  # the quote hold (Q = value + fee) is consumed entirely
+            else:
+                credit(quote_cur, value - fee)  # the base hold is consumed entirely
+            return True
+
+    def _compute_fill(
+        self, o: PaperOrder, product: Product | None, quote: BestBidAsk | None
+    ) -> tuple[Decimal, Decimal, Decimal, Decimal] | str:
+        """(price, base, filled_value, fee) for order ``o``, or a failure reason."""
+        assert product is not None and quote is not None
+        tick = product.price_increment or product.quote_increment
+        with localcontext() as ctx:
+            ctx.prec = 60
+            if o.side is Side.BUY:
+                assert o.quote_size is not None
+                price = _quantize(quote.ask * (1 + self.slippage), tick, ROUND_CEILING)
+                base = quantize_down(o.quote_size / ((1 + self.fee_rate) * price), product.base_increment)
+                if base <= 0 or base < product.base_min_size:
+                    return (
+                        f"quote size {o.quote_size} buys less than the minimum "
+                        f"{product.base_min_size} {product.base_currency} at {price}"
+                    )
+                value = base * price
+                fee = o.quote_size - value
+            else:
+                assert o.base_size is not None
+                price = _quantize(quote.bid * (1 - self.slippage), tick, ROUND_FLOOR)
+                if price <= 0:
+                    return f"no positive bid for {o.pair}"
+                base = o.base_size
+                value = base * price
+                fee = value * self.fee_rate
+        return price, base, value, fee
+
+    # -- reading ------------------------------------------------------------------------------
+    def _due_first(self, order_ids: Sequence[str]) -> None:
+        now = self._clock.now()
+        with session_scope(self._sf) as s:
+            due = s.scalars(
+                sa.select(PaperOrder.order_id).where(
+                    PaperOrder.order_id.in_(list(order_ids)),
+                    PaperOrder.status == OPEN,
+                    PaperOrder.fill_due_at <= now,
+                )
+            ).all()
+        for oid in due:
+            self._fill(oid)
+
+    def get_order(self, order_id: str) -> OrderSnapshot:
+        found = self.get_orders([order_id])
+        if not found:
+            raise OrderNotFound(f"no paper order with id {order_id}", code="NOT_FOUND")
+        return found[0]
+
+    def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
+        ids = list(dict.fromkeys(order_ids))
+        if not ids:
+            return []
+        self._due_first(ids)
+        with session_scope(self._sf) as s:
+            orders = {
+                o.order_id: o for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.order_id.in_(ids)))
+            }
+            rows = s.execute(
+                sa.select(PaperFill.order_id, sa.func.count())
+                .where(PaperFill.order_id.in_(ids))
+                .group_by(PaperFill.order_id)
+            ).all()
+            counts = {oid: int(n) for oid, n in rows}
+        return [self._snapshot(orders[i], counts.get(i, 0)) for i in ids if i in orders]
+
+    @staticmethod
+    def _snapshot(o: PaperOrder, fills: int) -> OrderSnapshot:
+        return OrderSnapshot(
+            order_id=o.order_id,
+            client_order_id=o.client_order_id,
+            pair=o.pair,
+            side=o.side,
+            status=ExchangeOrderStatus(o.status),
+            filled_base=o.filled_base,
+            average_price=o.average_price,
+            filled_value=o.filled_value,
+            total_fees=o.total_fees,
+            number_of_fills=fills,
+            reject_reason=o.reject_reason,
+            created_at=o.created_at,
+            last_fill_at=o.filled_at,
+        )
+
+    def get_fills(self, order_id: str) -> list[FillReport]:
+        """Fills of one order, oldest first ([] for an unknown id, as Coinbase answers)."""
+        self._due_first([order_id])
+        with session_scope(self._sf) as s:
+            rows = s.scalars(
+                sa.select(PaperFill).where(PaperFill.order_id == order_id).order_by(PaperFill.time)
+            ).all()
+        return [
+            FillReport(f.fill_id, f.order_id, f.price, f.base_size, f.fee, f.liquidity, f.time) for f in rows
+        ]
+
+    def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
+        """Cancel OPEN orders that are not yet due (due ones fill first, as a real one would)."""
+        ids = list(dict.fromkeys(order_ids))
+        self._due_first(ids)
+        now = self._clock.now()
+        out = dict.fromkeys(ids, False)
+        for oid in ids:
+            out[oid] = self._retry_integrity(functools.partial(self._cancel_one, oid, now))
+        return out
+
+    def _cancel_one(self, order_id: str, now: datetime) -> bool:
+        with session_scope(self._sf) as s:
+            self._write_lock(s)
+            done = s.execute(
+                sa.update(PaperOrder)
+                .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
+                .values(status=ExchangeOrderStatus.CANCELLED.value)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            o = s.get(PaperOrder, order_id, populate_existing=True)
+            assert o is not None
+            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            row = self._balances(s, [cur]).get(cur)
+            if row is None:
+                s.add(PaperBalance(currency=cur, available=amount, updated_at=now))
+            else:
+                row.available = row.available + amount
+            return True
+
+    @staticmethod
+    def _retry_integrity(fn: Callable[[], T], attempts: int = 3) -> T:
+        for i in range(attempts):
+            try:
+                return fn()
+            except IntegrityError:
+                if i == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
