@@ -280,7 +280,8 @@ def test_unknown_and_unexplained_rejections_get_generic_readable_reasons() -> No
 
 # ---- retries and faults ------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("kind", "seconds"), [("429", 0.0), ("500", 0.0), ("503", 0.0), ("slow", 0.8), ("drop", 0.0)]
+    ("kind", "seconds"),
+    [("429", 0.0), ("500", 0.0), ("503", 0.0), ("slow", 0.8), ("drop", 0.0), ("garbage", 0.0)],
 )
 def test_order_create_retries_transient_failures_without_doubling(
     ex: CoinbaseExchange, fake: FakeCoinbase, sleeps: list[float], kind: str, seconds: float
@@ -289,7 +290,7 @@ def test_order_create_retries_transient_failures_without_doubling(
     ack = ex.place_market_order(buy("t-1", "25"))
     assert fake.order_count("t-1") == 1
     assert ack.order_id == fake.orders_for("t-1")[0].order_id
-    expected_attempts = 3 if kind in ("slow", "drop") else 1  # 429/5xx answer before processing
+    expected_attempts = 3 if kind in ("slow", "drop", "garbage") else 1  # 429/5xx answer before processing
     deadline = time.monotonic() + 3  # slow requests are still being served after the client gave up
     while fake.state.create_attempts["t-1"] < expected_attempts and time.monotonic() < deadline:
         time.sleep(0.02)

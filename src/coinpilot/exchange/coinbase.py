@@ -194,7 +194,9 @@ class CoinbaseExchange:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._jitter = jitter
-        self._limiter = limiter or TokenBucket(max_requests_per_second, sleep=sleep)
+        # Coinbase allows ~30/s on private endpoints but only ~10/s on public ones.
+        rate = max_requests_per_second if client.is_authenticated else min(max_requests_per_second, 10.0)
+        self._limiter = limiter or TokenBucket(rate, sleep=sleep)
         self._products: dict[str, Product] = {}
         self.calls = CallCounter()
         self.server_time_offset: float | None = None  # server Date minus local wall clock
@@ -260,14 +262,15 @@ class CoinbaseExchange:
                 if status == 404 and not_found is not None:
                     _, message = errs.body_code(exc)
                     raise not_found(
-                        f"Coinbase has no such {what.split()[-1]}: {message}", code="NOT_FOUND"
+                        f"{what}: Coinbase says not found ({message})", code="NOT_FOUND"
                     ) from None
                 if not errs.is_retryable_status(status):
                     raise errs.client_error(exc, what) from None
                 last = f"HTTP {status}"
             except requests.exceptions.SSLError as exc:
                 raise errs.unavailable(what, attempt, f"TLS error: {exc}") from None
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except (requests.RequestException, ValueError) as exc:
+                # timeouts, dropped connections, truncated or non-JSON bodies: outcome unknown
                 last = type(exc).__name__
             except multiprocessing.AuthenticationError:
                 raise AuthenticationFailed(
@@ -396,6 +399,8 @@ class CoinbaseExchange:
             quote_size=sizes.get("quote_size"),
             base_size=sizes.get("base_size"),
         ).to_dict()
+        if resp.get("success") is None:  # not Coinbase's shape: the order may exist
+            raise errs.unavailable("place order", 1, f"unexpected response {sorted(resp)}")
         if not resp.get("success"):
             raise errs.order_rejected(resp.get("error_response"))
         ok = resp.get("success_response") or {}

@@ -9,14 +9,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["429", "500", "503", "slow", "drop", "stale", "outage"]
-KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "stale", "outage")
+FaultKind = Literal["429", "500", "503", "slow", "drop", "garbage", "stale", "outage"]
+KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "garbage", "stale", "outage")
 
 
 @dataclass
 class Fault:
     """``slow``: sleep ``seconds`` then answer normally; ``drop``: process the request (an order
-    IS created) then close the connection without a response; ``stale``: order reads show OPEN
+    IS created) then close the connection without a response; ``garbage``: process the request, then
+    answer 200 with an HTML body; ``stale``: order reads show OPEN
     with nothing filled while the fill is younger than ``seconds``; ``outage``: 503 for every
     matching request during ``seconds`` from injection."""
 

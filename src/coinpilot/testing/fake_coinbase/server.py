@@ -80,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.startswith("/api/"):
             self._json(*error(404, "NOT_FOUND", "not found"))
             return
-        fault = plan.take(method, path, ("outage", "429", "500", "503", "slow", "drop"))
+        fault = plan.take(method, path, ("outage", "429", "500", "503", "slow", "drop", "garbage"))
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.seconds)
         elif fault is not None and fault.kind == "429":
@@ -129,6 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
             key,
             stale.seconds if stale else None,
         )
+        if fault is not None and fault.kind == "garbage":
+            self._send(200, b"<html><body>upstream says hello</body></html>", "text/html")
+            return
         if fault is not None and fault.kind == "drop":
             self.close_connection = True  # processed (an order exists) but no answer
             return
