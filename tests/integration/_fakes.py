@@ -8,7 +8,9 @@ creation, quote-sized buys keep ``filled_value + fees == quote_size`` exactly. F
 - ``create_faults``: a queue consumed one per ``place_market_order`` call:
   ``"unavailable_before"`` (raise ExchangeUnavailable, nothing created),
   ``"unavailable_after"`` (create the order, then raise ExchangeUnavailable: the ack is lost),
-  ``"reject"`` (raise OrderRejected INSUFFICIENT_FUND), ``"ok"`` (no fault).
+  ``"reject"`` (raise OrderRejected INSUFFICIENT_FUND), ``"ok"`` (no fault),
+  ``"crash_before"`` / ``"crash_after"`` (raise :class:`Crash`, a BaseException no handler
+  catches, before / after creating the order: the process "dies" there, like kill -9).
 - ``fail_reads``: raise ExchangeUnavailable from get_order/get_orders/get_fills while > 0.
 - ``hide_fills``: get_fills returns [] (the fill list lagging the order status).
 - ``finish_as(order_id, status, fraction)``: end an order CANCELLED/EXPIRED/FAILED with a
@@ -53,6 +55,12 @@ from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Bot
 
 D = Decimal
+
+
+class Crash(BaseException):
+    """Simulated kill -9: escapes every ``except Exception`` so nothing gets recorded."""
+
+
 SATOSHI = D("0.00000001")
 
 
@@ -174,6 +182,8 @@ class FakeExchange:
         with self._lock:
             self.create_calls += 1
             fault = self.create_faults.pop(0) if self.create_faults else "ok"
+            if fault == "crash_before":
+                raise Crash("killed before the order was sent")
             if fault == "unavailable_before":
                 raise ExchangeUnavailable("timeout before the order reached us", code="TIMEOUT")
             existing = self.by_client_id.get(request.client_order_id)
@@ -184,6 +194,8 @@ class FakeExchange:
                 self.orders[order.order_id] = order
                 self.by_client_id[request.client_order_id] = order.order_id
                 existing = order.order_id
+            if fault == "crash_after":
+                raise Crash("killed after the order was created, before the ack was stored")
             if fault == "unavailable_after":
                 raise ExchangeUnavailable("timeout reading the response", code="TIMEOUT")
             o = self.orders[existing]
