@@ -157,3 +157,11 @@ def test_min_lengths_match_the_first_defined_talib_value() -> None:
     assert ind.rsi_min_length(14) == int(np.argmax(~np.isnan(talib.RSI(PRICES, 14)))) + 1
     first_hist = int(np.argmax(~np.isnan(talib.MACD(PRICES, 12, 26, 9)[2])))
     assert ind.macd_min_length(26, 9) == first_hist + 1
+
+
+def test_macd_last_on_long_input_uses_the_recursion_and_still_matches_talib() -> None:
+    long = random_walk(ind.MACD_WEIGHTS_MAX_LENGTH + 200, seed=3)
+    got = ind.macd_last(long[None, :], 12, 26, 9)
+    expected = talib.MACD(long, 12, 26, 9)
+    for ours, theirs in zip(got, expected, strict=True):
+        assert ours[0] == pytest.approx(theirs[-1], rel=1e-9, abs=1e-10)

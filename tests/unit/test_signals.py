@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import (
@@ -254,3 +256,26 @@ def test_evaluate_many_equals_evaluating_each_bot_alone() -> None:
 
 def test_evaluate_many_of_nothing_is_empty() -> None:
     assert evaluate_many([]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 200),
+    vol=st.floats(0.0, 0.2),
+    buy=st.floats(0.01, 1.0),
+    sell=st.floats(0.01, 1.0),
+)
+def test_any_price_path_gives_a_bounded_score_equal_to_the_sum_of_contributions(
+    seed: int, n: int, vol: float, buy: float, sell: float
+) -> None:
+    rng = np.random.default_rng(seed)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
+    ev = evaluate(candles(close), DEFAULT, buy, sell)
+    assert -1.0 <= ev.score <= 1.0
+    assert ev.score == pytest.approx(sum(s.contribution for s in ev.signals), abs=1e-12)
+    ok = [s for s in ev.signals if s.status == STATUS_OK]
+    if ok:
+        assert sum(s.effective_weight for s in ok) == pytest.approx(1.0)
+        assert all(s.score is not None and -1.0 <= s.score <= 1.0 for s in ok)
+    assert ev.action is (decide_action(ev.score, buy, sell) if ev.sufficient else Action.HOLD)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+MACD_WEIGHTS_MAX_LENGTH = 1024
 
 
 # --------------------------------------------------------------------------- lookbacks
@@ -197,7 +198,14 @@ def rsi_last(close: FloatArray, period: int) -> FloatArray:
 def macd_last(
     close: FloatArray, fast: int, slow: int, signal: int
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Newest MACD line, signal and histogram of each row (needs ``slow + signal - 1`` candles)."""
+    """Newest MACD line, signal and histogram of each row (needs ``slow + signal - 1`` candles).
+
+    Beyond ``MACD_WEIGHTS_MAX_LENGTH`` candles the weight matrix would cost O(n²) memory to
+    build, so long inputs run the series recursion instead (same result, slower).
+    """
+    if close.shape[-1] > MACD_WEIGHTS_MAX_LENGTH:
+        line_s, sig_s, hist_s = macd(close, fast, slow, signal)
+        return line_s[..., -1], sig_s[..., -1], hist_s[..., -1]
     w = _macd_last_weights(fast, slow, signal, close.shape[-1])
     both = close @ w.T
     line = np.asarray(both[..., 0], dtype=np.float64)
