@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.config import Settings, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
 from coinpilot.domain.types import TradingMode
+from coinpilot.engine.control import ControlService
 from coinpilot.engine.evaluator import EvaluationService
+from coinpilot.engine.execution import TradeService
+from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
 from coinpilot.store.db import describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
@@ -36,6 +39,9 @@ class Services:
     market: MarketData
     exchange: Exchange
     evaluations: EvaluationService
+    trades: TradeService
+    control: ControlService
+    sync: OrderSync
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -116,5 +122,14 @@ def build_services(
                 starting_balances={"USD": Decimal(settings.paper_starting_usd)},
             )
     evaluations = EvaluationService(sessions, market, clock, settings.evaluation_retention)
-    log.info("database: %s", describe_url(url))
-    return Services(settings, clock, engine, sessions, market, exchange, evaluations)
+    mode = settings.trading_mode
+    trades = TradeService(sessions, exchange, clock, mode, settings.safety_limits)
+    control = ControlService(sessions, clock, mode, exchange=exchange, trade_service=trades)
+    sync = OrderSync(sessions, exchange, clock, mode, interval_seconds=settings.sync_interval_seconds)
+    log.info("database: %s (%s mode)", describe_url(url), mode.value)
+    return Services(settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync)
+
+
+def production_ready(settings: Settings) -> bool:
+    """Production trading may be enabled only by a production-mode process with keys."""
+    return settings.trading_mode == TradingMode.PRODUCTION and settings.has_coinbase_keys()

@@ -93,9 +93,4 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
 
 
 def _enable_mock_trading(services: Any) -> None:
-    try:
-        from coinpilot.engine.control import ControlService
-    except ImportError:  # execution services not installed in this build
-        return
-    control = ControlService(services.sessions, services.clock, services.mode)
-    control.enable_trading(actor="demo", production_ready=False)
+    services.control.enable_trading(actor="demo", production_ready=False)

@@ -107,7 +107,12 @@ def to_decimal(value: object, field: str = "value") -> Decimal:
         raise ValueError(f"{field}: {value!r} is not a decimal number") from exc
     if not d.is_finite():
         raise ValueError(f"{field}: {value!r} is not a finite number")
+    if d != 0 and not -30 <= d.adjusted() <= MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"{field}: {value!r} is out of range")
     return d
+
+
+MAX_DECIMAL_EXPONENT = 15  # 10^15: far beyond any real order, small enough to stay exact
 
 
 def quantize_down(value: Decimal, increment: Decimal) -> Decimal:

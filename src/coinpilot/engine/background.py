@@ -14,6 +14,11 @@ log = logging.getLogger("coinpilot.engine")
 
 def start_engine(services: Services) -> Callable[[], None]:
     settings = services.settings
+    # Before any new order: bring every unfinished trade of this mode up to date.
+    from coinpilot.engine.reconcile import reconcile_all
+
+    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    services.sync.start()
     scheduler = EvaluationScheduler(services.evaluations, settings.engine_interval_seconds)
     runners = [
         PeriodicRunner("bot-scheduler", scheduler.run_once, min(1.0, settings.engine_interval_seconds))
@@ -25,5 +30,6 @@ def start_engine(services: Services) -> Callable[[], None]:
     def stop() -> None:
         for r in runners:
             r.stop()
+        services.sync.stop()
 
     return stop

@@ -118,6 +118,26 @@ def trade_brief(t: Trade, bot_name: str | None = None) -> dict[str, Any]:
     }
 
 
+def trades_for_bot(session: Session, mode: TradingMode, bot_id: int, limit: int) -> list[Trade]:
+    return list(
+        session.scalars(
+            sa.select(Trade)
+            .where(Trade.bot_id == bot_id, Trade.mode == mode)
+            .order_by(Trade.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def mark_price(market: Any, pair: str, fallback: Decimal | None) -> Decimal | None:
+    """The best bid (what selling would fetch), or the last stored price if the market is down."""
+    try:
+        quote = market.get_best_bid_ask([pair]).get(pair)
+    except Exception:
+        return fallback
+    return quote.bid if quote is not None else fallback
+
+
 def last_fill_time(session: Session, bot_id: int, mode: TradingMode) -> datetime | None:
     return session.scalar(
         sa.select(sa.func.max(Trade.filled_at)).where(Trade.bot_id == bot_id, Trade.mode == mode)
