@@ -304,3 +304,31 @@ def test_runs_as_subprocess_with_control_endpoint(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_process_helper_drives_subprocess_and_coinpilot_settings(tmp_path: Path) -> None:
+    from coinpilot.config import load_settings
+    from coinpilot.domain.types import Side
+    from coinpilot.exchange.base import ExchangeUnavailable, OrderRequest
+    from coinpilot.exchange.coinbase import CoinbaseExchange
+    from coinpilot.testing.fake_coinbase import FakeCoinbaseProcess
+
+    k = generate_ec_key()
+    key_file = k.write_key_file(tmp_path / "key.json")
+    with FakeCoinbaseProcess(tmp_path / "fake", keys=[k], state={"fill_delay": 0}) as proc:
+        env = proc.coinpilot_env(key_file)
+        settings = load_settings(
+            coinbase_base_url=env["COINPILOT_COINBASE_BASE_URL"],
+            coinbase_key_file=Path(env["COINPILOT_COINBASE_KEY_FILE"]),
+            coinbase_ca_cert=Path(env["COINPILOT_COINBASE_CA_CERT"]),
+            coinbase_timeout_seconds=0.5,
+        )
+        ex = CoinbaseExchange.from_settings(settings, sleep=lambda s: None, max_attempts=2)
+        proc.inject("drop", "/orders$", method="POST", count=None)
+        with pytest.raises(ExchangeUnavailable):
+            ex.place_market_order(OrderRequest("pp-1", "BTC-USD", Side.BUY, quote_size=Decimal("10")))
+        assert proc.order_count("pp-1") == 1  # created although no answer came back
+        proc.clear_faults()
+        ack = ex.place_market_order(OrderRequest("pp-1", "BTC-USD", Side.BUY, quote_size=Decimal("10")))
+        assert ack.order_id == proc.state()["orders"][0]["order_id"]
+        assert proc.order_count("pp-1") == 1

@@ -166,7 +166,11 @@ class CoinbaseExchange:
             raise ProductionGuardError("a custom CA certificate is only allowed for loopback")
         try:
             if key_file is not None:
-                client = RESTClient(key_file=str(key_file), base_url=base_url, timeout=timeout)
+                # api_key/api_secret passed explicitly as None: the SDK's defaults read COINBASE_API_KEY
+                # at import time and would clash with key_file.
+                client = RESTClient(
+                    api_key=None, api_secret=None, key_file=str(key_file), base_url=base_url, timeout=timeout
+                )
             else:
                 client = RESTClient(
                     api_key=api_key,
