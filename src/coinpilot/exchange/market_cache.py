@@ -133,23 +133,17 @@ class CachedMarketData:
                 del self._entries[k]
 
     # -- MarketData -------------------------------------------------------------------------
-    def get_candles(
-        self, pair: str, granularity: Granularity, start: datetime, end: datetime
-    ) -> Candles:
+    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
         g = granularity.seconds
         lo, hi = _grid_ceil(start, g), _grid_ceil(end, g)
         key = ("get_candles", pair, granularity, lo, hi)
-        return self._cached(
-            key, self._ttl, lambda: self.inner.get_candles(pair, granularity, start, end)
-        )
+        return self._cached(key, self._ttl, lambda: self.inner.get_candles(pair, granularity, start, end))
 
     def list_products(self) -> list[Product]:
         return list(self._cached(("list_products",), self._product_ttl, self.inner.list_products))
 
     def get_product(self, pair: str) -> Product:
-        return self._cached(
-            ("get_product", pair), self._product_ttl, lambda: self.inner.get_product(pair)
-        )
+        return self._cached(("get_product", pair), self._product_ttl, lambda: self.inner.get_product(pair))
 
     def get_best_bid_ask(self, pairs: Sequence[str]) -> dict[str, BestBidAsk]:
         wanted = list(dict.fromkeys(pairs))

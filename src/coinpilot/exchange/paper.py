@@ -316,7 +316,10 @@ class PaperExchange:
                 raise
             return existing
         if not self.fill_delay:
-            self._fill(order_id)
+            try:
+                self._fill(order_id)
+            except Exception:  # the order exists: it fills on the next read instead
+                log.exception("paper order %s created but not filled yet", order_id)
         return OrderAck(order_id, request.client_order_id, request.pair, request.side)
 
     # -- filling ------------------------------------------------------------------------------

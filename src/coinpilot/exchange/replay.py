@@ -158,9 +158,7 @@ def _source_files(source: str) -> dict[str, tuple[str, Granularity]]:
     try:
         return SOURCES[source]
     except KeyError:
-        raise ValueError(
-            f"unknown replay source {source!r}; choose one of {sorted(SOURCES)}"
-        ) from None
+        raise ValueError(f"unknown replay source {source!r}; choose one of {sorted(SOURCES)}") from None
 
 
 def data_range(pair: str, source: str = DEFAULT_SOURCE) -> tuple[datetime, datetime]:
@@ -186,9 +184,7 @@ def default_replay_start(source: str = DEFAULT_SOURCE, warmup_candles: int = 300
     for pair, (name, gran) in _source_files(source).items():
         s = _load_file(name, gran)
         if warmup_candles >= len(s.start):
-            raise ValueError(
-                f"{pair} has only {len(s.start)} candles; warmup {warmup_candles} is too many"
-            )
+            raise ValueError(f"{pair} has only {len(s.start)} candles; warmup {warmup_candles} is too many")
         # The warm-up candle at index n-1 closes at start[n-1] + g.
         idx = max(warmup_candles - 1, 0)
         starts.append(int(s.start[idx]) + (gran.seconds if warmup_candles else 0))
@@ -280,9 +276,7 @@ class ReplayMarketData:
             self._agg[key] = series
         return series
 
-    def get_candles(
-        self, pair: str, granularity: Granularity, start: datetime, end: datetime
-    ) -> Candles:
+    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
         """Closed candles (by ``clock.now()``) whose start lies in [start, end), oldest first."""
         s = self._series(pair, granularity)
         lo_t = ensure_utc(start).timestamp()
