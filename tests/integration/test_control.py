@@ -1,0 +1,175 @@
+"""Trading switch, emergency stop (persisted, survives restart), safety status for the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.engine.control import ControlError, ControlService
+from coinpilot.engine.execution import TradeService
+from coinpilot.engine.sync import OrderSync
+from coinpilot.store.models import ControlEvent, Trade
+from coinpilot.store.repos import positions as position_repo
+from tests.integration._fakes import TEST_LIMITS, FakeExchange, make_bot
+
+D = Decimal
+MOCK = TradingMode.MOCK
+
+
+class Process:
+    """The services one Coinpilot process would build (a "restart" builds new ones)."""
+
+    def __init__(self, session_factory, clock, exchange, mode=MOCK, limits=TEST_LIMITS):
+        self.trades = TradeService(session_factory, exchange, clock, mode, limits)
+        self.control = ControlService(
+            session_factory, clock, mode, exchange=exchange, trade_service=self.trades
+        )
+        self.sync = OrderSync(session_factory, exchange, clock, mode)
+
+
+@pytest.fixture
+def exchange(clock):
+    return FakeExchange(clock)
+
+
+@pytest.fixture
+def proc(session_factory, clock, exchange):
+    return Process(session_factory, clock, exchange)
+
+
+def _events(session_factory) -> list[str]:
+    with session_factory() as s:
+        return [e.action for e in s.scalars(sa.select(ControlEvent).order_by(ControlEvent.id))]
+
+
+def test_trading_starts_disabled(proc):
+    assert proc.control.state()["trading_enabled"] is False
+
+
+def test_enable_trading_persists_and_is_audited(session_factory, clock, exchange, proc):
+    proc.control.enable_trading("alice")
+    assert Process(session_factory, clock, exchange).control.state()["trading_enabled"] is True
+    with session_factory() as s:
+        event = s.scalars(sa.select(ControlEvent)).one()
+        assert (event.action, event.actor, event.mode) == ("enable_trading", "alice", MOCK)
+
+
+def test_disable_trading_blocks_entries(session_factory, clock, proc):
+    bot = make_bot(session_factory, clock)
+    proc.control.enable_trading("alice")
+    proc.control.disable_trading("alice", "going to bed")
+    res = proc.trades.execute(bot, Side.BUY, quote_size="20")
+    assert not res.allowed
+    assert _events(session_factory) == ["enable_trading", "disable_trading"]
+
+
+def test_production_trading_needs_a_production_ready_process(session_factory, clock):
+    control = ControlService(session_factory, clock, TradingMode.PRODUCTION)
+    with pytest.raises(ControlError, match="API keys"):
+        control.enable_trading("alice")
+    assert control.state()["trading_enabled"] is False
+    control.enable_trading("alice", production_ready=True)
+    assert control.state()["trading_enabled"] is True
+    assert control.state()["enabled_mode"] == "production"
+
+
+def test_emergency_stop_disables_trading_and_refuses_enable_until_released(proc):
+    proc.control.enable_trading("alice")
+    report = proc.control.engage_emergency("alice", "market crash")
+    assert report.engaged
+    state = proc.control.state()
+    assert state["emergency_stop"] and not state["trading_enabled"]
+    assert state["emergency_reason"] == "market crash"
+    with pytest.raises(ControlError, match="release"):
+        proc.control.enable_trading("alice")
+
+
+def test_emergency_stop_survives_a_restart_and_blocks_entries(session_factory, clock, exchange, proc):
+    bot = make_bot(session_factory, clock)
+    proc.control.enable_trading("alice")
+    proc.control.engage_emergency("alice", "test")
+    restarted = Process(session_factory, clock, exchange)
+    assert restarted.control.state()["emergency_stop"] is True
+    res = restarted.trades.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
+    assert not res.allowed
+    assert "EMERGENCY_STOP" in {r["code"] for r in res.decision["reasons"]}
+    assert exchange.orders_created == 0
+
+
+def test_emergency_close_is_allowed_after_a_restart_under_the_stop(session_factory, clock, exchange, proc):
+    bot = make_bot(session_factory, clock)
+    proc.control.enable_trading("alice")
+    proc.trades.execute(bot, Side.BUY, quote_size="20")
+    clock.advance(1)
+    proc.sync.sync_once()
+    proc.control.engage_emergency("alice", "test")
+    restarted = Process(session_factory, clock, exchange)
+    with session_factory() as s:
+        size = position_repo.get_position(s, bot, MOCK).base_size
+    res = restarted.trades.execute(bot, Side.SELL, base_size=size, intent=TradeIntent.EMERGENCY_CLOSE)
+    assert res.allowed, res.decision
+    clock.advance(1)
+    restarted.sync.sync_once()
+    with session_factory() as s:
+        assert position_repo.get_position(s, bot, MOCK).base_size == 0
+
+
+def test_emergency_stop_can_cancel_open_orders_and_close_positions(session_factory, clock, exchange, proc):
+    a = make_bot(session_factory, clock, "BTC-USD")
+    b = make_bot(session_factory, clock, "ETH-USD")
+    proc.control.enable_trading("alice")
+    proc.trades.execute(a, Side.BUY, quote_size="20")
+    clock.advance(1)
+    proc.sync.sync_once()  # bot a holds a position
+    exchange.fill_delay = timedelta(hours=1)
+    open_trade = proc.trades.execute(b, Side.BUY, quote_size="20").trade  # still open
+    report = proc.control.engage_emergency("alice", "panic", cancel_open_orders=True, close_positions=True)
+    assert report.cancelled == {open_trade.order_id: True}
+    assert [c["bot_id"] for c in report.closing] == [a]
+    assert report.closing[0]["allowed"] is True
+    exchange.fill_delay = timedelta(0)
+    clock.advance(1)
+    proc.sync.sync_once()
+    with session_factory() as s:
+        closes = s.scalars(sa.select(Trade).where(Trade.intent == TradeIntent.EMERGENCY_CLOSE)).all()
+        assert len(closes) == 1 and closes[0].status == TradeStatus.SETTLED
+        assert position_repo.get_position(s, a, MOCK).base_size == 0
+        assert s.get(Trade, open_trade.id).status == TradeStatus.CANCELLED
+
+
+def test_release_needs_an_explicit_call_and_leaves_trading_disabled(session_factory, proc):
+    proc.control.enable_trading("alice")
+    proc.control.engage_emergency("alice", "test")
+    state = proc.control.release_emergency("bob", "checked")
+    assert state["emergency_stop"] is False and state["trading_enabled"] is False
+    with pytest.raises(ControlError):
+        proc.control.release_emergency("bob")
+    assert _events(session_factory) == ["enable_trading", "emergency_stop", "release_emergency"]
+
+
+def test_safety_status_reports_limits_usage_cooldowns_and_emergency(session_factory, clock, exchange):
+    from dataclasses import replace
+
+    limits = replace(TEST_LIMITS, cooldown_minutes=15)
+    p = Process(session_factory, clock, exchange, limits=limits)
+    bot = make_bot(session_factory, clock)
+    idle = make_bot(session_factory, clock, "ETH-USD")
+    p.control.enable_trading("alice")
+    p.trades.execute(bot, Side.BUY, quote_size="20")
+    clock.advance(1)
+    p.sync.sync_once()
+    clock.advance(60)
+    status = p.control.safety_status(limits)
+    assert status["mode"] == "mock" and status["trading_enabled"] is True
+    assert status["emergency_stop"] is False
+    assert status["limits"]["max_daily_trades"] == limits.max_daily_trades
+    assert status["today"]["trades"] == 1
+    rows = {r["bot_id"]: r for r in status["bots"]}
+    assert rows[bot]["trades_today"] == 1 and rows[idle]["trades_today"] == 0
+    assert D(rows[bot]["cooldown_remaining_seconds"]) == D(15 * 60 - 60)
+    assert D(rows[idle]["cooldown_remaining_seconds"]) == 0
+    assert status["exposure"]["positions_cost"] == "20"
