@@ -297,7 +297,10 @@ def test_order_create_retries_transient_failures_without_doubling(
     assert fake.state.create_attempts["t-1"] == expected_attempts
     assert fake.order_count("t-1") == 1
     backoffs = [s for s in sleeps if s > 0]
-    assert backoffs == [pytest.approx(0.1875), pytest.approx(0.375)]
+    if kind == "429":  # the stand-in sends Retry-After: 1, which wins over the shorter backoff
+        assert backoffs == [1.0, 1.0]
+    else:  # exponential: base 0.25 * 2**(n-1), half fixed + half jitter (jitter pinned at 0.5)
+        assert backoffs == [pytest.approx(0.1875), pytest.approx(0.375)]
 
 
 def test_retries_exhausted_raise_exchange_unavailable(

@@ -255,6 +255,7 @@ class CoinbaseExchange:
     ) -> T:
         last = ""
         for attempt in range(1, self._max_attempts + 1):
+            retry_after = 0.0
             self._limiter.acquire()
             self.calls.hit(what)
             try:
@@ -271,6 +272,7 @@ class CoinbaseExchange:
                 if not errs.is_retryable_status(status):
                     raise errs.client_error(exc, what) from None
                 last = f"HTTP {status}"
+                retry_after = errs.retry_after_seconds(exc)
             except requests.exceptions.SSLError as exc:
                 raise errs.unavailable(what, attempt, f"TLS error: {exc}") from None
             except (requests.RequestException, ValueError) as exc:
@@ -281,7 +283,8 @@ class CoinbaseExchange:
                     "no Coinbase API key configured: " + errs.AUTH_ADVICE, code="NO_KEY"
                 ) from None
             if attempt < self._max_attempts:
-                self._sleep(self._backoff(attempt))
+                # a 429's Retry-After wins over our backoff (bounded by backoff_max)
+                self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))
         raise errs.unavailable(what, self._max_attempts, last)
 
     # ---- market data ----------------------------------------------------------------------

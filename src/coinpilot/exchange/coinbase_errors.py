@@ -107,6 +107,15 @@ def is_retryable_status(status: int) -> bool:
     return status == 429 or 500 <= status < 600
 
 
+def retry_after_seconds(exc: requests.HTTPError) -> float:
+    """Seconds from a Retry-After header (numeric form only); 0 when absent or unusable."""
+    value = exc.response.headers.get("Retry-After") if exc.response is not None else None
+    try:
+        return max(0.0, float(value)) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
 def body_code(exc: requests.HTTPError) -> tuple[str, str]:
     """(error code, message) from a JSON error body; HTML/plain bodies give ("", text)."""
     if exc.response is None:
