@@ -77,11 +77,41 @@ def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, C
     from coinpilot.exchange.replay import ReplayMarketData, replay_clock
 
     if clock is None:
-        from datetime import datetime
-
-        start = datetime.fromisoformat(settings.replay_start) if settings.replay_start else None
-        clock = replay_clock(settings.replay_speed, start)
+        clock = shared_replay_clock(settings, replay_clock)
     return ReplayMarketData(clock), clock
+
+
+REPLAY_ANCHOR_FILE = "replay-clock.json"
+
+
+def shared_replay_clock(settings: Settings, factory: Any) -> Clock:
+    """The replay clock every process on this home shares (server, CLI, workers).
+
+    The first process pins simulated start and wall-clock anchor in COINPILOT_HOME; later ones
+    reuse them while the speed is unchanged, so a trade placed from the CLI and one placed by the
+    engine carry consistent simulated times.
+    """
+    import json
+    from datetime import datetime
+
+    from coinpilot.domain.clock import AcceleratedClock
+
+    path = settings.home / REPLAY_ANCHOR_FILE
+    start = datetime.fromisoformat(settings.replay_start) if settings.replay_start else None
+    try:
+        saved = json.loads(path.read_text())
+        if saved["speed"] == settings.replay_speed and (start is None or saved["start"] == start.isoformat()):
+            return AcceleratedClock(
+                datetime.fromisoformat(saved["start"]), saved["speed"], saved["wall_anchor"]
+            )
+    except (OSError, ValueError, KeyError):
+        pass
+    clock = factory(settings.replay_speed, start)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps({"start": clock.start.isoformat(), "speed": clock.speed, "wall_anchor": clock.wall_anchor})
+    )
+    return clock
 
 
 def build_services(

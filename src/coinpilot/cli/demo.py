@@ -72,8 +72,11 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
     )
     ensure_port_free(settings.host, settings.port)
     if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            p = db_path.with_name(db_path.name + suffix)
+        from coinpilot.services import REPLAY_ANCHOR_FILE
+
+        for p in [db_path.with_name(db_path.name + s) for s in ("", "-wal", "-shm")] + [
+            settings.home / REPLAY_ANCHOR_FILE
+        ]:
             if p.exists():
                 p.unlink()
     services = build_services(settings)

@@ -48,23 +48,35 @@ class FakeClock:
 
 
 class AcceleratedClock:
-    """Simulated time that runs ``speed`` times faster than the wall clock from ``start``."""
+    """Simulated time that runs ``speed`` times faster than the wall clock from ``start``.
 
-    def __init__(self, start: datetime, speed: float, monotonic: object = None) -> None:
+    With ``wall_anchor`` (unix seconds) the simulated clock is pinned to a wall-clock instant, so
+    several processes (server, CLI, workers) that share the anchor agree on "now".
+    """
+
+    def __init__(self, start: datetime, speed: float, wall_anchor: float | None = None) -> None:
         if start.tzinfo is None:
             raise ValueError("AcceleratedClock needs a timezone-aware start")
         if speed <= 0:
             raise ValueError("speed must be positive")
         self._start = start.astimezone(UTC)
         self._speed = speed
-        self._t0 = time.monotonic()
+        self._anchor = time.time() if wall_anchor is None else wall_anchor
 
     @property
     def speed(self) -> float:
         return self._speed
 
+    @property
+    def start(self) -> datetime:
+        return self._start
+
+    @property
+    def wall_anchor(self) -> float:
+        return self._anchor
+
     def now(self) -> datetime:
-        elapsed = (time.monotonic() - self._t0) * self._speed
+        elapsed = max(0.0, time.time() - self._anchor) * self._speed
         return self._start + timedelta(seconds=elapsed)
 
 
