@@ -412,3 +412,31 @@ def test_fills_against_the_replayed_price_the_bots_see(session_factory) -> None:
     assert o.average_price == (ask * D("1.0005")).quantize(CENT, rounding=ROUND_CEILING)
     assert o.filled_value + o.total_fees == D("100.00")
     assert ex.get_product("BTC-USD") == replay.get_product("BTC-USD")
+
+
+def test_random_quote_buys_and_sells_keep_coinbase_identities_and_exact_balances(
+    session_factory, market, clock
+) -> None:
+    import random
+
+    rng = random.Random(20240301)
+    ex = paper(session_factory, market, clock, starting_balances={"USD": D("1000000")})
+    for i in range(25):
+        bid = D(rng.randint(100_00, 90_000_00)) / 100
+        market.quotes["BTC-USD"] = (bid, bid + D(rng.randint(1, 500)) / 100)
+        before = available(ex)
+        q = D(rng.randint(100, 500_000)) / 100
+        o = ex.get_order(ex.place_market_order(buy(f"rb{i}", str(q))).order_id)
+        assert o.filled_value + o.total_fees == q
+        assert o.average_price is not None and o.filled_base * o.average_price == o.filled_value
+        assert o.filled_base == o.filled_base.quantize(SAT)
+        assert o.total_fees >= o.filled_value * FEE
+        mid = available(ex)
+        assert before["USD"] - mid["USD"] == q
+        assert mid["BTC"] - before.get("BTC", D(0)) == o.filled_base
+        part = (o.filled_base * D(rng.randint(1, 100)) / 100).quantize(SAT, rounding=ROUND_DOWN)
+        if part > 0:
+            s = ex.get_order(ex.place_market_order(sell(f"rs{i}", str(part))).order_id)
+            after = available(ex)
+            assert after["USD"] - mid["USD"] == s.filled_value - s.total_fees
+            assert mid["BTC"] - after["BTC"] == part

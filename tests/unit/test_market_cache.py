@@ -208,3 +208,13 @@ def test_quote_request_for_several_pairs_is_one_inner_call() -> None:
     got = cache.get_best_bid_ask(["ETH-USD", "BTC-USD", "ETH-USD"])
     assert list(got) == ["ETH-USD", "BTC-USD"]
     assert len(inner.quote_calls) == 1
+
+
+def test_pairs_nobody_asks_for_any_more_drop_out_of_the_batched_refresh() -> None:
+    cache, inner, clock = make(quote_ttl_seconds=1.0)
+    cache.get_best_bid_ask(["BTC-USD", "ETH-USD"])
+    for _ in range(400):  # only BTC is asked for from now on, once a second
+        clock.advance(1.0)
+        cache.get_best_bid_ask(["BTC-USD"])
+    assert inner.quote_calls[1] == ["BTC-USD", "ETH-USD"]
+    assert inner.quote_calls[-1] == ["BTC-USD"]

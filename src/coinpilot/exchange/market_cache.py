@@ -10,9 +10,9 @@
 - **Single flight**: concurrent callers for the same key wait for the one in-flight fetch and
   share its result (or its exception); errors are never cached.
 - **Products** are cached for ``product_ttl_seconds`` (they change rarely).
-- **Best bid/ask** is cached for ``quote_ttl_seconds`` and batched: a miss refreshes every pair
-  anyone has asked about whose quote is stale, in one inner call, so quote calls grow with time,
-  not with bots or pairs.
+- **Best bid/ask** is cached for ``quote_ttl_seconds`` and batched: a miss refreshes, in one
+  inner call, every pair someone asked about recently (within ``max(10 x quote TTL, 5 min)``)
+  whose quote is stale, so quote calls grow with time, not with bots or pairs.
 
 ``calls`` counts inner calls per endpoint (thread-safe), ``requests`` counts outer ones: tests
 and benchmarks use them to show calls grow with pairs, not bots. Time comes from the injected
@@ -83,7 +83,10 @@ class CachedMarketData:
         self._flights: dict[tuple[object, ...], _Flight[object]] = {}
         self._quotes: dict[str, _Entry[BestBidAsk]] = {}
         self._quote_flights: dict[str, _Flight[dict[str, BestBidAsk]]] = {}
-        self._watched: set[str] = set()
+        # Pairs whose quotes were fetched, with when someone last asked: a refresh includes the
+        # ones asked for within the watch window, so forgotten pairs stop being fetched.
+        self._watched: dict[str, datetime] = {}
+        self._watch_window = max(self._quote_ttl * 10, timedelta(minutes=5))
 
     # -- generic single-flight ----------------------------------------------------------------
     def _cached(self, key: tuple[object, ...], ttl: timedelta, fetch: Callable[[], T]) -> T:
@@ -154,6 +157,8 @@ class CachedMarketData:
             waits: list[_Flight[dict[str, BestBidAsk]]] = []
             missing: list[str] = []
             for pair in wanted:
+                if pair in self._watched:
+                    self._watched[pair] = now
                 entry = self._quotes.get(pair)
                 if entry is not None and now < entry.expires_at:
                     out[pair] = entry.value
@@ -167,8 +172,9 @@ class CachedMarketData:
                 # Refresh every watched pair that is stale too: one call serves all bots.
                 stale = [
                     p
-                    for p in sorted(self._watched)
-                    if p not in self._quote_flights
+                    for p, asked in sorted(self._watched.items())
+                    if now - asked <= self._watch_window
+                    and p not in self._quote_flights
                     and p not in missing
                     and not (p in self._quotes and now < self._quotes[p].expires_at)
                 ]
@@ -195,7 +201,7 @@ class CachedMarketData:
                     if self._quote_flights.get(p) is flight:
                         del self._quote_flights[p]
                 for p, quote in fetched.items():
-                    self._watched.add(p)
+                    self._watched.setdefault(p, now)
                     if self._quote_ttl > timedelta(0):
                         self._quotes[p] = _Entry(quote, expires)
             flight.done.set()
