@@ -147,6 +147,10 @@ def trade(
         if found is None:
             raise CliError(f"no bot {bot!r}: see 'coinpilot bots list'")
         bot_id = found.id
+    if not dry_run:  # like the server: bring unfinished trades up to date before any new order
+        from coinpilot.engine.reconcile import reconcile_all
+
+        reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
     fn = services.trades.validate if dry_run else services.trades.execute
     result = fn(bot_id, side, quote_size=quote, base_size=base)
     console.print(f"mode: [bold]{services.mode.value}[/bold]")
