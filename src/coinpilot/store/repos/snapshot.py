@@ -37,10 +37,14 @@ def gather_context(
     """Everything ``safety.validate`` needs, read from the database (mode-filtered)."""
     today = day_start(now)
     week = week_start(now)
-    pos = position_repo.get_position(session, bot.id, mode)
-    pos_state = position_repo.to_state(pos)
+    # In-flight buys are read BEFORE positions: on PostgreSQL a settlement may commit between
+    # the two reads (it holds the trade's row lock, not the trading lock); in this order a
+    # trade settling in between is counted twice (stricter), never missed.
     inflight_bot = trade_repo.inflight_buy_quote(session, mode, bot.id)
     inflight_all = trade_repo.inflight_buy_quote(session, mode)
+    pos = position_repo.get_position(session, bot.id, mode)
+    pos_state = position_repo.to_state(pos)
+    exposure = position_repo.total_cost(session, mode)
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
     return SafetyContext(
@@ -60,7 +64,7 @@ def gather_context(
         position_base=pos_state.base_size,
         # Buys in flight count as exposure until settled: limits can only be stricter.
         position_cost=pos_state.cost + inflight_bot,
-        total_exposure=position_repo.total_cost(session, mode) + inflight_all,
+        total_exposure=exposure + inflight_all,
         realized_pnl_today=trade_repo.realized_since(session, mode, today),
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
         weekly_pnl_position=trade_repo.realized_since(session, mode, week, bot.id),
