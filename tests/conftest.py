@@ -46,9 +46,7 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin = make_engine(_pg_admin_url(), pool_size=1)
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = sa.engine.make_url(_pg_admin_url()).set(database=name).render_as_string(
-            hide_password=False
-        )
+        url = sa.engine.make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
         upgrade(url)
         yield url
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

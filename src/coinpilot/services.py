@@ -92,12 +92,16 @@ def shared_replay_clock(settings: Settings, factory: Any) -> Clock:
     engine carry consistent simulated times.
     """
     import json
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from coinpilot.domain.clock import AcceleratedClock
 
     path = settings.home / REPLAY_ANCHOR_FILE
-    start = datetime.fromisoformat(settings.replay_start) if settings.replay_start else None
+    start = None
+    if settings.replay_start:
+        start = datetime.fromisoformat(settings.replay_start)
+        if start.tzinfo is None:  # a bare date/time in settings means UTC
+            start = start.replace(tzinfo=UTC)
     try:
         saved = json.loads(path.read_text())
         if saved["speed"] == settings.replay_speed and (start is None or saved["start"] == start.isoformat()):
@@ -106,7 +110,7 @@ def shared_replay_clock(settings: Settings, factory: Any) -> Clock:
             )
     except (OSError, ValueError, KeyError):
         pass
-    clock = factory(settings.replay_speed, start)
+    clock: AcceleratedClock = factory(settings.replay_speed, start)
     settings.home.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps({"start": clock.start.isoformat(), "speed": clock.speed, "wall_anchor": clock.wall_anchor})

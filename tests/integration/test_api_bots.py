@@ -89,7 +89,11 @@ INVALID_BOTS = [
     ("weights_do_not_sum_to_one", {"signal_config": sig(rsi__weight=0.5)}, "signal_config"),
     ("rsi_period_too_small", {"signal_config": sig(rsi__period=1)}, "signal_config.rsi.period"),
     ("rsi_period_too_large", {"signal_config": sig(rsi__period=500)}, "signal_config.rsi.period"),
-    ("ma_slow_not_above_fast", {"signal_config": sig(ma_crossover__slow_period=10)}, "signal_config.ma_crossover"),
+    (
+        "ma_slow_not_above_fast",
+        {"signal_config": sig(ma_crossover__slow_period=10)},
+        "signal_config.ma_crossover",
+    ),
     ("macd_slow_not_above_fast", {"signal_config": sig(macd__slow_period=12)}, "signal_config.macd"),
     ("rsi_overbought_below_oversold", {"signal_config": sig(rsi__overbought=20)}, "signal_config.rsi"),
     ("buy_threshold_zero", {"buy_threshold": 0}, "buy_threshold"),
@@ -164,7 +168,9 @@ def test_evaluate_returns_breakdown_temperature_and_confirmation(client) -> None
 
 
 def test_confirmation_reset_clears_the_timer(client, replay_clock) -> None:
-    bot = client.post("/api/v1/bots", json=new_bot(buy_threshold=0.01, sell_threshold=0.01), headers=AUTH).json()
+    bot = client.post(
+        "/api/v1/bots", json=new_bot(buy_threshold=0.01, sell_threshold=0.01), headers=AUTH
+    ).json()
     ev = client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH).json()
     conf = client.get(f"/api/v1/bots/{bot['id']}/confirmation").json()
     if ev["action"] != "hold":

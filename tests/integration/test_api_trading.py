@@ -87,7 +87,9 @@ BAD_TRADES = [
 
 
 @pytest.mark.parametrize(("case", "extra", "field"), BAD_TRADES, ids=[c[0] for c in BAD_TRADES])
-def test_bad_trade_input_is_422_naming_the_field_and_records_no_trade(client, engine, case, extra, field) -> None:
+def test_bad_trade_input_is_422_naming_the_field_and_records_no_trade(
+    client, engine, case, extra, field
+) -> None:
     bot = make_bot(client)
     client.post("/api/v1/trading/enable", headers=AUTH)
     r = client.post("/api/v1/trades/execute", json={"bot_id": bot, **extra}, headers=AUTH)
@@ -99,7 +101,9 @@ def test_bad_trade_input_is_422_naming_the_field_and_records_no_trade(client, en
 
 def test_unknown_bot_is_refused_without_a_trade(client, engine) -> None:
     client.post("/api/v1/trading/enable", headers=AUTH)
-    r = client.post("/api/v1/trades/execute", json={"bot_id": 999, "side": "buy", "quote_size": "10"}, headers=AUTH)
+    r = client.post(
+        "/api/v1/trades/execute", json={"bot_id": 999, "side": "buy", "quote_size": "10"}, headers=AUTH
+    )
     assert r.status_code in (404, 422)
     assert count(engine, Trade) == 0
 

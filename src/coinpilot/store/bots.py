@@ -70,10 +70,10 @@ def check_unique(session: Session, name: str | None, pair: str | None, exclude_i
         if session.scalar(q) is not None:
             raise BotConflict("name", f"a bot named {name!r} already exists")
     if pair is not None:
-        q = sa.select(Bot.id, Bot.name).where(Bot.pair == pair)
+        q2 = sa.select(Bot.id, Bot.name).where(Bot.pair == pair)
         if exclude_id is not None:
-            q = q.where(Bot.id != exclude_id)
-        row = session.execute(q).first()
+            q2 = q2.where(Bot.id != exclude_id)
+        row = session.execute(q2).first()
         if row is not None:
             raise BotConflict("pair", f"bot {row.name!r} already trades {pair}: one bot per pair")
 
