@@ -173,3 +173,21 @@ def test_safety_status_reports_limits_usage_cooldowns_and_emergency(session_fact
     assert D(rows[bot]["cooldown_remaining_seconds"]) == D(15 * 60 - 60)
     assert D(rows[idle]["cooldown_remaining_seconds"]) == 0
     assert status["exposure"]["positions_cost"] == "20"
+
+
+def test_emergency_close_includes_a_buy_that_filled_but_was_not_yet_synced(
+    session_factory, clock, exchange, proc
+):
+    bot = make_bot(session_factory, clock)
+    proc.control.enable_trading("alice")
+    buy = proc.trades.execute(bot, Side.BUY, quote_size="20").trade
+    clock.advance(1)  # filled on the exchange; no sync pass has run yet
+    report = proc.control.engage_emergency("alice", "panic", close_positions=True)
+    assert report.closing and report.closing[0]["allowed"] is True, report.to_dict()
+    clock.advance(1)
+    proc.sync.sync_once()
+    with session_factory() as s:
+        bought = s.get(Trade, buy.id)
+        close = s.scalars(sa.select(Trade).where(Trade.intent == TradeIntent.EMERGENCY_CLOSE)).one()
+        assert close.filled_base_size == bought.filled_base_size
+        assert position_repo.get_position(s, bot, MOCK).base_size == 0

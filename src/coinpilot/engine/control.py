@@ -22,6 +22,7 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start, week_start
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
+from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Bot
@@ -136,9 +137,20 @@ class ControlService:
         report = EmergencyReport(engaged=engaged)
         if cancel_open_orders:
             self._cancel_open_orders(report)
+        if cancel_open_orders or close_positions:
+            self._sync_open_trades(report)  # settle what finished, so closes see every fill
         if close_positions:
             self._close_positions(report)
         return report
+
+    def _sync_open_trades(self, report: EmergencyReport) -> None:
+        if self._exchange is None:
+            return
+        try:
+            result = OrderSync(self._sf, self._exchange, self._clock, self._mode).sync_all()
+            report.errors += result.errors
+        except Exception as exc:
+            report.errors.append(f"syncing open trades failed: {exc}")
 
     def release_emergency(self, actor: str, note: str = "") -> dict[str, Any]:
         """Release the stop. Trading stays disabled until someone enables it again."""
