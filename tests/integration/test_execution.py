@@ -246,3 +246,10 @@ def test_trading_enabled_for_one_mode_does_not_enable_the_other(session_factory,
     res = prod.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed
     assert any(r["code"] == "TRADING_DISABLED" for r in res.decision["reasons"])
+
+
+def test_non_finite_floats_in_a_signal_snapshot_are_stored_as_null(session_factory, clock, service):
+    bot = make_bot(session_factory, clock)
+    enable_trading(session_factory, clock)
+    res = service.execute(bot, Side.BUY, quote_size="20", signal_snapshot={"rsi": float("nan"), "score": 0.5})
+    assert res.trade.signal_snapshot == {"rsi": None, "score": 0.5}

@@ -361,7 +361,8 @@ class TradeService:
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
             bot = s.get(Bot, prep.bot_id, populate_existing=True)
-            assert bot is not None
+            if bot is None:  # deleted since the input check: nothing is written
+                raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
             context: Any = None
             decision_obj: Any = None
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -16,7 +17,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, float):
-        return value
+        return value if math.isfinite(value) else None  # JSON (and JSONB) has no NaN/inf
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
