@@ -1,0 +1,117 @@
+"""The command line: real subprocesses, one-line errors and non-zero exit codes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COINPILOT = [sys.executable, "-c", "from coinpilot.cli import main; main()"]
+
+
+@pytest.fixture
+def cli_env(db_url: str, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINPILOT_", "COINBASE_"))}
+    env.update(
+        COINPILOT_HOME=str(tmp_path / "home"),
+        COINPILOT_DATABASE_URL=db_url,
+        COINPILOT_UNDER_TEST="1",
+        COINPILOT_PAPER_FILL_DELAY_SECONDS="0",
+        COLUMNS="200",
+    )
+    return env
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COINPILOT, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_help_explains_the_commands(cli_env) -> None:
+    r = run(cli_env, "--help")
+    assert r.returncode == 0
+    for command in ("serve", "demo", "bots", "trading", "kill", "trade", "evaluate"):
+        assert command in r.stdout
+
+
+def test_bot_lifecycle_and_evaluate(cli_env) -> None:
+    r = run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD", "--trade-size", "10")
+    assert r.returncode == 0, r.stderr
+    assert "created bot" in r.stdout
+    assert run(cli_env, "bots", "start", "b1").returncode == 0
+    listing = run(cli_env, "bots", "list")
+    assert "RUNNING" in listing.stdout
+    assert "mode: mock" in listing.stdout
+    r = run(cli_env, "evaluate", "b1")
+    assert r.returncode == 0, r.stderr
+    assert "score" in r.stdout and "rsi" in r.stdout
+
+
+def test_errors_are_one_line_and_exit_non_zero(cli_env) -> None:
+    run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
+    cases = [
+        ("bots", "create", "--name", "b2", "--pair", "BTC-USD"),  # pair taken
+        ("bots", "create", "--name", "b3", "--pair", "ETH-USD", "--trade-size", "5000"),  # above cap
+        ("bots", "start", "nope"),  # unknown bot
+        ("evaluate", "nope"),
+    ]
+    for args in cases:
+        r = run(cli_env, *args)
+        assert r.returncode != 0, args
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, (args, r.stderr)
+        assert lines[0].startswith("error:"), lines
+        assert "Traceback" not in r.stderr
+
+
+def test_invalid_configuration_is_reported_with_the_setting(cli_env) -> None:
+    r = run({**cli_env, "COINPILOT_LIMITS__MAX_TRADE_USD": "1000"}, "bots", "list")
+    assert r.returncode == 2
+    assert "limits.max_trade_usd" in r.stderr
+    assert "hard cap" in r.stderr
+
+
+def test_trading_switch_kill_and_release(cli_env) -> None:
+    run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
+    r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
+    assert r.returncode == 1
+    assert "TRADING_DISABLED" in r.stdout
+    assert run(cli_env, "trading", "enable").returncode == 0
+    r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SETTLED" in r.stdout
+    assert run(cli_env, "kill", "--reason", "test").returncode == 0
+    r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
+    assert r.returncode == 1
+    assert "EMERGENCY_STOP" in r.stdout
+    r = run(cli_env, "trading", "status")
+    assert "EMERGENCY STOP" in r.stdout
+    assert run(cli_env, "release").returncode == 0
+    assert "DISABLED" in run(cli_env, "trading", "status").stdout
+
+
+def test_db_upgrade_prints_the_absolute_database_and_revision(cli_env) -> None:
+    r = run(cli_env, "db", "upgrade")
+    assert r.returncode == 0, r.stderr
+    assert "revision 0001" in r.stdout or "revision" in r.stdout
+
+
+def test_a_taken_port_is_reported_in_one_clear_line(cli_env) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = run(cli_env, "serve", "--port", str(port))
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert f"port {port}" in lines[0] and "already in use" in lines[0]
+
+
+def test_exchange_check_without_keys_says_what_to_set(cli_env) -> None:
+    r = run(cli_env, "exchange", "check")
+    assert r.returncode == 1
+    assert "COINPILOT_COINBASE_API_KEY" in r.stderr
