@@ -12,21 +12,56 @@ from typing import Any
 from coinpilot.cli.common import CliError, console, settings_or_exit
 from coinpilot.domain.types import Granularity, TradingMode
 
+# Tuned on the shipped data from the default replay start (2017-07-13 23:00 UTC): at 1800x and
+# one evaluation per real second (30 simulated minutes), both bots enter within the first minute,
+# add DCA tranches on dips, take partial profits on the ladder and get stopped out within a few
+# minutes. Thresholds are low because hourly scores of the default signals rarely exceed 0.3.
 DEMO_BOTS: list[dict[str, Any]] = [
     {
         "name": "btc-demo",
         "pair": "BTC-USD",
-        "description": "Demo bot on replayed Coinbase BTC-USD hourly candles",
+        "description": "Demo bot on replayed Coinbase BTC-USD hourly candles: fixed $20 tranches",
+        "buy_threshold": 0.12,
+        "sell_threshold": 0.2,
+        "trade_size_usd": Decimal("20"),
+        "stop_loss_pct": Decimal("4"),
+        "strategy": {
+            "sizing": "fixed",
+            "dca_step_pct": "1.5",
+            "take_profit_ladder": [["3", "30"], ["6", "50"]],
+            "stop_loss_pct": "4",
+        },
     },
     {
         "name": "eth-demo",
         "pair": "ETH-USD",
-        "description": "Demo bot on replayed Coinbase ETH-USD hourly candles",
+        "description": "Demo bot on replayed Coinbase ETH-USD hourly candles: pyramid tranches",
+        "buy_threshold": 0.12,
+        "sell_threshold": 0.2,
+        "trade_size_usd": Decimal("25"),
+        "stop_loss_pct": Decimal("5"),
+        "strategy": {
+            "sizing": "pyramid",
+            "pyramid_factor": "0.6",
+            "dca_step_pct": "2",
+            "take_profit_ladder": [["4", "30"], ["8", "50"]],
+            "stop_loss_pct": "5",
+            "trailing_stop_pct": "4",
+        },
     },
 ]
 
 
-def demo_bot_values(name: str, pair: str, description: str) -> dict[str, Any]:
+def demo_bot_values(
+    name: str,
+    pair: str,
+    description: str,
+    buy_threshold: float = 0.12,
+    sell_threshold: float = 0.2,
+    trade_size_usd: Decimal = Decimal("20"),
+    stop_loss_pct: Decimal | None = None,
+    strategy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from coinpilot.domain.signal_config import SignalConfig
 
     return {
@@ -35,15 +70,15 @@ def demo_bot_values(name: str, pair: str, description: str) -> dict[str, Any]:
         "description": description,
         "granularity": Granularity.ONE_HOUR,
         "signal_config": SignalConfig.default().to_dict(),
-        "buy_threshold": 0.25,
-        "sell_threshold": 0.25,
+        "buy_threshold": buy_threshold,
+        "sell_threshold": sell_threshold,
         "confirmation_minutes": 60,
-        "trade_size_usd": Decimal("20"),
-        "cooldown_minutes": 120,
+        "trade_size_usd": trade_size_usd,
+        "cooldown_minutes": 60,
         "max_tranches": 3,
-        "stop_loss_pct": Decimal("6"),
-        "take_profit_pct": Decimal("10"),
-        "strategy": {},
+        "stop_loss_pct": stop_loss_pct,
+        "take_profit_pct": None,
+        "strategy": strategy or {},
     }
 
 

@@ -1,35 +1,98 @@
-"""The engine threads one server process runs: start-up reconciliation, order sync, bot loop."""
+"""The engine threads one process runs: start-up reconciliation, order sync, the bot loop,
+the lease heartbeat (PostgreSQL) and the periodic position-drift check.
+
+Order of start-up matters: every unfinished trade is reconciled with the exchange *before* the
+bot loop can place a new order.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from coinpilot.domain.clock import SystemClock
+from coinpilot.engine.bot_loop import TradingStep
+from coinpilot.engine.breaker import CircuitBreaker
+from coinpilot.engine.drift import DriftMonitor
+from coinpilot.engine.leases import LeaseManager
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
 from coinpilot.services import Services
 
 log = logging.getLogger("coinpilot.engine")
 
+DRIFT_INTERVAL_SECONDS = 300.0
 
-def start_engine(services: Services) -> Callable[[], None]:
+
+@dataclass
+class EngineHandle:
+    """What :func:`build_engine` wires together (tests and the worker command use it)."""
+
+    scheduler: EvaluationScheduler
+    trading: TradingStep
+    breaker: CircuitBreaker
+    drift: DriftMonitor
+    leases: LeaseManager | None
+    runners: list[PeriodicRunner] = field(default_factory=list)
+
+    def cycle(self) -> None:
+        self.scheduler.run_once()
+        self.scheduler.protect_paused()
+
+
+def build_engine(services: Services, *, leases: LeaseManager | None = None) -> EngineHandle:
+    settings = services.settings
+
+    def trip(reason: str) -> None:
+        services.control.engage_emergency(actor="circuit_breaker", reason=reason)
+
+    breaker = CircuitBreaker(trip, SystemClock())
+    trading = TradingStep(
+        services.sessions,
+        services.trades,
+        services.clock,
+        on_exchange_error=breaker.record_failure,
+        may_trade=leases.holds if leases is not None else None,
+    )
+    scheduler = EvaluationScheduler(
+        services.evaluations,
+        settings.engine_interval_seconds,
+        bot_filter=leases.filter if leases is not None else None,
+        market=services.market,
+        trading=trading,
+        breaker=breaker,
+        mode=services.mode,
+        retention=settings.evaluation_retention,
+    )
+    drift = DriftMonitor(services.sessions, services.exchange, services.clock, services.mode)
+    return EngineHandle(scheduler, trading, breaker, drift, leases)
+
+
+def start_engine(services: Services, *, worker_id: str | None = None) -> Callable[[], None]:
     settings = services.settings
     # Before any new order: bring every unfinished trade of this mode up to date.
     from coinpilot.engine.reconcile import reconcile_all
 
     reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
     services.sync.start()
-    scheduler = EvaluationScheduler(services.evaluations, settings.engine_interval_seconds)
-    runners = [
-        PeriodicRunner("bot-scheduler", scheduler.run_once, min(1.0, settings.engine_interval_seconds))
-    ]
-    for r in runners:
+    leases = None
+    if services.engine.dialect.name == "postgresql":
+        leases = LeaseManager(services.engine, worker_id).start()
+        log.info("worker %s: sharing bots through leases (ttl %.1f s)", leases.worker_id, leases.ttl)
+    handle = build_engine(services, leases=leases)
+    tick = min(1.0, settings.engine_interval_seconds)
+    handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
+    handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
+    for r in handle.runners:
         r.start()
-    log.info("engine started (%s mode)", services.mode.value)
+    log.info("engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds)
 
     def stop() -> None:
-        for r in runners:
+        for r in handle.runners:
             r.stop()
         services.sync.stop()
+        if leases is not None:
+            leases.stop(release=True)
 
     return stop
