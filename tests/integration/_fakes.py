@@ -312,6 +312,15 @@ class FakeExchange:
 # ---- database helpers --------------------------------------------------------------------------
 
 TEST_LIMITS = SafetyLimits(cooldown_minutes=0, min_reserved_balance_usd=D("0"))
+# Roomy limits (within the hard caps) for the kill -9 rounds: many small trades per bot.
+KILL_LIMITS = SafetyLimits(
+    cooldown_minutes=0,
+    min_reserved_balance_usd=D("0"),
+    max_daily_trades=100,
+    max_daily_trades_per_bot=50,
+    max_position_usd_per_bot=D("1000"),
+    max_total_exposure_usd=D("5000"),
+)
 
 
 def make_bot(
@@ -352,3 +361,51 @@ def enable_trading(sf: sessionmaker[Session], clock: Clock, mode: TradingMode = 
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# ---- kill -9 child -------------------------------------------------------------------------------
+
+
+def trade_until_killed(url: str, bot_ids: list[int]) -> None:
+    """Reconcile, then buy and partly sell in a loop against the paper exchange until killed.
+
+    Run as ``python -m tests.integration._fakes <db_url> <bot_id>...`` by the kill -9 test.
+    """
+    from coinpilot.domain.clock import SystemClock
+    from coinpilot.domain.types import TradeIntent
+    from coinpilot.engine.execution import TradeService
+    from coinpilot.engine.reconcile import reconcile_all
+    from coinpilot.engine.sync import OrderSync
+    from coinpilot.exchange.paper import PaperExchange
+    from coinpilot.store.db import make_engine, make_session_factory
+    from coinpilot.store.repos import positions as position_repo
+
+    mode = TradingMode.MOCK
+    sf = make_session_factory(make_engine(url))
+    clock = SystemClock()
+    paper = PaperExchange(
+        sf, StaticMarket(clock), clock, fill_delay_seconds=0, starting_balances={"USD": D("100000")}
+    )
+    reconcile_all(sf, paper, clock, mode)  # a restarted process reconciles first
+    svc = TradeService(sf, paper, clock, mode, KILL_LIMITS)
+    sync = OrderSync(sf, paper, clock, mode)
+    print("ready", flush=True)
+    i = 0
+    while True:
+        for bot_id in bot_ids:
+            i += 1
+            with sf() as s:
+                pos = position_repo.get_position(s, bot_id, mode)
+                held = pos.base_size if pos else D(0)
+            sell = quantize_down(held / 2, SATOSHI)
+            if i % 3 == 0 and sell > 0:
+                svc.execute(bot_id, Side.SELL, base_size=sell, intent=TradeIntent.TAKE_PROFIT)
+            else:
+                svc.execute(bot_id, Side.BUY, quote_size="5")
+            sync.sync_all()
+
+
+if __name__ == "__main__":
+    import sys
+
+    trade_until_killed(sys.argv[1], [int(b) for b in sys.argv[2:]])

@@ -59,13 +59,38 @@ def _only_trade(session_factory) -> Trade:
 def _assert_position_equals_fills(session_factory, bot_id):
     with session_factory() as s:
         trades = s.scalars(sa.select(Trade).where(Trade.bot_id == bot_id, Trade.mode == MOCK)).all()
-        fills = s.scalars(sa.select(Fill)).all()
+        fills = s.scalars(sa.select(Fill).join(Trade).where(Trade.bot_id == bot_id, Trade.mode == MOCK)).all()
         bought = sum(f.base_size for f in fills if s.get(Trade, f.trade_id).side == Side.BUY)
         sold = sum(f.base_size for f in fills if s.get(Trade, f.trade_id).side == Side.SELL)
         pos = position_repo.get_position(s, bot_id, MOCK)
         assert pos is not None
         assert pos.base_size == bought - sold
         assert all(t.position_applied for t in trades if t.fills)
+
+
+def _assert_position_replays_from_fills(session_factory, bot_id):
+    """Size, cost and realised P&L equal the domain math over the bot's fills, trade by trade."""
+    from coinpilot.domain.position import PositionState, apply_entry, apply_exit
+
+    state = PositionState()
+    with session_factory() as s:
+        trades = s.scalars(
+            sa.select(Trade).where(Trade.bot_id == bot_id, Trade.mode == MOCK).order_by(Trade.id)
+        ).all()
+        for t in trades:
+            if not t.fills:
+                continue
+            if t.side == Side.BUY:
+                state = apply_entry(state, t.fills, t.id, t.filled_at)
+            else:
+                state, realised = apply_exit(state, t.fills)
+                assert t.realized_pnl == realised
+        pos = position_repo.get_position(s, bot_id, MOCK)
+        assert (pos.base_size, pos.cost, pos.realized_pnl) == (
+            state.base_size,
+            state.cost,
+            state.realized_pnl,
+        )
 
 
 def _restart_and_reconcile(session_factory, exchange, clock):
@@ -363,3 +388,66 @@ def test_position_drift_reports_difference_without_changing_the_position(
     assert drift.exchange - drift.positions == D("0.001")
     with session_factory() as s:
         assert position_repo.get_position(s, bot, MOCK).base_size == drift.positions
+
+
+# ---- real kill -9 rounds -------------------------------------------------------------------------
+
+
+def _kill_after(db_url: str, bots: list[int], seconds: float) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration._fakes", db_url, *map(str, bots)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
+        time.sleep(seconds)  # let it trade for a while, then kill it mid-flight
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_mid_trading_loses_and_duplicates_nothing(session_factory, db_url, seed):
+    import random
+
+    from coinpilot.store.models import PaperFill, PaperOrder
+
+    delays = [random.Random(seed * 100 + i).uniform(0.05, 0.6) for i in range(5)]
+    clock = SystemClock()
+    bots = [make_bot(session_factory, clock, "BTC-USD"), make_bot(session_factory, clock, "ETH-USD")]
+    enable_trading(session_factory, clock)
+    for seconds in delays:
+        _kill_after(db_url, bots, seconds)
+    paper = PaperExchange(session_factory, StaticMarket(clock), clock, fill_delay_seconds=0)
+    reconcile_all(session_factory, paper, clock, MOCK)
+    with session_factory() as s:
+        trades = s.scalars(sa.select(Trade)).all()
+        orders = {o.client_order_id: o for o in s.scalars(sa.select(PaperOrder))}
+        assert len(trades) > 3, "the child did not trade"
+        assert all(t.status.is_final for t in trades), [t.status for t in trades]
+        # Every order belongs to exactly one trade, and every trade with an order has that order.
+        assert set(orders) <= {t.client_order_id for t in trades}
+        for t in trades:
+            if t.status == TradeStatus.SETTLED:
+                assert orders[t.client_order_id].order_id == t.order_id
+        paper_fills = {f.fill_id: f for f in s.scalars(sa.select(PaperFill))}
+        our_fills = s.scalars(sa.select(Fill)).all()
+        assert sorted(f.fill_id for f in our_fills) == sorted(paper_fills)
+    for bot_id in bots:
+        _assert_position_equals_fills(session_factory, bot_id)
+        _assert_position_replays_from_fills(session_factory, bot_id)
+    assert all(d.drift == 0 for d in position_drift(session_factory, paper, MOCK))
