@@ -12,10 +12,12 @@ from typing import Any
 from coinpilot.cli.common import CliError, console, settings_or_exit
 from coinpilot.domain.types import Granularity, TradingMode
 
-# Tuned on the shipped data from the default replay start (2017-07-13 23:00 UTC): at 1800x and
-# one evaluation per real second (30 simulated minutes), both bots enter within the first minute,
+# Simulated start of the demo (inside the shipped hourly data, with 300+ hours of history for the
+# indicators). Tuned from here: at 1800x and one evaluation per real second (30 simulated
+# minutes) both bots enter after about 16 seconds (2017-07-14 14:00),
 # add DCA tranches on dips, take partial profits on the ladder and get stopped out within a few
 # minutes. Thresholds are low because hourly scores of the default signals rarely exceed 0.3.
+DEMO_REPLAY_START = "2017-07-14T06:00:00+00:00"
 DEMO_BOTS: list[dict[str, Any]] = [
     {
         "name": "btc-demo",
@@ -100,6 +102,7 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
         trading_mode=TradingMode.MOCK,
         market_data="replay",
         replay_speed=speed,
+        replay_start=base.replay_start or DEMO_REPLAY_START,
         database_url=f"sqlite:///{db_path}",
         engine_interval_seconds=1.0,
         candle_cache_ttl_seconds=0.5,
