@@ -196,6 +196,30 @@ def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
     return hits
 
 
+RECORD_SUMMARY_FETCHES = """
+window.__summaryFetches = [];
+const realFetch = window.fetch.bind(window);
+window.fetch = (url, options) => {
+  if (String(url).includes("bots/status/summary")) window.__summaryFetches.push(Date.now());
+  return realFetch(url, options);
+};
+"""
+
+
+def is_summary(request_or_response: Any) -> bool:
+    return "/api/v1/bots/status/summary" in request_or_response.url
+
+
+def use_fake_timers(page: Any) -> None:
+    """Playwright's page clock: after pause_timers(), page timers fire only when the test says."""
+    page.clock.install()
+    page.add_init_script(RECORD_SUMMARY_FETCHES)
+
+
+def pause_timers(page: Any) -> None:
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.5)  # Python takes seconds
+
+
 def open_dashboard(page: Any, url: str) -> None:
     page.goto(url + "/")
     page.wait_for_selector("#bots article.bot, #bots .empty", timeout=5000)
@@ -233,13 +257,18 @@ def test_dashboard_polls_summary_every_five_seconds_and_never_posts_on_its_own(
     live_server: Any, page: Any
 ) -> None:
     live_server.create_bot("btc-e2e", "BTC-USD")
+    use_fake_timers(page)
     open_dashboard(page, live_server.url)
-    page.wait_for_timeout(10_700)
+    pause_timers(page)
+    for _ in range(3):
+        with page.expect_response(is_summary):
+            page.clock.run_for(5_000)
+        page.wait_for_timeout(150)  # let the page schedule its next poll
 
-    gets = page.log.summary_gets()
-    assert len(gets) == 3, gets
-    gaps = [b - a for a, b in itertools.pairwise(gets)]
-    assert all(4.5 <= g <= 5.8 for g in gaps), gaps
+    fetched_at = page.evaluate("window.__summaryFetches")  # page clock, milliseconds
+    gaps = [b - a for a, b in itertools.pairwise(fetched_at)]
+    assert len(gaps) == 3 and all(abs(g - 5_000) <= 20 for g in gaps), gaps
+    assert len(page.log.summary_gets()) == 4
     assert page.log.posts() == []
 
 
@@ -252,31 +281,49 @@ def test_server_side_changes_appear_within_one_poll_without_reload(live_server: 
     assert btc.locator(".bot-status").inner_text() == "RUNNING"
     assert btc.locator(".score-value").inner_text() == "—"
 
+    assert page.locator("#trades-body").inner_text() == "No trades yet."
+
     live_server.post(f"/bots/{bot}/evaluate")
+    live_server.post("/trading/enable")
+    live_server.post("/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "10"})
     live_server.post(f"/bots/{bot}/stop")
     changed = time.monotonic()
     btc.locator(".bot-status", has_text="STOPPED").wait_for(timeout=POLL_WAIT_MS)
     assert btc.locator(".score-value").inner_text() != "—"
+    assert page.locator("#trading-state").inner_text() == "Trading enabled"
+    row = page.locator("#trades-body tr").first.inner_text()
+    for text in ("btc-e2e", "BUY", "manual", "MOCK"):
+        assert text in row, text
+    assert "#1 BUY manual" in btc.locator(".last-trade").inner_text()
     assert time.monotonic() - changed < POLL_WAIT_MS / 1000
     assert page.evaluate("window.__notReloaded") is True
+    first, second = page.log.summary_gets()[:2]  # real time: the change came with the next poll
+    assert 4.5 <= second - first <= 5.8
 
 
 def test_api_down_banner_appears_keeps_last_data_and_clears_when_the_api_returns(
     live_server: Any, page: Any
 ) -> None:
     live_server.create_bot("btc-e2e", "BTC-USD")
+    use_fake_timers(page)
     open_dashboard(page, live_server.url)
+    pause_timers(page)
     banner = page.locator("#conn-banner")
     assert banner.is_hidden()
 
     live_server.stop()
-    banner.wait_for(state="visible", timeout=POLL_WAIT_MS)
+    with page.expect_event("requestfailed", is_summary):
+        page.clock.run_for(5_000)
+    banner.wait_for(state="visible", timeout=2000)
     assert "Cannot reach the Coinpilot API" in banner.inner_text()
-    assert "Retrying" in banner.inner_text()
-    assert card(page, "btc-e2e").is_visible()  # last data stays on screen
+    assert "Retrying every 5 s" in banner.inner_text()
+    assert card(page, "btc-e2e").is_visible()  # the last data stays on screen
 
     live_server.start()
-    banner.wait_for(state="hidden", timeout=POLL_WAIT_MS)
+    page.wait_for_timeout(150)
+    with page.expect_response(is_summary):
+        page.clock.run_for(5_000)
+    banner.wait_for(state="hidden", timeout=2000)
     assert card(page, "btc-e2e").is_visible()
 
 
@@ -416,13 +463,16 @@ def test_contract_summary_renders_every_field_with_exact_money(page: Any) -> Non
 def test_contract_sparkline_draws_history_and_expanded_signals_survive_a_refresh(page: Any) -> None:
     summary = copy.deepcopy(CONTRACT_SUMMARY)
     hits = serve_contract(page, summary)
+    use_fake_timers(page)
     open_dashboard(page, FAKE_ORIGIN)
+    pause_timers(page)
     btc = card(page, "btc-demo")
     btc.locator(".spark polyline").wait_for(timeout=5000)
     assert len(btc.locator(".spark polyline").get_attribute("points").split()) == len(HISTORY)
     btc.locator(".signals-box summary").click()
 
     summary["bots"][0]["score"] = -0.5  # the routed handler serves this dict on the next poll
+    page.clock.run_for(5_000)
     page.wait_for_function(
         "() => document.querySelector('article.bot .score-value').textContent === '−0.50'",
         timeout=POLL_WAIT_MS,

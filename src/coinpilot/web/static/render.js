@@ -211,7 +211,11 @@
       rows.push(
         field("Position", h("span", { class: `pill pos-${String(p.status).toLowerCase()}` }, p.status || DASH)),
         field("Size", h("span", { class: "num" }, F.formatSize(p.base_size))),
-        field("Avg entry", h("span", { class: "num" }, F.formatPrice(p.avg_entry_price))),
+        field(
+          "Avg entry",
+          h("span", { class: "num" }, F.formatPrice(p.avg_entry_price)),
+          p.mark_price ? h("span", { class: "muted" }, ` \u00b7 mark ${F.formatPrice(p.mark_price)}`) : null,
+        ),
         field("Unrealised", pnl(p.unrealized_pnl)),
         field("Realised", pnl(p.realized_pnl)),
         field("Tranches", h("span", { class: "num" }, `${p.tranches ?? DASH} / ${p.max_tranches ?? DASH}`)),
@@ -229,7 +233,11 @@
               { class: "last-trade" },
               `#${lt.id} ${String(lt.side || "").toUpperCase()} ${lt.intent || ""} `,
               h("span", { class: `status status-${String(lt.status).toLowerCase()}` }, lt.status),
-              ` $${F.formatMoney(lt.filled_value)}`,
+              F.signOf(lt.filled_value) > 0
+                ? ` $${F.formatMoney(lt.filled_value)}`
+                : lt.requested_quote_size
+                  ? ` $${F.formatMoney(lt.requested_quote_size)} req.`
+                  : "",
             )
           : h("span", { class: "muted" }, DASH),
       ),
@@ -362,7 +370,12 @@
           h("td", {}, t.bot_name || `#${t.bot_id}`, h("span", { class: "muted" }, ` ${t.pair || ""}`)),
           h("td", { class: `side side-${t.side}` }, String(t.side || DASH).toUpperCase()),
           h("td", {}, t.intent || DASH),
-          h("td", {}, h("span", { class: `status status-${String(t.status).toLowerCase()}` }, t.status || DASH)),
+          h(
+            "td",
+            { title: t.failure_reason || null },
+            h("span", { class: `status status-${String(t.status).toLowerCase()}` }, t.status || DASH),
+            t.failure_reason ? h("div", { class: "failure muted" }, t.failure_reason) : null,
+          ),
           h("td", { class: "num" }, size),
           h("td", { class: "num" }, t.average_fill_price ? F.formatPrice(t.average_fill_price) : DASH),
           h("td", { class: "num" }, filled ? `$${F.formatMoney(t.filled_value)}` : DASH),
