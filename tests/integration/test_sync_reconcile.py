@@ -357,8 +357,8 @@ def test_background_sync_reflects_a_mock_fill_within_two_seconds(session_factory
     sync = OrderSync(session_factory, paper, clock, MOCK, interval_seconds=0.5)
     sync.start()
     try:
-        started = time.monotonic()
         res = svc.execute(bot, Side.BUY, quote_size="20")
+        started = time.monotonic()  # the order is on the (paper) exchange from here
         status = None
         while time.monotonic() - started < 2.0:
             status = svc.get_trade(res.trade.id).status
