@@ -80,7 +80,15 @@
     state.data = data;
     state.lastOkAt = new Date();
     setConnection(true);
-    render();
+    try {
+      render();
+    } catch (err) {
+      // Unexpected data must not stop the polling; say what went wrong and keep going.
+      els.connBanner.hidden = false;
+      els.connBanner.textContent = `The dashboard could not display the latest data (${err.message}).`;
+      console.error(err);
+      return;
+    }
     refreshHistories(data.bots || []);
   }
 
