@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-CHROMIUM = os.environ.get("COINPILOT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; CI installs it via `make browser-deps`
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
