@@ -23,11 +23,15 @@ from coinpilot.store.migrate import upgrade
 from coinpilot.store.models import Base
 
 os.environ.setdefault("COINPILOT_UNDER_TEST", "1")
-# Never let a developer's real keys or settings leak into a test run.
+# Never let a developer's real keys or settings leak into a test run (test knobs stay).
+_TEST_KNOBS = {
+    "COINPILOT_UNDER_TEST",
+    "COINPILOT_TEST_DATABASE",
+    "COINPILOT_CRASH_ROUNDS",
+    "COINPILOT_CRASH_SEED",
+}
 for _name in list(os.environ):
-    if _name.startswith("COINBASE_") or (
-        _name.startswith("COINPILOT_") and _name not in {"COINPILOT_UNDER_TEST", "COINPILOT_TEST_DATABASE"}
-    ):
+    if _name.startswith("COINBASE_") or (_name.startswith("COINPILOT_") and _name not in _TEST_KNOBS):
         del os.environ[_name]
 
 TEST_DATABASE = os.environ.get("COINPILOT_TEST_DATABASE", "sqlite")

@@ -44,15 +44,51 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
-    """``coinpilot serve --port P`` as a child process, restartable on the same port."""
+# A pre-warmed interpreter: imports what `coinpilot serve` imports, waits for a line on stdin,
+# then runs the real command line (`coinpilot serve --port P`) with the environment it was
+# started with. Only the import time is taken out of a restart; everything the server does
+# (settings, migrations, reconciliation, engine threads, uvicorn) happens after the go signal.
+_WARM = """
+import sys
+import coinpilot.cli.main, coinpilot.cli.trading, coinpilot.cli.server
+import coinpilot.api.app, coinpilot.engine.background, coinpilot.exchange.coinbase, uvicorn
+sys.stdin.readline()
+sys.argv = ["coinpilot", "serve", "--port", sys.argv[1]]
+from coinpilot.cli import main
+main()
+"""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> None:
+
+class ServerProcess:
+    """``coinpilot serve --port P`` as a child process, restartable on the same port.
+
+    The first start runs the installed entry point. With ``prewarm=True`` each later start uses
+    an interpreter that finished importing while the previous server ran (see ``_WARM``), which
+    makes many kill -9 / restart rounds affordable.
+    """
+
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, port: int | None = None, *, prewarm: bool = False
+    ) -> None:
         self.env = dict(env)
         self.port = port or free_port()
         self.log_path = log_path
+        self.prewarm = prewarm
         self.proc: subprocess.Popen[bytes] | None = None
+        self._standby: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.start_seconds: list[float] = []
+
+    def _spawn(self, cmd: list[str], stdin: int) -> subprocess.Popen[bytes]:
+        log = self.log_path.open("ab")
+        try:
+            return subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=stdin)
+        finally:
+            log.close()
+
+    def _spawn_standby(self) -> None:
+        if self.prewarm and self._standby is None:
+            self._standby = self._spawn([sys.executable, "-c", _WARM, str(self.port)], subprocess.PIPE)
 
     @property
     def url(self) -> str:
@@ -62,26 +98,36 @@ class ServerProcess:
         """Start and wait until /api/v1/health answers; returns the seconds it took."""
         assert self.proc is None or self.proc.poll() is not None, "server already running"
         began = time.monotonic()
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(
-                [*coinpilot_command(), "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.poll() is None:
+            assert standby.stdin is not None
+            standby.stdin.write(b"go\n")
+            standby.stdin.close()
+            self.proc = standby
+        else:
+            self.proc = self._spawn(
+                [*coinpilot_command(), "serve", "--port", str(self.port)], subprocess.DEVNULL
             )
-        finally:
-            log.close()
         self.starts += 1
         wait_healthy(self.url, self.proc, timeout, self.log_path)
-        return time.monotonic() - began
+        took = time.monotonic() - began
+        self.start_seconds.append(took)
+        self._spawn_standby()  # imports while this server runs
+        return took
 
     def kill9(self) -> None:
         """SIGKILL: no handler, no flush, no shutdown hook runs."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        """Kill the server and any standby interpreter (teardown)."""
+        self.kill9()
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.poll() is None:
+            standby.kill()
+            standby.wait(timeout=10)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -123,8 +169,10 @@ class ProcessGroup:
         self._servers: list[ServerProcess] = []
         self._others: list[object] = []
 
-    def server(self, env: Mapping[str, str], log_path: Path, port: int | None = None) -> ServerProcess:
-        s = ServerProcess(env, log_path, port)
+    def server(
+        self, env: Mapping[str, str], log_path: Path, port: int | None = None, *, prewarm: bool = False
+    ) -> ServerProcess:
+        s = ServerProcess(env, log_path, port, prewarm=prewarm)
         self._servers.append(s)
         return s
 
@@ -135,7 +183,7 @@ class ProcessGroup:
     def close(self) -> None:
         for s in self._servers:
             try:
-                s.kill9()
+                s.close()
             except Exception:  # teardown must reach every process
                 pass
         for o in reversed(self._others):
