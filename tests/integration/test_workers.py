@@ -1,0 +1,225 @@
+"""Three `coinpilot worker` processes share 60 bots on PostgreSQL; one is killed with SIGKILL.
+
+Checks: every bot keeps being evaluated after the kill (its leases expire and the survivors
+take its bots over), no bot is evaluated by two workers at once (no two evaluations of a bot
+closer than the interval allows), no order was doubled (one paper order per trade, one trade per
+client_order_id), and no safety limit was exceeded although three processes raced for them.
+
+The bots trade on synthetic replay pairs (``--synthetic-pairs``, scaled copies of the shipped
+BTC/ETH candles: Coinpilot allows one bot per pair and ships two pairs). Their RSI-only signal
+(oversold 60 / overbought 99) keeps them buying, so the global exposure limit binds while the
+workers race.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import IS_POSTGRES
+
+pytestmark = pytest.mark.skipif(
+    not IS_POSTGRES,
+    reason="multi-worker needs PostgreSQL (SQLite serves one process); set COINPILOT_TEST_DATABASE",
+)
+
+D = Decimal
+COINPILOT = Path(sys.executable).with_name("coinpilot")
+BOTS = 60
+INTERVAL = 0.5
+LIMITS = {
+    "COINPILOT_LIMITS__COOLDOWN_MINUTES": "0",
+    "COINPILOT_LIMITS__MAX_DAILY_TRADES": "100",
+    "COINPILOT_LIMITS__MAX_DAILY_TRADES_PER_BOT": "3",
+    "COINPILOT_LIMITS__MAX_TOTAL_EXPOSURE_USD": "300",
+    "COINPILOT_LIMITS__MIN_RESERVED_BALANCE_USD": "0",
+}
+
+
+def _env(db_url: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COINPILOT_")}
+    env.update(LIMITS)
+    env.update(
+        {
+            "COINPILOT_UNDER_TEST": "1",
+            "COINPILOT_HOME": str(home),
+            "COINPILOT_DATABASE_URL": db_url,
+            "COINPILOT_ENGINE_INTERVAL_SECONDS": str(INTERVAL),
+            "COINPILOT_SYNC_INTERVAL_SECONDS": "0.25",
+            "COINPILOT_CANDLE_CACHE_TTL_SECONDS": "0.5",
+            "COINPILOT_PAPER_FILL_DELAY_SECONDS": "0.2",
+            "COINPILOT_PAPER_STARTING_USD": "5000",
+            "COINPILOT_LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+def _setup(db_url: str, home: Path) -> None:
+    """Pin the shared replay clock, create 60 running bots, enable mock trading."""
+    from coinpilot.config import Settings
+    from coinpilot.domain.types import BotStatus, TradingMode
+    from coinpilot.engine.control import ControlService
+    from coinpilot.exchange.replay import replay_clock
+    from coinpilot.exchange.synthetic import synthetic_pairs
+    from coinpilot.services import shared_replay_clock
+    from coinpilot.store.db import make_engine, make_session_factory
+    from coinpilot.store.models import Bot, BotRuntime
+
+    settings = Settings(home=home, database_url=db_url)
+    clock = shared_replay_clock(settings, replay_clock)
+    engine = make_engine(db_url)
+    sf = make_session_factory(engine)
+    now = clock.now()
+    signals = {
+        "rsi": {"weight": 1.0, "oversold": 60.0, "overbought": 99.0},
+        "ma_crossover": {"enabled": False},
+        "macd": {"enabled": False},
+    }
+    with sf() as s, s.begin():
+        for pair in synthetic_pairs(BOTS):
+            bot = Bot(
+                name=f"w-{pair}-{uuid.uuid4().hex[:4]}",
+                pair=pair,
+                status=BotStatus.RUNNING,
+                signal_config=signals,
+                buy_threshold=0.05,
+                sell_threshold=1.0,
+                confirmation_minutes=0.1,
+                trade_size_usd=D("5"),
+                cooldown_minutes=0,
+                max_tranches=3,
+                strategy={"dca_step_pct": "0", "take_profit_ladder": [], "stop_loss_pct": None},
+                created_at=now,
+                updated_at=now,
+            )
+            bot.runtime = BotRuntime(consecutive_errors=0)
+            s.add(bot)
+    ControlService(sf, clock, TradingMode.MOCK).enable_trading(actor="test")
+    engine.dispose()
+
+
+def _start(i: int, env: dict[str, str], home: Path) -> subprocess.Popen[bytes]:
+    log = (home / f"worker{i}.log").open("wb")
+    return subprocess.Popen(
+        [str(COINPILOT), "worker", "--id", f"w{i}", "--synthetic-pairs", str(BOTS)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_path):
+    from coinpilot.store.db import make_engine
+    from coinpilot.store.models import Evaluation, PaperOrder, Position, Trade, WorkerLease
+
+    home = tmp_path / "home"
+    home.mkdir()
+    _setup(db_url, home)
+    env = _env(db_url, home)
+    workers = [_start(i, env, home) for i in range(3)]
+    engine = make_engine(db_url)
+
+    def q(stmt):
+        with engine.connect() as conn:
+            return conn.execute(stmt).all()
+
+    def lease_counts() -> Counter[str]:
+        rows = q(sa.select(WorkerLease.worker_id).where(WorkerLease.expires_at > sa.func.now()))
+        return Counter(r[0] for r in rows)
+
+    try:
+        _wait(lambda: len(lease_counts()) == 3 and sum(lease_counts().values()) == BOTS, 40, "3 workers")
+        _wait(
+            lambda: q(sa.select(sa.func.count(sa.distinct(Evaluation.bot_id))))[0][0] == BOTS,
+            20,
+            "every bot evaluated",
+        )
+        assert max(lease_counts().values()) <= BOTS // 3 + 1  # fair shares
+        time.sleep(2)
+        victim_id, _ = lease_counts().most_common(1)[0]
+        victim = workers[int(victim_id[1:])]
+        victim_bots = {
+            r[0] for r in q(sa.select(WorkerLease.bot_id).where(WorkerLease.worker_id == victim_id))
+        }
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        killed_at = q(sa.select(sa.func.now()))[0][0]
+
+        # Its leases expire (ttl 3 s) and the two survivors take every bot over.
+        def taken_over() -> bool:
+            c = lease_counts()
+            return victim_id not in c and sum(c.values()) == BOTS
+
+        _wait(taken_over, 15, "the dead worker's bots to be taken over")
+        takeover_seconds = (q(sa.select(sa.func.now()))[0][0] - killed_at).total_seconds()
+        assert takeover_seconds < 10
+        mark = max(r[0] for r in q(sa.select(Evaluation.evaluated_at)))
+
+        def evaluated_after() -> set[int]:
+            rows = q(sa.select(Evaluation.bot_id).where(Evaluation.evaluated_at > mark).distinct())
+            return {r[0] for r in rows}
+
+        _wait(lambda: len(evaluated_after()) == BOTS, 15, "every bot evaluated again after the takeover")
+        assert victim_bots <= evaluated_after()
+        # The survivors keep trading until the exposure limit ($300 / $5 = 60 entries) binds.
+        _wait(lambda: q(sa.select(sa.func.count(Trade.id)))[0][0] >= 60, 30, "60 entries")
+        time.sleep(2)  # room for any order past the limit to show up
+        for w in workers:
+            if w is not victim:
+                assert w.poll() is None, "a surviving worker exited"
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(15)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait(5)
+
+    # No bot evaluated by two workers at once: consecutive evaluations keep their distance.
+    times: dict[int, list] = defaultdict(list)
+    for bot_id, at in q(
+        sa.select(Evaluation.bot_id, Evaluation.evaluated_at).order_by(Evaluation.evaluated_at)
+    ):
+        times[bot_id].append(at)
+    gaps = [(b[i + 1] - b[i]).total_seconds() for b in times.values() for i in range(len(b) - 1)]
+    assert gaps and min(gaps) >= INTERVAL * 0.5
+
+    # No order doubled: one paper order per trade, matched by client_order_id.
+    trades = q(sa.select(Trade.bot_id, Trade.client_order_id, Trade.order_id, Trade.status))
+    assert len(trades) > 0
+    assert len({t.client_order_id for t in trades}) == len(trades)
+    paper = Counter(r[0] for r in q(sa.select(PaperOrder.client_order_id)))
+    assert all(n == 1 for n in paper.values())
+    assert set(paper) == {t.client_order_id for t in trades if t.order_id is not None}
+
+    # No limit exceeded, although three processes raced for them.
+    assert len(trades) <= 100
+    per_bot = Counter(t.bot_id for t in trades)
+    assert max(per_bot.values()) <= 3
+    costs = [r[0] for r in q(sa.select(Position.cost))]
+    assert sum(costs, D(0)) <= D("300")
+    assert all(c <= D("100") for c in costs)
+    assert len(trades) == 60  # the exposure limit ($300 / $5) is exactly what bound them
