@@ -16,10 +16,9 @@ from __future__ import annotations
 import email.utils
 import multiprocessing
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +38,6 @@ from coinpilot.exchange.base import (
     Balance,
     CallCounter,
     ExchangeError,
-    ExchangeOrderStatus,
     FeeRates,
     FillReport,
     OrderAck,
@@ -49,6 +47,13 @@ from coinpilot.exchange.base import (
     OrderSnapshot,
     ProductionGuardError,
     ProductNotFound,
+)
+from coinpilot.exchange.coinbase_parse import (
+    parse_decimal,
+    parse_fill,
+    parse_order,
+    parse_product,
+    parse_time,
 )
 from coinpilot.exchange.ratelimit import TokenBucket
 
@@ -63,80 +68,6 @@ def guard_base_url(base_url: str) -> None:
             f"refusing to talk to {base_url!r} under test: point COINPILOT_COINBASE_BASE_URL at "
             "a loopback stand-in (127.0.0.1:PORT)"
         )
-
-
-def _dec(value: Any, default: Decimal = Decimal(0)) -> Decimal:
-    if value is None or value == "":
-        return default
-    return Decimal(str(value))
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _product(d: dict[str, Any]) -> Product:
-    pid = str(d["product_id"])
-    base, _, quote = pid.partition("-")
-    return Product(
-        product_id=pid,
-        base_currency=str(d.get("base_currency_id") or base),
-        quote_currency=str(d.get("quote_currency_id") or quote),
-        base_increment=_dec(d.get("base_increment")),
-        quote_increment=_dec(d.get("quote_increment")),
-        base_min_size=_dec(d.get("base_min_size")),
-        quote_min_size=_dec(d.get("quote_min_size")),
-        base_max_size=_dec(d.get("base_max_size")) if d.get("base_max_size") else None,
-        quote_max_size=_dec(d.get("quote_max_size")) if d.get("quote_max_size") else None,
-        price_increment=_dec(d.get("price_increment")) if d.get("price_increment") else None,
-        status=str(d.get("status") or "online"),
-        trading_disabled=bool(d.get("trading_disabled")),
-        cancel_only=bool(d.get("cancel_only")),
-        price=_dec(d.get("price")) if d.get("price") else None,
-    )
-
-
-def _snapshot(o: dict[str, Any]) -> OrderSnapshot:
-    try:
-        status = ExchangeOrderStatus(str(o.get("status")))
-    except ValueError:
-        status = ExchangeOrderStatus.UNKNOWN
-    avg = _dec(o.get("average_filled_price"))
-    return OrderSnapshot(
-        order_id=str(o["order_id"]),
-        client_order_id=str(o.get("client_order_id") or ""),
-        pair=str(o.get("product_id") or ""),
-        side=Side(str(o.get("side") or "BUY").lower()),
-        status=status,
-        filled_base=_dec(o.get("filled_size")),
-        average_price=avg if avg > 0 else None,
-        filled_value=_dec(o.get("filled_value")),
-        total_fees=_dec(o.get("total_fees")),
-        number_of_fills=int(_dec(o.get("number_of_fills"))),
-        reject_reason=str(o.get("reject_reason") or "") or None,
-        created_at=_time(o.get("created_time")),
-        last_fill_at=_time(o.get("last_fill_time")),
-    )
-
-
-def _fill(f: dict[str, Any]) -> FillReport:
-    price = _dec(f.get("price"))
-    size = _dec(f.get("size"))
-    if f.get("size_in_quote") and price > 0:
-        size = size / price  # Coinbase reports quote units when size_in_quote is true
-    return FillReport(
-        fill_id=str(f.get("entry_id") or f.get("trade_id")),
-        order_id=str(f.get("order_id")),
-        price=price,
-        base_size=size,
-        fee=_dec(f.get("commission")),
-        liquidity=str(f.get("liquidity_indicator") or "UNKNOWN"),
-        time=_time(f.get("trade_time")) or datetime.fromtimestamp(0, UTC),
-    )
 
 
 class CoinbaseExchange:
@@ -294,13 +225,13 @@ class CoinbaseExchange:
             resp = self._call("list products", c.get_products)
         else:
             resp = self._call("list products", c.get_public_products)
-        products = [_product(p) for p in resp.to_dict().get("products") or []]
+        products = [parse_product(p) for p in resp.to_dict().get("products") or []]
         self._products.update({p.product_id: p for p in products})
         return products
 
     def get_product(self, pair: str) -> Product:
         fn = self._client.get_product if self.authenticated else self._client.get_public_product
-        product = _product(self._call("get product", fn, pair, not_found=ProductNotFound).to_dict())
+        product = parse_product(self._call("get product", fn, pair, not_found=ProductNotFound).to_dict())
         self._products[pair] = product
         return product
 
@@ -370,11 +301,11 @@ class CoinbaseExchange:
             bids, asks = b.get("bids") or [], b.get("asks") or []
             if not bids or not asks:
                 continue
-            when = _time(b.get("time")) if isinstance(b.get("time"), str) else None
+            when = parse_time(b.get("time")) if isinstance(b.get("time"), str) else None
             out[str(b["product_id"])] = BestBidAsk(
                 str(b["product_id"]),
-                _dec(bids[0]["price"]),
-                _dec(asks[0]["price"]),
+                parse_decimal(bids[0]["price"]),
+                parse_decimal(asks[0]["price"]),
                 when or self._clock.now(),
             )
         return out
@@ -424,7 +355,7 @@ class CoinbaseExchange:
 
     def get_order(self, order_id: str) -> OrderSnapshot:
         resp = self._call("get order", self._client.get_order, order_id, not_found=OrderNotFound)
-        return _snapshot(resp.to_dict()["order"])
+        return parse_order(resp.to_dict()["order"])
 
     def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
         out: list[OrderSnapshot] = []
@@ -437,7 +368,7 @@ class CoinbaseExchange:
                     order_ids=list(order_ids[i : i + 100]),
                     cursor=cursor,
                 ).to_dict()
-                out.extend(_snapshot(o) for o in d.get("orders") or [])
+                out.extend(parse_order(o) for o in d.get("orders") or [])
                 cursor = d.get("cursor") or None
                 if not d.get("has_next") or not cursor:
                     break
@@ -448,7 +379,7 @@ class CoinbaseExchange:
         cursor: str | None = None
         while True:
             d = self._call("get fills", self._client.get_fills, order_ids=[order_id], cursor=cursor).to_dict()
-            fills.extend(_fill(f) for f in d.get("fills") or [])
+            fills.extend(parse_fill(f) for f in d.get("fills") or [])
             cursor = d.get("cursor") or None
             if not cursor:
                 return fills
@@ -469,8 +400,8 @@ class CoinbaseExchange:
                 prev = totals.get(cur, Balance(cur, Decimal(0)))
                 totals[cur] = Balance(
                     cur,
-                    prev.available + _dec((a.get("available_balance") or {}).get("value")),
-                    prev.hold + _dec((a.get("hold") or {}).get("value")),
+                    prev.available + parse_decimal((a.get("available_balance") or {}).get("value")),
+                    prev.hold + parse_decimal((a.get("hold") or {}).get("value")),
                 )
             cursor = d.get("cursor") or None
             if not d.get("has_next") or not cursor:
@@ -480,8 +411,8 @@ class CoinbaseExchange:
         d = self._call("fee tier", self._client.get_transaction_summary).to_dict()
         tier = d.get("fee_tier") or {}
         return FeeRates(
-            maker=_dec(tier.get("maker_fee_rate")),
-            taker=_dec(tier.get("taker_fee_rate")),
+            maker=parse_decimal(tier.get("maker_fee_rate")),
+            taker=parse_decimal(tier.get("taker_fee_rate")),
             tier=str(tier.get("pricing_tier") or ""),
         )
 
