@@ -220,7 +220,13 @@ def _check_round(rig: Rig, label: str) -> None:
     assert not placed_twice, f"{label}: client_order_id placed twice: {placed_twice}"
     trades_by = orders_match_trades(orders, trade_rows(rig.sessions), attempts)
     finished_orders_have_final_trades(orders, trades_by)
-    positions_equal_fills(rig.sessions, orders, trades_by)
+    positions = positions_equal_fills(rig.sessions, orders, trades_by)
+    # The account started without coins: what it holds now is exactly the bots' positions.
+    balances = rig.fake.state()["balances"]
+    for pair, bot in rig.bots.items():
+        coin = balances.get(pair.split("-")[0], {"available": "0", "hold": "0"})
+        held = D(coin["available"]) + D(coin["hold"])
+        assert held == positions.get(bot, D(0)), f"{label}: {pair} account {held} vs position"
 
 
 @pytest.mark.timeout(900)
@@ -242,6 +248,12 @@ def test_kill_9_during_order_flow_loses_and_duplicates_nothing(rig: Rig) -> None
         label = f"round {r + 1}/{rounds} ({kind}) {seed_note}"
         for pair, price in PAIRS.items():  # prices rise 2 % a round: every exit is a win
             rig.fake.set_price(pair, str((price * D("1.02") ** r).quantize(D("0.01"))))
+        if r % 5 == 4:  # the create is processed but its answer is lost, then the kill
+            rig.fake.inject("drop", "/orders$", method="POST", count=1)
+            label += " +drop"
+        if r % 7 == 6:  # the exchange accepts the next order, then fails it
+            rig.fake.control("fail_next", {"reject_reason": "HOLD_FAILURE"})
+            label += " +failed order"
         driver = _kill_during_flow(rig, kind, rnd)
         for answer in driver.answers:
             stats[f"answer {answer}"] = stats.get(f"answer {answer}", 0) + 1
