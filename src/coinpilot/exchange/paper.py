@@ -18,7 +18,8 @@ Funds are reserved at placement (``available`` falls, ``hold`` rises) so two ord
 the same dollars. An order is created OPEN with ``fill_due_at = now + fill_delay`` and fills at
 the market price of the moment the fill is processed: the first read (``get_order``,
 ``get_orders``, ``get_fills``, ``cancel_orders``) or ``process_due()`` at or after
-``fill_due_at``; with ``fill_delay_seconds=0`` it fills inside ``place_market_order``.
+``fill_due_at``; with ``fill_delay_seconds=0`` it is created and filled in one transaction
+inside ``place_market_order``, at the price read just before it.
 
 Concurrency: every write transaction (place, fill, cancel, seed) starts by taking one
 account-wide lock (PostgreSQL: ``pg_advisory_xact_lock``; SQLite: a write that takes the database
@@ -150,23 +151,36 @@ class PaperExchange:
         self._seeded = True
 
     def get_balances(self) -> dict[str, Balance]:
-        """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders)."""
+        """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders).
+
+        Due orders are filled first; when none is due (the usual case) this is one read.
+        """
         self._ensure_seeded()
+        now = self._clock.now()
+        with session_scope(self._sf) as s:
+            open_orders = self._open_orders(s)
+            if not any(o.fill_due_at <= now for o in open_orders):
+                return self._balances_with_holds(s, open_orders)
         self.process_due()
         with session_scope(self._sf) as s:
-            rows = s.scalars(sa.select(PaperBalance)).all()
-            holds = self._holds(s)
+            return self._balances_with_holds(s, self._open_orders(s))
+
+    @staticmethod
+    def _open_orders(s: Session) -> Sequence[PaperOrder]:
+        return s.scalars(
+            sa.select(PaperOrder).where(PaperOrder.status == OPEN).order_by(PaperOrder.created_at)
+        ).all()
+
+    def _balances_with_holds(self, s: Session, open_orders: Sequence[PaperOrder]) -> dict[str, Balance]:
+        holds: dict[str, Decimal] = {}
+        for o in open_orders:
+            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            holds[cur] = holds.get(cur, Decimal(0)) + amount
+        rows = s.scalars(sa.select(PaperBalance)).all()
         out = {r.currency: Balance(r.currency, r.available, holds.pop(r.currency, Decimal(0))) for r in rows}
         for cur, hold in holds.items():
             out[cur] = Balance(cur, Decimal(0), hold)
         return out
-
-    def _holds(self, s: Session) -> dict[str, Decimal]:
-        holds: dict[str, Decimal] = {}
-        for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.status == OPEN)).all():
-            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
-            holds[cur] = holds.get(cur, Decimal(0)) + amount
-        return holds
 
     @staticmethod
     def _reservation(
@@ -194,12 +208,12 @@ class PaperExchange:
     @staticmethod
     def _balances(s: Session, currencies: Sequence[str]) -> dict[str, PaperBalance]:
         """Fresh balance rows (call after :meth:`_write_lock`); missing rows are absent."""
-        out: dict[str, PaperBalance] = {}
-        for cur in sorted(set(currencies)):
-            row = s.get(PaperBalance, cur, populate_existing=True)
-            if row is not None:
-                out[cur] = row
-        return out
+        rows = s.scalars(
+            sa.select(PaperBalance)
+            .where(PaperBalance.currency.in_(sorted(set(currencies))))
+            .execution_options(populate_existing=True)
+        )
+        return {row.currency: row for row in rows}
 
     # -- placing ------------------------------------------------------------------------------
     def _validate(self, req: OrderRequest) -> Product:
@@ -259,30 +273,40 @@ class PaperExchange:
             return None if o is None else OrderAck(o.order_id, o.client_order_id, o.pair, o.side)
 
     def place_market_order(self, request: OrderRequest) -> OrderAck:
-        """Reserve funds and create the order (idempotent on ``client_order_id``)."""
-        existing = self._existing_ack(request.client_order_id)
-        if existing is not None:
-            return existing
-        self._validate(request)
-        try:  # refuse up front when there is no price to fill at
-            self.market.get_best_bid_ask([request.pair])[request.pair]
-        except ExchangeUnavailable:
+        """Reserve funds and create the order (idempotent on ``client_order_id``).
+
+        With no fill delay the order is created and filled in one transaction, at the price read
+        just before it (the moment of placement).
+        """
+        try:
+            product = self._validate(request)
+            try:  # refuse up front when there is no price to fill at
+                quote = self.market.get_best_bid_ask([request.pair])[request.pair]
+            except ExchangeUnavailable:
+                raise
+            except (ExchangeError, KeyError) as exc:
+                raise _reject("NO_MARKET_PRICE", f"no market price for {request.pair}: {exc}") from None
+        except Exception:
+            # A replay of an order accepted earlier gets its original ack, even if it would be
+            # refused now (the idempotency check inside the transaction covers the usual case).
+            existing = self._existing_ack(request.client_order_id)
+            if existing is not None:
+                return existing
             raise
-        except (ExchangeError, KeyError) as exc:
-            raise _reject("NO_MARKET_PRICE", f"no market price for {request.pair}: {exc}") from None
         self._ensure_seeded()
         cur, amount = self._reservation(request.pair, request.side, request.quote_size, request.base_size)
         now = self._clock.now()
         order_id = str(uuid.uuid4())
+        fill_now = not self.fill_delay
         try:
             with session_scope(self._sf) as s:
                 self._write_lock(s)
-                balances = self._balances(s, [cur])
                 dup = s.scalar(
                     sa.select(PaperOrder).where(PaperOrder.client_order_id == request.client_order_id)
                 )
                 if dup is not None:
                     return OrderAck(dup.order_id, dup.client_order_id, dup.pair, dup.side)
+                balances = self._balances(s, request.pair.split("-", 1) if fill_now else [cur])
                 row = balances.get(cur)
                 available = row.available if row is not None else Decimal(0)
                 if row is None or available < amount:
@@ -294,32 +318,29 @@ class PaperExchange:
                         available=str(available),
                     )
                 row.available = available - amount
-                s.add(
-                    PaperOrder(
-                        order_id=order_id,
-                        client_order_id=request.client_order_id,
-                        pair=request.pair,
-                        side=request.side,
-                        quote_size=request.quote_size,
-                        base_size=request.base_size,
-                        status=OPEN,
-                        filled_base=Decimal(0),
-                        filled_value=Decimal(0),
-                        total_fees=Decimal(0),
-                        created_at=now,
-                        fill_due_at=now + self.fill_delay,
-                    )
+                order = PaperOrder(
+                    order_id=order_id,
+                    client_order_id=request.client_order_id,
+                    pair=request.pair,
+                    side=request.side,
+                    quote_size=request.quote_size,
+                    base_size=request.base_size,
+                    status=OPEN,
+                    filled_base=Decimal(0),
+                    filled_value=Decimal(0),
+                    total_fees=Decimal(0),
+                    created_at=now,
+                    fill_due_at=now + self.fill_delay,
                 )
+                s.add(order)
+                if fill_now:
+                    s.flush()  # the order row exists before its fill row (foreign key)
+                    self._apply_fill(s, order, balances, now, product=product, quote=quote)
         except IntegrityError:
             existing = self._existing_ack(request.client_order_id)
             if existing is None:
                 raise
             return existing
-        if not self.fill_delay:
-            try:
-                self._fill(order_id)
-            except Exception:  # the order exists: it fills on the next read instead
-                log.exception("paper order %s created but not filled yet", order_id)
         return OrderAck(order_id, request.client_order_id, request.pair, request.side)
 
     # -- filling ------------------------------------------------------------------------------
@@ -373,44 +394,62 @@ class PaperExchange:
                 return False
             o = s.get(PaperOrder, order_id, populate_existing=True)
             assert o is not None
-            base_cur, quote_cur = o.pair.split("-", 1)
-            bal = self._balances(s, [base_cur, quote_cur])
-
-            def credit(cur: str, amount: Decimal) -> None:
-                row = bal.get(cur)
-                if row is None:
-                    row = PaperBalance(currency=cur, available=Decimal(0), updated_at=now)
-                    s.add(row)
-                    bal[cur] = row
-                row.available = row.available + amount
-                row.updated_at = now
-
-            fill = None if failure else self._compute_fill(o, product, quote)
-            if fill is None or isinstance(fill, str):
-                o.status = ExchangeOrderStatus.FAILED.value
-                o.reject_reason = (failure or fill or "fill failed")[:200]
-                cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
-                credit(cur, amount)  # release the hold
-                return True
-            price, base, value, fee = fill
-            o.filled_base, o.average_price, o.filled_value, o.total_fees = base, price, value, fee
-            o.filled_at = now
-            s.add(
-                PaperFill(
-                    fill_id=str(uuid.uuid4()),
-                    order_id=o.order_id,
-                    price=price,
-                    base_size=base,
-                    fee=fee,
-                    liquidity="TAKER",
-                    time=now,
-                )
-            )
-            if o.side is Side.BUY:
-                credit(base_cur, base)  # the quote hold (Q = value + fee) is consumed entirely
-            else:
-                credit(quote_cur, value - fee)  # the base hold is consumed entirely
+            bal = self._balances(s, o.pair.split("-", 1))
+            self._apply_fill(s, o, bal, now, product=product, quote=quote, failure=failure)
             return True
+
+    def _apply_fill(
+        self,
+        s: Session,
+        o: PaperOrder,
+        bal: dict[str, PaperBalance],
+        now: datetime,
+        *,
+        product: Product | None = None,
+        quote: BestBidAsk | None = None,
+        failure: str | None = None,
+    ) -> None:
+        """Fill (or fail) order ``o`` whose funds are reserved; ``bal`` holds its currencies' rows.
+
+        Call inside the write-locked transaction that owns ``o``.
+        """
+        base_cur, quote_cur = o.pair.split("-", 1)
+
+        def credit(cur: str, amount: Decimal) -> None:
+            row = bal.get(cur)
+            if row is None:
+                row = PaperBalance(currency=cur, available=Decimal(0), updated_at=now)
+                s.add(row)
+                bal[cur] = row
+            row.available = row.available + amount
+            row.updated_at = now
+
+        fill = None if failure else self._compute_fill(o, product, quote)
+        if fill is None or isinstance(fill, str):
+            o.status = ExchangeOrderStatus.FAILED.value
+            o.reject_reason = (failure or fill or "fill failed")[:200]
+            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            credit(cur, amount)  # release the hold
+            return
+        price, base, value, fee = fill
+        o.status = ExchangeOrderStatus.FILLED.value
+        o.filled_base, o.average_price, o.filled_value, o.total_fees = base, price, value, fee
+        o.filled_at = now
+        s.add(
+            PaperFill(
+                fill_id=str(uuid.uuid4()),
+                order_id=o.order_id,
+                price=price,
+                base_size=base,
+                fee=fee,
+                liquidity="TAKER",
+                time=now,
+            )
+        )
+        if o.side is Side.BUY:
+            credit(base_cur, base)  # the quote hold (Q = value + fee) is consumed entirely
+        else:
+            credit(quote_cur, value - fee)  # the base hold is consumed entirely
 
     def _compute_fill(
         self, o: PaperOrder, product: Product | None, quote: BestBidAsk | None
@@ -465,17 +504,30 @@ class PaperExchange:
         ids = list(dict.fromkeys(order_ids))
         if not ids:
             return []
-        self._due_first(ids)
+        now = self._clock.now()
         with session_scope(self._sf) as s:
-            orders = {
-                o.order_id: o for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.order_id.in_(ids)))
-            }
-            rows = s.execute(
-                sa.select(PaperFill.order_id, sa.func.count())
-                .where(PaperFill.order_id.in_(ids))
-                .group_by(PaperFill.order_id)
-            ).all()
-            counts = {oid: int(n) for oid, n in rows}
+            orders = self._orders_by_id(s, ids)
+            due = [o.order_id for o in orders.values() if o.status == OPEN and o.fill_due_at <= now]
+            if not due:  # the usual case: one read
+                return self._snapshots(s, ids, orders)
+        for oid in due:
+            self._fill(oid)
+        with session_scope(self._sf) as s:
+            return self._snapshots(s, ids, self._orders_by_id(s, ids))
+
+    @staticmethod
+    def _orders_by_id(s: Session, ids: Sequence[str]) -> dict[str, PaperOrder]:
+        return {o.order_id: o for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.order_id.in_(ids)))}
+
+    def _snapshots(
+        self, s: Session, ids: Sequence[str], orders: dict[str, PaperOrder]
+    ) -> list[OrderSnapshot]:
+        rows = s.execute(
+            sa.select(PaperFill.order_id, sa.func.count())
+            .where(PaperFill.order_id.in_(ids))
+            .group_by(PaperFill.order_id)
+        ).all()
+        counts = {oid: int(n) for oid, n in rows}
         return [self._snapshot(orders[i], counts.get(i, 0)) for i in ids if i in orders]
 
     @staticmethod
@@ -498,11 +550,22 @@ class PaperExchange:
 
     def get_fills(self, order_id: str) -> list[FillReport]:
         """Fills of one order, oldest first ([] for an unknown id, as Coinbase answers)."""
-        self._due_first([order_id])
+        now = self._clock.now()
         with session_scope(self._sf) as s:
-            rows = s.scalars(
-                sa.select(PaperFill).where(PaperFill.order_id == order_id).order_by(PaperFill.time)
-            ).all()
+            o = s.get(PaperOrder, order_id)
+            if o is None:
+                return []
+            if not (o.status == OPEN and o.fill_due_at <= now):  # the usual case: one read
+                return self._fill_reports(s, order_id)
+        self._fill(order_id)
+        with session_scope(self._sf) as s:
+            return self._fill_reports(s, order_id)
+
+    @staticmethod
+    def _fill_reports(s: Session, order_id: str) -> list[FillReport]:
+        rows = s.scalars(
+            sa.select(PaperFill).where(PaperFill.order_id == order_id).order_by(PaperFill.time)
+        ).all()
         return [
             FillReport(f.fill_id, f.order_id, f.price, f.base_size, f.fee, f.liquidity, f.time) for f in rows
         ]
