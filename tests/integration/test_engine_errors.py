@@ -170,3 +170,25 @@ def test_exchange_calls_per_cycle_are_one_candle_fetch_per_pair_and_one_quote_ca
     for b in ids:
         rig.scheduler._evals.evaluate_bot(b)
     assert rig.market.calls.counts["get_best_bid_ask"] - before == len(ids)
+
+
+def test_position_drift_is_reported_on_the_bot_and_can_pause_it(session_factory, clock):
+    from coinpilot.domain.types import TradingMode
+    from coinpilot.engine.drift import DriftMonitor
+
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS)
+    bot = add_bot(sf, clock, "BTC-USD", strategy=NO_EXITS, confirmation_minutes=0)
+    enable_trading(sf, clock)
+    rig.market.set("BTC-USD", "100", "buy")
+    rig.tick()
+    monitor = DriftMonitor(sf, rig.exchange, clock, TradingMode.MOCK, pause_on_drift=True)
+    assert monitor.check() == []  # the paper balance matches the position
+    assert _runtime(sf, bot)[0] == BotStatus.RUNNING
+    rig.exchange.balances["BTC"] = rig.exchange.balances["BTC"] / 2  # coins gone from the account
+    findings = monitor.check()
+    assert [f.bot_ids for f in findings] == [(bot,)]
+    with sf() as s:
+        b = s.get(Bot, bot)
+        assert b.status == BotStatus.PAUSED
+        assert b.status_reason.startswith("position drift: the bots' BTC positions total")

@@ -223,3 +223,42 @@ def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_pa
     assert sum(costs, D(0)) <= D("300")
     assert all(c <= D("100") for c in costs)
     assert len(trades) == 60  # the exposure limit ($300 / $5) is exactly what bound them
+
+
+def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
+    """In-process: two lease managers share 10 bots; one stops heart-beating (a frozen or dead
+    worker) and its bots go to the other once the ttl has passed, never earlier."""
+    from coinpilot.domain.types import BotStatus
+    from coinpilot.engine.leases import LeaseManager
+    from coinpilot.store.db import make_engine, make_session_factory
+    from tests.integration._engine import add_bot
+
+    engine = make_engine(db_url)
+    sf = make_session_factory(engine)
+    ids = [add_bot(sf, clock, f"L{i}-USD") for i in range(10)]
+    add_bot(sf, clock, "STOP-USD", status=BotStatus.STOPPED)  # never leased
+    a = LeaseManager(engine, "a", heartbeat_seconds=0.5, ttl_seconds=1.5)
+    b = LeaseManager(engine, "b", heartbeat_seconds=0.5, ttl_seconds=1.5)
+    try:
+        a.refresh()  # alone: takes everything
+        assert a.owned() == set(ids)
+        b.refresh()  # sees two workers, but a's leases are live: nothing free yet
+        assert b.owned() == frozenset()
+        a.refresh()  # a sheds down to its fair share
+        b.refresh()
+        assert len(a.owned()) == 5 and len(b.owned()) == 5 and not a.owned() & b.owned()
+        assert a.holds(min(a.owned())) and not b.holds(min(a.owned()))
+        a_bots = a.owned()
+        # a stops heart-beating but stays present (frozen): b keeps renewing its own share.
+        for _ in range(4):  # 2 s: a's leases expire after 1.5 s but are not stale yet
+            time.sleep(0.5)
+            b.refresh()
+            assert b.owned() & a_bots == frozenset()
+        assert not a.holds(min(a_bots))  # expired (database time): a may no longer trade it
+        time.sleep(1.2)  # expired for more than a whole ttl: stale
+        b.refresh()
+        assert b.owned() == frozenset(ids)
+    finally:
+        a.stop(release=False)
+        b.stop()
+        engine.dispose()

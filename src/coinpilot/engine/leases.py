@@ -18,7 +18,10 @@ database server's ``now()``, so workers with different clocks agree. A heartbeat
    Two workers racing for the same bot serialise on its row; the loser's ``WHERE`` no longer
    holds, so exactly one gets it.
 
-A dead worker's bots are taken over within ``ttl + heartbeat`` seconds. The scheduler only
+A dead worker's bots are taken over within ``ttl + heartbeat`` seconds (its presence lock
+vanishes with its connection, so the survivors' shares grow at once). A worker that is alive
+but stuck keeps its presence; its leases, once expired for another whole ttl, are "stale" and
+taken by any worker regardless of shares: takeover within ``2 × ttl + heartbeat``. The scheduler only
 evaluates bots in :meth:`owned`, and the trading step calls :meth:`holds` (a fresh database
 check) right before placing an order, so a worker that stalled past its lease never trades a
 bot another worker now owns. Safety limits hold across workers anyway: every check-then-place
@@ -161,11 +164,15 @@ class LeaseManager:
                 mine -= set(extra)
         if len(mine) < target:
             mine |= self._claim(target - len(mine), ttl)
+        # Leases nobody renewed or took for a whole ttl after expiry belong to a worker that is
+        # present but stuck (or to fair shares nobody claimed): take them regardless of shares.
+        mine |= self._claim(None, ttl, stale=True)
         with self._lock:
             self._owned = frozenset(mine)
         return self._owned
 
-    def _claim(self, n: int, ttl: Any) -> set[int]:
+    def _claim(self, n: int | None, ttl: Any, *, stale: bool = False) -> set[int]:
+        expired_before = sa.func.now() - ttl if stale else sa.func.now()
         free = (
             sa.select(
                 Bot.id,
@@ -175,10 +182,14 @@ class LeaseManager:
             )
             .outerjoin(WorkerLease, WorkerLease.bot_id == Bot.id)
             .where(Bot.status.in_(LEASED_STATUSES))
-            .where(sa.or_(WorkerLease.bot_id.is_(None), WorkerLease.expires_at < sa.func.now()))
             .order_by(Bot.id)
-            .limit(n)
         )
+        if stale:
+            free = free.where(WorkerLease.expires_at < expired_before)
+        else:
+            free = free.where(sa.or_(WorkerLease.bot_id.is_(None), WorkerLease.expires_at < expired_before))
+        if n is not None:
+            free = free.limit(n)
         stmt = pg_insert(WorkerLease).from_select(["bot_id", "worker_id", "expires_at", "acquired_at"], free)
         upsert = stmt.on_conflict_do_update(
             index_elements=[WorkerLease.bot_id],
@@ -187,7 +198,7 @@ class LeaseManager:
                 "expires_at": stmt.excluded.expires_at,
                 "acquired_at": stmt.excluded.acquired_at,
             },
-            where=WorkerLease.expires_at < sa.func.now(),
+            where=WorkerLease.expires_at < expired_before,
         ).returning(WorkerLease.bot_id)
         with self._engine.begin() as conn:
             got = set(conn.scalars(upsert))
