@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 from collections.abc import Callable
 
 from coinpilot.cli.common import CliError, console
 from coinpilot.config import Settings
+from coinpilot.logs import configure_logging
 from coinpilot.services import Services, build_services
 from coinpilot.store.db import describe_url
 
@@ -25,15 +25,6 @@ def ensure_port_free(host: str, port: int) -> None:
                     "another port with --port / COINPILOT_PORT"
                 ) from None
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-
-
-def configure_logging(settings: Settings) -> None:
-    settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.StreamHandler(), logging.FileHandler(settings.home / "coinpilot.log")],
-    )
 
 
 def start_background(services: Services) -> Callable[[], None]:
