@@ -82,10 +82,14 @@ def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     timeout) and PostgreSQL's row lock; whoever holds it sees every counter committed before it,
     so two concurrent requests can never both pass a limit only one of them fits.
     """
-    session.execute(
-        sa.update(ControlState).where(ControlState.id == 1).values(lock_version=ControlState.lock_version + 1)
-    )
-    state = session.get(ControlState, 1, populate_existing=True)
+    # One statement: the UPDATE takes the lock and RETURNING reads the row it locked.
+    state = session.scalars(
+        sa.update(ControlState)
+        .where(ControlState.id == 1)
+        .values(lock_version=ControlState.lock_version + 1)
+        .returning(ControlState),
+        execution_options={"populate_existing": True},
+    ).first()
     if state is None:  # first start: the migration seeds it, but be robust
         state = ControlState(id=1, trading_enabled=False, emergency_stop=False, updated_at=now)
         session.add(state)
