@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NoReturn
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
@@ -121,6 +122,7 @@ class TradeService:
         self._clock = clock
         self._mode = TradingMode(mode)
         self._limits = limits
+        self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
 
     @property
@@ -207,10 +209,11 @@ class TradeService:
         if isinstance(prep_or_refusal, ExecutionResult):
             return prep_or_refusal
         prep = prep_or_refusal
-        decision, audit_id, trade_id = self._decide(prep, raw, create, extras or {}, temperature)
-        if trade_id is None:
+        decision, audit_id, created = self._decide(prep, raw, create, extras or {}, temperature)
+        if created is None:
             return ExecutionResult(bool(decision.get("allowed")) and not create, decision, audit_id, None)
-        self._send(trade_id, prep)
+        trade_id, client_order_id = created
+        self._send(trade_id, client_order_id, prep)
         return ExecutionResult(True, decision, audit_id, self.get_trade(trade_id))
 
     def _prepare(
@@ -223,10 +226,12 @@ class TradeService:
         raw: dict[str, Any],
     ) -> _Prepared | ExecutionResult:
         """Input checks (raise InvalidTradeRequest) and market inputs (refuse if unavailable)."""
-        with self._sf() as s:
-            bot = s.get(Bot, bot_id) if isinstance(bot_id, int) and not isinstance(bot_id, bool) else None
-            known_bot = bot.id if bot is not None else None
-            pair = bot.pair if bot is not None else ""
+        bot = None
+        if isinstance(bot_id, int) and not isinstance(bot_id, bool):
+            with self._sf() as s:
+                bot = s.execute(sa.select(Bot.id, Bot.pair).where(Bot.id == bot_id)).first()
+        known_bot = bot.id if bot is not None else None
+        pair = bot.pair if bot is not None else ""
         if bot is None:
             self._audit_invalid(raw, None, "bot_id", f"no bot with id {bot_id!r}")
         try:
@@ -347,7 +352,9 @@ class TradeService:
         create: bool,
         extras: dict[str, Any],
         temperature: TemperatureLevel | None,
-    ) -> tuple[dict[str, Any], int, int | None]:
+    ) -> tuple[dict[str, Any], int, tuple[int, str] | None]:
+        """Check and record under the trading lock; returns (decision, audit id, (trade id,
+        client_order_id) of the committed PENDING trade or None)."""
         now = self._clock.now()
         request = SafetyRequest(
             bot_id=prep.bot_id,
@@ -395,7 +402,7 @@ class TradeService:
                 request={**jsonable(request), "dry_run": not create},
                 inputs={
                     "context": jsonable(context) if context is not None else None,
-                    "limits": jsonable(self._limits),
+                    "limits": self._limits_json,
                     "decision": jsonable(decision),
                 },
             )
@@ -436,7 +443,7 @@ class TradeService:
             )
             s.add(trade)
             s.flush()
-            return decision, audit.id, trade.id
+            return decision, audit.id, (trade.id, trade.client_order_id)
 
     def _apply_breakers(
         self,
@@ -476,17 +483,15 @@ class TradeService:
                 detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
             )
 
-    def _send(self, trade_id: int, prep: _Prepared) -> None:
-        with self._sf() as s:
-            t = s.get(Trade, trade_id)
-            assert t is not None
-            request = OrderRequest(
-                client_order_id=t.client_order_id,
-                pair=t.pair,
-                side=Side(t.side),
-                quote_size=t.requested_quote_size,
-                base_size=t.requested_base_size,
-            )
+    def _send(self, trade_id: int, client_order_id: str, prep: _Prepared) -> None:
+        """Place the order of the committed PENDING trade (the same values it was stored with)."""
+        request = OrderRequest(
+            client_order_id=client_order_id,
+            pair=prep.pair,
+            side=prep.side,
+            quote_size=prep.quote_size,
+            base_size=prep.base_size,
+        )
         try:
             ack = self._exchange.place_market_order(request)
         except OrderRejected as exc:
