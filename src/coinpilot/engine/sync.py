@@ -227,6 +227,10 @@ class OrderSync:
     def record_ack(self, trade_id: int, ack: OrderAck) -> None:
         """PENDING -> OPEN with the exchange's order id (no-op if already further along)."""
         now = self._clock.now()
+        next_sync_at = now + timedelta(seconds=backoff_delay(0))
+        with self._sf() as s, s.begin():  # the usual case: a PENDING trade without an order id
+            if trade_repo.mark_acknowledged(s, trade_id, ack.order_id, now, next_sync_at):
+                return
         with self._sf() as s, s.begin():
             t = trade_repo.lock_trade(s, trade_id, now)
             if t is None:
@@ -242,7 +246,7 @@ class OrderSync:
                 trade_repo.set_status(t, TradeStatus.OPEN, now, f"acknowledged: {ack.order_id}")
             t.last_error = None
             t.sync_attempts = 0
-            t.next_sync_at = now + timedelta(seconds=backoff_delay(0))
+            t.next_sync_at = next_sync_at
             t.updated_at = now
 
     def record_rejection(self, trade_id: int, exc: OrderRejected) -> bool:

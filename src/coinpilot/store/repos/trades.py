@@ -191,9 +191,52 @@ def set_status(trade: Trade, new: TradeStatus, at: datetime, note: str = "") -> 
     field = _TIMESTAMP_FIELD.get(new)
     if field and getattr(trade, field) is None:
         setattr(trade, field, at)
-    history = list(trade.status_history or [])
-    history.append({"status": new.value, "at": at.isoformat(), "note": note[:300]})
-    trade.status_history = history
+    trade.status_history = [*(trade.status_history or []), _history_entry(new, at, note)]
+    return True
+
+
+def _history_entry(status: TradeStatus, at: datetime, note: str) -> dict[str, str]:
+    return {"status": status.value, "at": at.isoformat(), "note": note[:300]}
+
+
+def mark_acknowledged(
+    session: Session, trade_id: int, order_id: str, now: datetime, next_sync_at: datetime
+) -> bool:
+    """PENDING without an order id -> OPEN with ``order_id``: the usual ack, in two statements.
+
+    The conditional UPDATE locks the row (PostgreSQL: row lock; SQLite: the database write lock)
+    and matches only a trade still waiting for its ack; RETURNING gives what the second UPDATE
+    extends under that lock. Returns False, changing nothing, for any other trade (the caller
+    then takes the general path through :func:`lock_trade` and :func:`set_status`).
+    """
+    transition(TradeStatus.PENDING, TradeStatus.OPEN)
+    claimed = session.execute(
+        sa.update(Trade)
+        .where(Trade.id == trade_id, Trade.status == TradeStatus.PENDING, Trade.order_id.is_(None))
+        .values(order_id=order_id, status=TradeStatus.OPEN)
+        .returning(Trade.status_history, Trade.submitted_at, Trade.opened_at),
+        execution_options={"synchronize_session": False},
+    ).first()
+    if claimed is None:
+        return False
+    history, submitted_at, opened_at = claimed
+    session.execute(
+        sa.update(Trade)
+        .where(Trade.id == trade_id)
+        .values(
+            status_history=[
+                *(history or []),
+                _history_entry(TradeStatus.OPEN, now, f"acknowledged: {order_id}"),
+            ],
+            submitted_at=submitted_at or now,
+            opened_at=opened_at or now,
+            last_error=None,
+            sync_attempts=0,
+            next_sync_at=next_sync_at,
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    )
     return True
 
 
