@@ -26,9 +26,12 @@ from pathlib import Path
 import pytest
 
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import Side, TradeStatus
+from coinpilot.engine.execution import TradeService
 from coinpilot.engine.reconcile import reconcile_all
+from coinpilot.exchange.base import OrderAck, OrderRequest
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.exchange.ratelimit import TokenBucket
 from coinpilot.services import Services, build_services
@@ -61,7 +64,7 @@ class Scenario:
     arm: Callable[[FakeCoinbase], list[Fault]]  # injected before every order
     retries_creates: bool = False  # the fault makes the adapter send some create twice
     once: bool = False  # armed once for the whole run (a standing fault)
-    per_step: bool = False  # armed once per step: one timed fault covers both bots' orders
+    per_step: bool = False  # a timed fault armed at each step's first order creation
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -169,9 +172,21 @@ def test_fault_loses_no_trade_and_duplicates_no_order(kind: str, svc: Services, 
     enable_trading(svc.sessions, svc.clock, PRODUCTION)
     faults: list[Fault] = []
     placed = 0
+    armed = [False]
+    if scenario.per_step:  # arm just before the create goes out, however slow the machine is
+        place = svc.exchange.place_market_order
+
+        def arm_then_place(request: OrderRequest) -> OrderAck:
+            if not armed[0]:
+                armed[0] = True
+                faults.extend(scenario.arm(fake))
+            return place(request)
+
+        svc.exchange.place_market_order = arm_then_place  # type: ignore[method-assign]
     for step in range(3):
+        armed[0] = False
         for bot in bots:
-            if not (scenario.once and faults) and not (scenario.per_step and bot != bots[0]):
+            if not scenario.per_step and not (scenario.once and faults):
                 faults += scenario.arm(fake)
             if step < 2:
                 result = svc.trades.execute(bot, Side.BUY, quote_size=("10" if step == 0 else "12.34"))
@@ -218,3 +233,30 @@ def test_fault_loses_no_trade_and_duplicates_no_order(kind: str, svc: Services, 
     # the account on the stand-in holds exactly what the positions say
     balances = fake.balances()
     assert balances["BTC"][0] == positions[bots[0]] and balances["ETH"][0] == positions[bots[1]]
+
+
+def test_base_sized_buy_with_unknown_outcome_still_counts_as_exposure(
+    svc: Services, fake: FakeCoinbase
+) -> None:
+    """Regression: an in-flight base-sized buy (no fill price yet) used to add nothing to exposure,
+    so while its outcome was unknown other buys could pass the exposure limit."""
+    limits = SafetyLimits(
+        cooldown_minutes=0,
+        min_reserved_balance_usd=D(0),
+        max_position_usd_per_bot=D(25),
+        max_total_exposure_usd=D(30),
+    )
+    trades = TradeService(svc.sessions, svc.exchange, svc.clock, PRODUCTION, limits)
+    btc, eth = make_bot(svc.sessions, svc.clock, "BTC-USD"), make_bot(svc.sessions, svc.clock, "ETH-USD")
+    enable_trading(svc.sessions, svc.clock, PRODUCTION)
+    fake.inject("503", ORDERS, method="POST", count=MAX_ATTEMPTS)
+    first = trades.execute(btc, Side.BUY, base_size="0.0004")  # about $20 at the ask
+    assert first.trade is not None and first.trade.status == "PENDING"  # outcome unknown
+    ask = D("50000.01")
+    status = svc.control.safety_status(limits)
+    assert D(status["exposure"]["in_flight_buys"]) == D("0.0004") * ask
+
+    second = trades.execute(eth, Side.BUY, quote_size="15")  # 20 + 15 > 30
+    assert second.trade is None
+    assert "MAX_EXPOSURE" in {r["code"] for r in second.decision["reasons"]}
+    assert fake.order_count(first.trade.client_order_id) == 0  # nothing reached the exchange yet
