@@ -63,7 +63,7 @@ def test_an_exception_while_gathering_the_context_refuses_and_is_audited(
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(trade_repo, "count_trades_since", broken)
+    monkeypatch.setattr(trade_repo, "count_trades_since_total_and_bot", broken)
     res = svc.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed and res.trade is None
     assert _codes(res) == {"safety_check_error"}

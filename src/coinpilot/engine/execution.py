@@ -410,7 +410,7 @@ class TradeService:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
                 return decision, audit.id, None
-            position_repo.ensure_position(s, bot.id, bot.pair, self._mode, now)
+            position_repo.create_position_if_missing(s, bot.id, bot.pair, self._mode, now)
             trade = Trade(
                 bot_id=bot.id,
                 mode=self._mode,

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from coinpilot.domain.position import PositionState, TrancheState
 from coinpilot.domain.types import PositionStatus, TradingMode
@@ -22,33 +22,49 @@ ZERO = Decimal(0)
 def get_position(
     session: Session, bot_id: int, mode: TradingMode, *, for_update: bool = False
 ) -> Position | None:
-    stmt = (
-        sa.select(Position)
-        .where(Position.bot_id == bot_id, Position.mode == mode)
-        .options(selectinload(Position.tranches))
-    )
-    if for_update:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    return session.scalars(stmt).first()
+    stmt = sa.select(Position).where(Position.bot_id == bot_id, Position.mode == mode)
+    if for_update:  # FOR UPDATE cannot lock through an outer join: tranches in a second query
+        stmt = (
+            stmt.options(selectinload(Position.tranches))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    else:  # one query
+        stmt = stmt.options(joinedload(Position.tranches))
+    return session.scalars(stmt).unique().first()
 
 
 def ensure_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> Position:
     """Create the (flat) position row if missing. Call under the trading lock (no races)."""
     pos = get_position(session, bot_id, mode)
     if pos is None:
-        pos = Position(
-            bot_id=bot_id,
-            mode=mode,
-            pair=pair,
-            status=PositionStatus.FLAT,
-            base_size=ZERO,
-            cost=ZERO,
-            realized_pnl=ZERO,
-            total_fees=ZERO,
-            updated_at=now,
-        )
-        session.add(pos)
-        session.flush()
+        pos = _new_position(session, bot_id, pair, mode, now)
+    return pos
+
+
+def create_position_if_missing(
+    session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime
+) -> None:
+    """Like :func:`ensure_position` with one light query when the row exists (the usual case)."""
+    found = session.scalar(sa.select(Position.id).where(Position.bot_id == bot_id, Position.mode == mode))
+    if found is None:
+        _new_position(session, bot_id, pair, mode, now)
+
+
+def _new_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> Position:
+    pos = Position(
+        bot_id=bot_id,
+        mode=mode,
+        pair=pair,
+        status=PositionStatus.FLAT,
+        base_size=ZERO,
+        cost=ZERO,
+        realized_pnl=ZERO,
+        total_fees=ZERO,
+        updated_at=now,
+    )
+    session.add(pos)
+    session.flush()
     return pos
 
 

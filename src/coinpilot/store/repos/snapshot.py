@@ -45,6 +45,9 @@ def gather_context(
     pos = position_repo.get_position(session, bot.id, mode)
     pos_state = position_repo.to_state(pos)
     exposure = position_repo.total_cost(session, mode)
+    trades_today_total, trades_today_bot = trade_repo.count_trades_since_total_and_bot(
+        session, mode, today, bot.id
+    )
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
     return SafetyContext(
@@ -56,8 +59,8 @@ def gather_context(
         bot_cooldown_minutes=bot.cooldown_minutes,
         bot_max_tranches=bot.max_tranches,
         product=product,
-        trades_today_total=trade_repo.count_trades_since(session, mode, today),
-        trades_today_bot=trade_repo.count_trades_since(session, mode, today, bot.id),
+        trades_today_total=trades_today_total,
+        trades_today_bot=trades_today_bot,
         last_fill_at=trade_repo.last_fill_at(session, mode, bot.id),
         has_open_trade=bool(trade_repo.open_trades(session, mode, bot.id)),
         position_tranches=len(pos_state.tranches),
