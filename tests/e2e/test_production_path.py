@@ -326,3 +326,39 @@ def test_cached_market_best_bid_ask_comes_from_the_stand_in_as_decimals(
     assert (books["ETH-USD"].bid, books["ETH-USD"].ask) == (D("3100.00"), D("3101.00"))
     assert (books["BTC-USD"].bid, books["BTC-USD"].ask) == (D("60999.95"), D("61000.05"))
     assert isinstance(books["BTC-USD"].bid, Decimal)
+
+
+def test_emergency_stop_cancels_an_open_order_and_keeps_its_partial_fill(
+    prod: Services, fake: FakeCoinbase
+) -> None:
+    """The cancel goes through the SDK's batch_cancel; the fill that happened first is not lost."""
+    bot = _make_bot(prod, "BTC-USD", status=BotStatus.STOPPED)
+    enable_trading(prod.sessions, prod.clock, PRODUCTION)
+    fake.set_fill_behaviour(delay=1.0, partial_fills=2)  # half at 0.5 s, the rest at 1.0 s
+    result = prod.trades.execute(bot, Side.BUY, quote_size="20")
+    assert result.trade is not None and result.trade.status == "OPEN"
+    coid = result.trade.client_order_id
+    deadline = time.monotonic() + 5
+    while not fake.orders_for(coid)[0].fills:
+        assert time.monotonic() < deadline, "the first partial fill never came"
+        time.sleep(0.02)
+
+    report = prod.control.engage_emergency("test", "stop now", cancel_open_orders=True)
+    assert not report.errors, report.errors
+    (order,) = fake.orders_for(coid)
+    assert order.status == "CANCELLED" and len(order.fills) == 1
+    trade = _settle(prod, result.trade.id)
+    assert trade.status == TradeStatus.CANCELLED and trade.position_applied
+    assert trade.filled_base_size == order.filled_size > 0
+    with prod.sessions() as s:
+        pos = position_repo.get_position(s, bot, PRODUCTION)
+        assert pos is not None
+        assert pos.base_size == order.filled_size
+        assert pos.cost == order.filled_value + order.total_fees
+    usd_available, usd_hold = fake.balances()["USD"]
+    assert usd_hold == 0  # the unfilled rest was released
+    assert usd_available == START_USD - order.filled_value - order.total_fees
+    orders = [StandInOrder.from_fake(o) for o in fake.all_orders()]
+    trades_by = orders_match_trades(orders, trade_rows(prod.sessions), fake.state.create_attempts)
+    finished_orders_have_final_trades(orders, trades_by)
+    positions_equal_fills(prod.sessions, orders, trades_by)
