@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
@@ -16,7 +16,7 @@ from coinpilot.domain.trade_state import transition
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
 from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Fill, Trade
+from coinpilot.store.models import Fill, SafetyAudit, Trade
 
 ZERO = Decimal(0)
 QUANTUM = Decimal("1e-18")  # the scale of Money columns on PostgreSQL
@@ -137,9 +137,22 @@ def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None =
     for t in session.scalars(stmt):
         if t.requested_quote_size is not None:
             total += t.requested_quote_size
-        elif t.requested_base_size is not None and t.average_fill_price is not None:
-            total += t.requested_base_size * t.average_fill_price
+        elif t.requested_base_size is not None:
+            # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
+            price = t.average_fill_price or _approved_price(session, t)
+            if price is not None:
+                total += t.requested_base_size * price
     return total
+
+
+def _approved_price(session: Session, trade: Trade) -> Decimal | None:
+    """The price in the safety request that let ``trade`` through (its audit row)."""
+    audit = session.get(SafetyAudit, trade.safety_audit_id) if trade.safety_audit_id else None
+    raw = (audit.request or {}).get("price") if audit is not None else None
+    try:
+        return Decimal(str(raw)) if raw is not None else None
+    except InvalidOperation:
+        return None
 
 
 def due_for_sync(session: Session, mode: TradingMode, now: datetime, limit: int = 200) -> list[int]:
