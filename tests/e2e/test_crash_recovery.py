@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,15 @@ def _check_round(rig: Rig, label: str) -> None:
     trades_by = orders_match_trades(orders, trade_rows(rig.sessions), attempts)
     finished_orders_have_final_trades(orders, trades_by)
     positions = positions_equal_fills(rig.sessions, orders, trades_by)
+    # The server's safety counters count exactly the orders that exist (none in flight now).
+    status = rig.api("GET", "/safety/status").json()
+    day_start = datetime.fromisoformat(status["today"]["day_start"])
+    today = sum(1 for o in orders if trades_by[o.client_order_id].created_at >= day_start)
+    assert status["today"]["trades"] == today, f"{label}: trades today {status['today']} vs {today}"
+    assert D(status["exposure"]["in_flight_buys"]) == 0, label
+    with rig.sessions() as s:
+        cost = sum(s.scalars(sa.select(Position.cost).where(Position.mode == PRODUCTION)), D(0))
+    assert D(status["exposure"]["positions_cost"]) == cost, label
     # The account started without coins: what it holds now is exactly the bots' positions.
     balances = rig.fake.state()["balances"]
     for pair, bot in rig.bots.items():
