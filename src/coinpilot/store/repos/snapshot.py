@@ -40,8 +40,7 @@ def gather_context(
     # In-flight buys are read BEFORE positions: on PostgreSQL a settlement may commit between
     # the two reads (it holds the trade's row lock, not the trading lock); in this order a
     # trade settling in between is counted twice (stricter), never missed.
-    inflight_bot = trade_repo.inflight_buy_quote(session, mode, bot.id)
-    inflight_all = trade_repo.inflight_buy_quote(session, mode)
+    inflight = trade_repo.in_flight(session, mode, bot.id)
     pos = position_repo.get_position(session, bot.id, mode)
     pos_state = position_repo.to_state(pos)
     exposure = position_repo.total_cost(session, mode)
@@ -62,12 +61,12 @@ def gather_context(
         trades_today_total=trades_today_total,
         trades_today_bot=trades_today_bot,
         last_fill_at=trade_repo.last_fill_at(session, mode, bot.id),
-        has_open_trade=bool(trade_repo.open_trades(session, mode, bot.id)),
+        has_open_trade=inflight.bot_has_open_trade,
         position_tranches=len(pos_state.tranches),
         position_base=pos_state.base_size,
         # Buys in flight count as exposure until settled: limits can only be stricter.
-        position_cost=pos_state.cost + inflight_bot,
-        total_exposure=exposure + inflight_all,
+        position_cost=pos_state.cost + inflight.buy_quote_bot,
+        total_exposure=exposure + inflight.buy_quote_all,
         realized_pnl_today=trade_repo.realized_since(session, mode, today),
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
         weekly_pnl_position=trade_repo.realized_since(session, mode, week, bot.id),

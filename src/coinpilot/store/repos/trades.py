@@ -6,6 +6,7 @@ Every query takes the trading mode: a production trade never counts in a mock fi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -133,16 +134,41 @@ def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None =
     )
     if bot_id is not None:
         stmt = stmt.where(Trade.bot_id == bot_id)
-    total = ZERO
-    for t in session.scalars(stmt):
-        if t.requested_quote_size is not None:
-            total += t.requested_quote_size
-        elif t.requested_base_size is not None:
-            # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
-            price = t.average_fill_price or _approved_price(session, t)
-            if price is not None:
-                total += t.requested_base_size * price
-    return total
+    return sum((_inflight_quote(session, t) for t in session.scalars(stmt)), ZERO)
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """What the safety check needs from the non-final trades of one mode."""
+
+    buy_quote_bot: Decimal  # inflight_buy_quote(session, mode, bot_id)
+    buy_quote_all: Decimal  # inflight_buy_quote(session, mode)
+    bot_has_open_trade: bool  # bool(open_trades(session, mode, bot_id))
+
+
+def in_flight(session: Session, mode: TradingMode, bot_id: int) -> InFlight:
+    """One read of the mode's non-final trades instead of three queries (same rules)."""
+    bot_quote = all_quote = ZERO
+    bot_open = False
+    for t in session.scalars(sa.select(Trade).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))):
+        bot_open = bot_open or t.bot_id == bot_id
+        if t.side == Side.BUY and not t.position_applied:
+            quote = _inflight_quote(session, t)
+            all_quote += quote
+            if t.bot_id == bot_id:
+                bot_quote += quote
+    return InFlight(bot_quote, all_quote, bot_open)
+
+
+def _inflight_quote(session: Session, t: Trade) -> Decimal:
+    if t.requested_quote_size is not None:
+        return t.requested_quote_size
+    if t.requested_base_size is not None:
+        # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
+        price = t.average_fill_price or _approved_price(session, t)
+        if price is not None:
+            return t.requested_base_size * price
+    return ZERO
 
 
 def _approved_price(session: Session, trade: Trade) -> Decimal | None:

@@ -1,0 +1,180 @@
+"""The order path's fast queries give the same answers as the general ones they replace."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.exchange.base import OrderRequest
+from coinpilot.exchange.paper import PaperExchange
+from coinpilot.store.models import PaperOrder, SafetyAudit, Trade
+from coinpilot.store.repos import trades as trade_repo
+from tests.integration._fakes import StaticMarket, make_bot
+
+D = Decimal
+MOCK, PRODUCTION = TradingMode.MOCK, TradingMode.PRODUCTION
+
+
+def _trade(
+    s,
+    clock,
+    bot_id,
+    *,
+    mode=MOCK,
+    side=Side.BUY,
+    status=TradeStatus.PENDING,
+    quote=None,
+    base=None,
+    applied=False,
+    avg=None,
+    order_id=None,
+    audit_price=None,
+):
+    now = clock.now()
+    audit_id = None
+    if audit_price is not None:
+        audit = SafetyAudit(
+            created_at=now,
+            mode=mode,
+            bot_id=bot_id,
+            side=side,
+            intent=TradeIntent.MANUAL,
+            allowed=True,
+            reasons=[],
+            request={"price": audit_price},
+            inputs={},
+        )
+        s.add(audit)
+        s.flush()
+        audit_id = audit.id
+    t = Trade(
+        bot_id=bot_id,
+        mode=mode,
+        side=side,
+        intent=TradeIntent.MANUAL,
+        pair="BTC-USD",
+        client_order_id=str(uuid.uuid4()),
+        order_id=order_id,
+        status=status,
+        requested_quote_size=quote,
+        requested_base_size=base,
+        average_fill_price=avg,
+        position_applied=applied,
+        safety_audit_id=audit_id,
+        status_history=[{"status": "PENDING", "at": now.isoformat(), "note": "safety checks passed"}],
+        created_at=now,
+        updated_at=now,
+    )
+    s.add(t)
+    s.flush()
+    return t.id
+
+
+def test_in_flight_equals_the_separate_in_flight_and_open_trade_queries(session_factory, clock):
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    with session_factory() as s, s.begin():
+        _trade(s, clock, a, quote=D("20"))  # pending quote-sized buy
+        _trade(s, clock, a, base=D("0.5"), status=TradeStatus.OPEN, order_id="o1", audit_price="100")
+        _trade(s, clock, a, base=D("0.25"), status=TradeStatus.FILLED, order_id="o2", avg=D("80"))
+        _trade(s, clock, a, quote=D("7"), status=TradeStatus.FILLED, order_id="o3", applied=True)
+        _trade(s, clock, a, quote=D("99"), status=TradeStatus.SETTLED, order_id="o4", applied=True)
+        _trade(s, clock, b, quote=D("30"), status=TradeStatus.OPEN, order_id="o5")
+        _trade(s, clock, b, side=Side.SELL, base=D("1"), status=TradeStatus.OPEN, order_id="o6")
+        _trade(s, clock, b, quote=D("1000"), mode=PRODUCTION)
+    with session_factory() as s:
+        for bot in (a, b):
+            got = trade_repo.in_flight(s, MOCK, bot)
+            assert got.buy_quote_bot == trade_repo.inflight_buy_quote(s, MOCK, bot)
+            assert got.buy_quote_all == trade_repo.inflight_buy_quote(s, MOCK)
+            assert got.bot_has_open_trade == bool(trade_repo.open_trades(s, MOCK, bot))
+        assert trade_repo.in_flight(s, MOCK, a).buy_quote_bot == D("20") + D("50") + D("20")
+        assert trade_repo.in_flight(s, MOCK, a).buy_quote_all == D("120")
+
+
+def test_in_flight_of_a_bot_without_trades_is_zero_and_not_open(session_factory, clock):
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    with session_factory() as s, s.begin():
+        _trade(s, clock, a, quote=D("20"))
+    with session_factory() as s:
+        got = trade_repo.in_flight(s, MOCK, b)
+    assert (got.buy_quote_bot, got.buy_quote_all, got.bot_has_open_trade) == (0, D("20"), False)
+
+
+def test_combined_daily_counts_equal_the_separate_counts(session_factory, clock):
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    with session_factory() as s, s.begin():
+        _trade(s, clock, a, quote=D("20"))
+        _trade(s, clock, b, quote=D("20"))
+        _trade(s, clock, b, quote=D("20"), status=TradeStatus.FAILED)  # refused before the ack
+        _trade(s, clock, b, quote=D("20"), status=TradeStatus.FAILED, order_id="x")  # counts
+        _trade(s, clock, a, quote=D("20"), mode=PRODUCTION)
+    since = clock.now() - timedelta(hours=1)
+    with session_factory() as s:
+        for bot in (a, b):
+            assert trade_repo.count_trades_since_total_and_bot(s, MOCK, since, bot) == (
+                trade_repo.count_trades_since(s, MOCK, since),
+                trade_repo.count_trades_since(s, MOCK, since, bot),
+            )
+        assert trade_repo.count_trades_since_total_and_bot(s, MOCK, since, b) == (3, 2)
+        assert trade_repo.count_trades_since_total_and_bot(s, MOCK, clock.now() + timedelta(1), a) == (0, 0)
+
+
+def test_mark_acknowledged_opens_a_pending_trade_with_its_order_id_and_history(session_factory, clock):
+    bot = make_bot(session_factory, clock)
+    with session_factory() as s, s.begin():
+        tid = _trade(s, clock, bot, quote=D("20"))
+    clock.advance(1)
+    now, next_sync = clock.now(), clock.now() + timedelta(seconds=0.25)
+    with session_factory() as s, s.begin():
+        assert trade_repo.mark_acknowledged(s, tid, "ord-1", now, next_sync) is True
+    with session_factory() as s:
+        t = s.get(Trade, tid)
+        assert (t.status, t.order_id, t.submitted_at, t.opened_at) == (TradeStatus.OPEN, "ord-1", now, now)
+        assert (t.next_sync_at, t.sync_attempts, t.last_error, t.updated_at) == (next_sync, 0, None, now)
+        assert [h["status"] for h in t.status_history] == ["PENDING", "OPEN"]
+        assert t.status_history[-1] == {
+            "status": "OPEN",
+            "at": now.isoformat(),
+            "note": "acknowledged: ord-1",
+        }
+
+
+def test_mark_acknowledged_changes_nothing_once_the_trade_has_an_order_id(session_factory, clock):
+    bot = make_bot(session_factory, clock)
+    with session_factory() as s, s.begin():
+        tid = _trade(s, clock, bot, quote=D("20"), order_id="ord-1")
+        opened = _trade(s, clock, bot, quote=D("20"), status=TradeStatus.OPEN, order_id="ord-2")
+    with session_factory() as s, s.begin():
+        assert trade_repo.mark_acknowledged(s, tid, "ord-9", clock.now(), clock.now()) is False
+        assert trade_repo.mark_acknowledged(s, opened, "ord-2", clock.now(), clock.now()) is False
+    with session_factory() as s:
+        assert s.get(Trade, tid).order_id == "ord-1" and s.get(Trade, tid).status == TradeStatus.PENDING
+        assert len(s.get(Trade, opened).status_history) == 1
+
+
+def test_paper_replay_of_an_accepted_order_returns_its_ack_even_when_it_would_be_refused_now(
+    session_factory, clock
+):
+    market = StaticMarket(clock)
+    paper = PaperExchange(session_factory, market, clock, fill_delay_seconds=0)
+    request = OrderRequest(str(uuid.uuid4()), "BTC-USD", Side.BUY, quote_size=D("100.00"))
+    first = paper.place_market_order(request)
+    market.fail = True  # no price now: a new order would be refused
+    assert paper.place_market_order(request) == first
+    del market.prices["BTC-USD"]  # product gone: a new order would be rejected
+    assert paper.place_market_order(request) == first
+    with session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(PaperOrder)) == 1
+
+
+def test_paper_order_without_delay_is_filled_when_place_returns(session_factory, clock):
+    paper = PaperExchange(session_factory, StaticMarket(clock), clock, fill_delay_seconds=0)
+    ack = paper.place_market_order(OrderRequest("c1", "BTC-USD", Side.BUY, quote_size=D("100.00")))
+    with session_factory() as s:
+        row = s.get(PaperOrder, ack.order_id)
+        assert row.status == "FILLED" and row.filled_value + row.total_fees == D("100.00")
+    assert paper.get_balances()["USD"].hold == 0
