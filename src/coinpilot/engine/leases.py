@@ -5,8 +5,8 @@ database server's ``now()``, so workers with different clocks agree. A heartbeat
 ``heartbeat_seconds``:
 
 1. renews this worker's leases (``expires_at = now() + ttl``, ttl = 3 × heartbeat by default);
-2. counts the live workers: each worker holds a session-level advisory lock on a dedicated
-   connection for its whole life, so a worker killed with SIGKILL disappears from ``pg_locks``
+2. counts the live workers of this database: each worker holds a session-level advisory lock
+   on a dedicated connection for its whole life, so a worker killed with SIGKILL disappears from ``pg_locks``
    the moment its connection drops;
 3. keeps its fair share ``ceil(bots / workers)``: releases extra leases (so a newcomer gets
    work) and claims free or expired ones with one statement::
@@ -238,7 +238,8 @@ class LeaseManager:
             conn.execute(
                 sa.text(
                     "SELECT count(DISTINCT objid) FROM pg_locks "
-                    "WHERE locktype = 'advisory' AND classid = :ns AND objsubid = 2 AND granted"
+                    "WHERE locktype = 'advisory' AND classid = :ns AND objsubid = 2 AND granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 ),
                 {"ns": PRESENCE_CLASS},
             ).scalar_one()
