@@ -123,6 +123,7 @@ class Trade(Base):
     __table_args__ = (
         sa.Index("ix_trades_status", "status"),
         sa.Index("ix_trades_bot_created", "bot_id", "created_at"),
+        sa.Index("ix_trades_mode_created", "mode", "created_at"),  # daily counts (all bots)
         sa.CheckConstraint(
             "(requested_quote_size IS NULL) <> (requested_base_size IS NULL)", name="one_size"
         ),
@@ -213,6 +214,7 @@ class Position(Base):
 
 class Tranche(Base):
     __tablename__ = "tranches"
+    __table_args__ = (sa.Index("ix_tranches_position", "position_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     position_id: Mapped[int] = mapped_column(sa.ForeignKey("positions.id", ondelete="CASCADE"))
@@ -289,6 +291,7 @@ class PaperOrder(Base):
     """The paper exchange's own book, persisted so mock orders survive a restart like real ones."""
 
     __tablename__ = "paper_orders"
+    __table_args__ = (sa.Index("ix_paper_orders_status", "status"),)  # open orders (holds, due fills)
 
     order_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     client_order_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -309,6 +312,7 @@ class PaperOrder(Base):
 
 class PaperFill(Base):
     __tablename__ = "paper_fills"
+    __table_args__ = (sa.Index("ix_paper_fills_order", "order_id"),)
 
     fill_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     order_id: Mapped[str] = mapped_column(sa.ForeignKey("paper_orders.order_id", ondelete="CASCADE"))
