@@ -304,8 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lat = latency_figures(100, args.database_url, workdir, days)
         own, queued = lat["own"], lat["queued"]
         print(
-            f"\nconfirmed signal -> acknowledged paper order, {lat['orders']} orders from 100 bots "
-            f"({max(lat['per_cycle'])} bots confirming per cycle, daily trade limit 100):"
+            f"\nconfirmed signal -> acknowledged paper order: {lat['orders']} entries, one per bot, "
+            f"{max(lat['per_cycle'])} bots confirming per cycle (daily trade limit 100):"
         )
         print(
             f"  per order (decision -> ack):         median {statistics.median(own) * 1000:6.1f} ms, "
