@@ -19,7 +19,8 @@ stand-in has finished every order, every trade is final; stand-in orders <-> tra
 one by client_order_id; no client_order_id was placed twice (create attempts may repeat);
 positions = fills table = stand-in fills.
 
-Rounds: COINPILOT_CRASH_ROUNDS, else 30 when CI=true, else 6.
+Rounds: COINPILOT_CRASH_ROUNDS, else 30 when CI=true, else 6. Kill timings come from a random
+seed named in every failure message; COINPILOT_CRASH_SEED=N reruns them.
 """
 
 from __future__ import annotations
@@ -242,8 +243,9 @@ def _check_round(rig: Rig, label: str) -> None:
 @pytest.mark.timeout(900)
 def test_kill_9_during_order_flow_loses_and_duplicates_nothing(rig: Rig) -> None:
     rounds = crash_rounds()
-    rnd = random.Random(int(os.environ.get("COINPILOT_CRASH_SEED", "0")) or None)
-    seed_note = f"(set COINPILOT_CRASH_SEED to replay; rounds={rounds})"
+    seed = int(os.environ.get("COINPILOT_CRASH_SEED") or random.randrange(1, 2**31))
+    rnd = random.Random(seed)  # kill timings; the server's own timing still varies
+    seed_note = f"(COINPILOT_CRASH_SEED={seed} COINPILOT_CRASH_ROUNDS={rounds} to rerun these timings)"
     rig.server.start()  # the installed `coinpilot serve` entry point
     for pair in PAIRS:
         resp = rig.api("POST", "/bots", json={"name": f"crash-{pair}", "pair": pair, "cooldown_minutes": 0})
@@ -297,6 +299,6 @@ def test_kill_9_during_order_flow_loses_and_duplicates_nothing(rig: Rig) -> None
     if rounds >= 2 * len(KILL_KINDS):  # at least two kills between commit and stored answer
         assert stats["orphans_at_kill"] > 0, stats
     print(  # shown with -s; the README figures come from here
-        f"\ncrash rounds: {rounds}, stats: {stats}, restart seconds: "
+        f"\ncrash rounds: {rounds}, seed {seed}, stats: {stats}, restart seconds: "
         f"{[round(t, 2) for t in rig.server.start_seconds]}"
     )
