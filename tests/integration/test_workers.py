@@ -224,6 +224,14 @@ def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_pa
     assert all(c <= D("100") for c in costs)
     assert len(trades) == 60  # the exposure limit ($300 / $5) is exactly what bound them
 
+    # Every worker runs the order sync over all trades: each fill was settled exactly once.
+    bought: dict[int, Decimal] = defaultdict(Decimal)
+    for bot_id, base, status in q(sa.select(Trade.bot_id, Trade.filled_base_size, Trade.status)):
+        assert status.value == "SETTLED"
+        bought[bot_id] += base
+    held = dict(q(sa.select(Position.bot_id, Position.base_size)))
+    assert held == dict(bought)
+
 
 def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
     """In-process: two lease managers share 10 bots; one stops heart-beating (a frozen or dead
