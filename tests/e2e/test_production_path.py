@@ -362,3 +362,56 @@ def test_emergency_stop_cancels_an_open_order_and_keeps_its_partial_fill(
     trades_by = orders_match_trades(orders, trade_rows(prod.sessions), fake.state.create_attempts)
     finished_orders_have_final_trades(orders, trades_by)
     positions_equal_fills(prod.sessions, orders, trades_by)
+
+
+def test_bot_loop_enters_on_a_confirmed_buy_and_takes_profit_through_the_stand_in(
+    prod: Services, fake: FakeCoinbase
+) -> None:
+    """The engine's own cycle (evaluate -> confirm -> decide -> safety -> order), no manual call."""
+    from coinpilot.engine.background import build_engine
+
+    fake.set_fill_behaviour(partial_fills=2)
+    bot = _make_bot(prod, "BTC-USD")
+    enable_trading(prod.sessions, prod.clock, PRODUCTION)
+    handle = build_engine(prod)
+    _find_buy_hour(prod, bot)
+    first = handle.scheduler.run_cycle([bot])
+    assert (first.evaluated, first.orders) == (1, 0)  # BUY seen, not yet confirmed
+    prod.clock.advance(5 * 60 + 1)  # type: ignore[attr-defined]
+    second = handle.scheduler.run_cycle([bot])
+    assert (second.evaluated, second.orders) == (1, 1), second
+
+    with prod.sessions() as s:
+        entry = s.scalars(sa.select(Trade)).one()
+        entry_id, coid, quote = entry.id, entry.client_order_id, entry.requested_quote_size
+    assert entry.intent == TradeIntent.ENTRY and quote is not None
+    buy = _settle(prod, entry_id)
+    assert buy.status == TradeStatus.SETTLED
+    (order,) = fake.orders_for(coid)
+    assert order.filled_value + order.total_fees == quote  # the loop's size, spent exactly
+    buy_fills = _fills_of(fake, coid)
+
+    # +12 %: the first take-profit rung (+10 %, sell 30 % of what was bought) fires by itself.
+    fake.set_price("BTC-USD", "56000.00")
+    prod.clock.advance(60)  # type: ignore[attr-defined]
+    third = handle.scheduler.run_cycle([bot])
+    assert third.orders == 1, third
+    with prod.sessions() as s:
+        exit_trade = s.scalars(sa.select(Trade).where(Trade.id != entry_id)).one()
+        exit_id, exit_coid = exit_trade.id, exit_trade.client_order_id
+    assert exit_trade.intent == TradeIntent.TAKE_PROFIT and exit_trade.side == Side.SELL
+    assert exit_trade.requested_base_size == (buy.filled_base_size * D("0.3")).quantize(D("0.00000001"))
+    sold = _settle(prod, exit_id)
+    expected = expected_position(buy_fills + _fills_of(fake, exit_coid))
+    assert sold.realized_pnl is not None and sold.realized_pnl > 0
+    assert cents(sold.realized_pnl) == cents(expected["realized_pnl"])
+    with prod.sessions() as s:
+        pos = position_repo.get_position(s, bot, PRODUCTION)
+        assert pos is not None
+        assert pos.base_size == expected["base_size"]
+        assert cents(pos.cost) == cents(expected["cost"])
+        assert cents(pos.realized_pnl) == cents(expected["realized_pnl"])
+    orders = [StandInOrder.from_fake(o) for o in fake.all_orders()]
+    trades_by = orders_match_trades(orders, trade_rows(prod.sessions), fake.state.create_attempts)
+    finished_orders_have_final_trades(orders, trades_by)
+    positions_equal_fills(prod.sessions, orders, trades_by)
