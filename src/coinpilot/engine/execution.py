@@ -44,7 +44,7 @@ from coinpilot.domain.types import (
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Balance, Exchange, OrderRejected, OrderRequest
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Bot, SafetyAudit, Trade
+from coinpilot.store.models import Bot, Trade
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -173,11 +173,10 @@ class TradeService:
 
     def get_trade(self, trade_id: int) -> TradeDTO | None:
         with self._sf() as s:
-            t = trade_repo.get_trade(s, trade_id)
-            if t is None or t.mode != self._mode:
+            found = trade_repo.get_trade_with_audit(s, trade_id)
+            if found is None or found[0].mode != self._mode:
                 return None
-            audit = s.get(SafetyAudit, t.safety_audit_id) if t.safety_audit_id else None
-            return trade_dto(t, audit)
+            return trade_dto(*found)
 
     # ---- steps -------------------------------------------------------------------------
     def _run(

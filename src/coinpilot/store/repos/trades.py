@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from coinpilot.domain.trade_state import transition
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
@@ -201,6 +201,21 @@ def get_trade(session: Session, trade_id: int) -> Trade | None:
     return session.scalars(
         sa.select(Trade).where(Trade.id == trade_id).options(selectinload(Trade.fills))
     ).first()
+
+
+def get_trade_with_audit(session: Session, trade_id: int) -> tuple[Trade, SafetyAudit | None] | None:
+    """A trade with its fills and its safety audit row, in one query."""
+    row = (
+        session.execute(
+            sa.select(Trade, SafetyAudit)
+            .outerjoin(SafetyAudit, SafetyAudit.id == Trade.safety_audit_id)
+            .where(Trade.id == trade_id)
+            .options(joinedload(Trade.fills))
+        )
+        .unique()
+        .first()
+    )
+    return None if row is None else (row[0], row[1])
 
 
 def lock_trade(session: Session, trade_id: int, now: datetime) -> Trade | None:
