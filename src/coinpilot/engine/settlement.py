@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.position import apply_entry, apply_exit
@@ -35,8 +36,9 @@ def settle_trade(session: Session, trade: Trade, now: datetime) -> bool:
         if trade.status == TradeStatus.FILLED:
             trade_repo.set_status(trade, TradeStatus.SETTLED, now, "no fills to apply")
         return False
-    bot = session.get(Bot, trade.bot_id)
-    max_tranches = bot.max_tranches if bot is not None else 3
+    max_tranches = session.scalar(sa.select(Bot.max_tranches).where(Bot.id == trade.bot_id))
+    if max_tranches is None:
+        max_tranches = 3
     pos = position_repo.get_position(session, trade.bot_id, trade.mode, for_update=True)
     if pos is None:
         pos = position_repo.ensure_position(session, trade.bot_id, trade.pair, trade.mode, now)
