@@ -178,3 +178,41 @@ def test_paper_order_without_delay_is_filled_when_place_returns(session_factory,
         row = s.get(PaperOrder, ack.order_id)
         assert row.status == "FILLED" and row.filled_value + row.total_fees == D("100.00")
     assert paper.get_balances()["USD"].hold == 0
+
+
+def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    now = clock.now()
+    today, week = now.replace(hour=0, minute=0), now - timedelta(days=now.weekday(), hours=now.hour)
+    cases = [  # (bot, mode, pnl, settled_at, closed_at)
+        (a, MOCK, D("1.5"), now, None),
+        (a, MOCK, D("-0.25"), today - timedelta(days=1), None),  # this week, not today
+        (a, MOCK, D("9"), week - timedelta(days=1), None),  # last week
+        (a, MOCK, D("0.75"), None, now),  # closed with partial fills today
+        (b, MOCK, D("2"), now, None),
+        (b, MOCK, D("-4"), today - timedelta(hours=1), None),
+        (b, PRODUCTION, D("100"), now, None),
+    ]
+    with session_factory() as s, s.begin():
+        for bot, mode, pnl, settled, closed in cases:
+            tid = _trade(
+                s,
+                clock,
+                bot,
+                mode=mode,
+                side=Side.SELL,
+                base=D("1"),
+                status=TradeStatus.SETTLED,
+                order_id=str(uuid.uuid4()),
+                applied=True,
+            )
+            t = s.get(Trade, tid)
+            t.realized_pnl, t.settled_at, t.closed_at = pnl, settled, closed
+    with session_factory() as s:
+        for bot in (a, b):
+            for since_all, since_bot in ((today, week), (week, today), (today, today)):
+                assert trade_repo.realized_since_all_and_bot(s, MOCK, since_all, since_bot, bot) == (
+                    trade_repo.realized_since(s, MOCK, since_all),
+                    trade_repo.realized_since(s, MOCK, since_bot, bot),
+                )
+        assert trade_repo.realized_since_all_and_bot(s, MOCK, today, week, a) == (D("4.25"), D("2.00"))

@@ -47,6 +47,7 @@ def gather_context(
     trades_today_total, trades_today_bot = trade_repo.count_trades_since_total_and_bot(
         session, mode, today, bot.id
     )
+    realized_today, weekly_pnl_bot = trade_repo.realized_since_all_and_bot(session, mode, today, week, bot.id)
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
     return SafetyContext(
@@ -67,9 +68,9 @@ def gather_context(
         # Buys in flight count as exposure until settled: limits can only be stricter.
         position_cost=pos_state.cost + inflight.buy_quote_bot,
         total_exposure=exposure + inflight.buy_quote_all,
-        realized_pnl_today=trade_repo.realized_since(session, mode, today),
+        realized_pnl_today=realized_today,
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
-        weekly_pnl_position=trade_repo.realized_since(session, mode, week, bot.id),
+        weekly_pnl_position=weekly_pnl_bot,
         quote_available=quote.available if quote else None,  # unknown fails closed
         base_available=base.available if base else None,
     )
