@@ -228,7 +228,8 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
 
     def timed_execute(*args: Any, **kwargs: Any) -> Any:
         out = original_execute(*args, **kwargs)
-        if out.placed:
+        trade = out.result.trade if out.result is not None else None
+        if trade is not None and trade.status != "PENDING":  # acknowledged by the exchange
             acks.append((out.latency_seconds, time.perf_counter() - recorded_at[-1]))
         return out
 
