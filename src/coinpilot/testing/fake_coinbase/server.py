@@ -31,6 +31,8 @@ RATE_LIMIT_HTML = b"<html><head><title>429 Too Many Requests</title></head><body
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Keep-alive + Nagle + delayed ACK would stall every small response by ~40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
