@@ -40,7 +40,12 @@ def _overrides(host: str | None, port: int | None) -> dict[str, object]:
 def serve(
     port: PortOpt = None,
     host: HostOpt = None,
-    engine: Annotated[bool, typer.Option(help="run the bot engine and order sync in this process")] = True,
+    engine: Annotated[
+        bool,
+        typer.Option(
+            help="run the bot loop in this process (order sync and start-up reconciliation always run)"
+        ),
+    ] = True,
 ) -> None:
     """Run the API, the dashboard and (by default) the bot engine."""
     from coinpilot.cli.server import run_server

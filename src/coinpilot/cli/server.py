@@ -34,6 +34,16 @@ def start_background(services: Services) -> Callable[[], None]:
     return start_engine(services)
 
 
+def start_order_services(services: Services) -> Callable[[], None]:
+    """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
+    reconcile unfinished trades before the API accepts requests, then keep syncing orders."""
+    from coinpilot.engine.reconcile import reconcile_all
+
+    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    services.sync.start()
+    return services.sync.stop
+
+
 def run_server(settings: Settings, services: Services | None = None, with_engine: bool = True) -> None:
     import uvicorn
 
@@ -46,7 +56,7 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
     token, created = load_or_create_token(
         settings.home, settings.api_token.get_secret_value() if settings.api_token else None
     )
-    app = create_app(settings, services, background=start_background if with_engine else None)
+    app = create_app(settings, services, background=start_background if with_engine else start_order_services)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]Coinpilot[/bold] mode: [bold]{settings.trading_mode.value}[/bold]")
     console.print(f"database:  {describe_url(settings.resolved_database_url)}")
