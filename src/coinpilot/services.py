@@ -137,6 +137,9 @@ def build_services(
         from coinpilot.exchange.market_cache import CachedMarketData
 
         market = CachedMarketData(inner, clock, ttl_seconds=settings.candle_cache_ttl_seconds)
+        if exchange is None and settings.trading_mode == TradingMode.PRODUCTION:
+            # One client (and so one rate limiter) for market data and orders alike.
+            exchange = inner  # type: ignore[assignment]
     clock = clock or SystemClock()
     if exchange is None:
         if settings.trading_mode == TradingMode.PRODUCTION:
