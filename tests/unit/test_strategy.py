@@ -283,3 +283,25 @@ def test_price_path_hits_the_stop_loss_and_starts_a_new_cycle() -> None:
 def test_price_path_exits_everything_on_a_confirmed_sell() -> None:
     events = run_path(CFG, ["50000", "50500", "51000"], sell_at=2)
     assert events == ["buy25@50000", "signal_exit@51000"]
+
+
+def test_sizing_temperature_grades_confirmed_buys_weak_or_strong() -> None:
+    from coinpilot.domain.strategy import sizing_temperature
+
+    # threshold 0.4: strong from min(0.6, 0.7) = 0.6
+    assert sizing_temperature(0.4, 0.4) is TemperatureLevel.WARM
+    assert sizing_temperature(0.599, 0.4) is TemperatureLevel.WARM
+    assert sizing_temperature(0.6, 0.4) is TemperatureLevel.HOT
+    # threshold 0.8: 1.5x would be unreachable, so strong from midway to +1 = 0.9
+    assert sizing_temperature(0.85, 0.8) is TemperatureLevel.WARM
+    assert sizing_temperature(0.9, 0.8) is TemperatureLevel.HOT
+
+
+def test_graduated_sizing_gives_a_weak_confirmed_buy_the_test_tranche() -> None:
+    from coinpilot.domain.strategy import sizing_temperature
+
+    cfg = StrategyConfig.from_dict({"sizing": "graduated"})
+    weak = plan_entry(cfg, D(25), sizing_temperature(0.45, 0.4), 0, D(0), D(100), 3, None, D(100))
+    strong = plan_entry(cfg, D(25), sizing_temperature(0.9, 0.4), 0, D(0), D(100), 3, None, D(100))
+    assert weak.quote_size == D(15)
+    assert strong.quote_size == D(35)

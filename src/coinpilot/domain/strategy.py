@@ -6,7 +6,9 @@ Entries (one tranche per entry trade):
 - sizing "graduated": the size comes from ``graduated_sizes`` by temperature level (seed: WARM ->
   $15 test tranche, HOT -> $35 main tranche); the optional key "conviction" is used for a HOT
   entry that would be the third or later tranche (seed: $50 conviction). A level without a size
-  means "no entry at this temperature";
+  means "no entry at this temperature". Entries need a confirmed BUY, which always *displays* as
+  HOT (it reached its threshold), so the engine sizes with :func:`sizing_temperature`: a signal
+  only just past its threshold is WARM (weak: the test tranche), a strong one HOT;
 - sizing "pyramid": tranche i is ``trade_size_usd * pyramid_factor**i`` (decreasing);
 - a second or later tranche (DCA) only when the price is at least ``dca_step_pct`` below the last
   entry price (exactly the step is enough); never more than max_tranches, and the size is cut
@@ -44,6 +46,7 @@ __all__ = [
     "entry_size",
     "exit_decision",
     "plan_entry",
+    "sizing_temperature",
 ]
 
 SIZING_MODES = ("fixed", "graduated", "pyramid")
@@ -179,6 +182,20 @@ class StrategyConfig:
             if v is not None and not Decimal(0) < v < HUNDRED:
                 errs.append((name, "must be a percentage above 0 and below 100 (or empty)"))
         return errs
+
+
+STRONG_SIGNAL_RATIO = 1.5
+
+
+def sizing_temperature(score: float, buy_threshold: float) -> TemperatureLevel:
+    """How strong a confirmed BUY is, for graduated sizing.
+
+    Strong (HOT) from ``min(1.5 × threshold, midway between threshold and +1)``; weaker confirmed
+    buys are WARM. Below the threshold there is no entry at all, so that case is not graded.
+    """
+    strong = min(STRONG_SIGNAL_RATIO * buy_threshold, (buy_threshold + 1.0) / 2.0)
+    # The tolerance keeps 1.5 x 0.4 (= 0.6000000000000001 in floats) from grading 0.6 as weak.
+    return TemperatureLevel.HOT if score >= strong - 1e-9 else TemperatureLevel.WARM
 
 
 @dataclass(frozen=True)

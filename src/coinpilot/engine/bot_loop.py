@@ -48,7 +48,7 @@ from coinpilot.domain.clock import Clock
 from coinpilot.domain.confirmation import ConfirmationState
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.position import PositionState
-from coinpilot.domain.strategy import StrategyConfig, exit_decision, plan_entry
+from coinpilot.domain.strategy import StrategyConfig, exit_decision, plan_entry, sizing_temperature
 from coinpilot.domain.types import (
     Action,
     BotStatus,
@@ -164,7 +164,7 @@ def decide(
     plan = plan_entry(
         strategy,
         cfg.trade_size_usd,
-        signal.temperature,
+        sizing_temperature(signal.score, cfg.buy_threshold),
         index,
         pos.cost,
         limits.max_position_usd_per_bot,
