@@ -51,6 +51,7 @@ class LimitsConfig(BaseModel):
     max_position_usd_per_bot: Decimal = SafetyLimits.max_position_usd_per_bot
     max_total_exposure_usd: Decimal = SafetyLimits.max_total_exposure_usd
     max_consecutive_losses: int = SafetyLimits.max_consecutive_losses
+    daily_loss_limit_per_position_usd: Decimal = SafetyLimits.daily_loss_limit_per_position_usd
     weekly_loss_limit_per_position_usd: Decimal = SafetyLimits.weekly_loss_limit_per_position_usd
     min_reserved_balance_usd: Decimal = SafetyLimits.min_reserved_balance_usd
 

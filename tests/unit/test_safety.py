@@ -201,6 +201,14 @@ def test_weekly_loss_per_position_trips_when_reached() -> None:
     assert codes(check(buy(), ctx(weekly_pnl_position=D(-50)))) == {"WEEKLY_LOSS_LIMIT"}
 
 
+def test_daily_loss_per_position_trips_when_reached() -> None:
+    assert check(buy(), ctx(daily_pnl_position=D("-24.99"))).allowed
+    refused = check(buy(), ctx(daily_pnl_position=D(-25)))
+    assert codes(refused) == {"DAILY_POSITION_LOSS_LIMIT"}
+    assert not refused.engage_emergency_stop and not refused.pause_bot
+    assert check(sell(base_size=D("0.0001")), ctx(daily_pnl_position=D(-25), position_base=D(1))).allowed
+
+
 def test_reserved_balance_allows_leaving_exactly_the_reserve() -> None:
     assert check(buy(quote_size=D(20)), ctx(quote_available=D(30))).allowed
     refused = check(buy(quote_size=D(20)), ctx(quote_available=D("29.99")))
@@ -326,6 +334,7 @@ def test_exit_bypasses_counts_cooldown_position_losses_and_reserve() -> None:
         realized_pnl_today=D(-100),
         consecutive_losses=9,
         weekly_pnl_position=D(-500),
+        daily_pnl_position=D(-500),
         quote_available=D(0),
         position_base=D(1),
         base_available=D(1),

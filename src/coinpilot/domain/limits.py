@@ -22,6 +22,7 @@ class SafetyLimits:
     max_position_usd_per_bot: Decimal = Decimal("100")
     max_total_exposure_usd: Decimal = Decimal("300")
     max_consecutive_losses: int = 3
+    daily_loss_limit_per_position_usd: Decimal = Decimal("25")
     weekly_loss_limit_per_position_usd: Decimal = Decimal("50")
     min_reserved_balance_usd: Decimal = Decimal("10")
 
@@ -36,6 +37,7 @@ HARD_CAPS: dict[str, Decimal | int] = {
     "max_position_usd_per_bot": Decimal("1000"),
     "max_total_exposure_usd": Decimal("5000"),
     "max_consecutive_losses": 10,
+    "daily_loss_limit_per_position_usd": Decimal("500"),
     "weekly_loss_limit_per_position_usd": Decimal("1000"),
 }
 

@@ -26,7 +26,8 @@ Policy
 - Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy and
   sets ``engage_emergency_stop`` (circuit breaker); >= max_consecutive_losses losing exits in a
   row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
-  -weekly_loss_limit_per_position_usd refuses the buy.
+  -weekly_loss_limit_per_position_usd refuses the buy; so does today's P&L of the position <=
+  -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
   the tranche limit is min(limits.max_tranches, the bot's max_tranches).
 - Unknown balances fail closed: a buy without a known quote balance, or a sell without a known
@@ -288,6 +289,19 @@ def _weekly_loss(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[
     )
 
 
+def _daily_position_loss(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    if r.is_exit:
+        return None
+    if c.daily_pnl_position > -lim.daily_loss_limit_per_position_usd:
+        return []
+    return _r(
+        "DAILY_POSITION_LOSS_LIMIT",
+        f"This position lost ${-c.daily_pnl_position:.2f} today, reaching the "
+        f"${lim.daily_loss_limit_per_position_usd} daily limit per position; it can buy again "
+        "tomorrow (UTC).",
+    )
+
+
 def _reserve(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if r.is_exit:
         return None
@@ -338,6 +352,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("position", _position),
     ("exposure", _exposure),
     ("consecutive_losses", _consecutive_losses),
+    ("daily_position_loss", _daily_position_loss),
     ("weekly_loss", _weekly_loss),
     ("reserve", _reserve),
     ("holdings", _holdings),

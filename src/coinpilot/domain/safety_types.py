@@ -84,6 +84,7 @@ class SafetyContext:
     weekly_pnl_position: Decimal
     quote_available: Decimal | None
     base_available: Decimal | None
+    daily_pnl_position: Decimal = Decimal(0)  # this bot's realised P&L today
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))
