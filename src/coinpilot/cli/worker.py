@@ -11,7 +11,6 @@ back so the other workers take over at once.
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from typing import Annotated, Any
@@ -35,10 +34,9 @@ def run_worker(worker_id: str | None, synthetic_pairs: int) -> None:
             "serves one process, so run the engine inside 'coinpilot serve' instead"
         )
     settings.home.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [worker]: %(message)s",
-    )
+    from coinpilot.logs import configure_logging
+
+    configure_logging(settings, log_file="worker.log")
     kwargs: dict[str, Any] = {}
     if synthetic_pairs:
         if settings.trading_mode == TradingMode.PRODUCTION or settings.market_data != "replay":
