@@ -216,3 +216,14 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
                     trade_repo.realized_since(s, MOCK, since_bot, bot),
                 )
         assert trade_repo.realized_since_all_and_bot(s, MOCK, today, week, a) == (D("4.25"), D("2.00"))
+        for bot in (a, b):
+            assert trade_repo.realized_today_and_week(s, MOCK, today, week, bot) == (
+                trade_repo.realized_since(s, MOCK, today),
+                trade_repo.realized_since(s, MOCK, today, bot),
+                trade_repo.realized_since(s, MOCK, week, bot),
+            )
+        assert trade_repo.realized_today_and_week(s, MOCK, today, week, a) == (
+            D("4.25"),
+            D("2.25"),
+            D("2.00"),
+        )

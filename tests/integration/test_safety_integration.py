@@ -128,6 +128,21 @@ def test_daily_loss_limit_engages_the_emergency_stop_with_its_reason(session_fac
         assert (event.action, event.actor) == ("emergency_stop", "circuit_breaker")
 
 
+def test_daily_loss_per_position_blocks_that_bot_only(session_factory, clock, exchange):
+    limits = replace(TEST_LIMITS, daily_loss_limit_per_position_usd=D("3"))
+    svc = TradeService(session_factory, exchange, clock, MOCK, limits)
+    bot = make_bot(session_factory, clock)
+    other = make_bot(session_factory, clock, "ETH-USD")
+    enable_trading(session_factory, clock)
+    assert _losing_round_trip(session_factory, clock, exchange, svc, bot) < D("-3")
+    res = svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
+    assert not res.allowed and _codes(res) == {"DAILY_POSITION_LOSS_LIMIT"}
+    assert svc.execute(other, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+    assert ControlService(session_factory, clock, MOCK).state()["emergency_stop"] is False
+    clock.advance(24 * 3600)  # a new UTC day
+    assert svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+
+
 def test_consecutive_losses_pause_the_bot_with_a_reason(session_factory, clock, exchange):
     limits = replace(TEST_LIMITS, max_consecutive_losses=1)
     svc = TradeService(session_factory, exchange, clock, MOCK, limits)

@@ -47,7 +47,9 @@ def gather_context(
     trades_today_total, trades_today_bot = trade_repo.count_trades_since_total_and_bot(
         session, mode, today, bot.id
     )
-    realized_today, weekly_pnl_bot = trade_repo.realized_since_all_and_bot(session, mode, today, week, bot.id)
+    realized_today, daily_pnl_bot, weekly_pnl_bot = trade_repo.realized_today_and_week(
+        session, mode, today, week, bot.id
+    )
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
     return SafetyContext(
@@ -71,6 +73,7 @@ def gather_context(
         realized_pnl_today=realized_today,
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
         weekly_pnl_position=weekly_pnl_bot,
+        daily_pnl_position=daily_pnl_bot,
         quote_available=quote.available if quote else None,  # unknown fails closed
         base_available=base.available if base else None,
     )

@@ -134,6 +134,35 @@ def realized_since_all_and_bot(
     return total_all, total_bot
 
 
+def realized_today_and_week(
+    session: Session, mode: TradingMode, today: datetime, week: datetime, bot_id: int
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(all bots' realised P&L since ``today``, this bot's since ``today``, this bot's since
+    ``week``): three :func:`realized_since` sums from one query."""
+
+    def after(t_settled: datetime | None, t_closed: datetime | None, since: datetime) -> bool:
+        return (t_settled is not None and t_settled >= since) or (t_closed is not None and t_closed >= since)
+
+    earliest = min(today, week)
+    stmt = sa.select(Trade.bot_id, Trade.realized_pnl, Trade.settled_at, Trade.closed_at).where(
+        Trade.mode == mode,
+        Trade.realized_pnl.is_not(None),
+        sa.or_(Trade.settled_at >= earliest, Trade.closed_at >= earliest),
+        sa.or_(Trade.bot_id == bot_id, Trade.settled_at >= today, Trade.closed_at >= today),
+    )
+    today_all = today_bot = week_bot = ZERO
+    for row_bot, pnl, settled, closed in session.execute(stmt):
+        if pnl is None:
+            continue
+        if after(settled, closed, today):
+            today_all += pnl
+            if row_bot == bot_id:
+                today_bot += pnl
+        if row_bot == bot_id and after(settled, closed, week):
+            week_bot += pnl
+    return today_all, today_bot, week_bot
+
+
 def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
     """Losing exits in a row, newest first, until the first non-losing exit."""
     stmt = (
