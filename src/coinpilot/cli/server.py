@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import socket
 from collections.abc import Callable
 
@@ -67,4 +68,8 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
             f"API token (shown once, stored with 0600 in {settings.home / 'api_token'}): {token}",
             soft_wrap=True,
         )
+    # Start-up objects live for the whole process: move them out of the collector's way so
+    # garbage-collection pauses do not land inside an order (measured: p99 of the order path).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
