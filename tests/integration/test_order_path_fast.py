@@ -210,13 +210,6 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
             t.realized_pnl, t.settled_at, t.closed_at = pnl, settled, closed
     with session_factory() as s:
         for bot in (a, b):
-            for since_all, since_bot in ((today, week), (week, today), (today, today)):
-                assert trade_repo.realized_since_all_and_bot(s, MOCK, since_all, since_bot, bot) == (
-                    trade_repo.realized_since(s, MOCK, since_all),
-                    trade_repo.realized_since(s, MOCK, since_bot, bot),
-                )
-        assert trade_repo.realized_since_all_and_bot(s, MOCK, today, week, a) == (D("4.25"), D("2.00"))
-        for bot in (a, b):
             assert trade_repo.realized_today_and_week(s, MOCK, today, week, bot) == (
                 trade_repo.realized_since(s, MOCK, today),
                 trade_repo.realized_since(s, MOCK, today, bot),

@@ -107,33 +107,6 @@ def realized_since(
     return sum((v for v in session.scalars(stmt) if v is not None), ZERO)
 
 
-def realized_since_all_and_bot(
-    session: Session, mode: TradingMode, since_all: datetime, since_bot: datetime, bot_id: int
-) -> tuple[Decimal, Decimal]:
-    """(all bots' realised P&L since ``since_all``, this bot's since ``since_bot``), as two
-    :func:`realized_since` calls, in one query."""
-
-    def after(t_settled: datetime | None, t_closed: datetime | None, since: datetime) -> bool:
-        return (t_settled is not None and t_settled >= since) or (t_closed is not None and t_closed >= since)
-
-    earliest = min(since_all, since_bot)
-    stmt = sa.select(Trade.bot_id, Trade.realized_pnl, Trade.settled_at, Trade.closed_at).where(
-        Trade.mode == mode,
-        Trade.realized_pnl.is_not(None),
-        sa.or_(Trade.settled_at >= earliest, Trade.closed_at >= earliest),
-        sa.or_(Trade.bot_id == bot_id, Trade.settled_at >= since_all, Trade.closed_at >= since_all),
-    )
-    total_all = total_bot = ZERO
-    for row_bot, pnl, settled, closed in session.execute(stmt):
-        if pnl is None:
-            continue
-        if after(settled, closed, since_all):
-            total_all += pnl
-        if row_bot == bot_id and after(settled, closed, since_bot):
-            total_bot += pnl
-    return total_all, total_bot
-
-
 def realized_today_and_week(
     session: Session, mode: TradingMode, today: datetime, week: datetime, bot_id: int
 ) -> tuple[Decimal, Decimal, Decimal]:
