@@ -20,7 +20,7 @@ from coinpilot.engine.evaluator import EvaluationService
 from coinpilot.engine.execution import TradeService
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
-from coinpilot.store.db import describe_url, make_engine, make_session_factory
+from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
 
 log = logging.getLogger("coinpilot")
@@ -49,6 +49,9 @@ class Services:
         return self.settings.trading_mode
 
     def close(self) -> None:
+        checkpointer = self.extras.pop("wal_checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.stop()
         self.engine.dispose()
 
 
@@ -164,7 +167,11 @@ def build_services(
     control = ControlService(sessions, clock, mode, exchange=exchange, trade_service=trades)
     sync = OrderSync(sessions, exchange, clock, mode, interval_seconds=settings.sync_interval_seconds)
     log.info("database: %s (%s mode)", describe_url(url), mode.value)
-    return Services(settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync)
+    services = Services(
+        settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync
+    )
+    services.extras["wal_checkpointer"] = WalCheckpointer(engine)
+    return services
 
 
 def production_ready(settings: Settings) -> bool:
