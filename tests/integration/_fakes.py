@@ -170,12 +170,14 @@ class FakeExchange:
     def get_fee_rates(self) -> FeeRates:
         return FeeRates(self.fee_rate, self.fee_rate, "fake")
 
-    def get_balances(self) -> dict[str, Balance]:
+    def get_balances(self, currencies=None) -> dict[str, Balance]:
         if self.fail_balances:
             raise ExchangeUnavailable("balances unavailable", code="UNAVAILABLE")
         with self._lock:
             self._process_due()
-            return {c: Balance(c, v) for c, v in self.balances.items()}
+            return {
+                c: Balance(c, v) for c, v in self.balances.items() if currencies is None or c in currencies
+            }
 
     # orders
     def place_market_order(self, request: OrderRequest) -> OrderAck:

@@ -440,3 +440,19 @@ def test_random_quote_buys_and_sells_keep_coinbase_identities_and_exact_balances
             after = available(ex)
             assert after["USD"] - mid["USD"] == s.filled_value - s.total_fees
             assert mid["BTC"] - after["BTC"] == part
+
+
+def test_balances_can_be_read_for_just_the_currencies_an_order_needs(session_factory, market, clock) -> None:
+    ex = paper(session_factory, market, clock, fill_delay_seconds=5)
+    ex.place_market_order(buy("b1", "100"))
+    ex.place_market_order(buy("e1", "50", pair="ETH-USD"))
+    clock.advance(10)
+    ex.process_due()
+    ex.place_market_order(buy("b2", "10"))  # still open: its $10 is held
+    everything = ex.get_balances()
+    only = ex.get_balances(["BTC", "USD"])
+    assert set(only) == {"BTC", "USD"}
+    assert "ETH" in everything
+    assert only["USD"] == everything["USD"]
+    assert only["USD"].hold == Decimal("10")
+    assert only["BTC"] == everything["BTC"]

@@ -276,7 +276,7 @@ class TradeService:
             price = (book.ask if side_v == Side.BUY else book.bid) if book else product.price
             if price is None or not price > 0:
                 raise ValueError("no price")
-            balances = self._exchange.get_balances()
+            balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
         except Exception as exc:
             return self._refuse_early(
                 raw,

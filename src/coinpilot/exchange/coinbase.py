@@ -390,7 +390,9 @@ class CoinbaseExchange:
         d = self._call("cancel orders", self._client.cancel_orders, list(order_ids)).to_dict()
         return {str(r.get("order_id")): bool(r.get("success")) for r in d.get("results") or []}
 
-    def get_balances(self) -> dict[str, Balance]:
+    def get_balances(self, currencies: Sequence[str] | None = None) -> dict[str, Balance]:
+        """Coinbase cannot filter accounts by currency: page through all, return those asked."""
+        wanted = None if currencies is None else set(currencies)
         totals: dict[str, Balance] = {}
         cursor: str | None = None
         while True:
@@ -405,7 +407,7 @@ class CoinbaseExchange:
                 )
             cursor = d.get("cursor") or None
             if not d.get("has_next") or not cursor:
-                return totals
+                return totals if wanted is None else {c: b for c, b in totals.items() if c in wanted}
 
     def get_fee_rates(self) -> FeeRates:
         d = self._call("fee tier", self._client.get_transaction_summary).to_dict()

@@ -150,7 +150,7 @@ class PaperExchange:
             pass  # another process seeded it at the same moment
         self._seeded = True
 
-    def get_balances(self) -> dict[str, Balance]:
+    def get_balances(self, currencies: Sequence[str] | None = None) -> dict[str, Balance]:
         """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders).
 
         Due orders are filled first; when none is due (the usual case) this is one read.
@@ -160,10 +160,10 @@ class PaperExchange:
         with session_scope(self._sf) as s:
             open_orders = self._open_orders(s)
             if not any(o.fill_due_at <= now for o in open_orders):
-                return self._balances_with_holds(s, open_orders)
+                return self._balances_with_holds(s, open_orders, currencies)
         self.process_due()
         with session_scope(self._sf) as s:
-            return self._balances_with_holds(s, self._open_orders(s))
+            return self._balances_with_holds(s, self._open_orders(s), currencies)
 
     @staticmethod
     def _open_orders(s: Session) -> Sequence[PaperOrder]:
@@ -171,12 +171,19 @@ class PaperExchange:
             sa.select(PaperOrder).where(PaperOrder.status == OPEN).order_by(PaperOrder.created_at)
         ).all()
 
-    def _balances_with_holds(self, s: Session, open_orders: Sequence[PaperOrder]) -> dict[str, Balance]:
+    def _balances_with_holds(
+        self, s: Session, open_orders: Sequence[PaperOrder], currencies: Sequence[str] | None = None
+    ) -> dict[str, Balance]:
+        wanted = None if currencies is None else set(currencies)
         holds: dict[str, Decimal] = {}
         for o in open_orders:
             cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
-            holds[cur] = holds.get(cur, Decimal(0)) + amount
-        rows = s.scalars(sa.select(PaperBalance)).all()
+            if wanted is None or cur in wanted:
+                holds[cur] = holds.get(cur, Decimal(0)) + amount
+        query = sa.select(PaperBalance)
+        if wanted is not None:
+            query = query.where(PaperBalance.currency.in_(sorted(wanted)))
+        rows = s.scalars(query).all()
         out = {r.currency: Balance(r.currency, r.available, holds.pop(r.currency, Decimal(0))) for r in rows}
         for cur, hold in holds.items():
             out[cur] = Balance(cur, Decimal(0), hold)
