@@ -31,7 +31,7 @@ from coinpilot.store.models import ControlState
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DURABLE = "coinpilot_durable"
-WAL_CHECKPOINT_SECONDS = 2.0
+WAL_CHECKPOINT_SECONDS = 30.0
 
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
