@@ -36,7 +36,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
+from decimal import Decimal
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.market import BestBidAsk, Candles, Product
-from coinpilot.domain.types import Granularity, Side, TradingMode, quantize_down
+from coinpilot.domain.types import Granularity, Side, TradingMode
 from coinpilot.exchange.base import (
     Balance,
     ExchangeError,
@@ -56,11 +56,11 @@ from coinpilot.exchange.base import (
     MarketData,
     OrderAck,
     OrderNotFound,
-    OrderRejected,
     OrderRequest,
     OrderSnapshot,
     ProductNotFound,
 )
+from coinpilot.exchange.paper_rules import check_order, compute_fill, reject, reservation
 from coinpilot.store.db import session_scope
 from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder
 
@@ -69,19 +69,6 @@ T = TypeVar("T")
 OPEN = ExchangeOrderStatus.OPEN.value
 BPS = Decimal(10000)
 PAPER_LOCK_KEY = 0x636F696E_70617072  # advisory lock id for the paper account ("coinpapr")
-
-
-def _quantize(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
-    steps = (value / increment).to_integral_value(rounding=rounding)
-    return (steps * increment).quantize(increment)
-
-
-def _is_multiple(value: Decimal, increment: Decimal) -> bool:
-    return increment <= 0 or value % increment == 0
-
-
-def _reject(code: str, reason: str, **detail: object) -> OrderRejected:
-    return OrderRejected(reason, code=code, detail=dict(detail))
 
 
 class PaperExchange:
@@ -177,7 +164,7 @@ class PaperExchange:
         wanted = None if currencies is None else set(currencies)
         holds: dict[str, Decimal] = {}
         for o in open_orders:
-            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
             if wanted is None or cur in wanted:
                 holds[cur] = holds.get(cur, Decimal(0)) + amount
         query = sa.select(PaperBalance)
@@ -188,17 +175,6 @@ class PaperExchange:
         for cur, hold in holds.items():
             out[cur] = Balance(cur, Decimal(0), hold)
         return out
-
-    @staticmethod
-    def _reservation(
-        pair: str, side: Side, quote_size: Decimal | None, base_size: Decimal | None
-    ) -> tuple[str, Decimal]:
-        base_cur, quote_cur = pair.split("-", 1)
-        if side is Side.BUY:
-            assert quote_size is not None
-            return quote_cur, quote_size
-        assert base_size is not None
-        return base_cur, base_size
 
     @staticmethod
     def _write_lock(s: Session) -> None:
@@ -227,51 +203,12 @@ class PaperExchange:
         try:
             product = self.market.get_product(req.pair)
         except ProductNotFound:
-            raise _reject(
+            raise reject(
                 "INVALID_PRODUCT_ID",
                 f"{req.pair!r} is not a tradable product here; use one of "
                 f"{', '.join(p.product_id for p in self.market.list_products())}",
             ) from None
-        if not product.tradable:
-            raise _reject("INVALID_PRODUCT_ID", f"{req.pair} is not accepting orders right now")
-        if req.side is Side.BUY:
-            q = req.quote_size
-            if q is None:
-                raise _reject(
-                    "UNSUPPORTED_ORDER_CONFIGURATION",
-                    "market buys are quote-sized: pass quote_size (USD to spend, fee included)",
-                )
-            if not _is_multiple(q, product.quote_increment):
-                raise _reject(
-                    "INVALID_SIZE_PRECISION",
-                    f"quote size {q} has more decimals than {product.quote_increment}; "
-                    f"round it down to a multiple of {product.quote_increment}",
-                )
-            if q < product.quote_min_size or q <= 0:
-                raise _reject(
-                    "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
-                    f"quote size {q} is below the {req.pair} minimum of {product.quote_min_size}; "
-                    "buy at least that much",
-                )
-        else:
-            b = req.base_size
-            if b is None:
-                raise _reject(
-                    "UNSUPPORTED_ORDER_CONFIGURATION",
-                    f"market sells are base-sized: pass base_size (the {product.base_currency})",
-                )
-            if not _is_multiple(b, product.base_increment):
-                raise _reject(
-                    "INVALID_SIZE_PRECISION",
-                    f"base size {b} has more decimals than {product.base_increment}; "
-                    f"round it down to a multiple of {product.base_increment}",
-                )
-            if b < product.base_min_size or b <= 0:
-                raise _reject(
-                    "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
-                    f"base size {b} is below the {req.pair} minimum of {product.base_min_size}; "
-                    "sell at least that much",
-                )
+        check_order(req, product)
         return product
 
     def _existing_ack(self, client_order_id: str) -> OrderAck | None:
@@ -292,7 +229,7 @@ class PaperExchange:
             except ExchangeUnavailable:
                 raise
             except (ExchangeError, KeyError) as exc:
-                raise _reject("NO_MARKET_PRICE", f"no market price for {request.pair}: {exc}") from None
+                raise reject("NO_MARKET_PRICE", f"no market price for {request.pair}: {exc}") from None
         except Exception:
             # A replay of an order accepted earlier gets its original ack, even if it would be
             # refused now (the idempotency check inside the transaction covers the usual case).
@@ -301,7 +238,7 @@ class PaperExchange:
                 return existing
             raise
         self._ensure_seeded()
-        cur, amount = self._reservation(request.pair, request.side, request.quote_size, request.base_size)
+        cur, amount = reservation(request.pair, request.side, request.quote_size, request.base_size)
         now = self._clock.now()
         order_id = str(uuid.uuid4())
         fill_now = not self.fill_delay
@@ -317,7 +254,7 @@ class PaperExchange:
                 row = balances.get(cur)
                 available = row.available if row is not None else Decimal(0)
                 if row is None or available < amount:
-                    raise _reject(
+                    raise reject(
                         "INSUFFICIENT_FUND",
                         f"not enough {cur}: this order needs {amount}, {available} is available; "
                         "use a smaller size or wait for open orders to finish",
@@ -431,11 +368,11 @@ class PaperExchange:
             row.available = row.available + amount
             row.updated_at = now
 
-        fill = None if failure else self._compute_fill(o, product, quote)
+        fill = None if failure else compute_fill(o, product, quote, self.slippage, self.fee_rate)
         if fill is None or isinstance(fill, str):
             o.status = ExchangeOrderStatus.FAILED.value
             o.reject_reason = (failure or fill or "fill failed")[:200]
-            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
             credit(cur, amount)  # release the hold
             return
         price, base, value, fee = fill
@@ -457,35 +394,6 @@ class PaperExchange:
             credit(base_cur, base)  # the quote hold (Q = value + fee) is consumed entirely
         else:
             credit(quote_cur, value - fee)  # the base hold is consumed entirely
-
-    def _compute_fill(
-        self, o: PaperOrder, product: Product | None, quote: BestBidAsk | None
-    ) -> tuple[Decimal, Decimal, Decimal, Decimal] | str:
-        """(price, base, filled_value, fee) for order ``o``, or a failure reason."""
-        assert product is not None and quote is not None
-        tick = product.price_increment or product.quote_increment
-        with localcontext() as ctx:
-            ctx.prec = 60
-            if o.side is Side.BUY:
-                assert o.quote_size is not None
-                price = _quantize(quote.ask * (1 + self.slippage), tick, ROUND_CEILING)
-                base = quantize_down(o.quote_size / ((1 + self.fee_rate) * price), product.base_increment)
-                if base <= 0 or base < product.base_min_size:
-                    return (
-                        f"quote size {o.quote_size} buys less than the minimum "
-                        f"{product.base_min_size} {product.base_currency} at {price}"
-                    )
-                value = base * price
-                fee = o.quote_size - value
-            else:
-                assert o.base_size is not None
-                price = _quantize(quote.bid * (1 - self.slippage), tick, ROUND_FLOOR)
-                if price <= 0:
-                    return f"no positive bid for {o.pair}"
-                base = o.base_size
-                value = base * price
-                fee = value * self.fee_rate
-        return price, base, value, fee
 
     # -- reading ------------------------------------------------------------------------------
     def _due_first(self, order_ids: Sequence[str]) -> None:
@@ -599,7 +507,7 @@ class PaperExchange:
                 return False
             o = s.get(PaperOrder, order_id, populate_existing=True)
             assert o is not None
-            cur, amount = self._reservation(o.pair, o.side, o.quote_size, o.base_size)
+            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
             row = self._balances(s, [cur]).get(cur)
             if row is None:
                 s.add(PaperBalance(currency=cur, available=amount, updated_at=now))
