@@ -42,7 +42,7 @@ from coinpilot.domain.types import (
     to_decimal,
 )
 from coinpilot.engine.sync import OrderSync
-from coinpilot.exchange.base import Balance, Exchange, OrderRejected, OrderRequest
+from coinpilot.exchange.base import Balance, Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Bot, Trade
 from coinpilot.store.repos import control as control_repo
@@ -484,21 +484,5 @@ class TradeService:
 
     def _send(self, trade_id: int, client_order_id: str, prep: _Prepared) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with)."""
-        request = OrderRequest(
-            client_order_id=client_order_id,
-            pair=prep.pair,
-            side=prep.side,
-            quote_size=prep.quote_size,
-            base_size=prep.base_size,
-        )
-        try:
-            ack = self._exchange.place_market_order(request)
-        except OrderRejected as exc:
-            self._orders.record_rejection(trade_id, exc)
-            return
-        except Exception as exc:  # outcome unknown: keep PENDING; sync/reconcile replays the id
-            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-            log.warning("order %s outcome unknown: %s", request.client_order_id, reason)
-            self._orders.record_unknown(trade_id, f"order outcome unknown: {reason}")
-            return
-        self._orders.record_ack(trade_id, ack)
+        request = OrderRequest(client_order_id, prep.pair, prep.side, prep.quote_size, prep.base_size)
+        self._orders.send(trade_id, request, unknown="order outcome unknown")

@@ -193,26 +193,37 @@ class OrderSync:
         return report
 
     # ---- steps -------------------------------------------------------------------------
-    def _replay(self, v: _TradeView, report: SyncReport) -> _TradeView | None:
-        """Re-send a PENDING trade's order with its original client_order_id."""
-        request = OrderRequest(
-            client_order_id=v.client_order_id,
-            pair=v.pair,
-            side=v.side,
-            quote_size=v.quote_size,
-            base_size=v.base_size,
-        )
+    def send(
+        self, trade_id: int, request: OrderRequest, *, unknown: str, report: SyncReport | None = None
+    ) -> OrderAck | None:
+        """Place the order of a committed PENDING trade and record what became of it.
+
+        The one place an order is sent, first time or replayed: ack -> OPEN; rejection -> FAILED;
+        anything else leaves the trade PENDING with ``unknown`` + the error, to be replayed with
+        the same client_order_id later.
+        """
         try:
             ack = self._exchange.place_market_order(request)
         except OrderRejected as exc:
-            if self.record_rejection(v.id, exc):
+            if self.record_rejection(trade_id, exc) and report is not None:
                 report.failed += 1
             return None
-        except Exception as exc:  # outcome still unknown: keep PENDING, try again later
-            self._note_error(v.id, f"order replay failed: {_describe(exc)}", report)
+        except Exception as exc:  # outcome unknown: keep PENDING; sync/reconcile replays the id
+            message = f"{unknown}: {_describe(exc)}"
+            log.warning("order %s: %s", request.client_order_id, message)
+            self._note_error(trade_id, message, report)
             return None
-        self.record_ack(v.id, ack)
-        report.opened += 1
+        self.record_ack(trade_id, ack)
+        if report is not None:
+            report.opened += 1
+        return ack
+
+    def _replay(self, v: _TradeView, report: SyncReport) -> _TradeView | None:
+        """Re-send a PENDING trade's order with its original client_order_id."""
+        request = OrderRequest(v.client_order_id, v.pair, v.side, v.quote_size, v.base_size)
+        ack = self.send(v.id, request, unknown="order replay failed", report=report)
+        if ack is None:
+            return None
         return _TradeView(
             v.id,
             TradeStatus.OPEN,
@@ -264,10 +275,6 @@ class OrderSync:
                 t.submitted_at = now
             trade_repo.set_status(t, TradeStatus.FAILED, now, exc.code)
             return True
-
-    def record_unknown(self, trade_id: int, message: str) -> None:
-        """Outcome unknown: keep the trade PENDING, remember why, poll again soon."""
-        self._note_error(trade_id, message, None)
 
     def _note_error(self, trade_id: int, message: str, report: SyncReport | None) -> None:
         now = self._clock.now()
