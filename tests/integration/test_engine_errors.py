@@ -8,8 +8,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from coinpilot.domain.types import BotStatus, TradeIntent
+from coinpilot.engine.cycle_failures import MAX_ERRORS_BEFORE_ERROR_STATUS
 from coinpilot.engine.runner import PeriodicRunner
-from coinpilot.engine.scheduler import MAX_ERRORS_BEFORE_ERROR_STATUS
 from coinpilot.exchange.base import ProductNotFound
 from coinpilot.exchange.market_cache import CachedMarketData
 from coinpilot.store.models import Bot, BotRuntime, Evaluation, Trade

@@ -20,6 +20,10 @@ One cycle (:meth:`EvaluationScheduler.run_once`):
 A failure of one bot (bad config, no data for its pair, a failing order) is recorded on that bot
 with an exponential back-off (ERROR after 5 in a row) and never stops the others or the loop.
 Transient exchange failures are also counted by the circuit breaker.
+
+This module holds the cycle's order of steps; the steps live in ``cycle_bots`` (database reads,
+configuration cache), ``cycle_market`` (candles, quotes, scores), ``cycle_record`` (the one write)
+and ``cycle_failures`` (back-off and ERROR status).
 """
 
 from __future__ import annotations
@@ -29,36 +33,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
+from datetime import datetime
 
-import sqlalchemy as sa
-
-from coinpilot.domain.bot import BotConfig
-from coinpilot.domain.confirmation import advance
-from coinpilot.domain.market import BestBidAsk, Candles
-from coinpilot.domain.signal_config import required_candles
-from coinpilot.domain.signals import Evaluation, evaluate, evaluate_many
-from coinpilot.domain.strategy import StrategyConfig
-from coinpilot.domain.temperature import temperature
+from coinpilot.domain.market import BestBidAsk
+from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.engine import bot_loop
-from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide, effective_strategy
+from coinpilot.engine import bot_loop, cycle_bots
+from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide
 from coinpilot.engine.breaker import CircuitBreaker
+from coinpilot.engine.cycle_bots import ConfigCache, LoadedBot
+from coinpilot.engine.cycle_failures import failure_message, record_failures
+from coinpilot.engine.cycle_market import fetch_candles, fetch_quotes, score_all
+from coinpilot.engine.cycle_record import EvaluationRecorder
 from coinpilot.engine.evaluator import BotEvaluation, EvaluationService
 from coinpilot.exchange.base import MarketData
-from coinpilot.store import bots as bot_repo
-from coinpilot.store.db import session_scope
-from coinpilot.store.models import Bot, BotRuntime, Position
-from coinpilot.store.models import Evaluation as EvaluationRow
-from coinpilot.store.repos import positions as position_repo
 
 log = logging.getLogger("coinpilot.engine")
-
-MAX_ERRORS_BEFORE_ERROR_STATUS = 5
-MAX_BACKOFF_SECONDS = 3600.0
-PRUNE_EVERY = 50  # prune a bot's history every N of its evaluations (staggered by bot id)
 
 AfterEvaluation = Callable[[BotEvaluation], None]
 
@@ -72,13 +62,6 @@ class CycleReport:
     refused: int = 0
     seconds: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass
-class _Loaded:
-    bot: Bot
-    config: BotConfig
-    strategy: StrategyConfig
 
 
 class EvaluationScheduler:
@@ -103,11 +86,10 @@ class EvaluationScheduler:
         self._trading = trading
         self._breaker = breaker
         self._mode = mode or (trading.mode if trading else TradingMode.MOCK)
-        self._retention = retention
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._config_cache: dict[int, tuple[datetime, BotConfig, StrategyConfig]] = {}
-        self._eval_counts: dict[int, int] = {}
+        self._configs = ConfigCache()
+        self._recorder = EvaluationRecorder(evaluations.sessions, self._mode, interval_seconds, retention)
         self.last_report = CycleReport()
 
     @property
@@ -119,16 +101,7 @@ class EvaluationScheduler:
             return self._locks.setdefault(bot_id, threading.Lock())
 
     def due_bot_ids(self) -> list[int]:
-        now = self._evals.clock.now()
-        with self._evals.sessions() as s:
-            rows = s.execute(
-                sa.select(Bot.id)
-                .outerjoin(BotRuntime, BotRuntime.bot_id == Bot.id)
-                .where(Bot.status == BotStatus.RUNNING)
-                .where(sa.or_(BotRuntime.next_evaluation_at.is_(None), BotRuntime.next_evaluation_at <= now))
-                .order_by(Bot.id)
-            ).all()
-        ids = [r[0] for r in rows]
+        ids = cycle_bots.due_bot_ids(self._evals.sessions, self._evals.clock.now())
         return self._filter(ids) if self._filter else ids
 
     def run_once(self) -> int:
@@ -162,37 +135,22 @@ class EvaluationScheduler:
         clock = self._evals.clock
         now = clock.now()
         failures: dict[int, BaseException] = {}
-        loaded = self._load(ids, failures)
+        loaded = cycle_bots.load_running(self._evals.sessions, ids, self._configs, failures)
 
         # Market data: one candle fetch per (pair, granularity, window); one quote call.
-        windows: dict[tuple[str, Any, int], list[int]] = {}
-        for bot_id, item in loaded.items():
-            need = required_candles(item.config.signals)
-            windows.setdefault((item.config.pair, item.config.granularity, need), []).append(bot_id)
-        candles: dict[int, Candles] = {}
-        for (pair, gran, need), members in windows.items():
-            start = now - timedelta(seconds=gran.seconds * (need + 2))
-            try:
-                got = self._market.get_candles(pair, gran, start, now)
-            except Exception as exc:
-                self._exchange_failure(f"candles {pair}", exc)
-                for b in members:
-                    failures[b] = exc
-                continue
-            for b in members:
-                candles[b] = got
+        candles = fetch_candles(self._market, loaded, now, failures, self._exchange_failure)
         quotes = self._quotes(sorted({loaded[b].config.pair for b in candles}))
 
         # Scores for everyone at once; a bad config falls back to one-by-one so only it fails.
         order = [b for b in ids if b in candles]
-        results = self._score(order, loaded, candles, failures)
+        results = score_all(order, loaded, candles, failures)
 
         evaluations = self._record(results, loaded, quotes, now, failures)
         report.evaluated = len(evaluations)
         if failures:
             self._record_failures(failures)
             report.failed = len(failures)
-            report.errors = {b: _message(e) for b, e in failures.items()}
+            report.errors = {b: failure_message(e) for b, e in failures.items()}
         for ev in evaluations:
             if self._after is not None:
                 try:
@@ -202,147 +160,19 @@ class EvaluationScheduler:
         if self._trading is not None and evaluations:
             self._trade(evaluations, quotes, report)
 
-    def _load(self, ids: list[int], failures: dict[int, BaseException]) -> dict[int, _Loaded]:
-        out: dict[int, _Loaded] = {}
-        with self._evals.sessions() as s:
-            bots = s.scalars(sa.select(Bot).where(Bot.id.in_(ids))).unique().all()
-            for bot in bots:
-                if bot.status != BotStatus.RUNNING:
-                    continue  # stopped/paused since it was found due
-                cached = self._config_cache.get(bot.id)
-                try:
-                    if cached is not None and cached[0] == bot.updated_at:
-                        cfg, strategy = cached[1], cached[2]
-                    else:
-                        cfg = bot_repo.bot_config(bot)
-                        strategy = effective_strategy(bot.strategy, cfg)
-                        self._config_cache[bot.id] = (bot.updated_at, cfg, strategy)
-                except Exception as exc:
-                    failures[bot.id] = ValueError(f"invalid bot configuration: {exc}")
-                    continue
-                s.expunge(bot)
-                out[bot.id] = _Loaded(bot, cfg, strategy)
-        return out
-
     def _quotes(self, pairs: list[str]) -> dict[str, BestBidAsk]:
-        if not pairs:
-            return {}
-        try:
-            return self._market.get_best_bid_ask(pairs)
-        except Exception as exc:
-            self._exchange_failure("best bid/ask", exc)
-            log.warning("quotes unavailable this cycle (no orders placed): %s", _message(exc))
-            return {}
-
-    def _score(
-        self,
-        order: list[int],
-        loaded: dict[int, _Loaded],
-        candles: dict[int, Candles],
-        failures: dict[int, BaseException],
-    ) -> dict[int, Evaluation]:
-        items = [
-            (
-                candles[b],
-                loaded[b].config.signals,
-                loaded[b].config.buy_threshold,
-                loaded[b].config.sell_threshold,
-            )
-            for b in order
-        ]
-        try:
-            return dict(zip(order, evaluate_many(items), strict=True))
-        except Exception:
-            out: dict[int, Evaluation] = {}
-            for b, item in zip(order, items, strict=True):
-                try:
-                    out[b] = evaluate(*item)
-                except Exception as exc:
-                    failures[b] = exc
-            return out
+        return fetch_quotes(self._market, pairs, self._exchange_failure)
 
     def _record(
         self,
         results: dict[int, Evaluation],
-        loaded: dict[int, _Loaded],
+        loaded: dict[int, LoadedBot],
         quotes: dict[str, BestBidAsk],
         now: datetime,
         failures: dict[int, BaseException],
     ) -> list[BotEvaluation]:
         """Confirmation, runtime, high-water mark and history for every bot: one transaction."""
-        if not results:
-            return []
-        prepared: list[tuple[int, Evaluation, Any, Decimal | None, BestBidAsk | None]] = []
-        for b, result in results.items():
-            cfg = loaded[b].config
-            try:
-                temp = temperature(result.score, cfg.buy_threshold, cfg.sell_threshold)
-            except Exception as exc:
-                failures[b] = exc
-                continue
-            quote = quotes.get(cfg.pair)
-            if quote is not None:
-                price: Decimal | None = quote.mid
-            elif result.price is not None:
-                price = Decimal(str(result.price))
-            else:
-                price = None
-            prepared.append((b, result, temp, price, quote))
-        out: list[BotEvaluation] = []
-        next_at = now + timedelta(seconds=self._interval)
-        with session_scope(self._evals.sessions) as s:
-            ids = [p[0] for p in prepared]
-            runtimes = {
-                rt.bot_id: rt for rt in s.scalars(sa.select(BotRuntime).where(BotRuntime.bot_id.in_(ids)))
-            }
-            positions = bot_loop.load_positions(s, self._mode, ids)
-            rows: list[EvaluationRow] = []
-            to_prune: list[int] = []
-            for b, result, temp, price, quote in prepared:
-                cfg = loaded[b].config
-                rt = runtimes.get(b)
-                if rt is None:
-                    rt = BotRuntime(bot_id=b, consecutive_errors=0)
-                    s.add(rt)
-                state, status = advance(bot_repo.confirmation_state(rt), result.action, now, cfg.confirmation)
-                bot_repo.save_confirmation(rt, state)
-                breakdown = result.breakdown()
-                rt.last_evaluated_at = now
-                rt.last_score = result.score
-                rt.last_action = result.action
-                rt.last_temperature = temp.level
-                rt.last_price = price
-                rt.last_breakdown = breakdown
-                rt.last_error = None
-                rt.consecutive_errors = 0
-                rt.next_evaluation_at = next_at
-                pos = positions.get(b)
-                pos_state = position_repo.to_state(pos)
-                rt.high_water_price = bot_loop.next_high_water(
-                    pos_state, rt.high_water_price, quote.bid if quote else None
-                )
-                rows.append(
-                    EvaluationRow(
-                        bot_id=b,
-                        evaluated_at=now,
-                        price=price,
-                        score=result.score,
-                        action=result.action,
-                        temperature=temp.level,
-                        breakdown=breakdown,
-                        confirmation=status.to_dict(),
-                    )
-                )
-                n = self._eval_counts.get(b, 0) + 1
-                self._eval_counts[b] = n
-                if (n + b) % PRUNE_EVERY == 0:
-                    to_prune.append(b)
-                out.append(BotEvaluation(b, cfg.pair, now, result, temp, status, price, quote, cfg))
-            s.add_all(rows)
-            s.flush()
-            for b in to_prune:
-                bot_repo.prune_evaluations(s, b, self._retention)
-        return out
+        return self._recorder.record(results, loaded, quotes, now, failures)
 
     def _trade(
         self, evaluations: list[BotEvaluation], quotes: dict[str, BestBidAsk], report: CycleReport
@@ -374,7 +204,7 @@ class EvaluationScheduler:
             )
             try:
                 product = self._market.get_product(ev.pair)
-                strategy = self._config_cache[ev.bot_id][2]
+                strategy = self._configs.strategy(ev.bot_id)
                 plan = decide(view, signal, quote.bid, quote.ask, product.base_increment, limits, strategy)
                 if plan is None:
                     continue
@@ -392,50 +222,13 @@ class EvaluationScheduler:
     def _views(
         self, ids: list[int], statuses: tuple[BotStatus, ...] = (BotStatus.RUNNING,)
     ) -> dict[int, BotView]:
-        out: dict[int, BotView] = {}
-        with self._evals.sessions() as s:
-            bots = {
-                b.id: b
-                for b in s.scalars(sa.select(Bot).where(Bot.id.in_(ids), Bot.status.in_(statuses))).unique()
-            }
-            positions = bot_loop.load_positions(s, self._mode, bots)
-            open_ids = bot_loop.bots_with_open_trades(s, self._mode, bots)
-            opened = {
-                b: p.opened_at for b, p in positions.items() if p.base_size > 0 and p.opened_at is not None
-            }
-            rungs = bot_loop.rungs_taken(s, self._mode, opened)
-            for bot_id, bot in bots.items():
-                cached = self._config_cache.get(bot_id)
-                if cached is None or cached[0] != bot.updated_at:
-                    cfg = bot_repo.bot_config(bot)
-                    self._config_cache[bot_id] = (bot.updated_at, cfg, effective_strategy(bot.strategy, cfg))
-                pos = positions.get(bot_id)
-                out[bot_id] = BotView(
-                    bot_id=bot_id,
-                    pair=bot.pair,
-                    status=BotStatus(bot.status),
-                    config=self._config_cache[bot_id][1],
-                    position=position_repo.to_state(pos),
-                    position_opened_at=pos.opened_at if pos is not None else None,
-                    high_water=bot.runtime.high_water_price if bot.runtime else None,
-                    rungs_taken=rungs.get(bot_id, frozenset()),
-                    has_open_trade=bot_id in open_ids,
-                )
-        return out
+        return cycle_bots.load_views(self._evals.sessions, self._mode, ids, statuses, self._configs)
 
     def protect_paused(self) -> int:
         """Exit rules (stops, take-profit) for PAUSED bots that still hold a position."""
         if self._trading is None:
             return 0
-        with self._evals.sessions() as s:
-            ids = list(
-                s.scalars(
-                    sa.select(Bot.id)
-                    .join(Position, Position.bot_id == Bot.id)
-                    .where(Bot.status == BotStatus.PAUSED)
-                    .where(Position.mode == self._mode, Position.base_size > 0)
-                )
-            )
+        ids = cycle_bots.paused_holding_ids(self._evals.sessions, self._mode)
         if self._filter:
             ids = self._filter(ids)
         if not ids:
@@ -449,7 +242,7 @@ class EvaluationScheduler:
                 continue
             try:
                 product = self._market.get_product(view.pair)
-                strategy = self._config_cache[bot_id][2]
+                strategy = self._configs.strategy(bot_id)
                 plan = decide(
                     view, None, quote.bid, quote.ask, product.base_increment, self._trading.limits, strategy
                 )
@@ -465,33 +258,4 @@ class EvaluationScheduler:
             self._breaker.record_failure(source, exc)
 
     def _record_failures(self, failures: dict[int, BaseException]) -> None:
-        now = self._evals.clock.now()
-        with session_scope(self._evals.sessions) as s:
-            for bot_id, exc in failures.items():
-                message = _message(exc)
-                log.warning("bot %s evaluation failed: %s", bot_id, message)
-                bot = s.get(Bot, bot_id)
-                if bot is None:
-                    continue
-                rt = bot.runtime
-                if rt is None:
-                    rt = BotRuntime(bot_id=bot_id, consecutive_errors=0)
-                    bot.runtime = rt
-                rt.consecutive_errors = (rt.consecutive_errors or 0) + 1
-                rt.last_error = message[:1000]
-                backoff = min(MAX_BACKOFF_SECONDS, self._interval * (2 ** min(rt.consecutive_errors, 12)))
-                rt.next_evaluation_at = now + timedelta(seconds=backoff)
-                if (
-                    rt.consecutive_errors >= MAX_ERRORS_BEFORE_ERROR_STATUS
-                    and bot.status == BotStatus.RUNNING
-                ):
-                    bot.status = BotStatus.ERROR
-                    bot.status_reason = f"{rt.consecutive_errors} evaluations failed in a row: {message}"[
-                        :500
-                    ]
-                    bot.updated_at = now
-
-
-def _message(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason) if reason else f"{type(exc).__name__}: {exc}"
+        record_failures(self._evals.sessions, self._evals.clock.now(), self._interval, failures)
