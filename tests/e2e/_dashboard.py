@@ -1,0 +1,47 @@
+"""Helpers shared by the dashboard browser tests: where the page lives and how to drive it.
+
+Split out of the dashboard tests so the live, control and contract modules use one definition of
+opening the dashboard, finding a bot's card and running the page's timers on Playwright's clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import coinpilot.web
+
+STATIC = Path(coinpilot.web.__file__).parent / "static"
+POLL_WAIT_MS = 6500  # one 5 s poll plus slack
+
+RECORD_SUMMARY_FETCHES = """
+window.__summaryFetches = [];
+const realFetch = window.fetch.bind(window);
+window.fetch = (url, options) => {
+  if (String(url).includes("bots/status/summary")) window.__summaryFetches.push(Date.now());
+  return realFetch(url, options);
+};
+"""
+
+
+def is_summary(request_or_response: Any) -> bool:
+    return "/api/v1/bots/status/summary" in request_or_response.url
+
+
+def use_fake_timers(page: Any) -> None:
+    """Playwright's page clock: after pause_timers(), page timers fire only when the test says."""
+    page.clock.install()
+    page.add_init_script(RECORD_SUMMARY_FETCHES)
+
+
+def pause_timers(page: Any) -> None:
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.5)  # Python takes seconds
+
+
+def open_dashboard(page: Any, url: str) -> None:
+    page.goto(url + "/")
+    page.wait_for_selector("#bots article.bot, #bots .empty", timeout=5000)
+
+
+def card(page: Any, name: str) -> Any:
+    return page.locator("article.bot", has=page.locator(".bot-name", has_text=name))

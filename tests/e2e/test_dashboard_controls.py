@@ -1,0 +1,94 @@
+"""The dashboard's controls in real headless Chromium against the live app.
+
+Trading enable, emergency stop/release and bot stop: the token, the confirmation dialogs and what
+reaches the API (see conftest.py for the live server).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e._dashboard import card, open_dashboard
+
+pytestmark = pytest.mark.browser
+
+
+def test_control_without_token_shows_the_401_refusal_and_changes_nothing(live_server: Any, page: Any) -> None:
+    open_dashboard(page, live_server.url)
+    page.on("dialog", lambda d: d.accept())
+    page.click("#btn-enable")
+    message = page.locator("#action-message")
+    page.wait_for_function(
+        "() => /401/.test(document.querySelector('#action-message').textContent)", timeout=5000
+    )
+    assert "no API token set" in message.inner_text()
+    assert live_server.summary()["trading"]["enabled"] is False
+
+
+def test_dismissed_confirmation_sends_no_request(live_server: Any, page: Any) -> None:
+    open_dashboard(page, live_server.url)
+    page.on("dialog", lambda d: d.dismiss())
+    page.click("#btn-enable")
+    page.click("#btn-emergency-stop")  # prompt dismissed: no stop
+    page.wait_for_timeout(300)
+    assert page.log.posts() == []
+    assert live_server.summary()["trading"]["enabled"] is False
+
+
+def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
+    live_server: Any, page: Any
+) -> None:
+    from tests.e2e.conftest import API_TOKEN
+
+    open_dashboard(page, live_server.url)
+    page.fill("#token-input", API_TOKEN)
+    page.click("#token-form button[type=submit]")
+    assert page.evaluate("localStorage.getItem('coinpilot.apiToken')") == API_TOKEN
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith("/api/v1/trading/enable")
+    ) as req:
+        page.click("#btn-enable")
+    assert req.value.headers.get("authorization") == f"Bearer {API_TOKEN}"
+    assert dialogs and "Enable trading" in dialogs[0]
+    page.locator("#trading-state", has_text="Trading enabled").wait_for(timeout=5000)
+    assert live_server.summary()["trading"]["enabled"] is True
+
+
+def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_server: Any, page: Any) -> None:
+    from tests.e2e.conftest import API_TOKEN
+
+    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    open_dashboard(page, live_server.url)
+    page.on("dialog", lambda d: d.accept("e2e drill") if d.type == "prompt" else d.accept())
+
+    with page.expect_request(lambda r: r.url.endswith("/safety/emergency-stop")) as req:
+        page.click("#btn-emergency-stop")
+    body = json.loads(req.value.post_data or "{}")
+    assert body == {"reason": "e2e drill", "cancel_open_orders": False, "close_positions": False}
+    banner = page.locator("#emergency-banner")
+    banner.wait_for(state="visible", timeout=5000)
+    assert "e2e drill" in banner.inner_text()
+    assert live_server.summary()["trading"]["emergency_stop"] is True
+
+    page.click("#btn-emergency-release")
+    banner.wait_for(state="hidden", timeout=5000)
+    assert live_server.summary()["trading"]["emergency_stop"] is False
+
+
+def test_bot_stop_button_stops_a_running_bot(live_server: Any, page: Any) -> None:
+    from tests.e2e.conftest import API_TOKEN
+
+    bot = live_server.create_bot("btc-e2e", "BTC-USD")
+    live_server.post(f"/bots/{bot}/start")
+    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    open_dashboard(page, live_server.url)
+    card(page, "btc-e2e").locator("button[data-bot-action=stop]").click()
+    card(page, "btc-e2e").locator(".bot-status", has_text="STOPPED").wait_for(timeout=5000)
+    statuses = {b["id"]: b["status"] for b in live_server.summary()["bots"]}
+    assert statuses[bot] == "STOPPED"
