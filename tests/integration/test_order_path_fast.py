@@ -208,6 +208,7 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
             )
             t = s.get(Trade, tid)
             t.realized_pnl, t.settled_at, t.closed_at = pnl, settled, closed
+            t.realized_at = settled or closed  # as settlement books it
     with session_factory() as s:
         for bot in (a, b):
             assert trade_repo.realized_today_and_week(s, MOCK, today, week, bot) == (

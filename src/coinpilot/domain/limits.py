@@ -61,9 +61,7 @@ def limit_violations(limits: SafetyLimits) -> list[tuple[str, str]]:
         cap = HARD_CAPS.get(f.name)
         floor = HARD_FLOORS.get(f.name)
         if cap is not None and value > cap:
-            problems.append(
-                (f.name, f"{value} exceeds the hard cap of {cap} built into Coinpilot")
-            )
+            problems.append((f.name, f"{value} exceeds the hard cap of {cap} built into Coinpilot"))
         if floor is not None and value < floor:
             problems.append((f.name, f"{value} is below the minimum of {floor}"))
         if isinstance(value, Decimal) and value < 0:

@@ -41,7 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.clock import Clock
@@ -63,6 +63,7 @@ from coinpilot.exchange.base import ExchangeError
 from coinpilot.store.db import session_scope
 from coinpilot.store.models import BotRuntime, Position, Trade
 from coinpilot.store.repos import trades as trade_repo
+from coinpilot.store.repos.positions import OPEN_TRANCHES
 
 log = logging.getLogger("coinpilot.engine")
 
@@ -199,12 +200,10 @@ def load_positions(session: Session, mode: TradingMode, bot_ids: Iterable[int]) 
     ids = list(bot_ids)
     if not ids:
         return {}
-    from sqlalchemy.orm import selectinload
-
     rows = session.scalars(
         sa.select(Position)
         .where(Position.mode == mode, Position.bot_id.in_(ids))
-        .options(selectinload(Position.tranches))
+        .options(selectinload(OPEN_TRANCHES))
     )
     return {p.bot_id: p for p in rows}
 

@@ -36,7 +36,6 @@ from coinpilot.domain.types import (
     Side,
     TemperatureLevel,
     TradeIntent,
-    TradeStatus,
     TradingMode,
     quantize_down,
     to_decimal,
@@ -44,14 +43,14 @@ from coinpilot.domain.types import (
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Balance, Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Bot, Trade
+from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.audit import write_audit
-from coinpilot.store.repos.dto import TradeDTO, trade_dto
+from coinpilot.store.repos.dto import TradeDTO, read_trade_dto
 from coinpilot.store.repos.jsonable import jsonable
-from coinpilot.store.repos.snapshot import gather_context
+from coinpilot.store.repos.snapshot import BotFacts, bot_facts, gather_context
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +172,8 @@ class TradeService:
 
     def get_trade(self, trade_id: int) -> TradeDTO | None:
         with self._sf() as s:
-            found = trade_repo.get_trade_with_audit(s, trade_id)
-            if found is None or found[0].mode != self._mode:
-                return None
-            return trade_dto(*found)
+            dto = read_trade_dto(s, trade_id)
+        return dto if dto is not None and dto.mode == self._mode.value else None
 
     # ---- steps -------------------------------------------------------------------------
     def _run(
@@ -228,7 +225,7 @@ class TradeService:
         bot = None
         if isinstance(bot_id, int) and not isinstance(bot_id, bool):
             with self._sf() as s:
-                bot = s.execute(sa.select(Bot.id, Bot.pair).where(Bot.id == bot_id)).first()
+                bot = bot_facts(s, bot_id)
         known_bot = bot.id if bot is not None else None
         pair = bot.pair if bot is not None else ""
         if bot is None:
@@ -329,7 +326,7 @@ class TradeService:
     ) -> ExecutionResult:
         decision = _refusal(code, message)
         with self._sf() as s, s.begin():
-            audit = write_audit(
+            audit_id = write_audit(
                 s,
                 now=self._clock.now(),
                 mode=self._mode,
@@ -341,7 +338,6 @@ class TradeService:
                 request=raw,
                 inputs={"decision": decision},
             )
-            audit_id = audit.id
         return ExecutionResult(False, decision, audit_id, None)
 
     def _decide(
@@ -366,7 +362,7 @@ class TradeService:
         )
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            bot = s.get(Bot, prep.bot_id, populate_existing=True)
+            bot = bot_facts(s, prep.bot_id)
             if bot is None:  # deleted since the input check: nothing is written
                 raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
             context: Any = None
@@ -389,7 +385,7 @@ class TradeService:
                 decision = _refusal("safety_check_error", f"safety check could not run: {exc!r}")
                 decision_obj = None
             allowed = bool(decision.get("allowed"))
-            audit = write_audit(
+            audit_id = write_audit(
                 s,
                 now=now,
                 mode=self._mode,
@@ -408,47 +404,33 @@ class TradeService:
             if create and decision_obj is not None:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
-                return decision, audit.id, None
+                return decision, audit_id, None
             position_repo.create_position_if_missing(s, bot.id, bot.pair, self._mode, now)
-            trade = Trade(
+            client_order_id = str(uuid.uuid4())
+            trade_id = trade_repo.insert_pending(
+                s,
                 bot_id=bot.id,
                 mode=self._mode,
                 side=prep.side,
                 intent=prep.intent,
                 pair=prep.pair,
-                client_order_id=str(uuid.uuid4()),
-                status=TradeStatus.PENDING,
+                client_order_id=client_order_id,
                 requested_quote_size=prep.quote_size,
                 requested_base_size=prep.base_size,
-                filled_base_size=Decimal(0),
-                filled_value=Decimal(0),
-                fees=Decimal(0),
                 signal_snapshot=jsonable(extras.get("signal_snapshot")),
                 confirmation_snapshot=jsonable(extras.get("confirmation_snapshot")),
                 temperature=temperature,
-                safety_audit_id=audit.id,
-                position_applied=False,
-                sync_attempts=0,
+                safety_audit_id=audit_id,
                 next_sync_at=now + timedelta(seconds=SEND_GRACE_SECONDS),
-                status_history=[
-                    {
-                        "status": TradeStatus.PENDING.value,
-                        "at": now.isoformat(),
-                        "note": "safety checks passed",
-                    }
-                ],
-                created_at=now,
-                updated_at=now,
+                now=now,
             )
-            s.add(trade)
-            s.flush()
-            return decision, audit.id, (trade.id, trade.client_order_id)
+            return decision, audit_id, (trade_id, client_order_id)
 
     def _apply_breakers(
         self,
         s: Session,
         state: Any,
-        bot: Bot,
+        bot: BotFacts,
         decision_obj: Any,
         decision: dict[str, Any],
         now: datetime,
@@ -470,9 +452,15 @@ class TradeService:
                     detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
                 )
         if getattr(decision_obj, "pause_bot", False) and bot.status != BotStatus.PAUSED:
-            bot.status = BotStatus.PAUSED
-            bot.status_reason = f"paused by safety: {reasons}"[:500]
-            bot.updated_at = now
+            s.execute(
+                sa.update(Bot)
+                .where(Bot.id == bot.id)
+                .values(
+                    status=BotStatus.PAUSED,
+                    status_reason=f"paused by safety: {reasons}"[:500],
+                    updated_at=now,
+                )
+            )
             control_repo.record_event(
                 s,
                 at=now,

@@ -19,6 +19,7 @@ from coinpilot.domain.temperature import temperature
 from coinpilot.domain.types import BotStatus, TradeStatus, TradingMode
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.models import Bot, Position, Trade
+from coinpilot.store.repos import trades as trade_repo
 
 
 def money(value: Decimal | None) -> str | None:
@@ -222,15 +223,6 @@ def count_trades_today(session: Session, mode: TradingMode, day_start: datetime)
     )
 
 
-def realized_pnl_since(session: Session, mode: TradingMode, since: datetime) -> Decimal:
-    values = session.scalars(
-        sa.select(Trade.realized_pnl).where(
-            Trade.mode == mode, Trade.realized_pnl.is_not(None), Trade.settled_at >= since
-        )
-    )
-    return sum((v for v in values if v is not None), Decimal(0))
-
-
 def running_count(bots: list[Bot]) -> int:
     return sum(1 for b in bots if b.status == BotStatus.RUNNING)
 
@@ -270,7 +262,7 @@ def status_summary(
         "safety": {
             "trades_today": count_trades_today(session, mode, day_start),
             "max_daily_trades": limits.max_daily_trades,
-            "realized_pnl_today": money(realized_pnl_since(session, mode, day_start)),
+            "realized_pnl_today": money(trade_repo.realized_since(session, mode, day_start)),
             "daily_loss_limit_usd": money(limits.daily_loss_limit_usd),
             "max_trade_usd": money(limits.max_trade_usd),
         },

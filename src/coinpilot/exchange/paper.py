@@ -71,6 +71,29 @@ BPS = Decimal(10000)
 PAPER_LOCK_KEY = 0x636F696E_70617072  # advisory lock id for the paper account ("coinpapr")
 
 
+# The statements every order and every sync pass runs, built once (building costs more than
+# SQLite takes to run them).
+_OPEN_ORDERS = sa.select(PaperOrder).where(PaperOrder.status == OPEN).order_by(PaperOrder.created_at)
+_ALL_BALANCES = sa.select(PaperBalance)
+_BALANCES = sa.select(PaperBalance).where(
+    PaperBalance.currency.in_(sa.bindparam("currencies", expanding=True))
+)
+_PG_LOCK = sa.select(sa.func.pg_advisory_xact_lock(PAPER_LOCK_KEY))
+_SQLITE_LOCK = sa.update(PaperBalance).where(PaperBalance.currency == "").values(currency="")
+_BY_CLIENT_ID = sa.select(PaperOrder).where(PaperOrder.client_order_id == sa.bindparam("client_order_id"))
+_BY_ORDER_IDS = sa.select(PaperOrder).where(
+    PaperOrder.order_id.in_(sa.bindparam("order_ids", expanding=True))
+)
+_FILL_COUNTS = (
+    sa.select(PaperFill.order_id, sa.func.count())
+    .where(PaperFill.order_id.in_(sa.bindparam("order_ids", expanding=True)))
+    .group_by(PaperFill.order_id)
+)
+_FILLS_OF = (
+    sa.select(PaperFill).where(PaperFill.order_id == sa.bindparam("order_id")).order_by(PaperFill.time)
+)
+
+
 class PaperExchange:
     """:class:`~coinpilot.exchange.base.Exchange` in mock mode, persisted in the database."""
 
@@ -154,9 +177,7 @@ class PaperExchange:
 
     @staticmethod
     def _open_orders(s: Session) -> Sequence[PaperOrder]:
-        return s.scalars(
-            sa.select(PaperOrder).where(PaperOrder.status == OPEN).order_by(PaperOrder.created_at)
-        ).all()
+        return s.scalars(_OPEN_ORDERS).all()
 
     def _balances_with_holds(
         self, s: Session, open_orders: Sequence[PaperOrder], currencies: Sequence[str] | None = None
@@ -167,10 +188,10 @@ class PaperExchange:
             cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
             if wanted is None or cur in wanted:
                 holds[cur] = holds.get(cur, Decimal(0)) + amount
-        query = sa.select(PaperBalance)
-        if wanted is not None:
-            query = query.where(PaperBalance.currency.in_(sorted(wanted)))
-        rows = s.scalars(query).all()
+        if wanted is None:
+            rows = s.scalars(_ALL_BALANCES).all()
+        else:
+            rows = s.scalars(_BALANCES, {"currencies": sorted(wanted)}).all()
         out = {r.currency: Balance(r.currency, r.available, holds.pop(r.currency, Decimal(0))) for r in rows}
         for cur, hold in holds.items():
             out[cur] = Balance(cur, Decimal(0), hold)
@@ -184,17 +205,17 @@ class PaperExchange:
         takes the database write lock before anything is read (no stale-snapshot upgrade).
         """
         if s.get_bind().dialect.name == "postgresql":
-            s.execute(sa.select(sa.func.pg_advisory_xact_lock(PAPER_LOCK_KEY)))
+            s.execute(_PG_LOCK)
         else:
-            s.execute(sa.update(PaperBalance).where(PaperBalance.currency == "").values(currency=""))
+            s.execute(_SQLITE_LOCK)
 
     @staticmethod
     def _balances(s: Session, currencies: Sequence[str]) -> dict[str, PaperBalance]:
         """Fresh balance rows (call after :meth:`_write_lock`); missing rows are absent."""
         rows = s.scalars(
-            sa.select(PaperBalance)
-            .where(PaperBalance.currency.in_(sorted(set(currencies))))
-            .execution_options(populate_existing=True)
+            _BALANCES,
+            {"currencies": sorted(set(currencies))},
+            execution_options={"populate_existing": True},
         )
         return {row.currency: row for row in rows}
 
@@ -213,7 +234,7 @@ class PaperExchange:
 
     def _existing_ack(self, client_order_id: str) -> OrderAck | None:
         with session_scope(self._sf) as s:
-            o = s.scalar(sa.select(PaperOrder).where(PaperOrder.client_order_id == client_order_id))
+            o = s.scalar(_BY_CLIENT_ID, {"client_order_id": client_order_id})
             return None if o is None else OrderAck(o.order_id, o.client_order_id, o.pair, o.side)
 
     def place_market_order(self, request: OrderRequest) -> OrderAck:
@@ -245,9 +266,7 @@ class PaperExchange:
         try:
             with session_scope(self._sf) as s:
                 self._write_lock(s)
-                dup = s.scalar(
-                    sa.select(PaperOrder).where(PaperOrder.client_order_id == request.client_order_id)
-                )
+                dup = s.scalar(_BY_CLIENT_ID, {"client_order_id": request.client_order_id})
                 if dup is not None:
                     return OrderAck(dup.order_id, dup.client_order_id, dup.pair, dup.side)
                 balances = self._balances(s, request.pair.split("-", 1) if fill_now else [cur])
@@ -432,16 +451,12 @@ class PaperExchange:
 
     @staticmethod
     def _orders_by_id(s: Session, ids: Sequence[str]) -> dict[str, PaperOrder]:
-        return {o.order_id: o for o in s.scalars(sa.select(PaperOrder).where(PaperOrder.order_id.in_(ids)))}
+        return {o.order_id: o for o in s.scalars(_BY_ORDER_IDS, {"order_ids": list(ids)})}
 
     def _snapshots(
         self, s: Session, ids: Sequence[str], orders: dict[str, PaperOrder]
     ) -> list[OrderSnapshot]:
-        rows = s.execute(
-            sa.select(PaperFill.order_id, sa.func.count())
-            .where(PaperFill.order_id.in_(ids))
-            .group_by(PaperFill.order_id)
-        ).all()
+        rows = s.execute(_FILL_COUNTS, {"order_ids": list(ids)}).all()
         counts = {oid: int(n) for oid, n in rows}
         return [self._snapshot(orders[i], counts.get(i, 0)) for i in ids if i in orders]
 
@@ -478,9 +493,7 @@ class PaperExchange:
 
     @staticmethod
     def _fill_reports(s: Session, order_id: str) -> list[FillReport]:
-        rows = s.scalars(
-            sa.select(PaperFill).where(PaperFill.order_id == order_id).order_by(PaperFill.time)
-        ).all()
+        rows = s.scalars(_FILLS_OF, {"order_id": order_id}).all()
         return [
             FillReport(f.fill_id, f.order_id, f.price, f.base_size, f.fee, f.liquidity, f.time) for f in rows
         ]

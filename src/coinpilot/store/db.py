@@ -91,6 +91,14 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+_TAKE_LOCK = (  # built once: every order runs it
+    sa.update(ControlState)
+    .where(ControlState.id == 1)
+    .values(lock_version=ControlState.lock_version + 1)
+    .returning(ControlState)
+)
+
+
 def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     """Serialise every check-then-place: must be the first statement of the transaction.
 
@@ -104,13 +112,7 @@ def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     if session.get_bind().dialect.name == "sqlite":
         session.connection(execution_options={DURABLE: True})
     # One statement: the UPDATE takes the lock and RETURNING reads the row it locked.
-    state = session.scalars(
-        sa.update(ControlState)
-        .where(ControlState.id == 1)
-        .values(lock_version=ControlState.lock_version + 1)
-        .returning(ControlState),
-        execution_options={"populate_existing": True},
-    ).first()
+    state = session.scalars(_TAKE_LOCK, execution_options={"populate_existing": True}).first()
     if state is None:  # first start: the migration seeds it, but be robust
         state = ControlState(id=1, trading_enabled=False, emergency_stop=False, updated_at=now)
         session.add(state)

@@ -121,9 +121,13 @@ class Evaluation(Base):
 class Trade(Base):
     __tablename__ = "trades"
     __table_args__ = (
-        sa.Index("ix_trades_status", "status"),
+        # The order path reads only through these indexes, so its cost does not grow with history.
+        sa.Index("ix_trades_mode_status", "mode", "status"),  # in-flight trades, order sync
         sa.Index("ix_trades_bot_created", "bot_id", "created_at"),
         sa.Index("ix_trades_mode_created", "mode", "created_at"),  # daily counts (all bots)
+        sa.Index("ix_trades_mode_realized", "mode", "realized_at"),  # today's realised P&L
+        sa.Index("ix_trades_bot_realized", "bot_id", "mode", "realized_at"),  # weekly P&L, loss streak
+        sa.Index("ix_trades_bot_last_fill", "bot_id", "mode", "last_fill_at"),  # cooldown
         sa.CheckConstraint(
             "(requested_quote_size IS NULL) <> (requested_base_size IS NULL)", name="one_size"
         ),
@@ -145,6 +149,10 @@ class Trade(Base):
     filled_value: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     fees: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     realized_pnl: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    # When realized_pnl was booked (settled_at, or closed_at for a partly filled cancel).
+    realized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The newest of the trade's fill times (cooldowns count from it).
+    last_fill_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
     failure_code: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     signal_snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
@@ -214,7 +222,7 @@ class Position(Base):
 
 class Tranche(Base):
     __tablename__ = "tranches"
-    __table_args__ = (sa.Index("ix_tranches_position", "position_id"),)
+    __table_args__ = (sa.Index("ix_tranches_position_open", "position_id", "closed_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     position_id: Mapped[int] = mapped_column(sa.ForeignKey("positions.id", ondelete="CASCADE"))

@@ -12,6 +12,8 @@ from coinpilot.domain.types import Side, TradeIntent, TradingMode
 from coinpilot.store.models import SafetyAudit
 from coinpilot.store.repos.jsonable import jsonable
 
+_INSERT = sa.insert(SafetyAudit).returning(SafetyAudit.id)  # built once: it runs under the lock
+
 
 def write_audit(
     session: Session,
@@ -25,21 +27,27 @@ def write_audit(
     reasons: list[Any],
     request: dict[str, Any],
     inputs: dict[str, Any],
-) -> SafetyAudit:
-    row = SafetyAudit(
-        created_at=now,
-        mode=mode,
-        bot_id=bot_id,
-        side=side,
-        intent=intent,
-        allowed=allowed,
-        reasons=jsonable(list(reasons)),
-        request=jsonable(request),
-        inputs=jsonable(inputs),
+) -> int:
+    """Insert the audit row; returns its id."""
+    row_id: int = (
+        session.connection()
+        .execute(
+            _INSERT,
+            {
+                "created_at": now,
+                "mode": mode,
+                "bot_id": bot_id,
+                "side": side,
+                "intent": intent,
+                "allowed": allowed,
+                "reasons": jsonable(list(reasons)),
+                "request": jsonable(request),
+                "inputs": jsonable(inputs),
+            },
+        )
+        .scalar_one()
     )
-    session.add(row)
-    session.flush()
-    return row
+    return row_id
 
 
 def recent_audits(

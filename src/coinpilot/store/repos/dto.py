@@ -5,13 +5,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 from coinpilot.domain.types import PositionStatus
-from coinpilot.store.models import Position, SafetyAudit, Trade
+from coinpilot.store.models import Fill, Position, SafetyAudit, Trade
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.positions import to_state
 
@@ -80,6 +84,11 @@ def audit_summary(audit: SafetyAudit | None) -> dict[str, Any] | None:
 
 
 def trade_dto(trade: Trade, audit: SafetyAudit | None = None) -> TradeDTO:
+    return _trade_dto(trade, audit_summary(audit), trade.fills)
+
+
+def _trade_dto(trade: Any, decision: dict[str, Any] | None, fills: Iterable[Any]) -> TradeDTO:
+    """``trade`` and ``fills`` are ORM objects or Core rows (the same attribute names)."""
     return TradeDTO(
         id=trade.id,
         bot_id=trade.bot_id,
@@ -105,11 +114,11 @@ def trade_dto(trade: Trade, audit: SafetyAudit | None = None) -> TradeDTO:
         confirmation_snapshot=trade.confirmation_snapshot,
         temperature=str(trade.temperature) if trade.temperature else None,
         safety_audit_id=trade.safety_audit_id,
-        safety_decision=audit_summary(audit),
+        safety_decision=decision,
         status_history=list(trade.status_history or []),
         fills=tuple(
             FillDTO(f.fill_id, f.price, f.base_size, f.fee, f.liquidity, f.time)
-            for f in sorted(trade.fills, key=lambda f: (f.time, f.fill_id))
+            for f in sorted(fills, key=lambda f: (f.time, f.fill_id))
         ),
         created_at=trade.created_at,
         submitted_at=trade.submitted_at,
@@ -119,6 +128,39 @@ def trade_dto(trade: Trade, audit: SafetyAudit | None = None) -> TradeDTO:
         closed_at=trade.closed_at,
         updated_at=trade.updated_at,
     )
+
+
+_TRADE_ROW = (
+    sa.select(
+        Trade.__table__,
+        SafetyAudit.allowed.label("audit_allowed"),
+        SafetyAudit.reasons.label("audit_reasons"),
+        SafetyAudit.inputs.label("audit_inputs"),
+        SafetyAudit.created_at.label("audit_created_at"),
+    )
+    .outerjoin(SafetyAudit, SafetyAudit.id == Trade.safety_audit_id)
+    .where(Trade.id == sa.bindparam("trade_id"))
+)
+_FILL_ROWS = sa.select(Fill.__table__).where(Fill.trade_id == sa.bindparam("trade_id"))
+
+
+def read_trade_dto(session: Session, trade_id: int) -> TradeDTO | None:
+    """:func:`trade_dto` of a trade with its fills and safety decision, from two prebuilt Core
+    queries (no ORM objects: this is the answer to every execute, on the order path)."""
+    conn = session.connection()
+    row = conn.execute(_TRADE_ROW, {"trade_id": trade_id}).first()
+    if row is None:
+        return None
+    decision = None
+    if row.safety_audit_id is not None and row.audit_allowed is not None:
+        decision = {
+            "audit_id": row.safety_audit_id,
+            "allowed": row.audit_allowed,
+            "reasons": row.audit_reasons,
+            "decision": (row.audit_inputs or {}).get("decision"),
+            "at": row.audit_created_at.isoformat(),
+        }
+    return _trade_dto(row, decision, conn.execute(_FILL_ROWS, {"trade_id": trade_id}).all())
 
 
 @dataclass(frozen=True)

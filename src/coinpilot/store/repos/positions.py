@@ -1,11 +1,14 @@
 """Position and tranche rows <-> the pure :class:`PositionState` of ``domain.position``.
 
 One position row per bot and mode. Open tranches are those with ``closed_at`` NULL; when a
-position closes fully its tranches get ``closed_at`` and stay as history.
+position closes fully its tranches get ``closed_at`` and stay as history. Positions are loaded
+with their *open* tranches only (:data:`OPEN_TRANCHES`): every reader needs just those, and the
+history would otherwise make each read grow with the bot's age.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -17,6 +20,8 @@ from coinpilot.domain.types import PositionStatus, TradingMode
 from coinpilot.store.models import Position, Tranche
 
 ZERO = Decimal(0)
+# Loader criteria: a position's ``tranches`` collection holds the open ones only.
+OPEN_TRANCHES = Position.tranches.and_(Tranche.closed_at.is_(None))
 
 
 def get_position(
@@ -25,12 +30,12 @@ def get_position(
     stmt = sa.select(Position).where(Position.bot_id == bot_id, Position.mode == mode)
     if for_update:  # FOR UPDATE cannot lock through an outer join: tranches in a second query
         stmt = (
-            stmt.options(selectinload(Position.tranches))
+            stmt.options(selectinload(OPEN_TRANCHES))
             .with_for_update()
             .execution_options(populate_existing=True)
         )
     else:  # one query
-        stmt = stmt.options(joinedload(Position.tranches))
+        stmt = stmt.options(joinedload(OPEN_TRANCHES))
     return session.scalars(stmt).unique().first()
 
 
@@ -42,13 +47,44 @@ def ensure_position(session: Session, bot_id: int, pair: str, mode: TradingMode,
     return pos
 
 
+_POSITION_ID = sa.select(Position.id).where(
+    Position.bot_id == sa.bindparam("bot_id"), Position.mode == sa.bindparam("mode")
+)
+
+
 def create_position_if_missing(
     session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime
 ) -> None:
     """Like :func:`ensure_position` with one light query when the row exists (the usual case)."""
-    found = session.scalar(sa.select(Position.id).where(Position.bot_id == bot_id, Position.mode == mode))
+    found = session.connection().scalar(_POSITION_ID, {"bot_id": bot_id, "mode": mode})
     if found is None:
         _new_position(session, bot_id, pair, mode, now)
+
+
+@dataclass(frozen=True)
+class PositionFacts:
+    """What the safety check reads of a position: its size, cost and open tranche count."""
+
+    base_size: Decimal = ZERO
+    cost: Decimal = ZERO
+    open_tranches: int = 0
+
+
+_POSITION_FACTS = sa.select(
+    Position.base_size,
+    Position.cost,
+    sa.select(sa.func.count(Tranche.id))
+    .where(Tranche.position_id == Position.id, Tranche.closed_at.is_(None))
+    .scalar_subquery(),
+).where(Position.bot_id == sa.bindparam("bot_id"), Position.mode == sa.bindparam("mode"))
+
+
+def position_facts(session: Session, bot_id: int, mode: TradingMode) -> PositionFacts:
+    """:class:`PositionFacts` in one prebuilt query (no ORM objects: it runs under the lock)."""
+    row = session.connection().execute(_POSITION_FACTS, {"bot_id": bot_id, "mode": mode}).first()
+    if row is None:
+        return PositionFacts()
+    return PositionFacts(row[0], row[1], int(row[2] or 0))
 
 
 def _new_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> Position:
@@ -129,12 +165,15 @@ def positions_for_mode(session: Session, mode: TradingMode) -> list[Position]:
     stmt = (
         sa.select(Position)
         .where(Position.mode == mode)
-        .options(selectinload(Position.tranches))
+        .options(selectinload(OPEN_TRANCHES))
         .order_by(Position.bot_id)
     )
     return list(session.scalars(stmt))
 
 
+_COSTS = sa.select(Position.cost).where(Position.mode == sa.bindparam("mode"))
+
+
 def total_cost(session: Session, mode: TradingMode) -> Decimal:
     """Sum of position costs in this mode (money summed in Python: exact on SQLite too)."""
-    return sum(session.scalars(sa.select(Position.cost).where(Position.mode == mode)), ZERO)
+    return sum(session.connection().scalars(_COSTS, {"mode": mode}), ZERO)

@@ -7,9 +7,11 @@ the lock short; they are passed in here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.market import Product
@@ -24,13 +26,34 @@ from coinpilot.store.repos.control import trading_enabled_for
 ZERO = Decimal(0)
 
 
+@dataclass(frozen=True)
+class BotFacts:
+    """The bot columns the safety check reads (a plain row: nothing for the ORM to track)."""
+
+    id: int
+    pair: str
+    status: BotStatus
+    cooldown_minutes: float
+    max_tranches: int
+
+
+_BOT_FACTS = sa.select(Bot.id, Bot.pair, Bot.status, Bot.cooldown_minutes, Bot.max_tranches).where(
+    Bot.id == sa.bindparam("bot_id")
+)
+
+
+def bot_facts(session: Session, bot_id: int) -> BotFacts | None:
+    row = session.connection().execute(_BOT_FACTS, {"bot_id": bot_id}).first()
+    return None if row is None else BotFacts(row[0], row[1], BotStatus(row[2]), row[3], row[4])
+
+
 def gather_context(
     session: Session,
     *,
     now: datetime,
     mode: TradingMode,
     state: ControlState,
-    bot: Bot,
+    bot: BotFacts,
     product: Product,
     balances: dict[str, Balance],
 ) -> SafetyContext:
@@ -41,8 +64,7 @@ def gather_context(
     # the two reads (it holds the trade's row lock, not the trading lock); in this order a
     # trade settling in between is counted twice (stricter), never missed.
     inflight = trade_repo.in_flight(session, mode, bot.id)
-    pos = position_repo.get_position(session, bot.id, mode)
-    pos_state = position_repo.to_state(pos)
+    pos = position_repo.position_facts(session, bot.id, mode)
     exposure = position_repo.total_cost(session, mode)
     trades_today_total, trades_today_bot = trade_repo.count_trades_since_total_and_bot(
         session, mode, today, bot.id
@@ -57,7 +79,7 @@ def gather_context(
         mode=mode,
         trading_enabled=trading_enabled_for(state, mode),
         emergency_stop=bool(state.emergency_stop),
-        bot_status=BotStatus(bot.status),
+        bot_status=bot.status,
         bot_cooldown_minutes=bot.cooldown_minutes,
         bot_max_tranches=bot.max_tranches,
         product=product,
@@ -65,10 +87,10 @@ def gather_context(
         trades_today_bot=trades_today_bot,
         last_fill_at=trade_repo.last_fill_at(session, mode, bot.id),
         has_open_trade=inflight.bot_has_open_trade,
-        position_tranches=len(pos_state.tranches),
-        position_base=pos_state.base_size,
+        position_tranches=pos.open_tranches,
+        position_base=pos.base_size,
         # Buys in flight count as exposure until settled: limits can only be stricter.
-        position_cost=pos_state.cost + inflight.buy_quote_bot,
+        position_cost=pos.cost + inflight.buy_quote_bot,
         total_exposure=exposure + inflight.buy_quote_all,
         realized_pnl_today=realized_today,
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),

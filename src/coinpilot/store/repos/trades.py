@@ -1,6 +1,12 @@
 """Trade rows: the counters safety needs, status changes with history, fills, row locking.
 
 Every query takes the trading mode: a production trade never counts in a mock figure.
+
+The queries the order path runs under the trading lock (``in_flight``, the daily counts, the
+realised P&L sums, the loss streak, the last fill) are built once, with bind parameters, and run
+on the session's Core connection: building a SQLAlchemy statement costs more than SQLite takes
+to run it, and the lock is held for as long as they take. Each reads through an index bounded by
+the day, the week or the bot, never the whole history.
 """
 
 from __future__ import annotations
@@ -9,15 +15,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from coinpilot.domain.trade_state import transition
-from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
+from coinpilot.domain.types import (
+    FINAL_TRADE_STATUSES,
+    Side,
+    TemperatureLevel,
+    TradeIntent,
+    TradeStatus,
+    TradingMode,
+)
 from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Fill, SafetyAudit, Trade
+from coinpilot.store.models import Bot, Fill, SafetyAudit, Trade
 
 ZERO = Decimal(0)
 QUANTUM = Decimal("1e-18")  # the scale of Money columns on PostgreSQL
@@ -42,16 +56,19 @@ def count_trades_since(
     return int(session.scalar(stmt) or 0)
 
 
+_COUNT_TODAY = (
+    sa.select(sa.func.count(Trade.id), sa.func.count(Trade.id).filter(Trade.bot_id == sa.bindparam("bot_id")))
+    .where(Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("since"))
+    .where(_counted())
+)
+
+
 def count_trades_since_total_and_bot(
     session: Session, mode: TradingMode, since: datetime, bot_id: int
 ) -> tuple[int, int]:
     """(all trades, this bot's trades) since ``since``, as :func:`count_trades_since`, in one query."""
-    stmt = (
-        sa.select(sa.func.count(Trade.id), sa.func.count(Trade.id).filter(Trade.bot_id == bot_id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(_counted())
-    )
-    total, bot = session.execute(stmt).one()
+    params = {"mode": mode, "since": since, "bot_id": bot_id}
+    total, bot = session.connection().execute(_COUNT_TODAY, params).one()
     return int(total or 0), int(bot or 0)
 
 
@@ -65,25 +82,33 @@ def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datet
     return {int(b): int(n) for b, n in session.execute(stmt)}
 
 
-def last_fill_at(session: Session, mode: TradingMode, bot_id: int) -> datetime | None:
-    return session.scalar(
-        sa.select(Fill.time)
-        .join(Trade, Fill.trade_id == Trade.id)
-        .where(Trade.mode == mode, Trade.bot_id == bot_id)
-        .order_by(Fill.time.desc())
-        .limit(1)
+_LAST_FILL = (  # newest first through ix_trades_bot_last_fill: one index entry is read
+    sa.select(Trade.last_fill_at)
+    .where(
+        Trade.bot_id == sa.bindparam("bot_id"),
+        Trade.mode == sa.bindparam("mode"),
+        Trade.last_fill_at.is_not(None),
     )
+    .order_by(Trade.last_fill_at.desc())
+    .limit(1)
+)
+
+
+def last_fill_at(session: Session, mode: TradingMode, bot_id: int) -> datetime | None:
+    """The bot's newest fill time (index ``ix_trades_bot_last_fill``: no scan of its history)."""
+    at: datetime | None = session.connection().scalar(_LAST_FILL, {"bot_id": bot_id, "mode": mode})
+    return at
 
 
 def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
-    rows = session.execute(
-        sa.select(Trade.bot_id, Fill.time).join(Trade, Fill.trade_id == Trade.id).where(Trade.mode == mode)
+    """:func:`last_fill_at` for every bot, one index look-up per bot."""
+    newest = (
+        sa.select(sa.func.max(Trade.last_fill_at))
+        .where(Trade.bot_id == Bot.id, Trade.mode == mode)
+        .scalar_subquery()
     )
-    out: dict[int, datetime] = {}
-    for bot_id, at in rows:
-        if bot_id not in out or at > out[bot_id]:
-            out[bot_id] = at
-    return out
+    rows = session.execute(sa.select(Bot.id, newest))
+    return {int(bot_id): at for bot_id, at in rows if at is not None}
 
 
 def open_trades(session: Session, mode: TradingMode, bot_id: int | None = None) -> list[Trade]:
@@ -96,60 +121,72 @@ def open_trades(session: Session, mode: TradingMode, bot_id: int | None = None) 
 def realized_since(
     session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
 ) -> Decimal:
-    """Sum of realised P&L of exits settled (or closed with partial fills) at/after ``since``."""
-    stmt = sa.select(Trade.realized_pnl).where(
-        Trade.mode == mode,
-        Trade.realized_pnl.is_not(None),
-        sa.or_(Trade.settled_at >= since, Trade.closed_at >= since),
-    )
+    """Sum of realised P&L booked (exits settled, or closed with partial fills) at/after ``since``."""
+    stmt = sa.select(Trade.realized_pnl).where(Trade.mode == mode, Trade.realized_at >= since)
     if bot_id is not None:
         stmt = stmt.where(Trade.bot_id == bot_id)
     return sum((v for v in session.scalars(stmt) if v is not None), ZERO)
+
+
+_REALIZED_COLUMNS = (Trade.bot_id, Trade.realized_pnl, Trade.realized_at)
+_REALIZED_TODAY_AND_WEEK = sa.union_all(
+    sa.select(*_REALIZED_COLUMNS).where(
+        Trade.mode == sa.bindparam("mode"), Trade.realized_at >= sa.bindparam("today")
+    ),
+    sa.select(*_REALIZED_COLUMNS).where(
+        Trade.bot_id == sa.bindparam("bot_id"),
+        Trade.mode == sa.bindparam("mode"),
+        Trade.realized_at >= sa.bindparam("week"),
+        Trade.realized_at < sa.bindparam("today"),
+    ),
+)
 
 
 def realized_today_and_week(
     session: Session, mode: TradingMode, today: datetime, week: datetime, bot_id: int
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(all bots' realised P&L since ``today``, this bot's since ``today``, this bot's since
-    ``week``): three :func:`realized_since` sums from one query."""
-
-    def after(t_settled: datetime | None, t_closed: datetime | None, since: datetime) -> bool:
-        return (t_settled is not None and t_settled >= since) or (t_closed is not None and t_closed >= since)
-
-    earliest = min(today, week)
-    stmt = sa.select(Trade.bot_id, Trade.realized_pnl, Trade.settled_at, Trade.closed_at).where(
-        Trade.mode == mode,
-        Trade.realized_pnl.is_not(None),
-        sa.or_(Trade.settled_at >= earliest, Trade.closed_at >= earliest),
-        sa.or_(Trade.bot_id == bot_id, Trade.settled_at >= today, Trade.closed_at >= today),
-    )
+    ``week``): three :func:`realized_since` sums from one query. Each arm of the union reads an
+    index range bounded by the day or the week, never the whole history."""
+    params = {"mode": mode, "today": today, "week": week, "bot_id": bot_id}
     today_all = today_bot = week_bot = ZERO
-    for row_bot, pnl, settled, closed in session.execute(stmt):
-        if pnl is None:
+    for row_bot, pnl, at in session.connection().execute(_REALIZED_TODAY_AND_WEEK, params):
+        if pnl is None or at is None:
             continue
-        if after(settled, closed, today):
+        if at >= today:
             today_all += pnl
             if row_bot == bot_id:
                 today_bot += pnl
-        if row_bot == bot_id and after(settled, closed, week):
+        if row_bot == bot_id and at >= week:
             week_bot += pnl
     return today_all, today_bot, week_bot
 
 
-def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
-    """Losing exits in a row, newest first, until the first non-losing exit."""
-    stmt = (
-        sa.select(Trade.realized_pnl)
-        .where(Trade.mode == mode, Trade.bot_id == bot_id, Trade.realized_pnl.is_not(None))
-        .order_by(sa.func.coalesce(Trade.settled_at, Trade.closed_at).desc(), Trade.id.desc())
-        .limit(200)
+LOSS_STREAK_CAP = 200
+_LOSS_STREAK = (
+    sa.select(Trade.realized_pnl)
+    .where(
+        Trade.bot_id == sa.bindparam("bot_id"),
+        Trade.mode == sa.bindparam("mode"),
+        Trade.realized_at.is_not(None),
     )
+    .order_by(Trade.realized_at.desc(), Trade.id.desc())
+    .limit(LOSS_STREAK_CAP)
+)
+
+
+def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
+    """Losing exits in a row, newest first, until the first non-losing exit (at most 200).
+
+    Reads ``ix_trades_bot_realized`` newest first through a Core cursor, which steps lazily: the
+    loop stops at the first non-loss, so a long history costs nothing unless the streak is long.
+    """
     n = 0
-    for pnl in session.scalars(stmt):
-        if pnl is not None and pnl < 0:
+    with session.connection().execute(_LOSS_STREAK, {"bot_id": bot_id, "mode": mode}) as rows:
+        for (pnl,) in rows:
+            if pnl is None or pnl >= 0:
+                break
             n += 1
-        else:
-            break
     return n
 
 
@@ -175,11 +212,22 @@ class InFlight:
     bot_has_open_trade: bool  # bool(open_trades(session, mode, bot_id))
 
 
+_IN_FLIGHT = sa.select(
+    Trade.bot_id,
+    Trade.side,
+    Trade.position_applied,
+    Trade.requested_quote_size,
+    Trade.requested_base_size,
+    Trade.average_fill_price,
+    Trade.safety_audit_id,
+).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
+
+
 def in_flight(session: Session, mode: TradingMode, bot_id: int) -> InFlight:
     """One read of the mode's non-final trades instead of three queries (same rules)."""
     bot_quote = all_quote = ZERO
     bot_open = False
-    for t in session.scalars(sa.select(Trade).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))):
+    for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
         bot_open = bot_open or t.bot_id == bot_id
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
@@ -189,25 +237,94 @@ def in_flight(session: Session, mode: TradingMode, bot_id: int) -> InFlight:
     return InFlight(bot_quote, all_quote, bot_open)
 
 
-def _inflight_quote(session: Session, t: Trade) -> Decimal:
+class _Sized(Protocol):
+    """The columns of a trade that say how much quote it commits (an ORM row or a Core row)."""
+
+    @property
+    def requested_quote_size(self) -> Decimal | None: ...
+    @property
+    def requested_base_size(self) -> Decimal | None: ...
+    @property
+    def average_fill_price(self) -> Decimal | None: ...
+    @property
+    def safety_audit_id(self) -> int | None: ...
+
+
+def _inflight_quote(session: Session, t: _Sized) -> Decimal:
     if t.requested_quote_size is not None:
         return t.requested_quote_size
     if t.requested_base_size is not None:
         # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
-        price = t.average_fill_price or _approved_price(session, t)
+        price = t.average_fill_price or _approved_price(session, t.safety_audit_id)
         if price is not None:
             return t.requested_base_size * price
     return ZERO
 
 
-def _approved_price(session: Session, trade: Trade) -> Decimal | None:
-    """The price in the safety request that let ``trade`` through (its audit row)."""
-    audit = session.get(SafetyAudit, trade.safety_audit_id) if trade.safety_audit_id else None
+def _approved_price(session: Session, audit_id: int | None) -> Decimal | None:
+    """The price in the safety request that let a trade through (its audit row)."""
+    audit = session.get(SafetyAudit, audit_id) if audit_id else None
     raw = (audit.request or {}).get("price") if audit is not None else None
     try:
         return Decimal(str(raw)) if raw is not None else None
     except InvalidOperation:
         return None
+
+
+_INSERT = sa.insert(Trade).returning(Trade.id)  # built once: it runs under the trading lock
+
+
+def insert_pending(
+    session: Session,
+    *,
+    bot_id: int,
+    mode: TradingMode,
+    side: Side,
+    intent: TradeIntent,
+    pair: str,
+    client_order_id: str,
+    requested_quote_size: Decimal | None,
+    requested_base_size: Decimal | None,
+    signal_snapshot: object,
+    confirmation_snapshot: object,
+    temperature: TemperatureLevel | None,
+    safety_audit_id: int,
+    next_sync_at: datetime,
+    now: datetime,
+) -> int:
+    """Insert a PENDING trade (safety passed, order not yet sent); returns its id."""
+    trade_id: int = (
+        session.connection()
+        .execute(
+            _INSERT,
+            {
+                "bot_id": bot_id,
+                "mode": mode,
+                "side": side,
+                "intent": intent,
+                "pair": pair,
+                "client_order_id": client_order_id,
+                "status": TradeStatus.PENDING,
+                "requested_quote_size": requested_quote_size,
+                "requested_base_size": requested_base_size,
+                "filled_base_size": ZERO,
+                "filled_value": ZERO,
+                "fees": ZERO,
+                "signal_snapshot": signal_snapshot,
+                "confirmation_snapshot": confirmation_snapshot,
+                "temperature": temperature,
+                "safety_audit_id": safety_audit_id,
+                "position_applied": False,
+                "sync_attempts": 0,
+                "next_sync_at": next_sync_at,
+                "status_history": [_history_entry(TradeStatus.PENDING, now, "safety checks passed")],
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        .scalar_one()
+    )
+    return trade_id
 
 
 def due_for_sync(session: Session, mode: TradingMode, now: datetime, limit: int = 200) -> list[int]:
@@ -232,18 +349,17 @@ def get_trade(session: Session, trade_id: int) -> Trade | None:
     ).first()
 
 
+_TRADE_WITH_AUDIT = (
+    sa.select(Trade, SafetyAudit)
+    .outerjoin(SafetyAudit, SafetyAudit.id == Trade.safety_audit_id)
+    .where(Trade.id == sa.bindparam("trade_id"))
+    .options(selectinload(Trade.fills))
+)
+
+
 def get_trade_with_audit(session: Session, trade_id: int) -> tuple[Trade, SafetyAudit | None] | None:
-    """A trade with its fills and its safety audit row, in one query."""
-    row = (
-        session.execute(
-            sa.select(Trade, SafetyAudit)
-            .outerjoin(SafetyAudit, SafetyAudit.id == Trade.safety_audit_id)
-            .where(Trade.id == trade_id)
-            .options(joinedload(Trade.fills))
-        )
-        .unique()
-        .first()
-    )
+    """A trade with its fills and its safety audit row (the answer to every execute)."""
+    row = session.execute(_TRADE_WITH_AUDIT, {"trade_id": trade_id}).first()
     return None if row is None else (row[0], row[1])
 
 
@@ -306,34 +422,51 @@ def mark_acknowledged(
     then takes the general path through :func:`lock_trade` and :func:`set_status`).
     """
     transition(TradeStatus.PENDING, TradeStatus.OPEN)
-    claimed = session.execute(
-        sa.update(Trade)
-        .where(Trade.id == trade_id, Trade.status == TradeStatus.PENDING, Trade.order_id.is_(None))
-        .values(order_id=order_id, status=TradeStatus.OPEN)
-        .returning(Trade.status_history, Trade.submitted_at, Trade.opened_at),
-        execution_options={"synchronize_session": False},
-    ).first()
+    conn = session.connection()
+    claimed = conn.execute(_CLAIM_ACK, {"trade_id": trade_id, "new_order_id": order_id}).first()
     if claimed is None:
         return False
     history, submitted_at, opened_at = claimed
-    session.execute(
-        sa.update(Trade)
-        .where(Trade.id == trade_id)
-        .values(
-            status_history=[
-                *(history or []),
-                _history_entry(TradeStatus.OPEN, now, f"acknowledged: {order_id}"),
-            ],
-            submitted_at=submitted_at or now,
-            opened_at=opened_at or now,
-            last_error=None,
-            sync_attempts=0,
-            next_sync_at=next_sync_at,
-            updated_at=now,
-        ),
-        execution_options={"synchronize_session": False},
+    entry = _history_entry(TradeStatus.OPEN, now, f"acknowledged: {order_id}")
+    conn.execute(
+        _RECORD_ACK,
+        {
+            "trade_id": trade_id,
+            "new_status_history": [*(history or []), entry],
+            "new_submitted_at": submitted_at or now,
+            "new_opened_at": opened_at or now,
+            "new_next_sync_at": next_sync_at,
+            "new_updated_at": now,
+        },
     )
     return True
+
+
+_CLAIM_ACK = (
+    sa.update(Trade)
+    .where(
+        Trade.id == sa.bindparam("trade_id"),
+        Trade.status == TradeStatus.PENDING,
+        Trade.order_id.is_(None),
+    )
+    .values(
+        order_id=sa.bindparam("new_order_id", type_=Trade.__table__.c.order_id.type), status=TradeStatus.OPEN
+    )
+    .returning(Trade.status_history, Trade.submitted_at, Trade.opened_at)
+)
+_RECORD_ACK = (
+    sa.update(Trade)
+    .where(Trade.id == sa.bindparam("trade_id"))
+    .values(
+        status_history=sa.bindparam("new_status_history", type_=Trade.__table__.c.status_history.type),
+        submitted_at=sa.bindparam("new_submitted_at", type_=Trade.__table__.c.submitted_at.type),
+        opened_at=sa.bindparam("new_opened_at", type_=Trade.__table__.c.opened_at.type),
+        last_error=None,
+        sync_attempts=0,
+        next_sync_at=sa.bindparam("new_next_sync_at", type_=Trade.__table__.c.next_sync_at.type),
+        updated_at=sa.bindparam("new_updated_at", type_=Trade.__table__.c.updated_at.type),
+    )
+)
 
 
 def record_fills(trade: Trade, reports: Iterable[FillReport]) -> int:
@@ -368,3 +501,4 @@ def aggregate_from_fills(trade: Trade, fills: Sequence[Fill] | None = None) -> N
     trade.filled_value = value
     trade.fees = fees
     trade.average_fill_price = (value / base).quantize(QUANTUM) if base > 0 else None
+    trade.last_fill_at = max((f.time for f in rows), default=None)

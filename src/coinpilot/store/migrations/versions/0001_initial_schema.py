@@ -80,12 +80,8 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("status_reason", sa.String(length=500), nullable=True),
-        sa.Column(
-            "created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bots")),
         sa.UniqueConstraint("name", name=op.f("uq_bots_name")),
         sa.UniqueConstraint("pair", name=op.f("uq_bots_pair")),
@@ -133,22 +129,16 @@ def upgrade() -> None:
         ),
         sa.Column("emergency_stop", sa.Boolean(), nullable=False),
         sa.Column("emergency_reason", sa.String(length=500), nullable=True),
-        sa.Column(
-            "emergency_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("emergency_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lock_version", sa.Integer(), nullable=False),
-        sa.Column(
-            "updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_control_state")),
     )
     op.create_table(
         "paper_balances",
         sa.Column("currency", sa.String(length=16), nullable=False),
         sa.Column("available", coinpilot.store.coltypes.Money(length=64), nullable=False),
-        sa.Column(
-            "updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("currency", name=op.f("pk_paper_balances")),
     )
     op.create_table(
@@ -176,12 +166,8 @@ def upgrade() -> None:
         sa.Column("filled_value", coinpilot.store.coltypes.Money(length=64), nullable=False),
         sa.Column("total_fees", coinpilot.store.coltypes.Money(length=64), nullable=False),
         sa.Column("reject_reason", sa.String(length=200), nullable=True),
-        sa.Column(
-            "created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "fill_due_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fill_due_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("filled_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("order_id", name=op.f("pk_paper_orders")),
         sa.UniqueConstraint("client_order_id", name=op.f("uq_paper_orders_client_order_id")),
@@ -205,12 +191,8 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column(
-            "confirm_since", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
-        sa.Column(
-            "last_evaluated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("confirm_since", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_evaluated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_score", sa.Float(), nullable=True),
         sa.Column(
             "last_action",
@@ -247,9 +229,7 @@ def upgrade() -> None:
         ),
         sa.Column("last_error", sa.String(length=1000), nullable=True),
         sa.Column("consecutive_errors", sa.Integer(), nullable=False),
-        sa.Column(
-            "next_evaluation_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("next_evaluation_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("high_water_price", coinpilot.store.coltypes.Money(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["bot_id"], ["bots.id"], name=op.f("fk_bot_runtime_bot_id_bots"), ondelete="CASCADE"
@@ -260,9 +240,7 @@ def upgrade() -> None:
         "evaluations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("bot_id", sa.Integer(), nullable=False),
-        sa.Column(
-            "evaluated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("evaluated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("price", coinpilot.store.coltypes.Money(length=64), nullable=True),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column(
@@ -366,9 +344,7 @@ def upgrade() -> None:
         sa.Column("realized_pnl", coinpilot.store.coltypes.Money(length=64), nullable=False),
         sa.Column("total_fees", coinpilot.store.coltypes.Money(length=64), nullable=False),
         sa.Column("opened_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["bot_id"], ["bots.id"], name=op.f("fk_positions_bot_id_bots"), ondelete="RESTRICT"
         ),
@@ -378,9 +354,7 @@ def upgrade() -> None:
     op.create_table(
         "safety_audit",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column(
-            "created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "mode",
             sa.Enum(
@@ -451,12 +425,8 @@ def upgrade() -> None:
         "worker_leases",
         sa.Column("bot_id", sa.Integer(), nullable=False),
         sa.Column("worker_id", sa.String(length=64), nullable=False),
-        sa.Column(
-            "expires_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "acquired_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("expires_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acquired_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["bot_id"], ["bots.id"], name=op.f("fk_worker_leases_bot_id_bots"), ondelete="CASCADE"
         ),
@@ -563,28 +533,20 @@ def upgrade() -> None:
         sa.Column("safety_audit_id", sa.Integer(), nullable=True),
         sa.Column("position_applied", sa.Boolean(), nullable=False),
         sa.Column("sync_attempts", sa.Integer(), nullable=False),
-        sa.Column(
-            "next_sync_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("next_sync_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=1000), nullable=True),
         sa.Column(
             "status_history",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
-        sa.Column(
-            "submitted_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True
-        ),
+        sa.Column("created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("opened_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("filled_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("settled_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True),
-        sa.Column(
-            "updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("updated_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "(requested_quote_size IS NULL) <> (requested_base_size IS NULL)",
             name=op.f("ck_trades_one_size"),
@@ -639,9 +601,7 @@ def upgrade() -> None:
             name=op.f("fk_tranches_position_id_positions"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["trade_id"], ["trades.id"], name=op.f("fk_tranches_trade_id_trades")
-        ),
+        sa.ForeignKeyConstraint(["trade_id"], ["trades.id"], name=op.f("fk_tranches_trade_id_trades")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tranches")),
         sa.UniqueConstraint("trade_id", name=op.f("uq_tranches_trade_id")),
     )

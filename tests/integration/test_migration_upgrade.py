@@ -1,0 +1,159 @@
+"""Upgrading a database that already holds trades: 0001 -> head keeps every row and backfills
+the columns later revisions derive from it; downgrading and upgrading again is lossless."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.store.db import make_engine
+from coinpilot.store.migrate import current_revision, head_revision, upgrade
+from coinpilot.store.models import Bot, Fill, Trade
+from tests.conftest import IS_POSTGRES, TEST_DATABASE
+
+D = Decimal
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def scratch_url(tmp_path) -> Iterator[str]:
+    """An empty database of its own (the shared test database is already at head)."""
+    if not IS_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
+        return
+    name = f"coinpilot_up_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(TEST_DATABASE, pool_size=1)
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.engine.make_url(TEST_DATABASE).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+# Columns of revision 0001 only: the ORM models already have the later ones.
+def _trade_0001(bot_id: int, n: int, **extra: object) -> dict[str, object]:
+    return {
+        "bot_id": bot_id,
+        "mode": TradingMode.MOCK,
+        "side": Side.SELL,
+        "intent": TradeIntent.MANUAL,
+        "pair": "BTC-USD",
+        "client_order_id": f"c-{n}",
+        "order_id": f"o-{n}",
+        "status": TradeStatus.SETTLED,
+        "requested_base_size": D("0.001"),
+        "filled_base_size": D("0.001"),
+        "filled_value": D("50"),
+        "fees": D("0.3"),
+        "position_applied": True,
+        "sync_attempts": 0,
+        "status_history": [],
+        "created_at": T0,
+        "updated_at": T0,
+        **extra,
+    }
+
+
+def test_upgrade_from_0001_backfills_realized_at_and_last_fill_at(scratch_url):
+    upgrade(scratch_url, "0001")
+    engine = make_engine(scratch_url, pool_size=1)
+    settled, closed = T0 + timedelta(minutes=5), T0 + timedelta(minutes=9)
+    try:
+        with engine.begin() as conn:
+            bot_id = conn.execute(
+                sa.insert(Bot.__table__).returning(Bot.id),
+                {
+                    "name": "old",
+                    "description": "",
+                    "pair": "BTC-USD",
+                    "status": BotStatus.STOPPED,
+                    "granularity": "ONE_HOUR",
+                    "signal_config": {},
+                    "buy_threshold": 0.5,
+                    "sell_threshold": 0.5,
+                    "confirmation_minutes": 0,
+                    "trade_size_usd": D("10"),
+                    "cooldown_minutes": 0,
+                    "max_tranches": 3,
+                    "strategy": {},
+                    "created_at": T0,
+                    "updated_at": T0,
+                },
+            ).scalar_one()
+            ids = [
+                conn.execute(sa.insert(Trade.__table__).returning(Trade.id), row).scalar_one()
+                for row in (
+                    _trade_0001(bot_id, 1, realized_pnl=D("-2.5"), settled_at=settled),
+                    _trade_0001(
+                        bot_id, 2, realized_pnl=D("1"), closed_at=closed, status=TradeStatus.CANCELLED
+                    ),
+                    _trade_0001(bot_id, 3, side=Side.BUY, settled_at=settled),  # an entry: no P&L
+                )
+            ]
+            for trade_id, minutes in ((ids[0], 1), (ids[0], 4), (ids[2], 2)):
+                conn.execute(
+                    sa.insert(Fill.__table__),
+                    {
+                        "trade_id": trade_id,
+                        "fill_id": f"f-{trade_id}-{minutes}",
+                        "price": D("50000"),
+                        "base_size": D("0.0005"),
+                        "fee": D("0.15"),
+                        "liquidity": "TAKER",
+                        "time": T0 + timedelta(minutes=minutes),
+                    },
+                )
+    finally:
+        engine.dispose()
+
+    upgrade(scratch_url)
+    assert current_revision(scratch_url) == head_revision()
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            rows = {
+                r.id: r
+                for r in conn.execute(
+                    sa.select(Trade.id, Trade.realized_pnl, Trade.realized_at, Trade.last_fill_at)
+                )
+            }
+    finally:
+        engine.dispose()
+    assert rows[ids[0]].realized_at == settled and rows[ids[0]].realized_pnl == D("-2.5")
+    assert rows[ids[1]].realized_at == closed  # closed with partial fills: booked at close
+    assert rows[ids[2]].realized_at is None
+    assert rows[ids[0]].last_fill_at == T0 + timedelta(minutes=4)  # the newest of its fills
+    assert rows[ids[1]].last_fill_at is None
+    assert rows[ids[2]].last_fill_at == T0 + timedelta(minutes=2)
+
+    # Down to 0001 and back up: nothing is lost, the backfill is recomputed the same.
+    upgrade_down(scratch_url, "0001")
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            again = {
+                r.id: r for r in conn.execute(sa.select(Trade.id, Trade.realized_at, Trade.last_fill_at))
+            }
+    finally:
+        engine.dispose()
+    assert {k: (v.realized_at, v.last_fill_at) for k, v in again.items()} == {
+        k: (v.realized_at, v.last_fill_at) for k, v in rows.items()
+    }
+
+
+def upgrade_down(url: str, revision: str) -> None:
+    from alembic import command
+
+    from coinpilot.store.migrate import alembic_config
+
+    command.downgrade(alembic_config(url), revision)
