@@ -12,6 +12,9 @@ Reference measured in the same run: the bare paper exchange (``place_market_orde
 safety, no trade row), so the ratio shows what the crash-safe bookkeeping costs.
 Target: p99 ack latency under 20 ms. Not a test: it prints figures.
 Run: ``.venv/bin/python bench/order_path.py [--orders N] [--repeat R] [--warmup W] [--database URL]``.
+``--history N`` first writes N past round trips (buy and sell trades with their fills, closed
+tranches and audit rows, spread over the year before the run) straight into the database, so
+the figures are those of an installation with a long history, not an empty one.
 ``--warmup`` orders run first and are not measured (compiled-statement caches, prepared
 statements); ``--repeat`` measures R batches of N orders one after another (the tables keep
 growing) and reports each batch and the median over batches, so one noisy batch on a shared
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import random
 import statistics
 import sys
 import tempfile
@@ -33,15 +37,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from coinpilot.config import Settings
 from coinpilot.domain.clock import FakeClock
 from coinpilot.domain.market import BestBidAsk, Candles, Product
-from coinpilot.domain.types import Granularity, Side
+from coinpilot.domain.types import Granularity, Side, TradeIntent, TradeStatus
 from coinpilot.exchange.base import OrderRequest
 from coinpilot.exchange.paper import PaperExchange
-from coinpilot.services import build_services
+from coinpilot.services import Services, build_services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
+from coinpilot.store.models import Fill, SafetyAudit, Trade, Tranche
+from coinpilot.store.repos import positions as position_repo
 
 PAIRS = [f"B{i:02d}-USD" for i in range(20)]
 
@@ -86,6 +94,136 @@ class StaticMarket:
         }
 
 
+def seed_history(services: Services, bot_ids: list[int], round_trips: int, before: datetime) -> None:
+    """Write ``round_trips`` settled buy+sell pairs per the bench's bots, ending at ``before``."""
+    rng = random.Random(7)
+    mode = services.mode
+    done = 0
+    with session_scope(services.sessions) as s:
+        positions = {
+            b: position_repo.ensure_position(s, b, PAIRS[i], mode, before).id for i, b in enumerate(bot_ids)
+        }
+    while done < round_trips:
+        chunk = min(2000, round_trips - done)
+        trades: list[dict[str, object]] = []
+        for k in range(done, done + chunk):
+            i = k % len(bot_ids)
+            at = before - timedelta(minutes=10 * (round_trips - k) + 5)
+            buy_value, base = Decimal("9.94"), Decimal("0.0994")
+            pnl = Decimal(rng.randint(-40, 60)) / 100
+            if k >= round_trips - 5 * len(bot_ids):  # end on wins: no loss streak carried in
+                pnl = abs(pnl) + Decimal("0.01")
+            common = {
+                "bot_id": bot_ids[i],
+                "mode": mode,
+                "intent": TradeIntent.MANUAL,
+                "pair": PAIRS[i],
+                "status": TradeStatus.SETTLED,
+                "filled_base_size": base,
+                "position_applied": True,
+                "sync_attempts": 0,
+                "status_history": [],
+            }
+            for side, t, extra in (
+                (
+                    Side.BUY,
+                    at,
+                    {
+                        "requested_quote_size": Decimal("10"),
+                        "requested_base_size": None,
+                        "filled_value": buy_value,
+                        "realized_pnl": None,
+                    },
+                ),
+                (
+                    Side.SELL,
+                    at + timedelta(minutes=5),
+                    {
+                        "requested_quote_size": None,
+                        "requested_base_size": base,
+                        "filled_value": buy_value + pnl,
+                        "realized_pnl": pnl,
+                    },
+                ),
+            ):
+                trades.append(
+                    {
+                        **common,
+                        **extra,
+                        "side": side,
+                        "client_order_id": str(uuid.uuid4()),
+                        "order_id": str(uuid.uuid4()),
+                        "average_fill_price": Decimal("100"),
+                        "fees": Decimal("0.06"),
+                        "created_at": t,
+                        "opened_at": t,
+                        "filled_at": t,
+                        "settled_at": t,
+                        "updated_at": t,
+                        "last_fill_at": t,
+                        "realized_at": t if side is Side.SELL else None,
+                    }
+                )
+        with session_scope(services.sessions) as s:
+            conn = s.connection()
+            conn.execute(
+                sa.insert(SafetyAudit),
+                [
+                    {
+                        "created_at": t["created_at"],
+                        "mode": mode,
+                        "bot_id": t["bot_id"],
+                        "side": t["side"],
+                        "intent": t["intent"],
+                        "allowed": True,
+                        "reasons": [],
+                        "request": {},
+                        "inputs": {},
+                    }
+                    for t in trades
+                ],
+            )
+            ids = (
+                conn.execute(sa.insert(Trade).returning(Trade.id, sort_by_parameter_order=True), trades)
+                .scalars()
+                .all()
+            )
+            conn.execute(
+                sa.insert(Fill),
+                [
+                    {
+                        "trade_id": tid,
+                        "fill_id": str(uuid.uuid4()),
+                        "price": Decimal("100"),
+                        "base_size": t["filled_base_size"],
+                        "fee": Decimal("0.06"),
+                        "liquidity": "TAKER",
+                        "time": t["created_at"],
+                    }
+                    for tid, t in zip(ids, trades, strict=True)
+                ],
+            )
+            conn.execute(
+                sa.insert(Tranche),
+                [
+                    {
+                        "position_id": positions[int(str(t["bot_id"]))],
+                        "trade_id": tid,
+                        "entry_price": Decimal("100"),
+                        "base_size": t["filled_base_size"],
+                        "cost": Decimal("10"),
+                        "fee": Decimal("0.06"),
+                        "opened_at": t["created_at"],
+                        "closed_at": t["created_at"] + timedelta(minutes=5),  # type: ignore[operator]
+                    }
+                    for tid, t in zip(ids, trades, strict=True)
+                    if t["side"] is Side.BUY
+                ],
+            )
+        done += chunk
+        progress(done, round_trips, "history")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -105,6 +243,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1000, help="orders per measured batch")
     parser.add_argument("--repeat", type=int, default=1, help="measured batches (median reported)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured orders first")
+    parser.add_argument(
+        "--history", type=int, default=0, help="past round trips written before measuring (e.g. 50000)"
+    )
     parser.add_argument("--database", default=None, help="database URL (default: a temporary SQLite file)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="coinpilot-bench-"))
@@ -149,7 +290,9 @@ def main() -> None:
                 clock.now(),
             )
             bot_ids.append(bot.id)
-    print(f"database: {url}")
+    if args.history:
+        seed_history(services, bot_ids, args.history, clock.now())
+    print(f"database: {url}" + (f" with {args.history} past round trips" if args.history else ""))
     print(
         f"orders: {args.repeat} x {args.orders} (+{args.warmup} warm-up) over {len(PAIRS)} bots"
         " (buy then sell, limits reset daily by the fake clock)"

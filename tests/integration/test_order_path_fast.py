@@ -221,3 +221,24 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
             D("2.25"),
             D("2.00"),
         )
+
+
+def test_a_stale_cached_pair_is_caught_under_the_lock_and_the_request_priced_again(session_factory, clock):
+    """The bot's pair is read once per TradeService; if the id comes to name a bot on another
+    pair, the locked re-read notices, and the request starts over with the right pair."""
+    from coinpilot.engine.execution import TradeService
+    from tests.integration._fakes import TEST_LIMITS, enable_trading
+
+    market = StaticMarket(clock)
+    paper = PaperExchange(session_factory, market, clock, fill_delay_seconds=0)
+    service = TradeService(session_factory, paper, clock, MOCK, TEST_LIMITS)
+    bot = make_bot(session_factory, clock)
+    enable_trading(session_factory, clock)
+    service._pairs[bot] = "ETH-USD"  # as if the id named an ETH-USD bot when it was cached
+    res = service.execute(bot, Side.BUY, quote_size=D("20"))
+    assert res.allowed and res.trade is not None, res.decision
+    assert res.trade.pair == "BTC-USD" and service._pairs[bot] == "BTC-USD"
+    with session_factory() as s:
+        audits = s.scalars(sa.select(SafetyAudit).order_by(SafetyAudit.id)).all()
+        assert [a.request["pair"] for a in audits] == ["BTC-USD"]  # nothing audited at the stale pair
+        assert s.scalars(sa.select(Trade.pair)).all() == ["BTC-USD"]

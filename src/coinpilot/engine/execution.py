@@ -58,6 +58,16 @@ log = logging.getLogger(__name__)
 SEND_GRACE_SECONDS = 2.0
 
 
+class _BotChanged(Exception):
+    """The bot id now names a bot on another pair than the one the request was priced for."""
+
+
+class _SafetyCheckFailed(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+
+
 class InvalidTradeRequest(ValueError):
     """The request itself is malformed (not a safety refusal). ``field`` names the culprit."""
 
@@ -123,6 +133,9 @@ class TradeService:
         self._limits = limits
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
+        # A bot's pair never changes, so it is read once; the locked check re-reads the bot and
+        # starts over if the id now names another bot (deleted and re-created).
+        self._pairs: dict[int, str] = {}
 
     @property
     def mode(self) -> TradingMode:
@@ -186,6 +199,7 @@ class TradeService:
         *,
         create: bool,
         extras: dict[str, Any] | None = None,
+        retried: bool = False,
     ) -> ExecutionResult:
         raw = {
             "bot_id": bot_id,
@@ -205,7 +219,15 @@ class TradeService:
         if isinstance(prep_or_refusal, ExecutionResult):
             return prep_or_refusal
         prep = prep_or_refusal
-        decision, audit_id, created = self._decide(prep, raw, create, extras or {}, temperature)
+        try:
+            decision, audit_id, created = self._decide(prep, raw, create, extras or {}, temperature)
+        except _BotChanged:
+            self._pairs.pop(bot_id, None)
+            if retried:
+                raise InvalidTradeRequest("bot_id", f"bot {bot_id!r} changed during the request") from None
+            return self._run(
+                bot_id, side, quote_size, base_size, intent, create=create, extras=extras, retried=True
+            )
         if created is None:
             return ExecutionResult(bool(decision.get("allowed")) and not create, decision, audit_id, None)
         trade_id, client_order_id = created
@@ -222,14 +244,16 @@ class TradeService:
         raw: dict[str, Any],
     ) -> _Prepared | ExecutionResult:
         """Input checks (raise InvalidTradeRequest) and market inputs (refuse if unavailable)."""
-        bot = None
-        if isinstance(bot_id, int) and not isinstance(bot_id, bool):
+        is_id = isinstance(bot_id, int) and not isinstance(bot_id, bool)
+        pair = self._pairs.get(bot_id) if is_id else None
+        if pair is None and is_id:
             with self._sf() as s:
                 bot = bot_facts(s, bot_id)
-        known_bot = bot.id if bot is not None else None
-        pair = bot.pair if bot is not None else ""
-        if bot is None:
+            if bot is not None:
+                pair = self._pairs[bot_id] = bot.pair
+        if pair is None:
             self._audit_invalid(raw, None, "bot_id", f"no bot with id {bot_id!r}")
+        known_bot = bot_id
         try:
             side_v = Side(side)
         except ValueError:
@@ -360,30 +384,59 @@ class TradeService:
             base_size=prep.base_size,
             price=prep.price,
         )
+        try:
+            return self._decide_locked(prep, request, raw, create, extras, temperature, now)
+        except _SafetyCheckFailed as failed:  # fail closed; its transaction was rolled back
+            log.error("safety check failed; refusing the trade", exc_info=failed.cause)
+            decision = _refusal("safety_check_error", f"safety check could not run: {failed.cause!r}")
+            with self._sf() as s, s.begin():
+                audit_id = write_audit(
+                    s,
+                    now=now,
+                    mode=self._mode,
+                    bot_id=prep.bot_id,
+                    side=prep.side,
+                    intent=prep.intent,
+                    allowed=False,
+                    reasons=decision["reasons"],
+                    request={**jsonable(request), "dry_run": not create},
+                    inputs={"context": None, "limits": self._limits_json, "decision": decision},
+                )
+            return decision, audit_id, None
+
+    def _decide_locked(
+        self,
+        prep: _Prepared,
+        request: SafetyRequest,
+        raw: dict[str, Any],
+        create: bool,
+        extras: dict[str, Any],
+        temperature: TemperatureLevel | None,
+        now: datetime,
+    ) -> tuple[dict[str, Any], int, tuple[int, str] | None]:
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
             bot = bot_facts(s, prep.bot_id)
             if bot is None:  # deleted since the input check: nothing is written
                 raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
-            context: Any = None
-            decision_obj: Any = None
+            if bot.pair != prep.pair:
+                raise _BotChanged
             try:
-                with s.begin_nested():
-                    context = gather_context(
-                        s,
-                        now=now,
-                        mode=self._mode,
-                        state=state,
-                        bot=bot,
-                        product=prep.product,
-                        balances=prep.balances,
-                    )
-                    decision_obj = validate(request, context, self._limits)
+                gathered = gather_context(
+                    s,
+                    now=now,
+                    mode=self._mode,
+                    state=state,
+                    bot=bot,
+                    product=prep.product,
+                    balances=prep.balances,
+                )
+                decision_obj = validate(request, gathered.context, self._limits)
                 decision = dict(decision_obj.to_dict())
-            except Exception as exc:  # fail closed
-                log.exception("safety check failed; refusing the trade")
-                decision = _refusal("safety_check_error", f"safety check could not run: {exc!r}")
-                decision_obj = None
+            except Exception as exc:
+                # Leave the transaction (on PostgreSQL a failed statement poisons it); the
+                # refusal is audited in a fresh one by the caller.
+                raise _SafetyCheckFailed(exc) from exc
             allowed = bool(decision.get("allowed"))
             audit_id = write_audit(
                 s,
@@ -396,16 +449,17 @@ class TradeService:
                 reasons=list(decision.get("reasons") or []),
                 request={**jsonable(request), "dry_run": not create},
                 inputs={
-                    "context": jsonable(context) if context is not None else None,
+                    "context": jsonable(gathered.context),
                     "limits": self._limits_json,
                     "decision": jsonable(decision),
                 },
             )
-            if create and decision_obj is not None:
+            if create:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
                 return decision, audit_id, None
-            position_repo.create_position_if_missing(s, bot.id, bot.pair, self._mode, now)
+            if gathered.position_id is None:
+                position_repo.create_position(s, bot.id, bot.pair, self._mode, now)
             client_order_id = str(uuid.uuid4())
             trade_id = trade_repo.insert_pending(
                 s,

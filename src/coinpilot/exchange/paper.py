@@ -296,8 +296,7 @@ class PaperExchange:
                     fill_due_at=now + self.fill_delay,
                 )
                 s.add(order)
-                if fill_now:
-                    s.flush()  # the order row exists before its fill row (foreign key)
+                if fill_now:  # inserted already filled (the fill row follows it: see _apply_fill)
                     self._apply_fill(s, order, balances, now, product=product, quote=quote)
         except IntegrityError:
             existing = self._existing_ack(request.client_order_id)
@@ -398,6 +397,8 @@ class PaperExchange:
         o.status = ExchangeOrderStatus.FILLED.value
         o.filled_base, o.average_price, o.filled_value, o.total_fees = base, price, value, fee
         o.filled_at = now
+        if o in s.new:
+            s.flush()  # a new order row is written (filled) before its fill row: foreign key
         s.add(
             PaperFill(
                 fill_id=str(uuid.uuid4()),

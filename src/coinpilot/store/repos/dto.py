@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coinpilot.domain.types import PositionStatus
+from coinpilot.domain.types import PositionStatus, TradeStatus
 from coinpilot.store.models import Fill, Position, SafetyAudit, Trade
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.positions import to_state
@@ -160,7 +160,10 @@ def read_trade_dto(session: Session, trade_id: int) -> TradeDTO | None:
             "decision": (row.audit_inputs or {}).get("decision"),
             "at": row.audit_created_at.isoformat(),
         }
-    return _trade_dto(row, decision, conn.execute(_FILL_ROWS, {"trade_id": trade_id}).all())
+    # Fills are recorded only when an order finishes: a PENDING or OPEN trade has none.
+    unfinished = row.status in (TradeStatus.PENDING, TradeStatus.OPEN)
+    fills = [] if unfinished else conn.execute(_FILL_ROWS, {"trade_id": trade_id}).all()
+    return _trade_dto(row, decision, fills)
 
 
 @dataclass(frozen=True)

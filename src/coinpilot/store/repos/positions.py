@@ -68,9 +68,11 @@ class PositionFacts:
     base_size: Decimal = ZERO
     cost: Decimal = ZERO
     open_tranches: int = 0
+    position_id: int | None = None  # None: no row yet
 
 
 _POSITION_FACTS = sa.select(
+    Position.id,
     Position.base_size,
     Position.cost,
     sa.select(sa.func.count(Tranche.id))
@@ -84,7 +86,12 @@ def position_facts(session: Session, bot_id: int, mode: TradingMode) -> Position
     row = session.connection().execute(_POSITION_FACTS, {"bot_id": bot_id, "mode": mode}).first()
     if row is None:
         return PositionFacts()
-    return PositionFacts(row[0], row[1], int(row[2] or 0))
+    return PositionFacts(row[1], row[2], int(row[3] or 0), row[0])
+
+
+def create_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> None:
+    """Insert the flat position row (call under the trading lock, knowing it is missing)."""
+    _new_position(session, bot_id, pair, mode, now)
 
 
 def _new_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> Position:

@@ -47,6 +47,12 @@ def bot_facts(session: Session, bot_id: int) -> BotFacts | None:
     return None if row is None else BotFacts(row[0], row[1], BotStatus(row[2]), row[3], row[4])
 
 
+@dataclass(frozen=True)
+class Gathered:
+    context: SafetyContext
+    position_id: int | None  # None: the bot has no position row in this mode yet
+
+
 def gather_context(
     session: Session,
     *,
@@ -56,7 +62,7 @@ def gather_context(
     bot: BotFacts,
     product: Product,
     balances: dict[str, Balance],
-) -> SafetyContext:
+) -> Gathered:
     """Everything ``safety.validate`` needs, read from the database (mode-filtered)."""
     today = day_start(now)
     week = week_start(now)
@@ -74,7 +80,7 @@ def gather_context(
     )
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
-    return SafetyContext(
+    context = SafetyContext(
         now=now,
         mode=mode,
         trading_enabled=trading_enabled_for(state, mode),
@@ -99,3 +105,4 @@ def gather_context(
         quote_available=quote.available if quote else None,  # unknown fails closed
         base_available=base.available if base else None,
     )
+    return Gathered(context, pos.position_id)

@@ -11,13 +11,15 @@ the day, the week or the bot, never the whole history.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from coinpilot.domain.trade_state import transition
@@ -414,59 +416,62 @@ def _history_entry(status: TradeStatus, at: datetime, note: str) -> dict[str, st
 def mark_acknowledged(
     session: Session, trade_id: int, order_id: str, now: datetime, next_sync_at: datetime
 ) -> bool:
-    """PENDING without an order id -> OPEN with ``order_id``: the usual ack, in two statements.
+    """PENDING without an order id -> OPEN with ``order_id``: the usual ack, in one statement.
 
-    The conditional UPDATE locks the row (PostgreSQL: row lock; SQLite: the database write lock)
-    and matches only a trade still waiting for its ack; RETURNING gives what the second UPDATE
-    extends under that lock. Returns False, changing nothing, for any other trade (the caller
-    then takes the general path through :func:`lock_trade` and :func:`set_status`).
+    The conditional UPDATE locks the row (PostgreSQL: row lock; SQLite: the database write lock),
+    matches only a trade still waiting for its ack and appends to its history in SQL. Returns
+    False, changing nothing, for any other trade (the caller then takes the general path through
+    :func:`lock_trade` and :func:`set_status`).
     """
     transition(TradeStatus.PENDING, TradeStatus.OPEN)
-    conn = session.connection()
-    claimed = conn.execute(_CLAIM_ACK, {"trade_id": trade_id, "new_order_id": order_id}).first()
-    if claimed is None:
-        return False
-    history, submitted_at, opened_at = claimed
     entry = _history_entry(TradeStatus.OPEN, now, f"acknowledged: {order_id}")
-    conn.execute(
-        _RECORD_ACK,
+    done = session.connection().execute(
+        _ACK[session.get_bind().dialect.name == "postgresql"],
         {
             "trade_id": trade_id,
-            "new_status_history": [*(history or []), entry],
-            "new_submitted_at": submitted_at or now,
-            "new_opened_at": opened_at or now,
+            "new_order_id": order_id,
+            "entry": json.dumps([entry]),
+            "now": now,
             "new_next_sync_at": next_sync_at,
-            "new_updated_at": now,
         },
     )
-    return True
+    return bool(done.rowcount == 1)
 
 
-_CLAIM_ACK = (
-    sa.update(Trade)
-    .where(
-        Trade.id == sa.bindparam("trade_id"),
-        Trade.status == TradeStatus.PENDING,
-        Trade.order_id.is_(None),
+def _ack_statement(postgresql: bool) -> sa.Update:
+    """The ack UPDATE; the history append is the one dialect-specific part (JSONB ``||`` on
+    PostgreSQL, ``json_insert`` on SQLite), both appending the one-element array ``:entry``."""
+    entry = sa.bindparam("entry", type_=sa.String)
+    history: sa.ColumnElement[Any]
+    if postgresql:
+        history = sa.func.coalesce(Trade.status_history, sa.cast("[]", JSONB)).op("||")(sa.cast(entry, JSONB))
+    else:
+        history = sa.func.json_insert(
+            sa.func.coalesce(Trade.status_history, "[]"), "$[#]", sa.func.json_extract(entry, "$[0]")
+        )
+    now = sa.bindparam("now", type_=Trade.__table__.c.updated_at.type)
+    return (
+        sa.update(Trade)
+        .where(
+            Trade.id == sa.bindparam("trade_id"),
+            Trade.status == TradeStatus.PENDING,
+            Trade.order_id.is_(None),
+        )
+        .values(
+            order_id=sa.bindparam("new_order_id", type_=Trade.__table__.c.order_id.type),
+            status=TradeStatus.OPEN,
+            status_history=history,
+            submitted_at=sa.func.coalesce(Trade.submitted_at, now),
+            opened_at=sa.func.coalesce(Trade.opened_at, now),
+            last_error=None,
+            sync_attempts=0,
+            next_sync_at=sa.bindparam("new_next_sync_at", type_=Trade.__table__.c.next_sync_at.type),
+            updated_at=now,
+        )
     )
-    .values(
-        order_id=sa.bindparam("new_order_id", type_=Trade.__table__.c.order_id.type), status=TradeStatus.OPEN
-    )
-    .returning(Trade.status_history, Trade.submitted_at, Trade.opened_at)
-)
-_RECORD_ACK = (
-    sa.update(Trade)
-    .where(Trade.id == sa.bindparam("trade_id"))
-    .values(
-        status_history=sa.bindparam("new_status_history", type_=Trade.__table__.c.status_history.type),
-        submitted_at=sa.bindparam("new_submitted_at", type_=Trade.__table__.c.submitted_at.type),
-        opened_at=sa.bindparam("new_opened_at", type_=Trade.__table__.c.opened_at.type),
-        last_error=None,
-        sync_attempts=0,
-        next_sync_at=sa.bindparam("new_next_sync_at", type_=Trade.__table__.c.next_sync_at.type),
-        updated_at=sa.bindparam("new_updated_at", type_=Trade.__table__.c.updated_at.type),
-    )
-)
+
+
+_ACK = {False: _ack_statement(postgresql=False), True: _ack_statement(postgresql=True)}
 
 
 def record_fills(trade: Trade, reports: Iterable[FillReport]) -> int:
