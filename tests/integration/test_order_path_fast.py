@@ -242,3 +242,21 @@ def test_a_stale_cached_pair_is_caught_under_the_lock_and_the_request_priced_aga
         audits = s.scalars(sa.select(SafetyAudit).order_by(SafetyAudit.id)).all()
         assert [a.request["pair"] for a in audits] == ["BTC-USD"]  # nothing audited at the stale pair
         assert s.scalars(sa.select(Trade.pair)).all() == ["BTC-USD"]
+
+
+def test_read_session_reads_committed_rows_without_holding_a_transaction(engine, session_factory, clock):
+    from coinpilot.store.db import read_session
+
+    bot = make_bot(session_factory, clock)
+    with read_session(session_factory) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 0
+        raw = s.connection().connection.dbapi_connection
+        if engine.dialect.name == "postgresql":
+            assert raw.autocommit is True  # no BEGIN / ROLLBACK round trips
+        # a writer is not blocked by the reader
+        with session_factory() as w, w.begin():
+            _trade(w, clock, bot, quote=D("20"))
+        if engine.dialect.name == "postgresql":  # each statement sees what is committed
+            assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 1
+    with read_session(session_factory) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 1

@@ -42,7 +42,7 @@ from coinpilot.domain.types import (
 )
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Balance, Exchange, OrderRequest
-from coinpilot.store.db import acquire_trading_lock
+from coinpilot.store.db import acquire_trading_lock, read_session
 from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
@@ -184,7 +184,7 @@ class TradeService:
         )
 
     def get_trade(self, trade_id: int) -> TradeDTO | None:
-        with self._sf() as s:
+        with read_session(self._sf) as s:
             dto = read_trade_dto(s, trade_id)
         return dto if dto is not None and dto.mode == self._mode.value else None
 
@@ -247,7 +247,7 @@ class TradeService:
         is_id = isinstance(bot_id, int) and not isinstance(bot_id, bool)
         pair = self._pairs.get(bot_id) if is_id else None
         if pair is None and is_id:
-            with self._sf() as s:
+            with read_session(self._sf) as s:
                 bot = bot_facts(s, bot_id)
             if bot is not None:
                 pair = self._pairs[bot_id] = bot.pair

@@ -61,7 +61,7 @@ from coinpilot.exchange.base import (
     ProductNotFound,
 )
 from coinpilot.exchange.paper_rules import check_order, compute_fill, reject, reservation
-from coinpilot.store.db import session_scope
+from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder
 
 log = logging.getLogger(__name__)
@@ -167,12 +167,12 @@ class PaperExchange:
         """
         self._ensure_seeded()
         now = self._clock.now()
-        with session_scope(self._sf) as s:
+        with read_session(self._sf) as s:
             open_orders = self._open_orders(s)
             if not any(o.fill_due_at <= now for o in open_orders):
                 return self._balances_with_holds(s, open_orders, currencies)
         self.process_due()
-        with session_scope(self._sf) as s:
+        with read_session(self._sf) as s:
             return self._balances_with_holds(s, self._open_orders(s), currencies)
 
     @staticmethod

@@ -78,6 +78,21 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads that need no transaction of their own (each statement sees what was
+    committed before it). On PostgreSQL it runs in autocommit, which saves the BEGIN and ROLLBACK
+    round trips; on SQLite it is a plain session (reads are local, and ``BEGIN`` is ours to
+    issue). Never write through it."""
+    session = factory()
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+    finally:
+        session.close()
+
+
+@contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     session = factory()
