@@ -234,10 +234,10 @@ def test_a_stale_cached_pair_is_caught_under_the_lock_and_the_request_priced_aga
     service = TradeService(session_factory, paper, clock, MOCK, TEST_LIMITS)
     bot = make_bot(session_factory, clock)
     enable_trading(session_factory, clock)
-    service._pairs[bot] = "ETH-USD"  # as if the id named an ETH-USD bot when it was cached
+    service._intake.pairs[bot] = "ETH-USD"  # as if the id named an ETH-USD bot when it was cached
     res = service.execute(bot, Side.BUY, quote_size=D("20"))
     assert res.allowed and res.trade is not None, res.decision
-    assert res.trade.pair == "BTC-USD" and service._pairs[bot] == "BTC-USD"
+    assert res.trade.pair == "BTC-USD" and service._intake.pairs[bot] == "BTC-USD"
     with session_factory() as s:
         audits = s.scalars(sa.select(SafetyAudit).order_by(SafetyAudit.id)).all()
         assert [a.request["pair"] for a in audits] == ["BTC-USD"]  # nothing audited at the stale pair

@@ -4,6 +4,7 @@ The path (ARCHITECTURE.md "One order"):
 
 1. check the input (``InvalidTradeRequest`` before anything but an audit row is written);
 2. fetch product, price and balances from the exchange *before* the lock (keeps it short);
+   steps 1-2 live in :mod:`coinpilot.engine.trade_intake`;
 3. one transaction that starts with ``acquire_trading_lock``: gather the safety context from
    the database, ``safety.validate``, write the audit row, apply a circuit breaker's verdict,
    and, if allowed, insert the trade PENDING with a fresh client_order_id — COMMIT;
@@ -19,17 +20,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.market import Product
 from coinpilot.domain.safety import SafetyRequest, validate
 from coinpilot.domain.types import (
     BotStatus,
@@ -37,11 +35,16 @@ from coinpilot.domain.types import (
     TemperatureLevel,
     TradeIntent,
     TradingMode,
-    quantize_down,
-    to_decimal,
 )
 from coinpilot.engine.sync import OrderSync
-from coinpilot.exchange.base import Balance, Exchange, OrderRequest
+from coinpilot.engine.trade_intake import (
+    ExecutionResult,
+    InvalidTradeRequest,
+    PreparedTrade,
+    TradeIntake,
+    refusal,
+)
+from coinpilot.exchange.base import Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock, read_session
 from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
@@ -52,6 +55,7 @@ from coinpilot.store.repos.dto import TradeDTO, read_trade_dto
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.snapshot import BotFacts, bot_facts, gather_context
 
+__all__ = ["SEND_GRACE_SECONDS", "ExecutionResult", "InvalidTradeRequest", "TradeService"]
 log = logging.getLogger(__name__)
 
 # A PENDING trade is left to the sender this long before the order sync replays it.
@@ -66,55 +70,6 @@ class _SafetyCheckFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(repr(cause))
         self.cause = cause
-
-
-class InvalidTradeRequest(ValueError):
-    """The request itself is malformed (not a safety refusal). ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-@dataclass(frozen=True)
-class ExecutionResult:
-    allowed: bool
-    decision: dict[str, Any]  # safety Decision.to_dict() (or the fail-closed refusal)
-    audit_id: int
-    trade: TradeDTO | None  # None when refused
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "decision": jsonable(self.decision),
-            "audit_id": self.audit_id,
-            "trade": self.trade.to_dict() if self.trade else None,
-        }
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    bot_id: int
-    pair: str
-    side: Side
-    intent: TradeIntent
-    quote_size: Decimal | None
-    base_size: Decimal | None
-    product: Product
-    price: Decimal
-    balances: dict[str, Balance]
-
-
-def _refusal(code: str, message: str) -> dict[str, Any]:
-    """A Decision-shaped refusal for failures outside ``safety.validate`` (fail closed)."""
-    return {
-        "allowed": False,
-        "reasons": [{"code": code, "message": message}],
-        "checks": [],
-        "engage_emergency_stop": False,
-        "pause_bot": False,
-    }
 
 
 class TradeService:
@@ -133,9 +88,7 @@ class TradeService:
         self._limits = limits
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
-        # A bot's pair never changes, so it is read once; the locked check re-reads the bot and
-        # starts over if the id now names another bot (deleted and re-created).
-        self._pairs: dict[int, str] = {}
+        self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
 
     @property
     def mode(self) -> TradingMode:
@@ -214,15 +167,15 @@ class TradeService:
             try:
                 temperature = TemperatureLevel(temperature)
             except ValueError:
-                self._audit_invalid(raw, None, "temperature", f"unknown temperature {temperature!r}")
-        prep_or_refusal = self._prepare(bot_id, side, quote_size, base_size, intent, raw)
+                self._intake.audit_invalid(raw, None, "temperature", f"unknown temperature {temperature!r}")
+        prep_or_refusal = self._intake.prepare(bot_id, side, quote_size, base_size, intent, raw)
         if isinstance(prep_or_refusal, ExecutionResult):
             return prep_or_refusal
         prep = prep_or_refusal
         try:
             decision, audit_id, created = self._decide(prep, raw, create, extras or {}, temperature)
         except _BotChanged:
-            self._pairs.pop(bot_id, None)
+            self._intake.forget(bot_id)
             if retried:
                 raise InvalidTradeRequest("bot_id", f"bot {bot_id!r} changed during the request") from None
             return self._run(
@@ -234,139 +187,9 @@ class TradeService:
         self._send(trade_id, client_order_id, prep)
         return ExecutionResult(True, decision, audit_id, self.get_trade(trade_id))
 
-    def _prepare(
-        self,
-        bot_id: int,
-        side: Side | str,
-        quote_size: object,
-        base_size: object,
-        intent: TradeIntent | str,
-        raw: dict[str, Any],
-    ) -> _Prepared | ExecutionResult:
-        """Input checks (raise InvalidTradeRequest) and market inputs (refuse if unavailable)."""
-        is_id = isinstance(bot_id, int) and not isinstance(bot_id, bool)
-        pair = self._pairs.get(bot_id) if is_id else None
-        if pair is None and is_id:
-            with read_session(self._sf) as s:
-                bot = bot_facts(s, bot_id)
-            if bot is not None:
-                pair = self._pairs[bot_id] = bot.pair
-        if pair is None:
-            self._audit_invalid(raw, None, "bot_id", f"no bot with id {bot_id!r}")
-        known_bot = bot_id
-        try:
-            side_v = Side(side)
-        except ValueError:
-            self._audit_invalid(raw, known_bot, "side", f"must be 'buy' or 'sell', not {side!r}")
-        try:
-            intent_v = TradeIntent(intent)
-        except ValueError:
-            self._audit_invalid(raw, known_bot, "intent", f"unknown intent {intent!r}")
-        if (quote_size is None) == (base_size is None):
-            self._audit_invalid(raw, known_bot, "size", "give exactly one of quote_size / base_size")
-        field = "quote_size" if quote_size is not None else "base_size"
-        try:
-            size = to_decimal(quote_size if quote_size is not None else base_size, field)
-        except ValueError as exc:
-            self._audit_invalid(raw, known_bot, field, str(exc).split(": ", 1)[-1])
-        if size <= 0:
-            self._audit_invalid(raw, known_bot, field, f"must be positive, got {size}")
-        try:
-            product = self._exchange.get_product(pair)
-        except Exception as exc:
-            return self._refuse_early(
-                raw,
-                known_bot,
-                side_v,
-                intent_v,
-                "market_data_unavailable",
-                f"could not read product {pair}: {exc}",
-            )
-        increment = product.quote_increment if field == "quote_size" else product.base_increment
-        minimum = product.quote_min_size if field == "quote_size" else product.base_min_size
-        sized = quantize_down(size, increment)
-        if sized <= 0 or sized < minimum:
-            self._audit_invalid(
-                raw,
-                known_bot,
-                field,
-                f"{size} is below the minimum of {minimum} for {pair} (increment {increment})",
-            )
-        try:
-            book = self._exchange.get_best_bid_ask([pair]).get(pair)
-            price = (book.ask if side_v == Side.BUY else book.bid) if book else product.price
-            if price is None or not price > 0:
-                raise ValueError("no price")
-            balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
-        except Exception as exc:
-            return self._refuse_early(
-                raw,
-                known_bot,
-                side_v,
-                intent_v,
-                "market_data_unavailable",
-                f"could not read price or balances for {pair}: {exc}",
-            )
-        return _Prepared(
-            bot_id=bot_id,
-            pair=pair,
-            side=side_v,
-            intent=intent_v,
-            quote_size=sized if field == "quote_size" else None,
-            base_size=sized if field == "base_size" else None,
-            product=product,
-            price=price,
-            balances=balances,
-        )
-
-    def _audit_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> NoReturn:
-        """Audit the malformed request, then raise ``InvalidTradeRequest``."""
-        with self._sf() as s, s.begin():
-            write_audit(
-                s,
-                now=self._clock.now(),
-                mode=self._mode,
-                bot_id=bot_id,
-                side=None,
-                intent=None,
-                allowed=False,
-                reasons=[{"code": "invalid_request", "field": field, "message": message}],
-                request={
-                    k: repr(v) if not isinstance(v, str | int | bool | type(None)) else v
-                    for k, v in raw.items()
-                },
-                inputs={},
-            )
-        raise InvalidTradeRequest(field, message)
-
-    def _refuse_early(
-        self,
-        raw: dict[str, Any],
-        bot_id: int | None,
-        side: Side,
-        intent: TradeIntent,
-        code: str,
-        message: str,
-    ) -> ExecutionResult:
-        decision = _refusal(code, message)
-        with self._sf() as s, s.begin():
-            audit_id = write_audit(
-                s,
-                now=self._clock.now(),
-                mode=self._mode,
-                bot_id=bot_id,
-                side=side,
-                intent=intent,
-                allowed=False,
-                reasons=decision["reasons"],
-                request=raw,
-                inputs={"decision": decision},
-            )
-        return ExecutionResult(False, decision, audit_id, None)
-
     def _decide(
         self,
-        prep: _Prepared,
+        prep: PreparedTrade,
         raw: dict[str, Any],
         create: bool,
         extras: dict[str, Any],
@@ -388,7 +211,7 @@ class TradeService:
             return self._decide_locked(prep, request, raw, create, extras, temperature, now)
         except _SafetyCheckFailed as failed:  # fail closed; its transaction was rolled back
             log.error("safety check failed; refusing the trade", exc_info=failed.cause)
-            decision = _refusal("safety_check_error", f"safety check could not run: {failed.cause!r}")
+            decision = refusal("safety_check_error", f"safety check could not run: {failed.cause!r}")
             with self._sf() as s, s.begin():
                 audit_id = write_audit(
                     s,
@@ -406,7 +229,7 @@ class TradeService:
 
     def _decide_locked(
         self,
-        prep: _Prepared,
+        prep: PreparedTrade,
         request: SafetyRequest,
         raw: dict[str, Any],
         create: bool,
@@ -524,7 +347,7 @@ class TradeService:
                 detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
             )
 
-    def _send(self, trade_id: int, client_order_id: str, prep: _Prepared) -> None:
+    def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with)."""
         request = OrderRequest(client_order_id, prep.pair, prep.side, prep.quote_size, prep.base_size)
         self._orders.send(trade_id, request, unknown="order outcome unknown")
