@@ -3,16 +3,9 @@
 Orders, fills and balances live in ``paper_orders`` / ``paper_fills`` / ``paper_balances`` so a
 restarted process still answers ``get_order`` (the engine reconciles by it).
 
-Fill arithmetic (price ``p`` already includes adverse slippage and is quantised to the price
-increment: buys round up, sells round down; fee rate ``r``):
-
-- **Quote-sized buy of Q** (fee included, Coinbase's identity kept exactly):
-  ``base = floor_to_base_increment(Q / ((1 + r) * p))``, ``filled_value = base * p``,
-  ``fee = Q - filled_value``. So ``filled_value + fee == Q`` and ``filled_value / base == p``
-  exactly; the fee is ``r * filled_value`` plus the rounding dust of ``base`` (< ``p * 1e-8``).
-  The quote balance falls by exactly ``Q``, the base balance rises by exactly ``base``.
-- **Base-sized sell of b**: ``filled_value = b * p``, ``fee = filled_value * r`` (exact, not
-  rounded), proceeds ``filled_value - fee`` are credited; the base balance falls by exactly ``b``.
+The pieces: order rules and fill arithmetic in :mod:`.paper_rules`, booking a fill on the rows
+(with the arithmetic spelled out) in :mod:`.paper_booking`, the SQL and the reads in
+:mod:`.paper_queries`; this module is the order's life (place, fill when due, cancel).
 
 Funds are reserved at placement (``available`` falls, ``hold`` rises) so two orders cannot spend
 the same dollars. An order is created OPEN with ``fill_due_at = now + fill_delay`` and fills at
@@ -45,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.market import BestBidAsk, Candles, Product
-from coinpilot.domain.types import Granularity, Side, TradingMode
+from coinpilot.domain.types import Granularity, TradingMode
 from coinpilot.exchange.base import (
     Balance,
     ExchangeError,
@@ -60,38 +53,25 @@ from coinpilot.exchange.base import (
     OrderSnapshot,
     ProductNotFound,
 )
-from coinpilot.exchange.paper_rules import check_order, compute_fill, reject, reservation
+from coinpilot.exchange.paper_booking import apply_fill, release_hold
+from coinpilot.exchange.paper_queries import (
+    BY_CLIENT_ID,
+    OPEN,
+    balances_with_holds,
+    fill_reports,
+    fresh_balances,
+    open_orders,
+    orders_by_id,
+    snapshots,
+    write_lock,
+)
+from coinpilot.exchange.paper_rules import check_order, reject, reservation
 from coinpilot.store.db import read_session, session_scope
-from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder
+from coinpilot.store.models import PaperBalance, PaperOrder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-OPEN = ExchangeOrderStatus.OPEN.value
 BPS = Decimal(10000)
-PAPER_LOCK_KEY = 0x636F696E_70617072  # advisory lock id for the paper account ("coinpapr")
-
-
-# The statements every order and every sync pass runs, built once (building costs more than
-# SQLite takes to run them).
-_OPEN_ORDERS = sa.select(PaperOrder).where(PaperOrder.status == OPEN).order_by(PaperOrder.created_at)
-_ALL_BALANCES = sa.select(PaperBalance)
-_BALANCES = sa.select(PaperBalance).where(
-    PaperBalance.currency.in_(sa.bindparam("currencies", expanding=True))
-)
-_PG_LOCK = sa.select(sa.func.pg_advisory_xact_lock(PAPER_LOCK_KEY))
-_SQLITE_LOCK = sa.update(PaperBalance).where(PaperBalance.currency == "").values(currency="")
-_BY_CLIENT_ID = sa.select(PaperOrder).where(PaperOrder.client_order_id == sa.bindparam("client_order_id"))
-_BY_ORDER_IDS = sa.select(PaperOrder).where(
-    PaperOrder.order_id.in_(sa.bindparam("order_ids", expanding=True))
-)
-_FILL_COUNTS = (
-    sa.select(PaperFill.order_id, sa.func.count())
-    .where(PaperFill.order_id.in_(sa.bindparam("order_ids", expanding=True)))
-    .group_by(PaperFill.order_id)
-)
-_FILLS_OF = (
-    sa.select(PaperFill).where(PaperFill.order_id == sa.bindparam("order_id")).order_by(PaperFill.time)
-)
 
 
 class PaperExchange:
@@ -152,7 +132,7 @@ class PaperExchange:
             with self._seed_lock, session_scope(self._sf) as s:
                 if self._seeded:
                     return
-                self._write_lock(s)
+                write_lock(s)
                 if s.scalar(sa.select(sa.func.count()).select_from(PaperBalance)) == 0:
                     for cur, amount in self._starting.items():
                         s.add(PaperBalance(currency=cur, available=amount, updated_at=now))
@@ -168,56 +148,12 @@ class PaperExchange:
         self._ensure_seeded()
         now = self._clock.now()
         with read_session(self._sf) as s:
-            open_orders = self._open_orders(s)
-            if not any(o.fill_due_at <= now for o in open_orders):
-                return self._balances_with_holds(s, open_orders, currencies)
+            orders = open_orders(s)
+            if not any(o.fill_due_at <= now for o in orders):
+                return balances_with_holds(s, orders, currencies)
         self.process_due()
         with read_session(self._sf) as s:
-            return self._balances_with_holds(s, self._open_orders(s), currencies)
-
-    @staticmethod
-    def _open_orders(s: Session) -> Sequence[PaperOrder]:
-        return s.scalars(_OPEN_ORDERS).all()
-
-    def _balances_with_holds(
-        self, s: Session, open_orders: Sequence[PaperOrder], currencies: Sequence[str] | None = None
-    ) -> dict[str, Balance]:
-        wanted = None if currencies is None else set(currencies)
-        holds: dict[str, Decimal] = {}
-        for o in open_orders:
-            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
-            if wanted is None or cur in wanted:
-                holds[cur] = holds.get(cur, Decimal(0)) + amount
-        if wanted is None:
-            rows = s.scalars(_ALL_BALANCES).all()
-        else:
-            rows = s.scalars(_BALANCES, {"currencies": sorted(wanted)}).all()
-        out = {r.currency: Balance(r.currency, r.available, holds.pop(r.currency, Decimal(0))) for r in rows}
-        for cur, hold in holds.items():
-            out[cur] = Balance(cur, Decimal(0), hold)
-        return out
-
-    @staticmethod
-    def _write_lock(s: Session) -> None:
-        """First statement of every paper write: one account-wide lock, so no deadlocks.
-
-        PostgreSQL: a transaction-scoped advisory lock. SQLite: a write matching no row, which
-        takes the database write lock before anything is read (no stale-snapshot upgrade).
-        """
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(_PG_LOCK)
-        else:
-            s.execute(_SQLITE_LOCK)
-
-    @staticmethod
-    def _balances(s: Session, currencies: Sequence[str]) -> dict[str, PaperBalance]:
-        """Fresh balance rows (call after :meth:`_write_lock`); missing rows are absent."""
-        rows = s.scalars(
-            _BALANCES,
-            {"currencies": sorted(set(currencies))},
-            execution_options={"populate_existing": True},
-        )
-        return {row.currency: row for row in rows}
+            return balances_with_holds(s, open_orders(s), currencies)
 
     # -- placing ------------------------------------------------------------------------------
     def _validate(self, req: OrderRequest) -> Product:
@@ -234,7 +170,7 @@ class PaperExchange:
 
     def _existing_ack(self, client_order_id: str) -> OrderAck | None:
         with session_scope(self._sf) as s:
-            o = s.scalar(_BY_CLIENT_ID, {"client_order_id": client_order_id})
+            o = s.scalar(BY_CLIENT_ID, {"client_order_id": client_order_id})
             return None if o is None else OrderAck(o.order_id, o.client_order_id, o.pair, o.side)
 
     def place_market_order(self, request: OrderRequest) -> OrderAck:
@@ -265,11 +201,11 @@ class PaperExchange:
         fill_now = not self.fill_delay
         try:
             with session_scope(self._sf) as s:
-                self._write_lock(s)
-                dup = s.scalar(_BY_CLIENT_ID, {"client_order_id": request.client_order_id})
+                write_lock(s)
+                dup = s.scalar(BY_CLIENT_ID, {"client_order_id": request.client_order_id})
                 if dup is not None:
                     return OrderAck(dup.order_id, dup.client_order_id, dup.pair, dup.side)
-                balances = self._balances(s, request.pair.split("-", 1) if fill_now else [cur])
+                balances = fresh_balances(s, request.pair.split("-", 1) if fill_now else [cur])
                 row = balances.get(cur)
                 available = row.available if row is not None else Decimal(0)
                 if row is None or available < amount:
@@ -296,8 +232,17 @@ class PaperExchange:
                     fill_due_at=now + self.fill_delay,
                 )
                 s.add(order)
-                if fill_now:  # inserted already filled (the fill row follows it: see _apply_fill)
-                    self._apply_fill(s, order, balances, now, product=product, quote=quote)
+                if fill_now:  # inserted already filled (the fill row follows it: see apply_fill)
+                    apply_fill(
+                        s,
+                        order,
+                        balances,
+                        now,
+                        slippage=self.slippage,
+                        fee_rate=self.fee_rate,
+                        product=product,
+                        quote=quote,
+                    )
         except IntegrityError:
             existing = self._existing_ack(request.client_order_id)
             if existing is None:
@@ -346,7 +291,7 @@ class PaperExchange:
         failure: str | None = None,
     ) -> bool:
         with session_scope(self._sf) as s:
-            self._write_lock(s)
+            write_lock(s)
             claimed = s.execute(
                 sa.update(PaperOrder)
                 .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
@@ -356,64 +301,19 @@ class PaperExchange:
                 return False
             o = s.get(PaperOrder, order_id, populate_existing=True)
             assert o is not None
-            bal = self._balances(s, o.pair.split("-", 1))
-            self._apply_fill(s, o, bal, now, product=product, quote=quote, failure=failure)
-            return True
-
-    def _apply_fill(
-        self,
-        s: Session,
-        o: PaperOrder,
-        bal: dict[str, PaperBalance],
-        now: datetime,
-        *,
-        product: Product | None = None,
-        quote: BestBidAsk | None = None,
-        failure: str | None = None,
-    ) -> None:
-        """Fill (or fail) order ``o`` whose funds are reserved; ``bal`` holds its currencies' rows.
-
-        Call inside the write-locked transaction that owns ``o``.
-        """
-        base_cur, quote_cur = o.pair.split("-", 1)
-
-        def credit(cur: str, amount: Decimal) -> None:
-            row = bal.get(cur)
-            if row is None:
-                row = PaperBalance(currency=cur, available=Decimal(0), updated_at=now)
-                s.add(row)
-                bal[cur] = row
-            row.available = row.available + amount
-            row.updated_at = now
-
-        fill = None if failure else compute_fill(o, product, quote, self.slippage, self.fee_rate)
-        if fill is None or isinstance(fill, str):
-            o.status = ExchangeOrderStatus.FAILED.value
-            o.reject_reason = (failure or fill or "fill failed")[:200]
-            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
-            credit(cur, amount)  # release the hold
-            return
-        price, base, value, fee = fill
-        o.status = ExchangeOrderStatus.FILLED.value
-        o.filled_base, o.average_price, o.filled_value, o.total_fees = base, price, value, fee
-        o.filled_at = now
-        if o in s.new:
-            s.flush()  # a new order row is written (filled) before its fill row: foreign key
-        s.add(
-            PaperFill(
-                fill_id=str(uuid.uuid4()),
-                order_id=o.order_id,
-                price=price,
-                base_size=base,
-                fee=fee,
-                liquidity="TAKER",
-                time=now,
+            bal = fresh_balances(s, o.pair.split("-", 1))
+            apply_fill(
+                s,
+                o,
+                bal,
+                now,
+                slippage=self.slippage,
+                fee_rate=self.fee_rate,
+                product=product,
+                quote=quote,
+                failure=failure,
             )
-        )
-        if o.side is Side.BUY:
-            credit(base_cur, base)  # the quote hold (Q = value + fee) is consumed entirely
-        else:
-            credit(quote_cur, value - fee)  # the base hold is consumed entirely
+            return True
 
     # -- reading ------------------------------------------------------------------------------
     def _due_first(self, order_ids: Sequence[str]) -> None:
@@ -441,43 +341,14 @@ class PaperExchange:
             return []
         now = self._clock.now()
         with session_scope(self._sf) as s:
-            orders = self._orders_by_id(s, ids)
+            orders = orders_by_id(s, ids)
             due = [o.order_id for o in orders.values() if o.status == OPEN and o.fill_due_at <= now]
             if not due:  # the usual case: one read
-                return self._snapshots(s, ids, orders)
+                return snapshots(s, ids, orders)
         for oid in due:
             self._fill(oid)
         with session_scope(self._sf) as s:
-            return self._snapshots(s, ids, self._orders_by_id(s, ids))
-
-    @staticmethod
-    def _orders_by_id(s: Session, ids: Sequence[str]) -> dict[str, PaperOrder]:
-        return {o.order_id: o for o in s.scalars(_BY_ORDER_IDS, {"order_ids": list(ids)})}
-
-    def _snapshots(
-        self, s: Session, ids: Sequence[str], orders: dict[str, PaperOrder]
-    ) -> list[OrderSnapshot]:
-        rows = s.execute(_FILL_COUNTS, {"order_ids": list(ids)}).all()
-        counts = {oid: int(n) for oid, n in rows}
-        return [self._snapshot(orders[i], counts.get(i, 0)) for i in ids if i in orders]
-
-    @staticmethod
-    def _snapshot(o: PaperOrder, fills: int) -> OrderSnapshot:
-        return OrderSnapshot(
-            order_id=o.order_id,
-            client_order_id=o.client_order_id,
-            pair=o.pair,
-            side=o.side,
-            status=ExchangeOrderStatus(o.status),
-            filled_base=o.filled_base,
-            average_price=o.average_price,
-            filled_value=o.filled_value,
-            total_fees=o.total_fees,
-            number_of_fills=fills,
-            reject_reason=o.reject_reason,
-            created_at=o.created_at,
-            last_fill_at=o.filled_at,
-        )
+            return snapshots(s, ids, orders_by_id(s, ids))
 
     def get_fills(self, order_id: str) -> list[FillReport]:
         """Fills of one order, oldest first ([] for an unknown id, as Coinbase answers)."""
@@ -487,17 +358,10 @@ class PaperExchange:
             if o is None:
                 return []
             if not (o.status == OPEN and o.fill_due_at <= now):  # the usual case: one read
-                return self._fill_reports(s, order_id)
+                return fill_reports(s, order_id)
         self._fill(order_id)
         with session_scope(self._sf) as s:
-            return self._fill_reports(s, order_id)
-
-    @staticmethod
-    def _fill_reports(s: Session, order_id: str) -> list[FillReport]:
-        rows = s.scalars(_FILLS_OF, {"order_id": order_id}).all()
-        return [
-            FillReport(f.fill_id, f.order_id, f.price, f.base_size, f.fee, f.liquidity, f.time) for f in rows
-        ]
+            return fill_reports(s, order_id)
 
     def cancel_orders(self, order_ids: Sequence[str]) -> dict[str, bool]:
         """Cancel OPEN orders that are not yet due (due ones fill first, as a real one would)."""
@@ -511,7 +375,7 @@ class PaperExchange:
 
     def _cancel_one(self, order_id: str, now: datetime) -> bool:
         with session_scope(self._sf) as s:
-            self._write_lock(s)
+            write_lock(s)
             done = s.execute(
                 sa.update(PaperOrder)
                 .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
@@ -521,12 +385,7 @@ class PaperExchange:
                 return False
             o = s.get(PaperOrder, order_id, populate_existing=True)
             assert o is not None
-            cur, amount = reservation(o.pair, o.side, o.quote_size, o.base_size)
-            row = self._balances(s, [cur]).get(cur)
-            if row is None:
-                s.add(PaperBalance(currency=cur, available=amount, updated_at=now))
-            else:
-                row.available = row.available + amount
+            release_hold(s, o, now)
             return True
 
     @staticmethod

@@ -1,277 +1,80 @@
-"""Trade rows: the counters safety needs, status changes with history, fills, row locking.
+"""Trade rows: insert, look-ups, status changes with history, the ack, fills, row locking.
 
 Every query takes the trading mode: a production trade never counts in a mock figure.
 
-The queries the order path runs under the trading lock (``in_flight``, the daily counts, the
-realised P&L sums, the loss streak, the last fill) are built once, with bind parameters, and run
-on the session's Core connection: building a SQLAlchemy statement costs more than SQLite takes
-to run it, and the lock is held for as long as they take. Each reads through an index bounded by
-the day, the week or the bot, never the whole history.
+The counters safety reads under the trading lock live in :mod:`.trade_counters`; they are
+re-exported here so ``trade_repo.<name>`` keeps working for every caller (and a test that
+patches ``trade_repo.last_fill_at`` still reaches ``snapshot.gather_context``, which calls
+through this module). Statements that run under the trading lock (the insert, the ack) are built
+once: building one costs more than SQLite takes to run it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from coinpilot.domain.trade_state import transition
-from coinpilot.domain.types import (
-    FINAL_TRADE_STATUSES,
-    Side,
-    TemperatureLevel,
-    TradeIntent,
-    TradeStatus,
-    TradingMode,
-)
+from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Bot, Fill, SafetyAudit, Trade
+from coinpilot.store.models import Fill, SafetyAudit, Trade
+from coinpilot.store.repos.trade_counters import (
+    LOSS_STREAK_CAP,
+    NON_FINAL,
+    ZERO,
+    InFlight,
+    consecutive_losses,
+    count_trades_per_bot_since,
+    count_trades_since,
+    count_trades_since_total_and_bot,
+    in_flight,
+    inflight_buy_quote,
+    last_fill_at,
+    last_fill_per_bot,
+    open_trades,
+    realized_since,
+    realized_today_and_week,
+)
 
-ZERO = Decimal(0)
+# Public names, the counters of trade_counters among them (re-exported: callers, and tests that
+# monkeypatch them, use ``trade_repo.<name>``).
+__all__ = [
+    "LOSS_STREAK_CAP",
+    "NON_FINAL",
+    "QUANTUM",
+    "InFlight",
+    "aggregate_from_fills",
+    "consecutive_losses",
+    "count_trades_per_bot_since",
+    "count_trades_since",
+    "count_trades_since_total_and_bot",
+    "due_for_sync",
+    "get_trade",
+    "get_trade_with_audit",
+    "in_flight",
+    "inflight_buy_quote",
+    "insert_pending",
+    "last_fill_at",
+    "last_fill_per_bot",
+    "lock_trade",
+    "mark_acknowledged",
+    "non_final_ids",
+    "open_trades",
+    "realized_since",
+    "realized_today_and_week",
+    "record_fills",
+    "set_status",
+]
+
 QUANTUM = Decimal("1e-18")  # the scale of Money columns on PostgreSQL
-NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
-
-
-def _counted() -> sa.ColumnElement[bool]:
-    """Trades that count against daily limits: all but those refused before acknowledgement."""
-    return sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None)))
-
-
-def count_trades_since(
-    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
-) -> int:
-    stmt = (
-        sa.select(sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(_counted())
-    )
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return int(session.scalar(stmt) or 0)
-
-
-_COUNT_TODAY = (
-    sa.select(sa.func.count(Trade.id), sa.func.count(Trade.id).filter(Trade.bot_id == sa.bindparam("bot_id")))
-    .where(Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("since"))
-    .where(_counted())
-)
-
-
-def count_trades_since_total_and_bot(
-    session: Session, mode: TradingMode, since: datetime, bot_id: int
-) -> tuple[int, int]:
-    """(all trades, this bot's trades) since ``since``, as :func:`count_trades_since`, in one query."""
-    params = {"mode": mode, "since": since, "bot_id": bot_id}
-    total, bot = session.connection().execute(_COUNT_TODAY, params).one()
-    return int(total or 0), int(bot or 0)
-
-
-def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, int]:
-    stmt = (
-        sa.select(Trade.bot_id, sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(_counted())
-        .group_by(Trade.bot_id)
-    )
-    return {int(b): int(n) for b, n in session.execute(stmt)}
-
-
-_LAST_FILL = (  # newest first through ix_trades_bot_last_fill: one index entry is read
-    sa.select(Trade.last_fill_at)
-    .where(
-        Trade.bot_id == sa.bindparam("bot_id"),
-        Trade.mode == sa.bindparam("mode"),
-        Trade.last_fill_at.is_not(None),
-    )
-    .order_by(Trade.last_fill_at.desc())
-    .limit(1)
-)
-
-
-def last_fill_at(session: Session, mode: TradingMode, bot_id: int) -> datetime | None:
-    """The bot's newest fill time (index ``ix_trades_bot_last_fill``: no scan of its history)."""
-    at: datetime | None = session.connection().scalar(_LAST_FILL, {"bot_id": bot_id, "mode": mode})
-    return at
-
-
-def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
-    """:func:`last_fill_at` for every bot, one index look-up per bot."""
-    newest = (
-        sa.select(sa.func.max(Trade.last_fill_at))
-        .where(Trade.bot_id == Bot.id, Trade.mode == mode)
-        .scalar_subquery()
-    )
-    rows = session.execute(sa.select(Bot.id, newest))
-    return {int(bot_id): at for bot_id, at in rows if at is not None}
-
-
-def open_trades(session: Session, mode: TradingMode, bot_id: int | None = None) -> list[Trade]:
-    stmt = sa.select(Trade).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return list(session.scalars(stmt.order_by(Trade.id)))
-
-
-def realized_since(
-    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
-) -> Decimal:
-    """Sum of realised P&L booked (exits settled, or closed with partial fills) at/after ``since``."""
-    stmt = sa.select(Trade.realized_pnl).where(Trade.mode == mode, Trade.realized_at >= since)
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return sum((v for v in session.scalars(stmt) if v is not None), ZERO)
-
-
-_REALIZED_COLUMNS = (Trade.bot_id, Trade.realized_pnl, Trade.realized_at)
-_REALIZED_TODAY_AND_WEEK = sa.union_all(
-    sa.select(*_REALIZED_COLUMNS).where(
-        Trade.mode == sa.bindparam("mode"), Trade.realized_at >= sa.bindparam("today")
-    ),
-    sa.select(*_REALIZED_COLUMNS).where(
-        Trade.bot_id == sa.bindparam("bot_id"),
-        Trade.mode == sa.bindparam("mode"),
-        Trade.realized_at >= sa.bindparam("week"),
-        Trade.realized_at < sa.bindparam("today"),
-    ),
-)
-
-
-def realized_today_and_week(
-    session: Session, mode: TradingMode, today: datetime, week: datetime, bot_id: int
-) -> tuple[Decimal, Decimal, Decimal]:
-    """(all bots' realised P&L since ``today``, this bot's since ``today``, this bot's since
-    ``week``): three :func:`realized_since` sums from one query. Each arm of the union reads an
-    index range bounded by the day or the week, never the whole history."""
-    params = {"mode": mode, "today": today, "week": week, "bot_id": bot_id}
-    today_all = today_bot = week_bot = ZERO
-    for row_bot, pnl, at in session.connection().execute(_REALIZED_TODAY_AND_WEEK, params):
-        if pnl is None or at is None:
-            continue
-        if at >= today:
-            today_all += pnl
-            if row_bot == bot_id:
-                today_bot += pnl
-        if row_bot == bot_id and at >= week:
-            week_bot += pnl
-    return today_all, today_bot, week_bot
-
-
-LOSS_STREAK_CAP = 200
-_LOSS_STREAK = (
-    sa.select(Trade.realized_pnl)
-    .where(
-        Trade.bot_id == sa.bindparam("bot_id"),
-        Trade.mode == sa.bindparam("mode"),
-        Trade.realized_at.is_not(None),
-    )
-    .order_by(Trade.realized_at.desc(), Trade.id.desc())
-    .limit(LOSS_STREAK_CAP)
-)
-
-
-def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
-    """Losing exits in a row, newest first, until the first non-losing exit (at most 200).
-
-    Reads ``ix_trades_bot_realized`` newest first through a Core cursor, which steps lazily: the
-    loop stops at the first non-loss, so a long history costs nothing unless the streak is long.
-    """
-    n = 0
-    with session.connection().execute(_LOSS_STREAK, {"bot_id": bot_id, "mode": mode}) as rows:
-        for (pnl,) in rows:
-            if pnl is None or pnl >= 0:
-                break
-            n += 1
-    return n
-
-
-def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None = None) -> Decimal:
-    """Quote committed by buys not yet applied to a position (counted as exposure: fail-safe)."""
-    stmt = sa.select(Trade).where(
-        Trade.mode == mode,
-        Trade.side == Side.BUY,
-        Trade.status.in_(NON_FINAL),
-        Trade.position_applied.is_(False),
-    )
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return sum((_inflight_quote(session, t) for t in session.scalars(stmt)), ZERO)
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """What the safety check needs from the non-final trades of one mode."""
-
-    buy_quote_bot: Decimal  # inflight_buy_quote(session, mode, bot_id)
-    buy_quote_all: Decimal  # inflight_buy_quote(session, mode)
-    bot_has_open_trade: bool  # bool(open_trades(session, mode, bot_id))
-
-
-_IN_FLIGHT = sa.select(
-    Trade.bot_id,
-    Trade.side,
-    Trade.position_applied,
-    Trade.requested_quote_size,
-    Trade.requested_base_size,
-    Trade.average_fill_price,
-    Trade.safety_audit_id,
-).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
-
-
-def in_flight(session: Session, mode: TradingMode, bot_id: int) -> InFlight:
-    """One read of the mode's non-final trades instead of three queries (same rules)."""
-    bot_quote = all_quote = ZERO
-    bot_open = False
-    for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
-        bot_open = bot_open or t.bot_id == bot_id
-        if t.side == Side.BUY and not t.position_applied:
-            quote = _inflight_quote(session, t)
-            all_quote += quote
-            if t.bot_id == bot_id:
-                bot_quote += quote
-    return InFlight(bot_quote, all_quote, bot_open)
-
-
-class _Sized(Protocol):
-    """The columns of a trade that say how much quote it commits (an ORM row or a Core row)."""
-
-    @property
-    def requested_quote_size(self) -> Decimal | None: ...
-    @property
-    def requested_base_size(self) -> Decimal | None: ...
-    @property
-    def average_fill_price(self) -> Decimal | None: ...
-    @property
-    def safety_audit_id(self) -> int | None: ...
-
-
-def _inflight_quote(session: Session, t: _Sized) -> Decimal:
-    if t.requested_quote_size is not None:
-        return t.requested_quote_size
-    if t.requested_base_size is not None:
-        # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
-        price = t.average_fill_price or _approved_price(session, t.safety_audit_id)
-        if price is not None:
-            return t.requested_base_size * price
-    return ZERO
-
-
-def _approved_price(session: Session, audit_id: int | None) -> Decimal | None:
-    """The price in the safety request that let a trade through (its audit row)."""
-    audit = session.get(SafetyAudit, audit_id) if audit_id else None
-    raw = (audit.request or {}).get("price") if audit is not None else None
-    try:
-        return Decimal(str(raw)) if raw is not None else None
-    except InvalidOperation:
-        return None
-
 
 _INSERT = sa.insert(Trade).returning(Trade.id)  # built once: it runs under the trading lock
 
