@@ -260,3 +260,36 @@ def test_read_session_reads_committed_rows_without_holding_a_transaction(engine,
             assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 1
     with read_session(session_factory) as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 1
+
+
+def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clock):
+    from coinpilot.store.repos import positions as position_repo
+    from coinpilot.store.repos.snapshot import bot_facts, locked_facts
+
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    with session_factory() as s, s.begin():
+        _trade(s, clock, a, quote=D("20"))
+        _trade(s, clock, b, quote=D("20"), status=TradeStatus.FAILED)  # refused before the ack
+        filled = _trade(s, clock, b, quote=D("20"), status=TradeStatus.SETTLED, order_id="x")
+        s.get(Trade, filled).last_fill_at = clock.now() - timedelta(minutes=3)
+        _trade(s, clock, a, quote=D("20"), mode=PRODUCTION)
+        position_repo.ensure_position(s, b, "ETH-USD", MOCK, clock.now())
+    today = clock.now() - timedelta(hours=1)
+    with session_factory() as s:
+        for bot in (a, b):
+            got = locked_facts(s, bot, MOCK, today)
+            pos = position_repo.position_facts(s, bot, MOCK)
+            assert got is not None and got.bot == bot_facts(s, bot)
+            assert (got.position_id, got.position_base, got.position_cost, got.open_tranches) == (
+                pos.position_id,
+                pos.base_size,
+                pos.cost,
+                pos.open_tranches,
+            )
+            assert (got.trades_today_total, got.trades_today_bot) == (
+                trade_repo.count_trades_since_total_and_bot(s, MOCK, today, bot)
+            )
+            assert got.last_fill_at == trade_repo.last_fill_at(s, MOCK, bot)
+        assert locked_facts(s, b, MOCK, today).last_fill_at == clock.now() - timedelta(minutes=3)
+        assert locked_facts(s, a, MOCK, today).position_id is None
+        assert locked_facts(s, 999, MOCK, today) is None

@@ -63,7 +63,7 @@ def test_an_exception_while_gathering_the_context_refuses_and_is_audited(
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(trade_repo, "count_trades_since_total_and_bot", broken)
+    monkeypatch.setattr(trade_repo, "realized_today_and_week", broken)
     res = svc.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed and res.trade is None
     assert _codes(res) == {"safety_check_error"}
@@ -84,7 +84,7 @@ def test_a_failing_sql_statement_in_the_context_refuses_and_is_still_audited(
     def bad_sql(session, *args, **kwargs):
         session.execute(sa.text("SELECT * FROM no_such_table"))
 
-    monkeypatch.setattr(trade_repo, "last_fill_at", bad_sql)
+    monkeypatch.setattr(trade_repo, "consecutive_losses", bad_sql)
     res = svc.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed and _codes(res) == {"safety_check_error"}
     with session_factory() as s:
@@ -231,3 +231,23 @@ def test_audit_row_holds_the_request_context_and_decision(session_factory, clock
         assert ctx["trades_today_total"] == 0 and D(ctx["quote_available"]) == D("1000")
         assert audit.inputs["decision"]["allowed"] is True
         assert "daily_counts" in audit.inputs["decision"]["checks"]
+
+
+def test_a_failing_combined_read_of_bot_position_and_counters_refuses_and_is_audited(
+    session_factory, clock, exchange, monkeypatch
+):
+    from coinpilot.store.repos import snapshot
+
+    svc = TradeService(session_factory, exchange, clock, MOCK, TEST_LIMITS)
+    bot = make_bot(session_factory, clock)
+    enable_trading(session_factory, clock)
+
+    def bad_sql(session, *args, **kwargs):
+        session.execute(sa.text("SELECT no_such_column FROM bots"))
+
+    monkeypatch.setattr(snapshot, "locked_facts", bad_sql)
+    res = svc.execute(bot, Side.BUY, quote_size="20")
+    assert not res.allowed and _codes(res) == {"safety_check_error"}
+    assert _trade_count(session_factory) == 0 and exchange.create_calls == 0
+    with session_factory() as s:
+        assert s.get(SafetyAudit, res.audit_id).allowed is False

@@ -53,7 +53,7 @@ from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.audit import write_audit
 from coinpilot.store.repos.dto import TradeDTO, read_trade_dto
 from coinpilot.store.repos.jsonable import jsonable
-from coinpilot.store.repos.snapshot import BotFacts, bot_facts, gather_context
+from coinpilot.store.repos.snapshot import BotFacts, gather_context
 
 __all__ = ["SEND_GRACE_SECONDS", "ExecutionResult", "InvalidTradeRequest", "TradeService"]
 log = logging.getLogger(__name__)
@@ -239,27 +239,28 @@ class TradeService:
     ) -> tuple[dict[str, Any], int, tuple[int, str] | None]:
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            bot = bot_facts(s, prep.bot_id)
-            if bot is None:  # deleted since the input check: nothing is written
-                raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
-            if bot.pair != prep.pair:
-                raise _BotChanged
             try:
                 gathered = gather_context(
                     s,
                     now=now,
                     mode=self._mode,
                     state=state,
-                    bot=bot,
+                    bot_id=prep.bot_id,
                     product=prep.product,
                     balances=prep.balances,
                 )
-                decision_obj = validate(request, gathered.context, self._limits)
-                decision = dict(decision_obj.to_dict())
+                if gathered is not None and gathered.facts.bot.pair == prep.pair:
+                    decision_obj = validate(request, gathered.context, self._limits)
+                    decision = dict(decision_obj.to_dict())
             except Exception as exc:
                 # Leave the transaction (on PostgreSQL a failed statement poisons it); the
                 # refusal is audited in a fresh one by the caller.
                 raise _SafetyCheckFailed(exc) from exc
+            if gathered is None:  # deleted since the input check: nothing is written
+                raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
+            bot = gathered.facts.bot
+            if bot.pair != prep.pair:
+                raise _BotChanged
             allowed = bool(decision.get("allowed"))
             audit_id = write_audit(
                 s,
@@ -281,7 +282,7 @@ class TradeService:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
                 return decision, audit_id, None
-            if gathered.position_id is None:
+            if gathered.facts.position_id is None:
                 position_repo.create_position(s, bot.id, bot.pair, self._mode, now)
             client_order_id = str(uuid.uuid4())
             trade_id = trade_repo.insert_pending(

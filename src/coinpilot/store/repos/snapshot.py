@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.market import Product
 from coinpilot.domain.safety import SafetyContext, day_start, week_start
-from coinpilot.domain.types import BotStatus, TradingMode
+from coinpilot.domain.types import BotStatus, TradeStatus, TradingMode
 from coinpilot.exchange.base import Balance
-from coinpilot.store.models import Bot, ControlState
+from coinpilot.store.models import Bot, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.control import trading_enabled_for
@@ -48,9 +49,83 @@ def bot_facts(session: Session, bot_id: int) -> BotFacts | None:
 
 
 @dataclass(frozen=True)
+class LockedFacts:
+    """The bot and its one-row counters, read in one statement under the trading lock (each
+    round trip there is paid by every order waiting for the lock)."""
+
+    bot: BotFacts
+    position_id: int | None  # None: the bot has no position row in this mode yet
+    position_base: Decimal
+    position_cost: Decimal
+    open_tranches: int
+    trades_today_total: int
+    trades_today_bot: int
+    last_fill_at: datetime | None
+
+
+def _locked_facts_statement() -> sa.Select[Any]:
+    mode: sa.BindParameter[Any] = sa.bindparam("mode")
+    today: sa.BindParameter[Any] = sa.bindparam("today")
+    counted_today = sa.and_(
+        Trade.mode == mode,
+        Trade.created_at >= today,
+        sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None))),
+    )
+    return (
+        sa.select(
+            Bot.id,
+            Bot.pair,
+            Bot.status,
+            Bot.cooldown_minutes,
+            Bot.max_tranches,
+            Position.id,
+            Position.base_size,
+            Position.cost,
+            sa.select(sa.func.count(Tranche.id))
+            .where(Tranche.position_id == Position.id, Tranche.closed_at.is_(None))
+            .scalar_subquery(),
+            sa.select(sa.func.count(Trade.id)).where(counted_today).scalar_subquery(),
+            sa.select(sa.func.count(Trade.id)).where(counted_today, Trade.bot_id == Bot.id).scalar_subquery(),
+            sa.select(Trade.last_fill_at)
+            .where(Trade.bot_id == Bot.id, Trade.mode == mode, Trade.last_fill_at.is_not(None))
+            .order_by(Trade.last_fill_at.desc())
+            .limit(1)
+            .scalar_subquery(),
+        )
+        .select_from(Bot)
+        .outerjoin(Position, sa.and_(Position.bot_id == Bot.id, Position.mode == mode))
+        .where(Bot.id == sa.bindparam("bot_id"))
+    )
+
+
+_LOCKED_FACTS = _locked_facts_statement()
+
+
+def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: datetime) -> LockedFacts | None:
+    """Bot, position, today's trade counts and the last fill; None if the bot does not exist.
+    Same answers as :func:`bot_facts`, ``position_facts``, ``count_trades_since_total_and_bot``
+    and ``last_fill_at`` (a test holds them equal)."""
+    row = (
+        session.connection().execute(_LOCKED_FACTS, {"bot_id": bot_id, "mode": mode, "today": today}).first()
+    )
+    if row is None:
+        return None
+    return LockedFacts(
+        bot=BotFacts(row[0], row[1], BotStatus(row[2]), row[3], row[4]),
+        position_id=row[5],
+        position_base=row[6] if row[6] is not None else ZERO,
+        position_cost=row[7] if row[7] is not None else ZERO,
+        open_tranches=int(row[8] or 0),
+        trades_today_total=int(row[9] or 0),
+        trades_today_bot=int(row[10] or 0),
+        last_fill_at=row[11],
+    )
+
+
+@dataclass(frozen=True)
 class Gathered:
     context: SafetyContext
-    position_id: int | None  # None: the bot has no position row in this mode yet
+    facts: LockedFacts
 
 
 def gather_context(
@@ -59,22 +134,23 @@ def gather_context(
     now: datetime,
     mode: TradingMode,
     state: ControlState,
-    bot: BotFacts,
+    bot_id: int,
     product: Product,
     balances: dict[str, Balance],
-) -> Gathered:
-    """Everything ``safety.validate`` needs, read from the database (mode-filtered)."""
+) -> Gathered | None:
+    """Everything ``safety.validate`` needs, read from the database (mode-filtered); None if
+    the bot does not exist."""
     today = day_start(now)
     week = week_start(now)
-    # In-flight buys are read BEFORE positions: on PostgreSQL a settlement may commit between
-    # the two reads (it holds the trade's row lock, not the trading lock); in this order a
-    # trade settling in between is counted twice (stricter), never missed.
-    inflight = trade_repo.in_flight(session, mode, bot.id)
-    pos = position_repo.position_facts(session, bot.id, mode)
+    # In-flight buys are read BEFORE the position and the exposure: on PostgreSQL a settlement
+    # may commit between the reads (it holds the trade's row lock, not the trading lock); in
+    # this order a trade settling in between is counted twice (stricter), never missed.
+    inflight = trade_repo.in_flight(session, mode, bot_id)
+    facts = locked_facts(session, bot_id, mode, today)
+    if facts is None:
+        return None
+    bot = facts.bot
     exposure = position_repo.total_cost(session, mode)
-    trades_today_total, trades_today_bot = trade_repo.count_trades_since_total_and_bot(
-        session, mode, today, bot.id
-    )
     realized_today, daily_pnl_bot, weekly_pnl_bot = trade_repo.realized_today_and_week(
         session, mode, today, week, bot.id
     )
@@ -89,14 +165,14 @@ def gather_context(
         bot_cooldown_minutes=bot.cooldown_minutes,
         bot_max_tranches=bot.max_tranches,
         product=product,
-        trades_today_total=trades_today_total,
-        trades_today_bot=trades_today_bot,
-        last_fill_at=trade_repo.last_fill_at(session, mode, bot.id),
+        trades_today_total=facts.trades_today_total,
+        trades_today_bot=facts.trades_today_bot,
+        last_fill_at=facts.last_fill_at,
         has_open_trade=inflight.bot_has_open_trade,
-        position_tranches=pos.open_tranches,
-        position_base=pos.base_size,
+        position_tranches=facts.open_tranches,
+        position_base=facts.position_base,
         # Buys in flight count as exposure until settled: limits can only be stricter.
-        position_cost=pos.cost + inflight.buy_quote_bot,
+        position_cost=facts.position_cost + inflight.buy_quote_bot,
         total_exposure=exposure + inflight.buy_quote_all,
         realized_pnl_today=realized_today,
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
@@ -105,4 +181,4 @@ def gather_context(
         quote_available=quote.available if quote else None,  # unknown fails closed
         base_available=base.available if base else None,
     )
-    return Gathered(context, pos.position_id)
+    return Gathered(context, facts)
