@@ -213,18 +213,7 @@ class TradeService:
             log.error("safety check failed; refusing the trade", exc_info=failed.cause)
             decision = refusal("safety_check_error", f"safety check could not run: {failed.cause!r}")
             with self._sf() as s, s.begin():
-                audit_id = write_audit(
-                    s,
-                    now=now,
-                    mode=self._mode,
-                    bot_id=prep.bot_id,
-                    side=prep.side,
-                    intent=prep.intent,
-                    allowed=False,
-                    reasons=decision["reasons"],
-                    request={**jsonable(request), "dry_run": not create},
-                    inputs={"context": None, "limits": self._limits_json, "decision": decision},
-                )
+                audit_id = self._audit(s, prep, request, create, decision, context=None, now=now)
             return decision, audit_id, None
 
     def _decide_locked(
@@ -262,22 +251,7 @@ class TradeService:
             if bot.pair != prep.pair:
                 raise _BotChanged
             allowed = bool(decision.get("allowed"))
-            audit_id = write_audit(
-                s,
-                now=now,
-                mode=self._mode,
-                bot_id=prep.bot_id,
-                side=prep.side,
-                intent=prep.intent,
-                allowed=allowed,
-                reasons=list(decision.get("reasons") or []),
-                request={**jsonable(request), "dry_run": not create},
-                inputs={
-                    "context": jsonable(gathered.context),
-                    "limits": self._limits_json,
-                    "decision": jsonable(decision),
-                },
-            )
+            audit_id = self._audit(s, prep, request, create, decision, context=gathered.context, now=now)
             if create:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
@@ -303,6 +277,35 @@ class TradeService:
                 now=now,
             )
             return decision, audit_id, (trade_id, client_order_id)
+
+    def _audit(
+        self,
+        s: Session,
+        prep: PreparedTrade,
+        request: SafetyRequest,
+        create: bool,
+        decision: dict[str, Any],
+        *,
+        context: Any,
+        now: datetime,
+    ) -> int:
+        """The audit row of a safety decision, with the inputs it saw."""
+        return write_audit(
+            s,
+            now=now,
+            mode=self._mode,
+            bot_id=prep.bot_id,
+            side=prep.side,
+            intent=prep.intent,
+            allowed=bool(decision.get("allowed")),
+            reasons=list(decision.get("reasons") or []),
+            request={**jsonable(request), "dry_run": not create},
+            inputs={
+                "context": jsonable(context) if context is not None else None,
+                "limits": self._limits_json,
+                "decision": jsonable(decision),
+            },
+        )
 
     def _apply_breakers(
         self,

@@ -58,6 +58,7 @@ from coinpilot.exchange.paper_queries import (
     BY_CLIENT_ID,
     OPEN,
     balances_with_holds,
+    claim_open,
     fill_reports,
     fresh_balances,
     open_orders,
@@ -291,16 +292,9 @@ class PaperExchange:
         failure: str | None = None,
     ) -> bool:
         with session_scope(self._sf) as s:
-            write_lock(s)
-            claimed = s.execute(
-                sa.update(PaperOrder)
-                .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
-                .values(status=ExchangeOrderStatus.FILLED.value)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            o = claim_open(s, order_id, ExchangeOrderStatus.FILLED)
+            if o is None:
                 return False
-            o = s.get(PaperOrder, order_id, populate_existing=True)
-            assert o is not None
             bal = fresh_balances(s, o.pair.split("-", 1))
             apply_fill(
                 s,
@@ -375,16 +369,9 @@ class PaperExchange:
 
     def _cancel_one(self, order_id: str, now: datetime) -> bool:
         with session_scope(self._sf) as s:
-            write_lock(s)
-            done = s.execute(
-                sa.update(PaperOrder)
-                .where(PaperOrder.order_id == order_id, PaperOrder.status == OPEN)
-                .values(status=ExchangeOrderStatus.CANCELLED.value)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
+            o = claim_open(s, order_id, ExchangeOrderStatus.CANCELLED)
+            if o is None:
                 return False
-            o = s.get(PaperOrder, order_id, populate_existing=True)
-            assert o is not None
             release_hold(s, o, now)
             return True
 

@@ -57,6 +57,20 @@ def write_lock(s: Session) -> None:
         s.execute(_SQLITE_LOCK)
 
 
+def claim_open(s: Session, order_id: str, status: ExchangeOrderStatus) -> PaperOrder | None:
+    """Take the write lock and move an OPEN order to ``status``; the fresh row, or None if the
+    order is not OPEN (someone else filled or cancelled it first)."""
+    write_lock(s)
+    claimed = s.execute(
+        sa.update(PaperOrder)
+        .where(PaperOrder.order_id == order_id, PaperOrder.status == ExchangeOrderStatus.OPEN.value)
+        .values(status=status.value)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return s.get(PaperOrder, order_id, populate_existing=True)
+
+
 def fresh_balances(s: Session, currencies: Sequence[str]) -> dict[str, PaperBalance]:
     """Fresh balance rows (call after :func:`write_lock`); missing rows are absent."""
     rows = s.scalars(
