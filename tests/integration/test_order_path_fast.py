@@ -293,3 +293,26 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
         assert locked_facts(s, b, MOCK, today).last_fill_at == clock.now() - timedelta(minutes=3)
         assert locked_facts(s, a, MOCK, today).position_id is None
         assert locked_facts(s, 999, MOCK, today) is None
+
+
+def test_a_bot_deleted_after_its_pair_was_cached_gets_an_audited_invalid_request(session_factory, clock):
+    import pytest
+
+    from coinpilot.engine.execution import InvalidTradeRequest, TradeService
+    from coinpilot.store.models import Bot
+    from tests.integration._fakes import TEST_LIMITS, enable_trading
+
+    paper = PaperExchange(session_factory, StaticMarket(clock), clock, fill_delay_seconds=0)
+    service = TradeService(session_factory, paper, clock, MOCK, TEST_LIMITS)
+    bot = make_bot(session_factory, clock)
+    enable_trading(session_factory, clock)
+    assert service.validate(bot, Side.BUY, quote_size=D("20")).allowed  # caches the pair
+    with session_factory() as s, s.begin():
+        s.delete(s.get(Bot, bot))
+    with pytest.raises(InvalidTradeRequest) as err:
+        service.execute(bot, Side.BUY, quote_size=D("20"))
+    assert err.value.field == "bot_id"
+    with session_factory() as s:
+        last = s.scalars(sa.select(SafetyAudit).order_by(SafetyAudit.id.desc())).first()
+        assert last.allowed is False and last.reasons[0]["field"] == "bot_id"
+        assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 0

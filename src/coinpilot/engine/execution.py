@@ -63,7 +63,8 @@ SEND_GRACE_SECONDS = 2.0
 
 
 class _BotChanged(Exception):
-    """The bot id now names a bot on another pair than the one the request was priced for."""
+    """The bot is gone, or its id now names a bot on another pair than the one the request was
+    priced for: the request starts over from the input check (which audits an unknown bot)."""
 
 
 class _SafetyCheckFailed(Exception):
@@ -245,11 +246,9 @@ class TradeService:
                 # Leave the transaction (on PostgreSQL a failed statement poisons it); the
                 # refusal is audited in a fresh one by the caller.
                 raise _SafetyCheckFailed(exc) from exc
-            if gathered is None:  # deleted since the input check: nothing is written
-                raise InvalidTradeRequest("bot_id", f"no bot with id {prep.bot_id!r}")
+            if gathered is None or gathered.facts.bot.pair != prep.pair:
+                raise _BotChanged  # gone, or the id names another bot: start over (input check)
             bot = gathered.facts.bot
-            if bot.pair != prep.pair:
-                raise _BotChanged
             allowed = bool(decision.get("allowed"))
             audit_id = self._audit(s, prep, request, create, decision, context=gathered.context, now=now)
             if create:
