@@ -23,6 +23,7 @@ from coinpilot.store.models import Fill, SafetyAudit, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.dto import read_trade_dto, trade_dto
+from coinpilot.store.repos.snapshot import locked_facts
 from tests.integration._fakes import TEST_LIMITS, StaticMarket, enable_trading, make_bot
 
 D = Decimal
@@ -84,9 +85,9 @@ def test_settlement_books_realized_at_and_last_fill_at_on_the_trade(
         assert buy.realized_pnl is None and buy.realized_at is None  # entries realise nothing
         assert sell.realized_pnl is not None and sell.realized_pnl > 0
         assert sell.realized_at == sell.settled_at
-        assert trade_repo.last_fill_at(s, MOCK, bot) == sell.last_fill_at
+        assert locked_facts(s, bot, MOCK, sell.created_at).last_fill_at == sell.last_fill_at
         assert trade_repo.last_fill_per_bot(s, MOCK) == {bot: sell.last_fill_at}
-        assert trade_repo.last_fill_at(s, TradingMode.PRODUCTION, bot) is None
+        assert trade_repo.last_fill_per_bot(s, TradingMode.PRODUCTION) == {}
 
 
 def test_loss_streak_counts_newest_losses_until_the_first_win(session_factory, clock, service, sync, market):
@@ -115,8 +116,8 @@ def test_position_reads_only_open_tranches_and_keeps_closed_ones_as_history(
     with session_factory() as s:
         pos = position_repo.get_position(s, bot, MOCK)
         assert [t.trade_id for t in pos.tranches] == [buy.trade.id]
-        facts = position_repo.position_facts(s, bot, MOCK)
-        assert (facts.base_size, facts.cost, facts.open_tranches) == (pos.base_size, pos.cost, 1)
+        facts = locked_facts(s, bot, MOCK, clock.now())
+        assert (facts.position_base, facts.position_cost, facts.open_tranches) == (pos.base_size, pos.cost, 1)
         history = s.scalars(sa.select(Tranche).where(Tranche.position_id == pos.id)).all()
         assert len(history) == 3 and sum(t.closed_at is None for t in history) == 1
 

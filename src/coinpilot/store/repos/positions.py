@@ -8,7 +8,6 @@ history would otherwise make each read grow with the bot's age.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -45,48 +44,6 @@ def ensure_position(session: Session, bot_id: int, pair: str, mode: TradingMode,
     if pos is None:
         pos = _new_position(session, bot_id, pair, mode, now)
     return pos
-
-
-_POSITION_ID = sa.select(Position.id).where(
-    Position.bot_id == sa.bindparam("bot_id"), Position.mode == sa.bindparam("mode")
-)
-
-
-def create_position_if_missing(
-    session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime
-) -> None:
-    """Like :func:`ensure_position` with one light query when the row exists (the usual case)."""
-    found = session.connection().scalar(_POSITION_ID, {"bot_id": bot_id, "mode": mode})
-    if found is None:
-        _new_position(session, bot_id, pair, mode, now)
-
-
-@dataclass(frozen=True)
-class PositionFacts:
-    """What the safety check reads of a position: its size, cost and open tranche count."""
-
-    base_size: Decimal = ZERO
-    cost: Decimal = ZERO
-    open_tranches: int = 0
-    position_id: int | None = None  # None: no row yet
-
-
-_POSITION_FACTS = sa.select(
-    Position.id,
-    Position.base_size,
-    Position.cost,
-    sa.select(sa.func.count(Tranche.id))
-    .where(Tranche.position_id == Position.id, Tranche.closed_at.is_(None))
-    .scalar_subquery(),
-).where(Position.bot_id == sa.bindparam("bot_id"), Position.mode == sa.bindparam("mode"))
-
-
-def position_facts(session: Session, bot_id: int, mode: TradingMode) -> PositionFacts:
-    """:class:`PositionFacts` in one prebuilt query (no ORM objects: it runs under the lock)."""
-    row = session.connection().execute(_POSITION_FACTS, {"bot_id": bot_id, "mode": mode}).first()
-    if row is None:
-        return PositionFacts()
-    return PositionFacts(row[1], row[2], int(row[3] or 0), row[0])
 
 
 def create_position(session: Session, bot_id: int, pair: str, mode: TradingMode, now: datetime) -> None:

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from coinpilot.domain.market import Product
 from coinpilot.domain.safety import SafetyContext, day_start, week_start
-from coinpilot.domain.types import BotStatus, TradeStatus, TradingMode
+from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.exchange.base import Balance
 from coinpilot.store.models import Bot, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.control import trading_enabled_for
+from coinpilot.store.repos.trade_counters import counts_against_limits
 
 ZERO = Decimal(0)
 
@@ -66,11 +67,7 @@ class LockedFacts:
 def _locked_facts_statement() -> sa.Select[Any]:
     mode: sa.BindParameter[Any] = sa.bindparam("mode")
     today: sa.BindParameter[Any] = sa.bindparam("today")
-    counted_today = sa.and_(
-        Trade.mode == mode,
-        Trade.created_at >= today,
-        sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None))),
-    )
+    counted_today = sa.and_(Trade.mode == mode, Trade.created_at >= today, counts_against_limits())
     return (
         sa.select(
             Bot.id,
@@ -103,8 +100,8 @@ _LOCKED_FACTS = _locked_facts_statement()
 
 def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: datetime) -> LockedFacts | None:
     """Bot, position, today's trade counts and the last fill; None if the bot does not exist.
-    Same answers as :func:`bot_facts`, ``position_facts``, ``count_trades_since_total_and_bot``
-    and ``last_fill_at`` (a test holds them equal)."""
+    Same answers as :func:`bot_facts`, the ORM position, ``count_trades_since`` and
+    ``last_fill_per_bot`` (a test holds them equal)."""
     row = (
         session.connection().execute(_LOCKED_FACTS, {"bot_id": bot_id, "mode": mode, "today": today}).first()
     )

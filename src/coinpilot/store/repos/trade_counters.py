@@ -28,7 +28,7 @@ ZERO = Decimal(0)
 NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
 
 
-def _counted() -> sa.ColumnElement[bool]:
+def counts_against_limits() -> sa.ColumnElement[bool]:
     """Trades that count against daily limits: all but those refused before acknowledgement."""
     return sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None)))
 
@@ -39,59 +39,25 @@ def count_trades_since(
     stmt = (
         sa.select(sa.func.count(Trade.id))
         .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(_counted())
+        .where(counts_against_limits())
     )
     if bot_id is not None:
         stmt = stmt.where(Trade.bot_id == bot_id)
     return int(session.scalar(stmt) or 0)
 
 
-_COUNT_TODAY = (
-    sa.select(sa.func.count(Trade.id), sa.func.count(Trade.id).filter(Trade.bot_id == sa.bindparam("bot_id")))
-    .where(Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("since"))
-    .where(_counted())
-)
-
-
-def count_trades_since_total_and_bot(
-    session: Session, mode: TradingMode, since: datetime, bot_id: int
-) -> tuple[int, int]:
-    """(all trades, this bot's trades) since ``since``, as :func:`count_trades_since`, in one query."""
-    params = {"mode": mode, "since": since, "bot_id": bot_id}
-    total, bot = session.connection().execute(_COUNT_TODAY, params).one()
-    return int(total or 0), int(bot or 0)
-
-
 def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, int]:
     stmt = (
         sa.select(Trade.bot_id, sa.func.count(Trade.id))
         .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(_counted())
+        .where(counts_against_limits())
         .group_by(Trade.bot_id)
     )
     return {int(b): int(n) for b, n in session.execute(stmt)}
 
 
-_LAST_FILL = (  # newest first through ix_trades_bot_last_fill: one index entry is read
-    sa.select(Trade.last_fill_at)
-    .where(
-        Trade.bot_id == sa.bindparam("bot_id"),
-        Trade.mode == sa.bindparam("mode"),
-        Trade.last_fill_at.is_not(None),
-    )
-    .order_by(Trade.last_fill_at.desc())
-    .limit(1)
-)
-
-
-def last_fill_at(session: Session, mode: TradingMode, bot_id: int) -> datetime | None:
-    """The bot's newest fill time (index ``ix_trades_bot_last_fill``: no scan of its history)."""
-    at: datetime | None = session.connection().scalar(_LAST_FILL, {"bot_id": bot_id, "mode": mode})
-    return at
-
-
 def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
-    """:func:`last_fill_at` for every bot, one index look-up per bot."""
+    """Each bot's newest fill time, one ``ix_trades_bot_last_fill`` look-up per bot."""
     newest = (
         sa.select(sa.func.max(Trade.last_fill_at))
         .where(Trade.bot_id == Bot.id, Trade.mode == mode)

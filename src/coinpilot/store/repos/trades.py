@@ -25,7 +25,7 @@ from coinpilot.domain.trade_state import transition
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Fill, SafetyAudit, Trade
+from coinpilot.store.models import Fill, Trade
 from coinpilot.store.repos.trade_counters import (
     LOSS_STREAK_CAP,
     NON_FINAL,
@@ -34,10 +34,8 @@ from coinpilot.store.repos.trade_counters import (
     consecutive_losses,
     count_trades_per_bot_since,
     count_trades_since,
-    count_trades_since_total_and_bot,
     in_flight,
     inflight_buy_quote,
-    last_fill_at,
     last_fill_per_bot,
     open_trades,
     realized_since,
@@ -55,14 +53,11 @@ __all__ = [
     "consecutive_losses",
     "count_trades_per_bot_since",
     "count_trades_since",
-    "count_trades_since_total_and_bot",
     "due_for_sync",
     "get_trade",
-    "get_trade_with_audit",
     "in_flight",
     "inflight_buy_quote",
     "insert_pending",
-    "last_fill_at",
     "last_fill_per_bot",
     "lock_trade",
     "mark_acknowledged",
@@ -152,20 +147,6 @@ def get_trade(session: Session, trade_id: int) -> Trade | None:
     return session.scalars(
         sa.select(Trade).where(Trade.id == trade_id).options(selectinload(Trade.fills))
     ).first()
-
-
-_TRADE_WITH_AUDIT = (
-    sa.select(Trade, SafetyAudit)
-    .outerjoin(SafetyAudit, SafetyAudit.id == Trade.safety_audit_id)
-    .where(Trade.id == sa.bindparam("trade_id"))
-    .options(selectinload(Trade.fills))
-)
-
-
-def get_trade_with_audit(session: Session, trade_id: int) -> tuple[Trade, SafetyAudit | None] | None:
-    """A trade with its fills and its safety audit row (the answer to every execute)."""
-    row = session.execute(_TRADE_WITH_AUDIT, {"trade_id": trade_id}).first()
-    return None if row is None else (row[0], row[1])
 
 
 def lock_trade(session: Session, trade_id: int, now: datetime) -> Trade | None:
