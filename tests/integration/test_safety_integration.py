@@ -74,24 +74,6 @@ def test_an_exception_while_gathering_the_context_refuses_and_is_audited(
         assert audit.allowed is False and "database hiccup" in audit.reasons[0]["message"]
 
 
-def test_a_failing_sql_statement_in_the_context_refuses_and_is_still_audited(
-    session_factory, clock, exchange, monkeypatch
-):
-    svc = TradeService(session_factory, exchange, clock, MOCK, TEST_LIMITS)
-    bot = make_bot(session_factory, clock)
-    enable_trading(session_factory, clock)
-
-    def bad_sql(session, *args, **kwargs):
-        session.execute(sa.text("SELECT * FROM no_such_table"))
-
-    monkeypatch.setattr(trade_repo, "consecutive_losses", bad_sql)
-    res = svc.execute(bot, Side.BUY, quote_size="20")
-    assert not res.allowed and _codes(res) == {"safety_check_error"}
-    with session_factory() as s:
-        assert s.get(SafetyAudit, res.audit_id) is not None
-    assert _trade_count(session_factory) == 0
-
-
 def test_unavailable_balances_refuse_the_trade(session_factory, clock, exchange):
     svc = TradeService(session_factory, exchange, clock, MOCK, TEST_LIMITS)
     bot = make_bot(session_factory, clock)
@@ -233,8 +215,15 @@ def test_audit_row_holds_the_request_context_and_decision(session_factory, clock
         assert "daily_counts" in audit.inputs["decision"]["checks"]
 
 
-def test_a_failing_combined_read_of_bot_position_and_counters_refuses_and_is_audited(
-    session_factory, clock, exchange, monkeypatch
+@pytest.mark.parametrize(
+    "module, reader",
+    [
+        ("trades", "consecutive_losses"),  # the last read: the transaction is poisoned mid-way
+        ("snapshot", "locked_facts"),  # the combined read of bot, position and counters
+    ],
+)
+def test_a_failing_sql_statement_in_the_context_refuses_and_is_still_audited(
+    session_factory, clock, exchange, monkeypatch, module, reader
 ):
     from coinpilot.store.repos import snapshot
 
@@ -243,9 +232,9 @@ def test_a_failing_combined_read_of_bot_position_and_counters_refuses_and_is_aud
     enable_trading(session_factory, clock)
 
     def bad_sql(session, *args, **kwargs):
-        session.execute(sa.text("SELECT no_such_column FROM bots"))
+        session.execute(sa.text("SELECT no_such_column FROM no_such_table"))
 
-    monkeypatch.setattr(snapshot, "locked_facts", bad_sql)
+    monkeypatch.setattr({"trades": trade_repo, "snapshot": snapshot}[module], reader, bad_sql)
     res = svc.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed and _codes(res) == {"safety_check_error"}
     assert _trade_count(session_factory) == 0 and exchange.create_calls == 0

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.safety import SafetyRequest, validate
+from coinpilot.domain.safety import validate
 from coinpilot.domain.types import (
     BotStatus,
     Side,
@@ -174,7 +174,7 @@ class TradeService:
             return prep_or_refusal
         prep = prep_or_refusal
         try:
-            decision, audit_id, created = self._decide(prep, raw, create, extras or {}, temperature)
+            decision, audit_id, created = self._decide(prep, create, extras or {}, temperature)
         except _BotChanged:
             self._intake.forget(bot_id)
             if retried:
@@ -191,7 +191,6 @@ class TradeService:
     def _decide(
         self,
         prep: PreparedTrade,
-        raw: dict[str, Any],
         create: bool,
         extras: dict[str, Any],
         temperature: TemperatureLevel | None,
@@ -199,29 +198,18 @@ class TradeService:
         """Check and record under the trading lock; returns (decision, audit id, (trade id,
         client_order_id) of the committed PENDING trade or None)."""
         now = self._clock.now()
-        request = SafetyRequest(
-            bot_id=prep.bot_id,
-            pair=prep.pair,
-            side=prep.side,
-            intent=prep.intent,
-            quote_size=prep.quote_size,
-            base_size=prep.base_size,
-            price=prep.price,
-        )
         try:
-            return self._decide_locked(prep, request, raw, create, extras, temperature, now)
+            return self._decide_locked(prep, create, extras, temperature, now)
         except _SafetyCheckFailed as failed:  # fail closed; its transaction was rolled back
             log.error("safety check failed; refusing the trade", exc_info=failed.cause)
             decision = refusal("safety_check_error", f"safety check could not run: {failed.cause!r}")
             with self._sf() as s, s.begin():
-                audit_id = self._audit(s, prep, request, create, decision, context=None, now=now)
+                audit_id = self._audit(s, prep, create, decision, context=None, now=now)
             return decision, audit_id, None
 
     def _decide_locked(
         self,
         prep: PreparedTrade,
-        request: SafetyRequest,
-        raw: dict[str, Any],
         create: bool,
         extras: dict[str, Any],
         temperature: TemperatureLevel | None,
@@ -235,22 +223,22 @@ class TradeService:
                     now=now,
                     mode=self._mode,
                     state=state,
-                    bot_id=prep.bot_id,
+                    bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
                 )
-                if gathered is not None and gathered.facts.bot.pair == prep.pair:
-                    decision_obj = validate(request, gathered.context, self._limits)
+                if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
+                    decision_obj = validate(prep.request, gathered.context, self._limits)
                     decision = dict(decision_obj.to_dict())
             except Exception as exc:
                 # Leave the transaction (on PostgreSQL a failed statement poisons it); the
                 # refusal is audited in a fresh one by the caller.
                 raise _SafetyCheckFailed(exc) from exc
-            if gathered is None or gathered.facts.bot.pair != prep.pair:
+            if gathered is None or gathered.facts.bot.pair != prep.request.pair:
                 raise _BotChanged  # gone, or the id names another bot: start over (input check)
             bot = gathered.facts.bot
             allowed = bool(decision.get("allowed"))
-            audit_id = self._audit(s, prep, request, create, decision, context=gathered.context, now=now)
+            audit_id = self._audit(s, prep, create, decision, context=gathered.context, now=now)
             if create:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
@@ -262,12 +250,12 @@ class TradeService:
                 s,
                 bot_id=bot.id,
                 mode=self._mode,
-                side=prep.side,
-                intent=prep.intent,
-                pair=prep.pair,
+                side=prep.request.side,
+                intent=prep.request.intent,
+                pair=prep.request.pair,
                 client_order_id=client_order_id,
-                requested_quote_size=prep.quote_size,
-                requested_base_size=prep.base_size,
+                requested_quote_size=prep.request.quote_size,
+                requested_base_size=prep.request.base_size,
                 signal_snapshot=jsonable(extras.get("signal_snapshot")),
                 confirmation_snapshot=jsonable(extras.get("confirmation_snapshot")),
                 temperature=temperature,
@@ -281,7 +269,6 @@ class TradeService:
         self,
         s: Session,
         prep: PreparedTrade,
-        request: SafetyRequest,
         create: bool,
         decision: dict[str, Any],
         *,
@@ -293,12 +280,12 @@ class TradeService:
             s,
             now=now,
             mode=self._mode,
-            bot_id=prep.bot_id,
-            side=prep.side,
-            intent=prep.intent,
+            bot_id=prep.request.bot_id,
+            side=prep.request.side,
+            intent=prep.request.intent,
             allowed=bool(decision.get("allowed")),
             reasons=list(decision.get("reasons") or []),
-            request={**jsonable(request), "dry_run": not create},
+            request={**jsonable(prep.request), "dry_run": not create},
             inputs={
                 "context": jsonable(context) if context is not None else None,
                 "limits": self._limits_json,
@@ -352,5 +339,11 @@ class TradeService:
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with)."""
-        request = OrderRequest(client_order_id, prep.pair, prep.side, prep.quote_size, prep.base_size)
+        request = OrderRequest(
+            client_order_id,
+            prep.request.pair,
+            prep.request.side,
+            prep.request.quote_size,
+            prep.request.base_size,
+        )
         self._orders.send(trade_id, request, unknown="order outcome unknown")

@@ -9,13 +9,13 @@ increments, the price the safety check will use, and the balances it will see.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.market import Product
+from coinpilot.domain.safety import SafetyRequest
 from coinpilot.domain.types import Side, TradeIntent, TradingMode, quantize_down, to_decimal
 from coinpilot.exchange.base import Balance, Exchange
 from coinpilot.store.db import read_session
@@ -52,14 +52,10 @@ class ExecutionResult:
 
 @dataclass(frozen=True)
 class PreparedTrade:
-    bot_id: int
-    pair: str
-    side: Side
-    intent: TradeIntent
-    quote_size: Decimal | None
-    base_size: Decimal | None
+    """A well-formed request priced for the safety check, with what the market said."""
+
+    request: SafetyRequest
     product: Product
-    price: Decimal
     balances: dict[str, Balance]
 
 
@@ -130,12 +126,7 @@ class TradeIntake:
             product = self._exchange.get_product(pair)
         except Exception as exc:
             return self._refuse_early(
-                raw,
-                known_bot,
-                side_v,
-                intent_v,
-                "market_data_unavailable",
-                f"could not read product {pair}: {exc}",
+                raw, known_bot, side_v, intent_v, f"could not read product {pair}: {exc}"
             )
         increment = product.quote_increment if field == "quote_size" else product.base_increment
         minimum = product.quote_min_size if field == "quote_size" else product.base_min_size
@@ -154,23 +145,19 @@ class TradeIntake:
                 raise ValueError("no price")
             balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
         except Exception as exc:
-            return self._refuse_early(
-                raw,
-                known_bot,
-                side_v,
-                intent_v,
-                "market_data_unavailable",
-                f"could not read price or balances for {pair}: {exc}",
-            )
+            message = f"could not read price or balances for {pair}: {exc}"
+            return self._refuse_early(raw, known_bot, side_v, intent_v, message)
         return PreparedTrade(
-            bot_id=bot_id,
-            pair=pair,
-            side=side_v,
-            intent=intent_v,
-            quote_size=sized if field == "quote_size" else None,
-            base_size=sized if field == "base_size" else None,
+            request=SafetyRequest(
+                bot_id=bot_id,
+                pair=pair,
+                side=side_v,
+                intent=intent_v,
+                quote_size=sized if field == "quote_size" else None,
+                base_size=sized if field == "base_size" else None,
+                price=price,
+            ),
             product=product,
-            price=price,
             balances=balances,
         )
 
@@ -195,15 +182,10 @@ class TradeIntake:
         raise InvalidTradeRequest(field, message)
 
     def _refuse_early(
-        self,
-        raw: dict[str, Any],
-        bot_id: int | None,
-        side: Side,
-        intent: TradeIntent,
-        code: str,
-        message: str,
+        self, raw: dict[str, Any], bot_id: int | None, side: Side, intent: TradeIntent, message: str
     ) -> ExecutionResult:
-        decision = refusal(code, message)
+        """Refuse (and audit) a request the market cannot price: fail closed."""
+        decision = refusal("market_data_unavailable", message)
         with self._sf() as s, s.begin():
             audit_id = write_audit(
                 s,
