@@ -230,6 +230,8 @@ class TradeService:
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     decision_obj = validate(prep.request, gathered.context, self._limits)
                     decision = dict(decision_obj.to_dict())
+                    if prep.drift:
+                        decision["drift"] = prep.drift
             except Exception as exc:
                 # Leave the transaction (on PostgreSQL a failed statement poisons it); the
                 # refusal is audited in a fresh one by the caller.
