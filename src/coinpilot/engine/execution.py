@@ -226,6 +226,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     decision_obj = validate(prep.request, gathered.context, self._limits)
