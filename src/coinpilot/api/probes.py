@@ -75,7 +75,7 @@ def readiness(services: Services) -> dict[str, dict[str, Any]]:
         running = services.sync.running or not services.reconciled
         ok = lag <= limit and running
         detail = f"lag {lag:.1f} s (limit {limit:g} s)"
-        put("order_sync", ok, detail if running else "order sync is not running")
+        put("order_sync", ok, detail if running else f"order sync is not running; {detail}")
     else:
         put("order_sync", False, "unknown: the database is unreachable")
     return checks
