@@ -106,6 +106,7 @@ def _register_optional() -> None:
     from coinpilot.cli import trading as trading_cli
 
     trading_cli.register(app)
+    __import__("coinpilot.cli.ops", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
 
 

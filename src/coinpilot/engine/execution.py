@@ -96,6 +96,11 @@ class TradeService:
         return self._mode
 
     @property
+    def order_sync(self) -> OrderSync:
+        """The sender of this service's orders (the composition root attaches metrics to it)."""
+        return self._orders
+
+    @property
     def limits(self) -> SafetyLimits:
         return self._limits
 
