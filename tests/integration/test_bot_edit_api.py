@@ -16,7 +16,9 @@ def count(engine: sa.Engine, model: type) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
 
 
-def test_unknown_pair_is_refused_at_creation_with_the_tradable_pairs_and_nothing_stored(client, engine) -> None:
+def test_unknown_pair_is_refused_at_creation_with_the_tradable_pairs_and_nothing_stored(
+    client, engine
+) -> None:
     before = database_fingerprint(engine)
     r = client.post("/api/v1/bots", json=new_bot(pair="BTC-USDX"), headers=AUTH)
     assert r.status_code == 422, r.text
@@ -93,7 +95,9 @@ def test_delete_is_refused_while_an_order_is_unfinished(client, engine) -> None:
     assert count(engine, Bot) == 1
 
 
-def test_delete_is_refused_while_the_bot_holds_a_position_then_for_its_history(client, services, engine) -> None:
+def test_delete_is_refused_while_the_bot_holds_a_position_then_for_its_history(
+    client, services, engine
+) -> None:
     bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
     trade_id = _buy(client, bot["id"])
     services.sync.sync_all()

@@ -1,4 +1,4 @@
-"""``coinpilot bots create|edit|delete`` in-process: typos are one line, edits are checked, deletes guarded."""
+"""``coinpilot bots create|edit|delete`` in-process: one-line typos, checked edits, guarded deletes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from coinpilot.store.models import Bot
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+def cli(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
     """Run the real CLI entry (``run_cli``) in this process; returns (exit code, stdout, stderr)."""
     import os
 
@@ -66,12 +68,25 @@ def test_unknown_pair_is_refused_naming_the_tradable_pairs(cli, engine) -> None:
 
 def test_edit_changes_stop_loss_ladder_and_signal_weights(cli, engine) -> None:
     assert cli("bots", "create", "--name", "b", "--pair", "BTC-USD")[0] == 0
-    code, out, err = cli(
-        "bots", "edit", "b", "--stop-loss", "3", "--trailing-stop", "2.5", "--ladder", "5:40,12:40",
-        "--signal", "rsi.weight=0.5", "--signal", "macd.weight=0.2", "--dca-step", "1.5",
+    code, _, err = cli(
+        "bots",
+        "edit",
+        "b",
+        "--stop-loss",
+        "3",
+        "--trailing-stop",
+        "2.5",
+        "--ladder",
+        "5:40,12:40",
+        "--signal",
+        "rsi.weight=0.5",
+        "--signal",
+        "macd.weight=0.2",
+        "--dca-step",
+        "1.5",
     )
     assert code == 0, err
-    ((name, stop, strategy, signals),) = bots(engine)
+    ((_, stop, strategy, signals),) = bots(engine)
     assert str(stop) == "3"
     assert strategy["stop_loss_pct"] == "3" and strategy["trailing_stop_pct"] == "2.5"
     assert strategy["take_profit_ladder"] == [["5", "40"], ["12", "40"]]

@@ -94,9 +94,13 @@ def edit(
         list[str] | None, typer.Option(help="signal setting, repeatable: rsi.weight=0.5, macd.enabled=false")
     ] = None,
     sizing: Annotated[str | None, typer.Option(help="fixed, graduated or pyramid")] = None,
-    dca_step: Annotated[str | None, typer.Option(help="% below the last entry before the next tranche")] = None,
+    dca_step: Annotated[
+        str | None, typer.Option(help="% below the last entry before the next tranche")
+    ] = None,
     pyramid_factor: Annotated[str | None, typer.Option(help="pyramid: each tranche × this")] = None,
-    ladder: Annotated[str | None, typer.Option(help="take-profit rungs GAIN:SELL,… e.g. 10:30,20:50; off")] = None,
+    ladder: Annotated[
+        str | None, typer.Option(help="take-profit rungs GAIN:SELL,… e.g. 10:30,20:50; off")
+    ] = None,
     stop_loss: Annotated[str | None, typer.Option(help="stop-loss % below the average entry; off")] = None,
     trailing_stop: Annotated[str | None, typer.Option(help="trailing stop % below the high; off")] = None,
     exit_on_sell: Annotated[bool | None, typer.Option(help="sell everything on a confirmed SELL")] = None,

@@ -84,7 +84,9 @@ def creation_problems(values: dict[str, Any], limits: SafetyLimits, market: Mark
     return errors
 
 
-def edit_problems(bot_fields: dict[str, Any], patch: dict[str, Any], limits: SafetyLimits) -> list[FieldError]:
+def edit_problems(
+    bot_fields: dict[str, Any], patch: dict[str, Any], limits: SafetyLimits
+) -> list[FieldError]:
     """Problems with applying ``patch`` to a bot whose current fields are ``bot_fields``.
 
     Paired fields are checked together with their stored partner (a new buy threshold with the
