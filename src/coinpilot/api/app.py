@@ -70,10 +70,11 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import trading
+    from coinpilot.api import analytics, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(analytics.router, prefix="/api/v1")
 
 
 def _include_monitoring(app: FastAPI, services: Services) -> None:
