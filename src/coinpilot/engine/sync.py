@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from coinpilot.exchange.base import (
 from coinpilot.exchange.fill_accounting import account_fills
 from coinpilot.store.models import Trade
 from coinpilot.store.repos import trades as trade_repo
+from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ class OrderSync:
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.telemetry: Telemetry | None = None  # set by the composition root; metrics only
+        self.last_pass_at: float | None = None  # monotonic time of the last finished pass
 
     # ---- background runner -------------------------------------------------------------
     def start(self) -> None:
@@ -124,6 +128,7 @@ class OrderSync:
         while not self._stop.is_set():
             try:
                 self.sync_once()
+                self.last_pass_at = time.monotonic()
             except Exception:  # keep syncing: one bad pass must not stop the loop
                 log.exception("order sync pass failed")
             self._stop.wait(self._interval)
@@ -203,6 +208,7 @@ class OrderSync:
         anything else leaves the trade PENDING with ``unknown`` + the error, to be replayed with
         the same client_order_id later.
         """
+        started = time.perf_counter()
         try:
             ack = self._exchange.place_market_order(request)
         except OrderRejected as exc:
@@ -215,6 +221,10 @@ class OrderSync:
             self._note_error(trade_id, message, report)
             return None
         self.record_ack(trade_id, ack)
+        if self.telemetry is not None:
+            self.telemetry.order_acknowledged(
+                self._mode.value, request.side.value, time.perf_counter() - started
+            )
         if report is not None:
             report.opened += 1
         return ack
@@ -346,11 +356,14 @@ class OrderSync:
         if dust_below is None:
             self._note_error(trade_id, f"product {pair} unavailable: cannot tell dust from size", report)
             return
+        filled_after: tuple[str, float] | None = None
         try:
             with self._sf() as s, s.begin():
                 t = trade_repo.lock_trade(s, trade_id, now)
                 if t is None or t.position_applied or TradeStatus(t.status).is_final:
                     return
+                if accounted:
+                    filled_after = (Side(t.side).value, (now - t.created_at).total_seconds())
                 trade_repo.record_fills(t, accounted)
                 s.flush()
                 trade_repo.aggregate_from_fills(t)
@@ -373,8 +386,11 @@ class OrderSync:
                 else:
                     report.closed += 1
         except SettlementError as exc:
-            log.error("settlement failed: %s", exc)
+            log.error("settlement failed: %s", exc, extra={"trade": trade_id})
             self._note_error(trade_id, f"settlement failed: {exc}", report)
+            return
+        if filled_after is not None and self.telemetry is not None:
+            self.telemetry.order_filled(self._mode.value, *filled_after)
 
 
 def _product_dust_threshold(exchange: Exchange, pair: str) -> Decimal | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -61,6 +62,7 @@ class PreparedTrade:
     request: SafetyRequest
     product: Product
     balances: dict[str, Balance]
+    balances_read_at: datetime  # taken just before the read (see ``gather_context``)
     # A full exit asked for more than the account holds by one increment or more: what it says.
     drift: str | None = None
 
@@ -170,6 +172,7 @@ class TradeIntake:
             price = (book.ask if side_v == Side.BUY else book.bid) if book else product.price
             if price is None or not price > 0:
                 raise ValueError("no price")
+            balances_read_at = self._clock.now()
             balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
         except Exception as exc:
             message = f"could not read price or balances for {pair}: {exc}"
@@ -193,6 +196,7 @@ class TradeIntake:
             ),
             product=product,
             balances=balances,
+            balances_read_at=balances_read_at,
         )
 
     def audit_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> NoReturn:
