@@ -44,6 +44,13 @@ BACKOFF_START_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 10.0
 
 
+_ENDED_EARLY = {
+    TradeStatus.FAILED: "failed",
+    TradeStatus.EXPIRED: "expired",
+    TradeStatus.CANCELLED: "was cancelled",
+}
+
+
 def backoff_delay(attempts: int) -> float:
     """Delay before the next poll after ``attempts`` polls: 0.25, 0.5, 1, 2 … capped at 10 s."""
     return float(min(BACKOFF_START_SECONDS * (2 ** min(attempts, 20)), BACKOFF_CAP_SECONDS))
@@ -367,10 +374,13 @@ class OrderSync:
                 trade_repo.record_fills(t, accounted)
                 s.flush()
                 trade_repo.aggregate_from_fills(t)
-                if target == TradeStatus.FAILED:
-                    t.failure_code = "ORDER_FAILED"
+                if target in _ENDED_EARLY:
+                    # Every FAILED / EXPIRED / CANCELLED trade says why, in the exchange's words.
+                    t.failure_code = f"ORDER_{target.value.upper()}"
                     t.failure_reason = (
-                        f"the exchange reports the order failed: {snap.reject_reason or 'no reason given'}"
+                        f"the exchange reports the order {_ENDED_EARLY[target]}: "
+                        f"{snap.reject_reason or 'no reason given'}"
+                        + (f" (filled {snap.filled_base} of it)" if snap.filled_base > 0 else "")
                     )[:1000]
                 trade_repo.set_status(t, target, now, f"exchange status {snap.status}")
                 t.last_error = None
