@@ -48,6 +48,7 @@ from coinpilot.exchange.base import (
     ProductionGuardError,
     ProductNotFound,
 )
+from coinpilot.exchange.coinbase_clock import time_endpoint_skew
 from coinpilot.exchange.coinbase_parse import (
     parse_decimal,
     parse_fill,
@@ -178,6 +179,19 @@ class CoinbaseExchange:
                 return
             self.server_time_offset = (server - self._wall.now()).total_seconds()
 
+    def clock_skew(self) -> tuple[float | None, float | None]:
+        """(Coinbase minus local seconds from its time endpoint, from the last Date header)."""
+        return time_endpoint_skew(self._client.get_unix_time, self._wall.now), self.server_time_offset
+
+    def _auth_failure(self, exc: requests.HTTPError) -> AuthenticationFailed:
+        """A refused token blames the clock when the clock is off, else the key."""
+        if errs.status_of(exc) == 401:
+            endpoint, header = self.clock_skew()
+            skew = errs.skew_of(endpoint, header)
+            if skew is not None and abs(skew) > errs.CLOCK_SKEW_LIMIT_SECONDS:
+                return errs.clock_skew_error(endpoint, header)
+        return errs.auth_error(exc)
+
     def _backoff(self, attempt: int) -> float:
         base = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
         return float(base / 2 + base / 2 * self._jitter())
@@ -205,7 +219,7 @@ class CoinbaseExchange:
                 status = errs.status_of(exc)
                 outcome = str(status)
                 if status in (401, 403):
-                    raise errs.auth_error(exc) from None
+                    raise self._auth_failure(exc) from None
                 if status == 404 and not_found is not None:
                     _, message = errs.body_code(exc)
                     raise not_found(
