@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from coinpilot.domain.types import (
     Side,
     TemperatureLevel,
     TradeIntent,
+    TradeStatus,
     TradingMode,
 )
 from coinpilot.engine.sync import OrderSync
@@ -71,6 +73,18 @@ class _SafetyCheckFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(repr(cause))
         self.cause = cause
+
+
+def pending_next_step(trade: TradeDTO | None) -> str | None:
+    """For an answer that is not final: what Coinpilot does next, in plain words."""
+    if trade is None or trade.status != TradeStatus.PENDING.value:
+        return None
+    return (
+        f"Trade {trade.id} is PENDING: the exchange did not confirm the order in time "
+        f"({trade.last_error or 'no answer'}). Coinpilot keeps checking in the background with the "
+        f"same client_order_id {trade.client_order_id}, so the order is placed at most once; follow "
+        f"it at GET /api/v1/trades/{trade.id} or with 'coinpilot trades'."
+    )
 
 
 class TradeService:
@@ -191,7 +205,8 @@ class TradeService:
             return ExecutionResult(bool(decision.get("allowed")) and not create, decision, audit_id, None)
         trade_id, client_order_id = created
         self._send(trade_id, client_order_id, prep)
-        return ExecutionResult(True, decision, audit_id, self.get_trade(trade_id))
+        trade = self.get_trade(trade_id)
+        return ExecutionResult(True, decision, audit_id, trade, pending_next_step(trade))
 
     def _decide(
         self,
@@ -346,7 +361,11 @@ class TradeService:
             )
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
-        """Place the order of the committed PENDING trade (the same values it was stored with)."""
+        """Place the order of the committed PENDING trade (the same values it was stored with).
+
+        A manual order is answered to someone waiting: one attempt only (one client timeout);
+        if its outcome is unknown the order sync makes the later attempts in the background,
+        with the same client_order_id."""
         request = OrderRequest(
             client_order_id,
             prep.request.pair,
@@ -354,4 +373,9 @@ class TradeService:
             prep.request.quote_size,
             prep.request.base_size,
         )
-        self._orders.send(trade_id, request, unknown="order outcome unknown")
+        single = getattr(self._exchange, "single_attempt", None)
+        once: AbstractContextManager[None] = nullcontext()
+        if single is not None and prep.request.intent is TradeIntent.MANUAL:
+            once = single()
+        with once:
+            self._orders.send(trade_id, request, unknown="order outcome unknown")

@@ -13,11 +13,13 @@ Facts checked against the installed SDK 1.8.4 source:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import multiprocessing
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -127,6 +129,7 @@ class CoinbaseExchange:
         self._wall = wall_clock or SystemClock()
         self._sleep = sleep
         self._max_attempts = max(1, max_attempts)
+        self._local = threading.local()  # per-thread attempt limit (see single_attempt)
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._jitter = jitter
@@ -205,7 +208,8 @@ class CoinbaseExchange:
         **kwargs: Any,
     ) -> T:
         last = ""
-        for attempt in range(1, self._max_attempts + 1):
+        attempts = getattr(self._local, "attempts", None) or self._max_attempts
+        for attempt in range(1, attempts + 1):
             retry_after = 0.0
             self._limiter.acquire()
             self.calls.hit(what)
@@ -242,10 +246,21 @@ class CoinbaseExchange:
             finally:
                 if self.request_observer is not None:
                     self.request_observer(what, outcome, time.perf_counter() - started)
-            if attempt < self._max_attempts:
+            if attempt < attempts:
                 # a 429's Retry-After wins over our backoff (bounded by backoff_max)
                 self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))
-        raise errs.unavailable(what, self._max_attempts, last)
+        raise errs.unavailable(what, attempts, last)
+
+    @contextlib.contextmanager
+    def single_attempt(self) -> Iterator[None]:
+        """Calls made in this block (this thread) try once: a request someone waits for answers
+        within one timeout; the order sync makes the later attempts in the background."""
+        previous = getattr(self._local, "attempts", None)
+        self._local.attempts = 1
+        try:
+            yield
+        finally:
+            self._local.attempts = previous
 
     # ---- market data ----------------------------------------------------------------------
     def list_products(self) -> list[Product]:
