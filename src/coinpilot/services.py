@@ -47,6 +47,8 @@ class Services:
     telemetry: Telemetry = field(default_factory=Telemetry)
     # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
     reconciled: bool = False
+    # While start-up reconciliation runs: "reconciling n trades ..." (shown; trading is held).
+    reconciling: str | None = None
 
     @property
     def mode(self) -> TradingMode:

@@ -217,3 +217,22 @@ def test_manual_trade_on_a_hanging_exchange_answers_within_one_timeout_and_says_
     _settle(svc)  # the later attempts run in the background (order sync), same client_order_id
     (order,) = fake.orders_for(result.trade.client_order_id)
     assert order.status == "FILLED"
+
+
+def test_exit_leaving_less_than_the_minimum_closes_the_cycle_as_dust(
+    svc: Services, fake: FakeCoinbase
+) -> None:
+    bot = make_bot(svc.sessions, svc.clock, "SOL-USD")  # 0.0001 increment, 0.001 minimum
+    enable_trading(svc.sessions, svc.clock, PRODUCTION)
+    _buy(svc, bot, "20.00")
+    pos, _ = _position(svc, bot)
+    leave = D("0.0005")  # below the 0.001 minimum: can never be sold
+    sell = svc.trades.execute(bot, Side.SELL, base_size=pos.base_size - leave, intent=TradeIntent.MANUAL)
+    assert sell.trade is not None, sell.decision
+    _settle(svc)
+    after, status = _position(svc, bot)
+    assert after.is_flat and status is PositionStatus.FLAT and after.tranches == ()
+    assert after.dust_base_size == fake.balances()["SOL"][0] >= leave
+    assert after.dust_value > 0
+    again = svc.trades.execute(bot, Side.BUY, quote_size="10", intent=TradeIntent.ENTRY)
+    assert again.trade is not None, again.decision  # a new cycle starts

@@ -37,15 +37,16 @@ def start_background(services: Services) -> Callable[[], None]:
 
 def start_order_services(services: Services) -> Callable[[], None]:
     """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
-    reconcile unfinished trades before the API accepts requests, then keep syncing orders."""
-    from coinpilot.engine.reconcile import reconcile_all
+    unfinished trades are reconciled (in the background, trading held until done), then orders
+    keep syncing."""
     from coinpilot.engine.shutdown import drain_in_flight
+    from coinpilot.engine.startup import BackgroundReconciliation
 
-    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
-    services.reconciled = True
-    services.sync.start()
+    reconciliation = BackgroundReconciliation(services, services.sync.start).start()
 
     def stop() -> None:
+        if not reconciliation.cancel(timeout=services.settings.shutdown_grace_seconds):
+            return
         drain_in_flight(services, services.settings.shutdown_grace_seconds)
         services.sync.stop()
         services.sync.sync_once()

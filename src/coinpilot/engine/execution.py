@@ -104,6 +104,14 @@ class TradeService:
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
         self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
+        self._held: str | None = None  # why new orders are held (start-up reconciliation)
+
+    def hold(self, reason: str) -> None:
+        """Refuse every new order (audited, nothing sent) until :meth:`release`."""
+        self._held = reason
+
+    def release(self) -> None:
+        self._held = None
 
     @property
     def mode(self) -> TradingMode:
@@ -182,6 +190,9 @@ class TradeService:
             "intent": intent,
             "dry_run": not create,
         }
+        held = self._held
+        if held is not None and create:
+            return self._refuse_held(raw, bot_id, held)
         temperature = (extras or {}).get("temperature")
         if temperature is not None:
             try:
@@ -207,6 +218,26 @@ class TradeService:
         self._send(trade_id, client_order_id, prep)
         trade = self.get_trade(trade_id)
         return ExecutionResult(True, decision, audit_id, trade, pending_next_step(trade))
+
+    def _refuse_held(self, raw: dict[str, Any], bot_id: int, reason: str) -> ExecutionResult:
+        """Trading is held: refuse before any exchange call (it may be the one hanging)."""
+        decision = refusal("RECONCILING", f"Trading is held: {reason}. Retry when it has finished.")
+        with self._sf() as s, s.begin():
+            audit_id = write_audit(
+                s,
+                now=self._clock.now(),
+                mode=self._mode,
+                bot_id=bot_id if isinstance(bot_id, int) and s.get(Bot, bot_id) is not None else None,
+                side=None,
+                intent=None,
+                allowed=False,
+                reasons=decision["reasons"],
+                request={
+                    k: v if isinstance(v, str | int | bool | type(None)) else repr(v) for k, v in raw.items()
+                },
+                inputs={"decision": decision},
+            )
+        return ExecutionResult(False, decision, audit_id, None)
 
     def _decide(
         self,

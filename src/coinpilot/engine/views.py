@@ -105,6 +105,9 @@ def position_dict(pos: Position | None, mark: Decimal | None, max_tranches: int)
         "tranches": len(open_tranches),
         "max_tranches": max_tranches,
         "mark_price": money(mark),
+        # unsellable remainders below the product's increment/minimum (cycles closed)
+        "dust_base_size": money(pos.dust_base_size),
+        "dust_value": money(pos.dust_value),
     }
 
 

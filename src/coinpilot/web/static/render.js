@@ -220,6 +220,16 @@
         field("Realised", pnl(p.realized_pnl)),
         field("Tranches", h("span", { class: "num" }, `${p.tranches ?? DASH} / ${p.max_tranches ?? DASH}`)),
       );
+      if (Number(p.dust_base_size || 0) > 0) {
+        // remainders below the product's increment or minimum: held, never sellable
+        rows.push(
+          field(
+            "Dust",
+            h("span", { class: "num" }, F.formatSize(p.dust_base_size)),
+            h("span", { class: "muted" }, ` \u00b7 worth ${F.formatPrice(p.dust_value)} when set aside`),
+          ),
+        );
+      }
     }
     const cd = Number(bot.cooldown_remaining_seconds || 0);
     rows.push(field("Cooldown", cd > 0 ? h("span", { class: "warn-text" }, `${F.formatDuration(cd)} left`) : h("span", { class: "muted" }, "none")));
