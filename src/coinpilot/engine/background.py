@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coinpilot.domain.clock import SystemClock
+from coinpilot.domain.trading_state import EXCHANGE_BREAKER
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
 from coinpilot.engine.drift import DriftMonitor
 from coinpilot.engine.leases import LeaseManager
+from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
 from coinpilot.services import Services
@@ -35,19 +37,30 @@ class EngineHandle:
     drift: DriftMonitor
     leases: LeaseManager | None
     runners: list[PeriodicRunner] = field(default_factory=list)
+    loss_breaker: DailyLossBreaker | None = None
 
     def cycle(self) -> None:
         self.scheduler.run_once()
         self.scheduler.protect_paused()
+        if self.loss_breaker is not None:
+            self.loss_breaker.check_quietly()  # every tick: realised today + unrealised at the bid
 
 
 def build_engine(services: Services, *, leases: LeaseManager | None = None) -> EngineHandle:
     settings = services.settings
 
     def trip(reason: str) -> None:
-        services.control.engage_emergency(actor="circuit_breaker", reason=reason)
+        services.control.breaker_trip(EXCHANGE_BREAKER, reason)
 
-    breaker = CircuitBreaker(trip, SystemClock())
+    def recover(reason: str) -> None:
+        services.control.breaker_recover(EXCHANGE_BREAKER, reason)
+
+    breaker = CircuitBreaker(
+        trip,
+        SystemClock(),
+        recover=recover,
+        recover_after_seconds=settings.exchange_breaker_recover_seconds,
+    )
     trading = TradingStep(
         services.sessions,
         services.trades,
@@ -66,7 +79,7 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
         retention=settings.evaluation_retention,
     )
     drift = DriftMonitor(services.sessions, services.exchange, services.clock, services.mode)
-    return EngineHandle(scheduler, trading, breaker, drift, leases)
+    return EngineHandle(scheduler, trading, breaker, drift, leases, loss_breaker=services.loss_breaker)
 
 
 def start_engine(services: Services, *, worker_id: str | None = None) -> Callable[[], None]:
@@ -74,7 +87,9 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     # Before any new order: bring every unfinished trade of this mode up to date.
     from coinpilot.engine.reconcile import reconcile_all
 
-    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    reconcile_all(
+        services.sessions, services.exchange, services.clock, services.mode, services.trades.fresh_approval
+    )
     services.sync.start()
     leases = None
     if services.engine.dialect.name == "postgresql":

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from coinpilot.domain.confirmation import status_of
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.temperature import temperature
+from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import BotStatus, TradeStatus, TradingMode
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.models import Bot, Position, Trade
+from coinpilot.store.models import Bot, ControlState, Position, Trade
+from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import trades as trade_repo
 
 
@@ -231,7 +233,6 @@ def status_summary(
     session: Session, now: datetime, mode: TradingMode, limits: Any, day_start: datetime
 ) -> dict[str, Any]:
     """Everything the dashboard polls every 5 seconds, in one read-only query batch."""
-    from coinpilot.store.models import ControlState
 
     bots = bot_repo.list_bots(session)
     positions = positions_by_bot(session, mode)
@@ -253,12 +254,7 @@ def status_summary(
     return {
         "generated_at": now.isoformat(),
         "mode": mode.value,
-        "trading": {
-            "enabled": bool(control and control.trading_enabled),
-            "emergency_stop": bool(control and control.emergency_stop),
-            "emergency_reason": control.emergency_reason if control else None,
-            "emergency_at": iso(control.emergency_at) if control else None,
-        },
+        "trading": trading_state_dict(control, mode),
         "safety": {
             "trades_today": count_trades_today(session, mode, day_start),
             "max_daily_trades": limits.max_daily_trades,
@@ -276,3 +272,13 @@ def status_summary(
         "bots": bot_rows,
         "recent_trades": recent_trades(session, mode),
     }
+
+
+def trading_state_dict(control: ControlState | None, mode: TradingMode) -> dict[str, Any]:
+    """The trading state as the dashboard shows it: state, reason, who and since when."""
+    if control is None:
+        return {"state": TradingState.HALTED.value, "reason": NOT_ENABLED_REASON, "by": None, "since": None}
+    status = control_repo.status_of(control)
+    effective = status.effective(mode)
+    reason = status.reason if effective is status.state else f"not enabled for {mode.value} mode"
+    return {"state": effective.value, "reason": reason, "by": status.by, "since": iso(status.since)}

@@ -165,10 +165,12 @@ class InFlight:
 
     buy_quote_bot: Decimal  # inflight_buy_quote(session, mode, bot_id)
     buy_quote_all: Decimal  # inflight_buy_quote(session, mode)
-    bot_has_open_trade: bool  # bool(open_trades(session, mode, bot_id))
+    bot_has_open_trade: bool  # a non-final trade of the bot that the sync is still driving
+    bot_needs_attention: bool = False  # a non-final trade of the bot the sync gave up on
 
 
 _IN_FLIGHT = sa.select(
+    Trade.id,
     Trade.bot_id,
     Trade.side,
     Trade.position_applied,
@@ -176,21 +178,30 @@ _IN_FLIGHT = sa.select(
     Trade.requested_base_size,
     Trade.average_fill_price,
     Trade.safety_audit_id,
+    Trade.attention_reason,
 ).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
 
 
-def in_flight(session: Session, mode: TradingMode, bot_id: int) -> InFlight:
-    """One read of the mode's non-final trades instead of three queries (same rules)."""
+def in_flight(session: Session, mode: TradingMode, bot_id: int, exclude_trade_id: int | None = None) -> InFlight:
+    """One read of the mode's non-final trades instead of three queries (same rules).
+    ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
+    obstacle."""
     bot_quote = all_quote = ZERO
-    bot_open = False
+    bot_open = bot_attention = False
     for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
-        bot_open = bot_open or t.bot_id == bot_id
+        if t.id == exclude_trade_id:
+            continue
+        if t.bot_id == bot_id:
+            if t.attention_reason is None:
+                bot_open = True
+            else:
+                bot_attention = True
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
             all_quote += quote
             if t.bot_id == bot_id:
                 bot_quote += quote
-    return InFlight(bot_quote, all_quote, bot_open)
+    return InFlight(bot_quote, all_quote, bot_open, bot_attention)
 
 
 class _Sized(Protocol):

@@ -270,7 +270,7 @@
   }
 
   function onRelease() {
-    if (window.confirm("Release the emergency stop?\nTrading stays as enabled/disabled; bots may trade again.")) {
+    if (window.confirm("Release the halt?\nTrading becomes REDUCING: stop-losses and exits run again, no buys until you enable trading.")) {
       control("Release emergency stop", "/safety/emergency-release");
     }
   }

@@ -73,24 +73,34 @@
     document.body.classList.toggle("production", mode === "production");
 
     const t = data.trading || {};
-    els.tradingState.textContent = t.enabled ? "Trading enabled" : "Trading disabled";
-    els.tradingState.className = `pill ${t.enabled ? "pill-on" : "pill-off"}`;
-    els.emergencyState.textContent = t.emergency_stop ? "EMERGENCY STOP" : "No emergency stop";
-    els.emergencyState.className = `pill ${t.emergency_stop ? "pill-danger" : "pill-quiet"}`;
+    const state = String(t.state || "HALTED").toUpperCase();
+    const pill = { ACTIVE: "pill-on", REDUCING: "pill-warn", HALTED: "pill-danger" }[state] || "pill-danger";
+    els.tradingState.textContent = `Trading ${state}`;
+    els.tradingState.className = `pill ${pill}`;
+    els.tradingState.title = {
+      ACTIVE: "Everything within the limits",
+      REDUCING: "Only sells that reduce risk (stops, take-profit, exits); no buys",
+      HALTED: "Nothing is sent but a person's emergency close",
+    }[state] || "";
+    els.emergencyState.textContent = t.reason || "no reason given";
+    els.emergencyState.className = `pill ${state === "ACTIVE" ? "pill-quiet" : pill}`;
 
-    els.emergencyBanner.hidden = !t.emergency_stop;
-    if (t.emergency_stop) {
+    els.emergencyBanner.hidden = state === "ACTIVE";
+    if (state !== "ACTIVE") {
       els.emergencyBanner.replaceChildren(
-        h("strong", {}, "Emergency stop active"),
-        ` \u2014 ${t.emergency_reason || "no reason given"}`,
-        t.emergency_at ? ` (since ${F.formatTime(t.emergency_at)})` : "",
-        ". No new orders are placed until it is released.",
+        h("strong", {}, `Trading ${state}`),
+        ` \u2014 ${t.reason || "no reason given"}`,
+        t.by ? ` (by ${t.by}` : "",
+        t.by && t.since ? `, since ${F.formatTime(t.since)})` : t.by ? ")" : "",
+        state === "REDUCING"
+          ? ". Only risk-reducing sells are sent; no buys until a person activates trading."
+          : ". Nothing is sent but a person's emergency close.",
       );
     }
-    els.enableBtn.disabled = Boolean(t.enabled);
-    els.disableBtn.disabled = !t.enabled;
-    els.stopBtn.disabled = Boolean(t.emergency_stop);
-    els.releaseBtn.disabled = !t.emergency_stop;
+    els.enableBtn.disabled = state === "ACTIVE";
+    els.disableBtn.disabled = state === "HALTED";
+    els.stopBtn.disabled = false;
+    els.releaseBtn.disabled = state !== "HALTED";
   }
 
   function renderSafety(data, el) {
