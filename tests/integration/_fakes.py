@@ -402,9 +402,9 @@ def trade_until_killed(url: str, bot_ids: list[int]) -> None:
     paper = PaperExchange(
         sf, StaticMarket(clock), clock, fill_delay_seconds=0, starting_balances={"USD": D("100000")}
     )
-    reconcile_all(sf, paper, clock, mode)  # a restarted process reconciles first
     svc = TradeService(sf, paper, clock, mode, KILL_LIMITS)
-    sync = OrderSync(sf, paper, clock, mode)
+    reconcile_all(sf, paper, clock, mode, svc.fresh_approval)  # a restarted process reconciles first
+    sync = OrderSync(sf, paper, clock, mode, approver=svc.fresh_approval)
     print("ready", flush=True)
     i = 0
     while True:

@@ -83,7 +83,9 @@ def trading_activate(reason: Annotated[str, typer.Option(help="why (kept in the 
     from coinpilot.services import production_ready
 
     services = _services()
-    _print_state(services.control.activate("cli", reason, production_ready=production_ready(services.settings)))
+    _print_state(
+        services.control.activate("cli", reason, production_ready=production_ready(services.settings))
+    )
 
 
 @trading_app.command("reduce")
@@ -201,7 +203,11 @@ def trade(
         from coinpilot.engine.reconcile import reconcile_all
 
         reconcile_all(
-            services.sessions, services.exchange, services.clock, services.mode, services.trades.fresh_approval
+            services.sessions,
+            services.exchange,
+            services.clock,
+            services.mode,
+            services.trades.fresh_approval,
         )
     fn = services.trades.validate if dry_run else services.trades.execute
     result = fn(bot_id, side, quote_size=quote, base_size=base)

@@ -65,7 +65,7 @@ class TradingStatus:
 
     def effective(self, mode: TradingMode) -> TradingState:
         """The state as seen by a process running in ``mode``."""
-        if self.state is not TradingState.HALTED and self.mode is not mode:
+        if self.state is not TradingState.HALTED and self.mode != mode:
             return TradingState.HALTED
         return self.state
 

@@ -94,7 +94,9 @@ class CircuitBreaker:
         finally:
             self._local.health = None
         if health.failures:
-            more = f" (+{len(health.failures) - 1} more in the same cycle)" if len(health.failures) > 1 else ""
+            more = (
+                f" (+{len(health.failures) - 1} more in the same cycle)" if len(health.failures) > 1 else ""
+            )
             self._count(health.failures[-1] + more)
         elif health.answered:
             self.record_success()

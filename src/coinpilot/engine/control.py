@@ -127,7 +127,15 @@ class ControlService:
         extra: dict[str, Any] | None = None,
     ) -> int:
         return control_repo.change_state(
-            s, state, target, now=now, actor=actor, reason=reason, mode=self._mode, command=command, extra=extra
+            s,
+            state,
+            target,
+            now=now,
+            actor=actor,
+            reason=reason,
+            mode=self._mode,
+            command=command,
+            extra=extra,
         )
 
     def activate(self, actor: str, reason: str = "", *, production_ready: bool = False) -> dict[str, Any]:

@@ -54,11 +54,16 @@ class DailyLossBreaker:
         """Evaluate the rule now; True when it moved trading to REDUCING. Only while ACTIVE."""
         now = self._clock.now()
         with read_session(self._sf) as s:
-            if control_repo.effective_state(control_repo.read_state(s, now), self._mode) is not TradingState.ACTIVE:
+            if (
+                control_repo.effective_state(control_repo.read_state(s, now), self._mode)
+                is not TradingState.ACTIVE
+            ):
                 return False
             realised = trade_repo.realized_since(s, self._mode, day_start(now))
             held = [
-                (p.pair, p.base_size, p.cost) for p in position_repo.positions_for_mode(s, self._mode) if p.base_size > 0
+                (p.pair, p.base_size, p.cost)
+                for p in position_repo.positions_for_mode(s, self._mode)
+                if p.base_size > 0
             ]
         books = dict(quotes or {})
         missing = sorted({pair for pair, _, _ in held} - set(books))

@@ -194,7 +194,9 @@ class OrderSync:
         t = s.get(Trade, trade_id)
         if t is None:
             return None
-        watched = t.status == TradeStatus.FAILED and t.order_id is None and t.failure_code == trade_repo.NOT_SENT
+        watched = (
+            t.status == TradeStatus.FAILED and t.order_id is None and t.failure_code == trade_repo.NOT_SENT
+        )
         if TradeStatus(t.status).is_final and not watched:
             return None
         return TradeView(
@@ -351,7 +353,9 @@ class OrderSync:
     def _attention_if_stuck(t: Trade, message: str, now: datetime) -> None:
         """Past its bounds, a trade is marked for a person (once) and polled slowly."""
         since = t.submitted_at or t.created_at
-        stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (since is not None and now - since >= ATTENTION_AFTER)
+        stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (
+            since is not None and now - since >= ATTENTION_AFTER
+        )
         if not stuck:
             return
         if t.attention_reason is None:

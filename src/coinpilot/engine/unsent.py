@@ -53,7 +53,9 @@ def resolve(sync: OrderSync, v: TradeView, report: SyncReport) -> TradeView | No
         return None
     refused = _why_not_send(sync, v, now)
     if refused == _WAIT:
-        sync.note_error(v.id, "not found on the exchange; waiting for a sync that can approve a re-send", report)
+        sync.note_error(
+            v.id, "not found on the exchange; waiting for a sync that can approve a re-send", report
+        )
         return None
     if refused is not None:
         _give_up(sync, v, f"not sent: {refused}", now, report)

@@ -167,7 +167,7 @@ class Trade(Base):
     next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
     # Set when the trading state was HALTED while the order was unsent: look it up, never send it.
-    do_not_send: Mapped[bool] = mapped_column(default=False)
+    do_not_send: Mapped[bool] = mapped_column(server_default=sa.false())
     # A trade the sync could not finish within its bounds: shown to a person with the reason; it
     # no longer blocks its bot's protective exits (which sell only the settled position).
     attention_reason: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)

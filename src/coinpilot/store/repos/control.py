@@ -61,13 +61,12 @@ def set_state(
     reason: str,
     mode: TradingMode,
 ) -> None:
-    """Write the new state on the (locked) row; ACTIVE also records the mode it is active in."""
+    """Write the new state on the (locked) row, for ``mode``."""
     state.trading_state = new
     state.state_reason = reason[:500]
     state.state_by = actor[:64]
     state.state_since = now
-    if new is TradingState.ACTIVE:
-        state.enabled_mode = mode
+    state.enabled_mode = mode  # the state is set for this mode; any other mode sees HALTED
     state.updated_at = now
 
 

@@ -182,7 +182,9 @@ _IN_FLIGHT = sa.select(
 ).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
 
 
-def in_flight(session: Session, mode: TradingMode, bot_id: int, exclude_trade_id: int | None = None) -> InFlight:
+def in_flight(
+    session: Session, mode: TradingMode, bot_id: int, exclude_trade_id: int | None = None
+) -> InFlight:
     """One read of the mode's non-final trades instead of three queries (same rules).
     ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
     obstacle."""

@@ -43,7 +43,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("state_reason", sa.String(length=500), nullable=False, server_default="not enabled yet")
         )
-        batch_op.add_column(sa.Column("state_by", sa.String(length=64), nullable=False, server_default="install"))
+        batch_op.add_column(
+            sa.Column("state_by", sa.String(length=64), nullable=False, server_default="install")
+        )
         batch_op.add_column(
             sa.Column("state_since", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True)
         )
@@ -71,8 +73,6 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("attention_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True)
         )
-    with op.batch_alter_table("trades", schema=None) as batch_op:
-        batch_op.alter_column("do_not_send", server_default=None)
     op.execute(
         "UPDATE trades SET realized_at = last_fill_at"
         " WHERE realized_pnl IS NOT NULL AND last_fill_at IS NOT NULL"
@@ -89,8 +89,12 @@ def downgrade() -> None:
     )
 
     with op.batch_alter_table("control_state", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("trading_enabled", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("emergency_stop", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(
+            sa.Column("trading_enabled", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch_op.add_column(
+            sa.Column("emergency_stop", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.add_column(sa.Column("emergency_reason", sa.String(length=500), nullable=True))
         batch_op.add_column(
             sa.Column("emergency_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=True)
@@ -106,4 +110,5 @@ def downgrade() -> None:
         batch_op.drop_column("state_since")
         batch_op.drop_column("state_by")
         batch_op.drop_column("state_reason")
+        batch_op.drop_constraint("trading_state", type_="check")
         batch_op.drop_column("trading_state")
