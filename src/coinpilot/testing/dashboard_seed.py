@@ -31,8 +31,11 @@ from coinpilot.domain.types import (
 from coinpilot.store.models import Bot, BotRuntime, Fill, Position, Trade, Tranche
 
 MODE = TradingMode.MOCK
-SIGNALS = {"rsi": {"enabled": True, "weight": 0.4}, "ma_cross": {"enabled": True, "weight": 0.3},
-           "macd": {"enabled": True, "weight": 0.3}}
+SIGNALS = {
+    "rsi": {"enabled": True, "weight": 0.4},
+    "ma_cross": {"enabled": True, "weight": 0.3},
+    "macd": {"enabled": True, "weight": 0.3},
+}
 
 
 def _bots(session: Session, count: int, now: datetime, pairs: Sequence[str]) -> list[int]:
@@ -57,7 +60,9 @@ def _bots(session: Session, count: int, now: datetime, pairs: Sequence[str]) -> 
         }
         for i in range(count)
     ]
-    ids = list(session.execute(sa.insert(Bot).returning(Bot.id, sort_by_parameter_order=True), rows).scalars())
+    ids = list(
+        session.execute(sa.insert(Bot).returning(Bot.id, sort_by_parameter_order=True), rows).scalars()
+    )
     session.execute(
         sa.insert(BotRuntime),
         [
@@ -136,7 +141,9 @@ def seed_dashboard(
     with sessions.begin() as s:
         for start in range(0, len(rows), 5000):
             chunk = rows[start : start + 5000]
-            tids = s.execute(sa.insert(Trade).returning(Trade.id, sort_by_parameter_order=True), chunk).scalars()
+            tids = s.execute(
+                sa.insert(Trade).returning(Trade.id, sort_by_parameter_order=True), chunk
+            ).scalars()
             s.execute(sa.insert(Fill), [_fill(t, r) for t, r in zip(tids, chunk, strict=True)])
         open_ids = list(
             s.execute(sa.insert(Trade).returning(Trade.id, sort_by_parameter_order=True), opens).scalars()

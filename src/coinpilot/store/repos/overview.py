@@ -128,7 +128,10 @@ def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> di
 def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Trade]:
     t2 = aliased(Trade)
     newest = (
-        sa.select(sa.func.max(t2.id)).where(t2.bot_id == Bot.id, t2.mode == mode).correlate(Bot).scalar_subquery()
+        sa.select(sa.func.max(t2.id))
+        .where(t2.bot_id == Bot.id, t2.mode == mode)
+        .correlate(Bot)
+        .scalar_subquery()
     )
     rows = session.scalars(sa.select(Trade).join(Bot, Trade.id == newest).where(_for_bots(bot_id, Bot.id)))
     return {t.bot_id: t for t in rows}
