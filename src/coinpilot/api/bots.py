@@ -77,11 +77,11 @@ def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]
     now = services.clock.now()
     with services.sessions() as s:
         return build_overview(
-            s, now, services.mode, services.settings.safety_limits, day_start(now), _stale_after(services)
+            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
         )
 
 
-def _stale_after(services: Services) -> timedelta:
+def stale_after(services: Services) -> timedelta:
     """A RUNNING bot whose last evaluation is older than three engine intervals is shown stale."""
     return timedelta(seconds=3 * float(services.settings.engine_interval_seconds))
 
@@ -111,7 +111,7 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
             services.mode,
             services.settings.safety_limits,
             day_start(now),
-            _stale_after(services),
+            stale_after(services),
         )
         return out
 

@@ -35,6 +35,7 @@ from decimal import ROUND_DOWN, Decimal
 from types import MappingProxyType
 from typing import Any
 
+from coinpilot.domain.levels import stop_loss_price, take_profit_price, trailing_stop_price
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.types import TemperatureLevel, TradeIntent, quantize_down
 
@@ -302,7 +303,7 @@ def exit_decision(
     if avg is None or everything <= 0:
         return None
     if cfg.stop_loss_pct is not None:
-        stop = avg * (1 - cfg.stop_loss_pct / HUNDRED)
+        stop = stop_loss_price(avg, cfg.stop_loss_pct)
         if bid <= stop:
             return ExitDecision(
                 TradeIntent.STOP_LOSS,
@@ -311,7 +312,7 @@ def exit_decision(
             )
     if cfg.trailing_stop_pct is not None and high_water is not None:
         peak = max(high_water, bid)
-        stop = peak * (1 - cfg.trailing_stop_pct / HUNDRED)
+        stop = trailing_stop_price(peak, cfg.trailing_stop_pct)
         if bid <= stop:
             return ExitDecision(
                 TradeIntent.TRAILING_STOP,
@@ -324,7 +325,7 @@ def exit_decision(
     for i, (gain, pct) in enumerate(cfg.take_profit_ladder):
         if i in rungs_taken:
             continue
-        target = avg * (1 + gain / HUNDRED)
+        target = take_profit_price(avg, gain)
         if bid < target:
             continue
         size = min(quantize_down(bought * pct / HUNDRED, base_increment), everything)
