@@ -127,7 +127,7 @@ def _bot_row(
     }
 
 
-def _trading(control: ControlState | None, mode: TradingMode) -> dict[str, Any]:
+def trading_dict(control: ControlState | None, mode: TradingMode) -> dict[str, Any]:
     out: dict[str, Any] = {
         "enabled": bool(control is not None and trading_enabled_for(control, mode)),
         "switch_on": bool(control is not None and control.trading_enabled),
@@ -181,7 +181,7 @@ def build_overview(
     return {
         "generated_at": now.isoformat(),
         "mode": mode.value,
-        "trading": _trading(facts.control, mode),
+        "trading": trading_dict(facts.control, mode),
         "safety": {
             "trades_today": facts.trades_today_total,
             "max_daily_trades": limits.max_daily_trades,

@@ -21,10 +21,10 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.position import FillAmount, PositionState, apply_entry, apply_exit
 from coinpilot.domain.types import Side, TradingMode
 from coinpilot.engine.bot_loop import effective_strategy
-from coinpilot.engine.overview import bot_overview_row
+from coinpilot.engine.overview import bot_overview_row, trading_dict
 from coinpilot.engine.views import bot_dict, iso, money
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.models import Bot, Position, SafetyAudit, Trade
+from coinpilot.store.models import Bot, ControlState, Position, SafetyAudit, Trade
 from coinpilot.store.repos.dto import TradeDTO, position_dto, trade_dto
 from coinpilot.store.repos.jsonable import jsonable
 
@@ -101,6 +101,7 @@ def bot_page(
     return {
         "mode": mode.value,
         "generated_at": now.isoformat(),
+        "trading": trading_dict(session.get(ControlState, 1), mode),
         "bot": bot_dict(bot),
         "live": bot_overview_row(session, bot_id, now, mode, limits, today, stale_after),
         "position": position_dto(pos, mark).to_dict() if pos is not None else None,

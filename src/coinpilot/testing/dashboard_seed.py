@@ -33,7 +33,7 @@ from coinpilot.store.models import Bot, BotRuntime, Fill, Position, Trade, Tranc
 MODE = TradingMode.MOCK
 SIGNALS = {
     "rsi": {"enabled": True, "weight": 0.4},
-    "ma_cross": {"enabled": True, "weight": 0.3},
+    "ma_crossover": {"enabled": True, "weight": 0.3},
     "macd": {"enabled": True, "weight": 0.3},
 }
 
