@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
+from coinpilot.domain.usage import loss_streak
 from coinpilot.store.models import Bot, SafetyAudit, Trade
 
 ZERO = Decimal(0)
@@ -137,13 +138,8 @@ def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
     Reads ``ix_trades_bot_realized`` newest first through a Core cursor, which steps lazily: the
     loop stops at the first non-loss, so a long history costs nothing unless the streak is long.
     """
-    n = 0
     with session.connection().execute(_LOSS_STREAK, {"bot_id": bot_id, "mode": mode}) as rows:
-        for (pnl,) in rows:
-            if pnl is None or pnl >= 0:
-                break
-            n += 1
-    return n
+        return loss_streak(pnl for (pnl,) in rows)
 
 
 def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None = None) -> Decimal:
