@@ -10,7 +10,7 @@ needs-attention mark with its reason. Realised P&L is now dated by its fill time
 settlement: existing rows are re-dated from ``last_fill_at``.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0005 (the exact-accounting revision merged before this one)
 Create Date: 2026-12-01
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import coinpilot.store.coltypes
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
