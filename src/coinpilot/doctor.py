@@ -289,11 +289,14 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
             "trading",
             Severity.FAIL,
             f"trading is HALTED by {state['by']}: {state['reason'] or 'no reason given'}",
-            "find the cause (docs/runbook.md), then 'coinpilot release' (exits only) or 'coinpilot trading enable'",
+            "find the cause (docs/runbook.md), then 'coinpilot release' (exits only) "
+            "or 'coinpilot trading enable'",
         )
     elif state["state"] == "HALTED":
         report.add(
-            "trading", Severity.WARN, f"trading is HALTED ({state['reason']}, {mode} mode)",
+            "trading",
+            Severity.WARN,
+            f"trading is HALTED ({state['reason']}, {mode} mode)",
             "'coinpilot trading enable' when you mean to trade",
         )
     elif state["state"] == "REDUCING":

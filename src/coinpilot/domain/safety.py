@@ -23,9 +23,10 @@ Policy
 - Buys must respect every limit. "At the limit" is allowed: notional == max_trade_usd, the
   max_daily_trades-th trade of the day, the max_tranches-th tranche, a position or total exposure
   reaching exactly its maximum, a balance left at exactly the reserve, a cooldown elapsed exactly.
-- Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy and
-  sets ``reduce_trading`` (the daily loss breaker: ACTIVE -> REDUCING); >= max_consecutive_losses losing exits in a
-  row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
+- Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy
+  and sets ``reduce_trading`` (the daily loss breaker: ACTIVE -> REDUCING; the engine also
+  checks it after every settlement and tick, with unrealised P&L); >= max_consecutive_losses
+  losing exits in a row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
   -weekly_loss_limit_per_position_usd refuses the buy; so does today's P&L of the position <=
   -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);

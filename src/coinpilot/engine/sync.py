@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -232,7 +233,7 @@ class OrderSync:
         with_ids: list[TradeView] = []
         for v in views:
             if v.order_id is None:
-                found = self._isolated(v, report, lambda v=v: unsent.resolve(self, v, report))
+                found = self._isolated(v, report, partial(unsent.resolve, self, v, report))
                 if isinstance(found, TradeView):
                     with_ids.append(found)
                 continue
@@ -245,7 +246,7 @@ class OrderSync:
             except ExchangeError as exc:
                 log.warning("batched order look-up failed, falling back: %s", exc.reason)
         for v in with_ids:
-            self._isolated(v, report, lambda v=v: self._advance(v, snapshots.get(v.order_id or ""), report))
+            self._isolated(v, report, partial(self._advance, v, snapshots.get(v.order_id or ""), report))
         if (report.settled or report.closed) and self.after_settlement is not None:
             try:
                 self.after_settlement()
@@ -378,7 +379,8 @@ class OrderSync:
             return
         if t.attention_reason is None:
             t.attention_reason = (
-                f"could not finish after {t.sync_attempts} tries since {since:%Y-%m-%d %H:%M:%S} UTC: {message}"
+                f"could not finish after {t.sync_attempts} tries since "
+                f"{since:%Y-%m-%d %H:%M:%S} UTC: {message}"
             )[:1000]
             t.attention_at = now
             log.error("trade %s needs attention: %s", t.id, t.attention_reason)

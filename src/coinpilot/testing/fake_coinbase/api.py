@@ -192,7 +192,7 @@ class BrokerageApi:
             "size": len(accounts),
         }
 
-    def list_orders(self, query: dict[str, list[str]], stale_seconds: float) -> Response:
+    def list_orders(self, query: dict[str, list[str]], stale_seconds: float | None) -> Response:
         """Like Coinbase: filter by ``order_ids``, ``product_ids`` and the creation window
         ``start_date`` / ``end_date`` (RFC 3339); newest first."""
         st = self.state

@@ -102,7 +102,8 @@ def downgrade() -> None:
     op.execute("UPDATE control_state SET trading_enabled = true WHERE trading_state = 'ACTIVE'")
     op.execute(
         "UPDATE control_state SET emergency_stop = true, emergency_reason = state_reason,"
-        " emergency_at = state_since WHERE trading_state = 'HALTED' AND state_by NOT IN ('install', 'migration')"
+        " emergency_at = state_since"
+        " WHERE trading_state = 'HALTED' AND state_by NOT IN ('install', 'migration')"
     )
     with op.batch_alter_table("control_state", schema=None) as batch_op:
         batch_op.alter_column("trading_enabled", server_default=None)
