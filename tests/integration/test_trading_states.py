@@ -307,3 +307,67 @@ def test_the_exchange_breaker_recovers_only_its_own_reducing(session_factory, cl
     proc.control.reduce("alice", "I keep it reducing")
     assert proc.control.breaker_recover(EXCHANGE_BREAKER, "quiet") is False
     assert proc.control.state()["by"] == "alice"
+
+
+# ---- order sync isolation --------------------------------------------------------------------------
+
+
+def _break_settlement_of(monkeypatch, trade_id: int) -> None:
+    """An unexpected error (not a SettlementError) whenever this one trade is settled."""
+    from coinpilot.engine import sync as sync_module
+
+    real = sync_module.settle_trade
+
+    def settle(session, trade, now, *args, **kwargs):
+        if trade.id == trade_id:
+            raise RuntimeError("corrupt fill data")
+        return real(session, trade, now, *args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "settle_trade", settle)
+
+
+def test_an_unexpected_error_in_one_trade_does_not_abort_the_sync_of_the_others(
+    session_factory, clock, exchange, proc, monkeypatch
+):
+    sf = session_factory
+    enable_trading(sf, clock)
+    a, b = make_bot(sf, clock, "BTC-USD"), make_bot(sf, clock, "ETH-USD")
+    stuck = proc.trades.execute(a, Side.BUY, quote_size="20").trade.id
+    fine = proc.trades.execute(b, Side.BUY, quote_size="20").trade.id
+    _break_settlement_of(monkeypatch, stuck)
+    clock.advance(1)
+    report = proc.sync.sync_once()
+    assert _trade(sf, fine).status == TradeStatus.SETTLED
+    assert _trade(sf, stuck).status != TradeStatus.SETTLED
+    assert "corrupt fill data" in (_trade(sf, stuck).last_error or "")
+    assert any("corrupt fill data" in e for e in report.errors)
+
+
+def test_an_unsettleable_trade_needs_attention_and_no_longer_blocks_its_bots_stop_loss(
+    session_factory, clock, exchange, proc, monkeypatch
+):
+    from coinpilot.engine.bot_loop import bots_with_open_trades
+
+    sf = session_factory
+    enable_trading(sf, clock)
+    bot = _hold(sf, clock, proc)  # a settled position
+    held = _position(sf, bot)
+    stuck = proc.trades.execute(bot, Side.BUY, quote_size="10").trade.id
+    _break_settlement_of(monkeypatch, stuck)
+    clock.advance(1)
+    proc.sync.sync_once()
+    refused = proc.trades.validate(bot, Side.SELL, base_size=held, intent=TradeIntent.STOP_LOSS)
+    assert "OPEN_TRADE_EXISTS" in {r["code"] for r in refused.decision["reasons"]}  # within its bounds
+    for _ in range(20):  # past the bound of tries or minutes
+        clock.advance(60)
+        proc.sync.sync_once()
+    t = _trade(sf, stuck)
+    assert t.attention_reason is not None and "corrupt fill data" in t.attention_reason
+    assert t.status == TradeStatus.FILLED or not t.status.is_final  # still visible, still synced
+    with sf() as s:
+        assert bots_with_open_trades(s, MOCK, [bot]) == set()  # the engine plans its exits again
+    exchange.market.prices["BTC-USD"] = (D(40000), D(40010))
+    res = proc.trades.execute(bot, Side.SELL, base_size=held, intent=TradeIntent.STOP_LOSS)
+    assert res.allowed, res.decision  # sells only the settled position
+    buy = proc.trades.validate(bot, Side.BUY, quote_size="10", intent=TradeIntent.ENTRY)
+    assert "TRADE_NEEDS_ATTENTION" in {r["code"] for r in buy.decision["reasons"]}
