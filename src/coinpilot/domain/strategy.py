@@ -35,6 +35,7 @@ from decimal import ROUND_DOWN, Decimal
 from types import MappingProxyType
 from typing import Any
 
+from coinpilot.domain.levels import stop_loss_price, take_profit_price, trailing_stop_price
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.types import TemperatureLevel, TradeIntent, quantize_down
 
@@ -329,7 +330,7 @@ def exit_decision(
     if everything < smallest:
         return None
     if cfg.stop_loss_pct is not None:
-        stop = avg * (1 - cfg.stop_loss_pct / HUNDRED)
+        stop = stop_loss_price(avg, cfg.stop_loss_pct)
         if bid <= stop:
             return ExitDecision(
                 TradeIntent.STOP_LOSS,
@@ -338,7 +339,7 @@ def exit_decision(
             )
     if cfg.trailing_stop_pct is not None and high_water is not None:
         peak = max(high_water, bid)
-        stop = peak * (1 - cfg.trailing_stop_pct / HUNDRED)
+        stop = trailing_stop_price(peak, cfg.trailing_stop_pct)
         if bid <= stop:
             return ExitDecision(
                 TradeIntent.TRAILING_STOP,
@@ -367,7 +368,7 @@ def _take_profit(
     for i, (gain, pct) in enumerate(ladder):
         if i <= last_taken:
             continue  # taken, or merged into a later rung that was taken
-        target = avg * (1 + gain / HUNDRED)
+        target = take_profit_price(avg, gain)
         if bid < target:
             break  # gains increase: no later rung is reached either
         carried += pct

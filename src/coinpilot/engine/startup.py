@@ -49,7 +49,7 @@ class BackgroundReconciliation:
     def _run(self) -> None:
         svc = self._services
         try:
-            reconcile_all(svc.sessions, svc.exchange, svc.clock, svc.mode)
+            reconcile_all(svc.sessions, svc.exchange, svc.clock, svc.mode, svc.trades.fresh_approval)
         except Exception:  # the order sync keeps trying every unfinished trade afterwards
             log.exception("start-up reconciliation failed; the order sync keeps trying")
         with self._lock:
