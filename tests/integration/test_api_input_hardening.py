@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.conftest import AUTH
 from tests.integration.test_api_bots import database_fingerprint, new_bot
 
@@ -140,16 +138,16 @@ def test_non_finite_numbers_in_a_bot_body_are_422_naming_the_field(client, engin
     expect = _Expect(engine)
     for literal in NON_FINITE:
         for field in FLOAT_FIELDS:
-            body = '{"name": "b", "pair": "BTC-USD", "%s": %s}' % (field, literal)
+            body = f'{{"name": "b", "pair": "BTC-USD", "{field}": {literal}}}'
             expect.refused(f"create {field}={literal}", _raw(client, "POST", "/api/v1/bots", body), field)
-            patch = '{"%s": %s}' % (field, literal)
+            patch = f'{{"{field}": {literal}}}'
             r = _raw(client, "PATCH", f"/api/v1/bots/{bot}", patch)
             expect.refused(f"patch {field}={literal}", r, field)
         for nested in ('{"rsi": {"weight": %s}}', '{"rsi": {"period": %s}}'):
             body = '{"name": "b", "pair": "BTC-USD", "signal_config": %s}' % (nested % literal)
             r = _raw(client, "POST", "/api/v1/bots", body)
             expect.refused(f"signal_config {nested % literal}", r, "signal_config")
-            body = '{"name": "b", "pair": "BTC-USD", "strategy": {"kind": "fixed", "x": %s}}' % literal
+            body = f'{{"name": "b", "pair": "BTC-USD", "strategy": {{"kind": "fixed", "x": {literal}}}}}'
             r = _raw(client, "POST", "/api/v1/bots", body)
             expect.refused(f"strategy {literal}", r, "strategy")
     expect.unchanged(before, "non-finite")
@@ -163,7 +161,7 @@ def test_non_finite_sizes_in_a_trade_are_422(client, engine) -> None:
     expect = _Expect(engine)
     for literal in NON_FINITE:
         for route in ("validate", "execute"):
-            body = '{"bot_id": %d, "side": "buy", "quote_size": %s}' % (bot, literal)
+            body = f'{{"bot_id": {bot}, "side": "buy", "quote_size": {literal}}}'
             r = _raw(client, "POST", f"/api/v1/trades/{route}", body)
             expect.refused(f"{route} quote_size={literal}", r, "quote_size")
     expect.unchanged(before, "trades")

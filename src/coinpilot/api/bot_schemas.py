@@ -11,6 +11,8 @@ from coinpilot.api.strict_types import FiniteJsonObject, PlainDecimal, StrictInt
 from coinpilot.domain.types import Granularity
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# The default of a PATCH field that was not sent (never stored: PATCH dumps only what was sent).
+_NOT_SENT: Any = None
 
 
 def _default_signals() -> dict[str, Any]:
@@ -40,24 +42,24 @@ class BotCreate(BaseModel):
 
 class BotUpdate(BaseModel):
     """Only the fields sent are changed. ``null`` is refused except where a field is optional
-    (``stop_loss_pct`` and ``take_profit_pct``: null clears them); the ``default=None`` below only
+    (``stop_loss_pct`` and ``take_profit_pct``: null clears them); the ``_NOT_SENT`` default only
     marks a field as not required."""
 
     model_config = _STRICT
 
-    name: str = Field(default=None, min_length=1, max_length=64)
-    description: str = Field(default=None, max_length=500)
-    granularity: Granularity = Field(default=None)
-    signal_config: FiniteJsonObject = Field(default=None)
-    buy_threshold: StrictNumber = Field(default=None)
-    sell_threshold: StrictNumber = Field(default=None)
-    confirmation_minutes: StrictNumber = Field(default=None)
-    trade_size_usd: PlainDecimal = Field(default=None, max_digits=20)
-    cooldown_minutes: StrictNumber = Field(default=None)
-    max_tranches: StrictInt = Field(default=None)
+    name: str = Field(default=_NOT_SENT, min_length=1, max_length=64)
+    description: str = Field(default=_NOT_SENT, max_length=500)
+    granularity: Granularity = Field(default=_NOT_SENT)
+    signal_config: FiniteJsonObject = Field(default=_NOT_SENT)
+    buy_threshold: StrictNumber = Field(default=_NOT_SENT)
+    sell_threshold: StrictNumber = Field(default=_NOT_SENT)
+    confirmation_minutes: StrictNumber = Field(default=_NOT_SENT)
+    trade_size_usd: PlainDecimal = Field(default=_NOT_SENT, max_digits=20)
+    cooldown_minutes: StrictNumber = Field(default=_NOT_SENT)
+    max_tranches: StrictInt = Field(default=_NOT_SENT)
     stop_loss_pct: PlainDecimal | None = Field(default=None, max_digits=12)
     take_profit_pct: PlainDecimal | None = Field(default=None, max_digits=12)
-    strategy: FiniteJsonObject = Field(default=None)
+    strategy: FiniteJsonObject = Field(default=_NOT_SENT)
 
 
 class StopAllResult(BaseModel):
