@@ -10,6 +10,10 @@ from pathlib import Path
 TOKEN_FILE = "api_token"
 
 
+class TokenError(Exception):
+    """The stored or configured API token is unusable (says where it came from and what to do)."""
+
+
 def token_path(home: Path) -> Path:
     return home / TOKEN_FILE
 
@@ -17,16 +21,37 @@ def token_path(home: Path) -> Path:
 def load_or_create_token(home: Path, configured: str | None) -> tuple[str, bool]:
     """Return (token, created_now). A created token is written with 0600 permissions."""
     if configured:
+        _check(configured, "COINPILOT_API_TOKEN")
         return configured, False
     path = token_path(home)
     if path.exists():
-        return path.read_text().strip(), False
-    home.mkdir(parents=True, exist_ok=True)
+        stored = path.read_text().strip()
+        _check(stored, str(path))
+        return stored, False
+    make_private_dir(home)
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token, True
+
+
+def _check(token: str, source: str) -> None:
+    from coinpilot.config import check_token_strength
+
+    try:
+        check_token_strength(token)
+    except ValueError as exc:
+        hint = " (or delete the file to have a new one generated)" if source != "COINPILOT_API_TOKEN" else ""
+        raise TokenError(f"{source}: {exc}{hint}") from None
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) readable by this user only (0700); tightens an existing
+    directory we own, since it holds the database, the token and the logs."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o700)
 
 
 def tokens_match(presented: str, expected: str) -> bool:

@@ -46,7 +46,8 @@ def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
     open_dashboard(page, live_server.url)
     page.fill("#token-input", API_TOKEN)
     page.click("#token-form button[type=submit]")
-    assert page.evaluate("localStorage.getItem('coinpilot.apiToken')") == API_TOKEN
+    assert page.evaluate("sessionStorage.getItem('coinpilot.apiToken')") == API_TOKEN
+    assert page.evaluate("localStorage.getItem('coinpilot.apiToken')") is None
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
 
@@ -63,7 +64,7 @@ def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
 def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_server: Any, page: Any) -> None:
     from tests.e2e.conftest import API_TOKEN
 
-    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    page.add_init_script(f"sessionStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
     open_dashboard(page, live_server.url)
     page.on("dialog", lambda d: d.accept("e2e drill") if d.type == "prompt" else d.accept())
 
@@ -86,7 +87,7 @@ def test_bot_stop_button_stops_a_running_bot(live_server: Any, page: Any) -> Non
 
     bot = live_server.create_bot("btc-e2e", "BTC-USD")
     live_server.post(f"/bots/{bot}/start")
-    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    page.add_init_script(f"sessionStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
     open_dashboard(page, live_server.url)
     card(page, "btc-e2e").locator("button[data-bot-action=stop]").click()
     card(page, "btc-e2e").locator(".bot-status", has_text="STOPPED").wait_for(timeout=5000)

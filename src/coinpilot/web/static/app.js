@@ -3,7 +3,8 @@
  * Every 5 s the page GETs /api/v1/bots/status/summary (read-only) and redraws. If the API
  * cannot be reached the last data stays on screen under a banner and polling simply goes on.
  * State-changing POSTs happen only when a person clicks a control, with the bearer token
- * kept in localStorage; dangerous ones ask confirm() first.
+ * kept in sessionStorage (this tab only, gone when it closes; never localStorage, which any
+ * later page of this origin could read for ever); dangerous ones ask confirm() first.
  */
 "use strict";
 
@@ -212,7 +213,7 @@
   }
 
   async function control(label, path, body) {
-    const token = localStorage.getItem(TOKEN_KEY) || "";
+    const token = sessionStorage.getItem(TOKEN_KEY) || "";
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -291,22 +292,23 @@
   }
 
   function showTokenState() {
-    const has = Boolean(localStorage.getItem(TOKEN_KEY));
-    els.tokenState.textContent = has ? "Token saved in this browser" : "No token: controls will be refused";
+    const has = Boolean(sessionStorage.getItem(TOKEN_KEY));
+    els.tokenState.textContent = has ? "Token kept for this tab" : "No token: controls will be refused";
     els.tokenState.className = has ? "muted" : "warn-text";
     els.tokenClear.disabled = !has;
   }
 
   function init() {
+    localStorage.removeItem(TOKEN_KEY); // a token an older version left there
     els.tokenForm.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = els.tokenInput.value.trim();
-      if (value) localStorage.setItem(TOKEN_KEY, value);
+      if (value) sessionStorage.setItem(TOKEN_KEY, value);
       els.tokenInput.value = "";
       showTokenState();
     });
     els.tokenClear.addEventListener("click", () => {
-      localStorage.removeItem(TOKEN_KEY);
+      sessionStorage.removeItem(TOKEN_KEY);
       showTokenState();
     });
     els.enableBtn.addEventListener("click", onEnable);
