@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # it under if you expose it beyond this machine (``serve --expose``).
     allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto: JSON lines unless stderr is a terminal (the log file is always JSON unless "text").
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     trading_mode: TradingMode = TradingMode.MOCK
     # Where mock mode gets its prices: shipped history ("replay") or Coinbase's public data.
@@ -102,8 +104,16 @@ class Settings(BaseSettings):
 
     engine_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
     sync_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # An unsent order is re-sent (with a fresh safety approval) only while younger than this.
+    pending_resend_max_age_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The exchange breaker returns to ACTIVE after the exchange answered normally this long.
+    exchange_breaker_recover_seconds: float = Field(default=600.0, gt=0, le=86_400)
     candle_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
     evaluation_retention: int = Field(default=1000, ge=10, le=1_000_000)
+    # SIGTERM: how long in-flight orders may take to finish before the process exits anyway.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    # /ready fails when a due order has waited longer than this for order sync.
+    sync_lag_limit_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     paper_fee_rate: Decimal = Field(default=Decimal("0.006"), ge=0, le=Decimal("0.05"))
     paper_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=500)

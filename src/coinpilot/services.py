@@ -18,10 +18,12 @@ from coinpilot.domain.types import TradingMode
 from coinpilot.engine.control import ControlService
 from coinpilot.engine.evaluator import EvaluationService
 from coinpilot.engine.execution import TradeService
+from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
+from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger("coinpilot")
 
@@ -43,6 +45,10 @@ class Services:
     control: ControlService
     sync: OrderSync
     extras: dict[str, Any] = field(default_factory=dict)
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
+    reconciled: bool = False
+    loss_breaker: DailyLossBreaker | None = None  # after every settlement and every engine tick
 
     @property
     def mode(self) -> TradingMode:
@@ -165,13 +171,47 @@ def build_services(
     mode = settings.trading_mode
     trades = TradeService(sessions, exchange, clock, mode, settings.safety_limits)
     control = ControlService(sessions, clock, mode, exchange=exchange, trade_service=trades)
-    sync = OrderSync(sessions, exchange, clock, mode, interval_seconds=settings.sync_interval_seconds)
+    loss_breaker = DailyLossBreaker(sessions, market, control, clock, mode, settings.safety_limits)
+    sync = OrderSync(
+        sessions,
+        exchange,
+        clock,
+        mode,
+        interval_seconds=settings.sync_interval_seconds,
+        approver=trades.fresh_approval,
+        resend_max_age_seconds=settings.pending_resend_max_age_seconds,
+        after_settlement=loss_breaker.check_quietly,
+    )
     log.info("database: %s (%s mode)", describe_url(url), mode.value)
     services = Services(
         settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync
     )
     services.extras["wal_checkpointer"] = WalCheckpointer(engine)
+    services.loss_breaker = loss_breaker
+    attach_telemetry(services)
     return services
+
+
+def attach_telemetry(services: Services) -> None:
+    """Point every in-flight measurement of this process at ``services.telemetry``."""
+    import sqlalchemy as sa
+
+    telemetry = services.telemetry
+    services.sync.telemetry = telemetry
+    services.trades.order_sync.telemetry = telemetry
+
+    def on_db_error(context: Any) -> None:
+        telemetry.database_error(type(context.original_exception).__name__)
+
+    sa.event.listen(services.engine, "handle_error", on_db_error)
+    seen: set[int] = set()
+    for candidate in (services.exchange, getattr(services.market, "inner", None)):
+        observe = getattr(candidate, "request_observer", "absent")
+        if candidate is None or observe == "absent" or id(candidate) in seen:
+            continue
+        seen.add(id(candidate))
+        candidate.request_observer = telemetry.exchange_request  # type: ignore[union-attr]
+        telemetry.watch_limiter(candidate.rate_limiter_tokens)  # type: ignore[union-attr]
 
 
 def production_ready(settings: Settings) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import signal
 import socket
 from collections.abc import Callable
 
@@ -39,10 +40,30 @@ def start_order_services(services: Services) -> Callable[[], None]:
     """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
     reconcile unfinished trades before the API accepts requests, then keep syncing orders."""
     from coinpilot.engine.reconcile import reconcile_all
+    from coinpilot.engine.shutdown import drain_in_flight
 
     reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    services.reconciled = True
     services.sync.start()
-    return services.sync.stop
+
+    def stop() -> None:
+        drain_in_flight(services, services.settings.shutdown_grace_seconds)
+        services.sync.stop()
+        services.sync.sync_once()
+
+    return stop
+
+
+def _exit_cleanly_after_signals() -> None:
+    """uvicorn handles SIGTERM/SIGINT itself (graceful shutdown), then re-raises the signal with
+    the handlers it found. Those handlers end the process with exit code 0 through SystemExit,
+    so the clean-up below ``uvicorn.run`` (checkpoint, lock release) still runs."""
+
+    def exit_zero(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, exit_zero)
 
 
 def run_server(settings: Settings, services: Services | None = None, with_engine: bool = True) -> None:
@@ -50,9 +71,12 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
 
     from coinpilot.api.app import create_app
     from coinpilot.security import load_or_create_token
+    from coinpilot.store.backup import ServerLock
 
     ensure_port_free(settings.host, settings.port)
     configure_logging(settings)
+    # Held while serving so that `coinpilot restore` refuses to replace a database in use.
+    server_lock = ServerLock.for_settings(settings).acquire()
     services = services or build_services(settings)
     token, created = load_or_create_token(
         settings.home, settings.api_token.get_secret_value() if settings.api_token else None
@@ -72,4 +96,17 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
     # garbage-collection pauses do not land inside an order (measured: p99 of the order path).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    _exit_cleanly_after_signals()
+    try:
+        # SIGTERM/SIGINT: uvicorn stops accepting connections, lets in-flight requests (an order
+        # being placed) finish, then the lifespan stops the engine (see engine/shutdown.py).
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),
+        )
+    finally:
+        services.close()
+        server_lock.release()

@@ -67,6 +67,11 @@ class FillReport:
     fee: Decimal  # quote currency
     liquidity: str  # MAKER / TAKER / UNKNOWN
     time: datetime
+    # The quote value before fees as the exchange accounted it (None: base_size * price).
+    value: Decimal | None = None
+    # Coinbase reported the size in quote units: ``base_size`` is not known from the fill
+    # alone and comes from the order's filled size (see ``fill_accounting.account_fills``).
+    size_in_quote: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,11 @@ class Exchange(MarketData, Protocol):
 
     def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
         """Batch lookup (one request where the exchange allows it)."""
+        ...
+
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        """The order with this ``client_order_id``, created near ``around``, or None if the
+        exchange has none. Read-only: unlike a re-send it can never create the order."""
         ...
 
     def get_fills(self, order_id: str) -> list[FillReport]: ...

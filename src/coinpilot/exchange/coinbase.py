@@ -18,7 +18,7 @@ import multiprocessing
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +59,12 @@ from coinpilot.exchange.ratelimit import TokenBucket
 
 T = TypeVar("T")
 MAX_CANDLES_PER_REQUEST = 350
+# How far around a trade's creation its order is looked for (covers clock skew and a slow send).
+FIND_ORDER_MARGIN = timedelta(hours=1)
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def guard_base_url(base_url: str) -> None:
@@ -135,6 +141,8 @@ class CoinbaseExchange:
         self._products: dict[str, Product] = {}
         self.calls = CallCounter()
         self.server_time_offset: float | None = None  # server Date minus local wall clock
+        # Told about every HTTP attempt (endpoint, status or 'timeout'/'error', seconds): metrics.
+        self.request_observer: Callable[[str, str, float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinbaseExchange:
@@ -157,6 +165,10 @@ class CoinbaseExchange:
     @property
     def mode(self) -> TradingMode:
         return TradingMode.PRODUCTION
+
+    def rate_limiter_tokens(self) -> float:
+        """Requests the client-side limiter allows now without waiting (metrics headroom)."""
+        return self._limiter.available
 
     @property
     def authenticated(self) -> bool:
@@ -189,10 +201,15 @@ class CoinbaseExchange:
             retry_after = 0.0
             self._limiter.acquire()
             self.calls.hit(what)
+            started = time.perf_counter()
+            outcome = "error"
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                outcome = "200"
+                return result
             except requests.HTTPError as exc:
                 status = errs.status_of(exc)
+                outcome = str(status)
                 if status in (401, 403):
                     raise errs.auth_error(exc) from None
                 if status == 404 and not_found is not None:
@@ -209,10 +226,14 @@ class CoinbaseExchange:
             except (requests.RequestException, ValueError) as exc:
                 # timeouts, dropped connections, truncated or non-JSON bodies: outcome unknown
                 last = type(exc).__name__
+                outcome = "timeout" if isinstance(exc, requests.Timeout) else "error"
             except multiprocessing.AuthenticationError:
                 raise AuthenticationFailed(
                     "no Coinbase API key configured: " + errs.AUTH_ADVICE, code="NO_KEY"
                 ) from None
+            finally:
+                if self.request_observer is not None:
+                    self.request_observer(what, outcome, time.perf_counter() - started)
             if attempt < self._max_attempts:
                 # a 429's Retry-After wins over our backoff (bounded by backoff_max)
                 self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))
@@ -373,6 +394,27 @@ class CoinbaseExchange:
                 if not d.get("has_next") or not cursor:
                     break
         return out
+
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        """List the product's orders in a window around the trade's creation and match the
+        client_order_id (the single-order look-up by client id is deprecated)."""
+        start, end = around - FIND_ORDER_MARGIN, around + FIND_ORDER_MARGIN
+        cursor: str | None = None
+        while True:
+            d = self._call(
+                "list orders",
+                self._client.list_orders,
+                product_ids=[pair],
+                start_date=_rfc3339(start),
+                end_date=_rfc3339(end),
+                cursor=cursor,
+            ).to_dict()
+            for o in d.get("orders") or []:
+                if str(o.get("client_order_id") or "") == client_order_id:
+                    return parse_order(o)
+            cursor = d.get("cursor") or None
+            if not d.get("has_next") or not cursor:
+                return None
 
     def get_fills(self, order_id: str) -> list[FillReport]:
         fills: list[FillReport] = []
