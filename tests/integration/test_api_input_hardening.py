@@ -196,7 +196,7 @@ def test_a_plain_decimal_is_still_accepted(client) -> None:
 
 
 def test_booleans_and_numbers_only_as_themselves(client, engine) -> None:
-    bot = _make_bot(client, "SOL-USD", "sol")
+    bot = _make_bot(client, "ETH-USD", "eth")
     client.post("/api/v1/trading/enable", headers=AUTH)
     cases = [
         ("/api/v1/trades/validate", {"bot_id": True, "side": "buy", "quote_size": "10"}, "bot_id"),
