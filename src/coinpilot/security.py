@@ -7,6 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
+from coinpilot.private_files import make_private_dir
+
 TOKEN_FILE = "api_token"
 
 
@@ -44,14 +46,6 @@ def _check(token: str, source: str) -> None:
     except ValueError as exc:
         hint = " (or delete the file to have a new one generated)" if source != "COINPILOT_API_TOKEN" else ""
         raise TokenError(f"{source}: {exc}{hint}") from None
-
-
-def make_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by this user only (0700); tightens an existing
-    directory we own, since it holds the database, the token and the logs."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-        path.chmod(0o700)
 
 
 def tokens_match(presented: str, expected: str) -> bool:
