@@ -21,6 +21,7 @@ from coinpilot.engine.execution import TradeService
 from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
+from coinpilot.private_files import make_private_dir
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
 from coinpilot.telemetry import Telemetry
@@ -122,7 +123,7 @@ def shared_replay_clock(settings: Settings, factory: Any) -> Clock:
     except (OSError, ValueError, KeyError):
         pass
     clock: AcceleratedClock = factory(settings.replay_speed, start)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.home)
     path.write_text(
         json.dumps({"start": clock.start.isoformat(), "speed": clock.speed, "wall_anchor": clock.wall_anchor})
     )
@@ -138,6 +139,7 @@ def build_services(
     migrate: bool = True,
 ) -> Services:
     check_production_allowed(settings)
+    make_private_dir(settings.home)  # holds the token, the log and (by default) the database
     url = settings.resolved_database_url
     if migrate:
         upgrade(url)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import BotStatus
 from coinpilot.engine import bot_admin, views
@@ -105,7 +106,7 @@ def stop_all(services: Services = Depends(get_services)) -> dict[str, Any]:
 
 
 @router.get("/{bot_id}", summary="One bot")
-def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
         bot = _load(s, bot_id)
@@ -123,7 +124,9 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
 
 
 @router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
-def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_services)) -> dict[str, Any]:
+def update_bot(
+    bot_id: BotIdPath, body: BotUpdate, services: Services = Depends(get_services)
+) -> dict[str, Any]:
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
@@ -138,7 +141,7 @@ def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_se
     summary="Delete a bot that holds nothing and has no trades (409 says why not)",
     dependencies=[Depends(require_token)],
 )
-def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Response:
+def delete_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> Response:
     from coinpilot.store.bots import BotConflict
 
     with session_scope(services.sessions) as s:
@@ -161,12 +164,12 @@ def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str 
     summary="Start evaluating (and, if trading is enabled, trading)",
     dependencies=[Depends(require_token)],
 )
-def start_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def start_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.RUNNING, services, None)
 
 
 @router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
-def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def stop_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user")
 
 
@@ -175,14 +178,14 @@ def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[st
     summary="Evaluate now (scores and confirmation; places no order)",
     dependencies=[Depends(require_token)],
 )
-def evaluate_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def evaluate_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         _load(s, bot_id)
     return services.evaluations.evaluate_bot(bot_id).to_dict()
 
 
 @router.get("/{bot_id}/confirmation", summary="Confirmation progress (read-only)")
-def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         return views.confirmation_dict(_load(s, bot_id), services.clock.now())
 
@@ -192,7 +195,7 @@ def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dic
     summary="Clear the confirmation timer",
     dependencies=[Depends(require_token)],
 )
-def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def reset_confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     from coinpilot.domain.confirmation import ConfirmationState
 
     with session_scope(services.sessions) as s:
@@ -203,7 +206,7 @@ def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) 
 
 @router.get("/{bot_id}/signal-history", summary="Stored evaluations, newest first")
 def signal_history(
-    bot_id: int,
+    bot_id: BotIdPath,
     limit: int = Query(default=100, ge=1, le=1000),
     services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:
