@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
-from coinpilot.api import bots, health, market
+from coinpilot.api import bots, health, market, pages
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.config import Settings
 from coinpilot.security import load_or_create_token
@@ -65,6 +65,8 @@ def create_app(
         def dashboard() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
 
+        pages.register_pages(app, STATIC_DIR)
+
     return app
 
 
@@ -74,3 +76,4 @@ def _include_optional_routers(app: FastAPI) -> None:
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics.router, prefix="/api/v1")
+    app.include_router(pages.router, prefix="/api/v1")
