@@ -60,7 +60,7 @@ def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> d
 def bot_defaults() -> dict[str, Any]:
     from coinpilot.domain.strategy import StrategyConfig
 
-    values = BotCreate.model_construct().model_dump()
+    values = BotCreate(name="defaults", pair="BTC-USD").model_dump()
     out = {
         k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k not in ("name", "pair")
     }
