@@ -140,6 +140,7 @@ def _register_optional() -> None:
     from coinpilot.cli import trading as trading_cli
 
     trading_cli.register(app)
+    __import__("coinpilot.cli.ops", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.export", fromlist=["register"]).register(app)
 

@@ -96,6 +96,11 @@ class TradeService:
         return self._mode
 
     @property
+    def order_sync(self) -> OrderSync:
+        """The sender of this service's orders (the composition root attaches metrics to it)."""
+        return self._orders
+
+    @property
     def limits(self) -> SafetyLimits:
         return self._limits
 
@@ -226,6 +231,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     decision_obj = validate(prep.request, gathered.context, self._limits)
