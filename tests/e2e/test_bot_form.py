@@ -26,7 +26,13 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def token_form_ready(page: Any) -> None:
+    """The page's script has bound the token form (it writes the token state when it does)."""
+    page.wait_for_function("() => document.querySelector('#token-state').textContent !== ''")
+
+
 def keep_token(page: Any) -> None:
+    token_form_ready(page)
     page.fill("#token-input", API_TOKEN)
     page.click("#token-form button[type=submit]")
     page.locator("#token-state", has_text="checked and kept").wait_for(timeout=5000)
@@ -88,6 +94,7 @@ def test_creating_a_valid_bot_then_editing_its_stop_loss_changes_the_bot(live_se
 
 def test_a_wrong_token_is_refused_when_saved(live_server: Any, page: Any) -> None:
     page.goto(live_server.url + "/bots/new")
+    token_form_ready(page)
     page.fill("#token-input", "not-the-token")
     page.click("#token-form button[type=submit]")
     page.locator("#token-state", has_text="refused").wait_for(timeout=5000)
