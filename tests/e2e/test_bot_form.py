@@ -97,7 +97,7 @@ def test_a_wrong_token_is_refused_when_saved(live_server: Any, page: Any) -> Non
     token_form_ready(page)
     page.fill("#token-input", "not-the-token")
     page.click("#token-form button[type=submit]")
-    page.locator("#token-state", has_text="refused").wait_for(timeout=5000)
+    page.locator("#token-state", has_text="refused by the API").wait_for(timeout=5000)
     assert page.evaluate("sessionStorage.length") == 0
 
 
