@@ -84,9 +84,12 @@ def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, C
         cb = CoinbaseExchange.from_settings(settings)
         return cb, clock or SystemClock()
     from coinpilot.exchange.replay import ReplayMarketData, replay_clock
+    from coinpilot.exchange.replay_today import ReplayOnWallClock, ReplayWallClock
 
     if clock is None:
         clock = shared_replay_clock(settings, replay_clock)
+    if isinstance(clock, ReplayWallClock):
+        return ReplayOnWallClock(clock, clock.offset), clock
     return ReplayMarketData(clock), clock
 
 
@@ -122,19 +125,29 @@ def shared_replay_clock(settings: Settings, factory: Any, restart_at: datetime |
         start = datetime.fromisoformat(settings.replay_start)
         if start.tzinfo is None:  # a bare date/time in settings means UTC
             start = start.replace(tzinfo=UTC)
+    from coinpilot.exchange.replay_today import ReplayWallClock, offset_days_for
+
     explicit_speed = "replay_speed" in settings.model_fields_set
     if restart_at is None:
         try:
             saved = json.loads(path.read_text())
-            same_speed = saved["speed"] == settings.replay_speed or not explicit_speed
-            if same_speed and (start is None or saved["start"] == start.isoformat()):
-                return AcceleratedClock(
-                    datetime.fromisoformat(saved["start"]), saved["speed"], saved["wall_anchor"]
-                )
+            if saved.get("kind") == "wall":  # history moved to the present, at real speed
+                if start is None and (not explicit_speed or settings.replay_speed == 1.0):
+                    return ReplayWallClock(int(saved["offset_days"]))
+            else:
+                same_speed = saved["speed"] == settings.replay_speed or not explicit_speed
+                if same_speed and (start is None or saved["start"] == start.isoformat()):
+                    return AcceleratedClock(
+                        datetime.fromisoformat(saved["start"]), saved["speed"], saved["wall_anchor"]
+                    )
         except (OSError, ValueError, KeyError):
             pass
-    clock: AcceleratedClock = factory(settings.replay_speed, restart_at or start)
     settings.home.mkdir(parents=True, exist_ok=True)
+    if restart_at is None and start is None and settings.replay_speed == 1.0:
+        wall = ReplayWallClock(offset_days_for(SystemClock().now()))
+        path.write_text(json.dumps({"kind": "wall", "offset_days": wall.offset_days}))
+        return wall
+    clock: AcceleratedClock = factory(settings.replay_speed, restart_at or start)
     path.write_text(
         json.dumps({"start": clock.start.isoformat(), "speed": clock.speed, "wall_anchor": clock.wall_anchor})
     )
