@@ -145,11 +145,14 @@ def evaluate_command(ref: str) -> None:
             f(sig["contribution"]),
         )
     console.print(table)
+    from coinpilot.cli import formatting as fmt
+
     t, c = result["temperature"], result["confirmation"]
     console.print(
-        f"score {result['score']:+.4f} → {result['action']}  {t['emoji']} {t['level']}  "
-        f"confirmation {c['progress'] * 100:.0f}% ({c['remaining_seconds']:.0f}s left)  "
-        f"price {result['price']}"
+        f"score {result['score']:+.4f} → {result['action']}  {t['level'].upper()}  "
+        f"confirmation {c['progress'] * 100:.0f}% ({fmt.duration(c['remaining_seconds'])} left)  "
+        f"price {fmt.usd(result['price'])}",
+        highlight=False,
     )
 
 
