@@ -162,3 +162,22 @@ def test_database_errors_are_counted(services) -> None:
         )
         == 1.0
     )
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(client, services) -> None:
+    import json
+    import re
+
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"coinpilot_[a-z_]+", target["expr"])
+    }
+    exposed: set[str] = set()
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        exposed.add(family.name)
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [])
+        exposed.update(family.name + s for s in suffixes)
+    assert used and used <= exposed, f"the dashboard asks for metrics nobody exports: {used - exposed}"

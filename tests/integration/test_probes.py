@@ -99,3 +99,31 @@ def test_production_names_an_unreachable_exchange(client, services) -> None:
     assert check["ok"] is False and "get order: 503" in check["detail"]
     services.telemetry.exchange_request("get order", "200", 0.01)
     assert readiness(services)["exchange"]["ok"] is True
+
+
+def test_the_last_log_lines_are_served_redacted_and_filtered(client, settings) -> None:
+    import logging
+
+    from coinpilot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        configure_logging(settings)
+        log = logging.getLogger("coinpilot.test")
+        log.info("order sent", extra={"client_order_id": "c-42"})
+        log.warning("token %s leaked?", settings.api_token.get_secret_value())
+        body = client.get("/api/v1/logs", params={"lines": 2}).json()
+        assert [line["message"] for line in body["lines"]] == ["order sent", "token [REDACTED] leaked?"]
+        assert body["lines"][0]["client_order_id"] == "c-42"
+        warnings = client.get("/api/v1/logs", params={"level": "WARNING"}).json()["lines"]
+        assert [line["level"] for line in warnings] == ["WARNING"]
+        r = client.get("/api/v1/logs", params={"lines": 0})
+        assert r.status_code == 422 and "lines" in r.text
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])

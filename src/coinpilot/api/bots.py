@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from coinpilot.api.errors import FieldValidationError, NotFound
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import BotStatus
 from coinpilot.engine import bot_admin, views
+from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
@@ -93,7 +95,14 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
 def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
-        return views.status_summary(s, now, services.mode, services.settings.safety_limits, day_start(now))
+        return build_overview(
+            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
+        )
+
+
+def stale_after(services: Services) -> timedelta:
+    """A RUNNING bot whose last evaluation is older than three engine intervals is shown stale."""
+    return timedelta(seconds=3 * float(services.settings.engine_interval_seconds))
 
 
 @router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
@@ -114,14 +123,14 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
     with services.sessions() as s:
         bot = _load(s, bot_id)
         out = views.bot_dict(bot)
-        out["live"] = views.bot_live_dict(
+        out["live"] = bot_overview_row(
             s,
-            bot,
+            bot.id,
             now,
             services.mode,
-            float(services.settings.limits.cooldown_minutes),
-            views.positions_by_bot(s, services.mode).get(bot.id),
-            views.last_trades_by_bot(s, services.mode).get(bot.id),
+            services.settings.safety_limits,
+            day_start(now),
+            stale_after(services),
         )
         return out
 

@@ -1,41 +1,54 @@
-"""Dashboard pages beside the overview (bot form, analytics) and the token check they use.
-
-Each page is a static HTML file with its own script (no inline code, so a strict CSP holds);
-the overview's single-page app can link or route to them.
-"""
+"""Data for the dashboard's bot page and trade page, one request each (read-only), and the
+no-op the dashboard calls to check a token before saving it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends
 
-from coinpilot.api.deps import require_token
+from coinpilot.api.bots import stale_after
+from coinpilot.api.deps import get_services, require_token
+from coinpilot.api.errors import NotFound
+from coinpilot.domain.safety import day_start
+from coinpilot.engine.pages import bot_page, trade_page
+from coinpilot.services import Services
+from coinpilot.store.db import read_session
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/bots/{bot_id}/page", summary="Everything the bot page shows, except candles")
+def bot_page_data(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    now = services.clock.now()
+    with read_session(services.sessions) as s:
+        page = bot_page(
+            s,
+            bot_id,
+            now,
+            services.mode,
+            services.settings.safety_limits,
+            day_start(now),
+            stale_after(services),
+        )
+    if page is None:
+        raise NotFound(f"bot {bot_id}")
+    return page
+
+
+@router.get("/trades/{trade_id}/page", summary="A trade with its full safety decision and position change")
+def trade_page_data(trade_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+    dto = services.trades.get_trade(trade_id)
+    if dto is None:
+        raise NotFound(f"trade {trade_id}")
+    with read_session(services.sessions) as s:
+        return trade_page(s, dto)
 
 
 @router.post(
     "/auth/check",
-    summary="Answer 200 when the bearer token is right (changes nothing)",
+    summary="Check a bearer token (changes nothing)",
     dependencies=[Depends(require_token)],
 )
-def check_token() -> dict[str, bool]:
+def auth_check() -> dict[str, bool]:
     return {"ok": True}
-
-
-def register_pages(app: FastAPI, static_dir: Path) -> None:
-    """``/bots/new``, ``/bots/{id}/edit`` and ``/analytics``."""
-
-    @app.get("/bots/new", include_in_schema=False)
-    def new_bot_page() -> FileResponse:
-        return FileResponse(static_dir / "bot_form.html")
-
-    @app.get("/bots/{bot_id}/edit", include_in_schema=False)
-    def edit_bot_page(bot_id: int) -> FileResponse:
-        return FileResponse(static_dir / "bot_form.html")
-
-    @app.get("/analytics", include_in_schema=False)
-    def analytics_page() -> FileResponse:
-        return FileResponse(static_dir / "analytics.html")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import signal
 import socket
 from collections.abc import Callable
 
@@ -53,6 +54,18 @@ def start_order_services(services: Services) -> Callable[[], None]:
     return stop
 
 
+def _exit_cleanly_after_signals() -> None:
+    """uvicorn handles SIGTERM/SIGINT itself (graceful shutdown), then re-raises the signal with
+    the handlers it found. Those handlers end the process with exit code 0 through SystemExit,
+    so the clean-up below ``uvicorn.run`` (checkpoint, lock release) still runs."""
+
+    def exit_zero(signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, exit_zero)
+
+
 def run_server(settings: Settings, services: Services | None = None, with_engine: bool = True) -> None:
     import uvicorn
 
@@ -83,6 +96,7 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
     # garbage-collection pauses do not land inside an order (measured: p99 of the order path).
     gc.collect()
     gc.freeze()
+    _exit_cleanly_after_signals()
     try:
         # SIGTERM/SIGINT: uvicorn stops accepting connections, lets in-flight requests (an order
         # being placed) finish, then the lifespan stops the engine (see engine/shutdown.py).
