@@ -6,7 +6,7 @@
 "use strict";
 
 (function (global) {
-  const TOKEN_KEY = "coinpilot.sessionToken";
+  const TOKEN_KEY = "coinpilot.apiToken"; // the same key as the overview (api.js): one token per tab
 
   function token() {
     return sessionStorage.getItem(TOKEN_KEY) || "";
