@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -56,6 +57,18 @@ def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> d
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
         return views.bot_dict(bot)
+
+
+@router.get("/defaults", summary="The values a new bot gets when a field is left out (for the form)")
+def bot_defaults() -> dict[str, Any]:
+    from coinpilot.domain.strategy import StrategyConfig
+
+    values = BotCreate(name="defaults", pair="BTC-USD").model_dump()
+    out = {
+        k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k not in ("name", "pair")
+    }
+    out["effective_strategy"] = StrategyConfig.from_dict({"stop_loss_pct": values["stop_loss_pct"]}).to_dict()
+    return out
 
 
 @router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
