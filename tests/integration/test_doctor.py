@@ -90,15 +90,22 @@ def test_an_unreachable_database_is_a_problem(tmp_path) -> None:
 
 
 def test_an_old_schema_is_a_warning_and_an_unknown_one_a_problem(home_settings, engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-    report = run_doctor(home_settings)
-    assert worst(report, "migrations") == Severity.WARN
-    assert "coinpilot db upgrade" in findings(report, "migrations")[0][2]
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff'"))
-    report = run_doctor(home_settings)
-    assert worst(report, "migrations") == Severity.FAIL and report.exit_code == 2
+    from coinpilot.store.migrate import head_revision
+
+    def set_revision(revision: str | None) -> None:
+        with engine.begin() as conn:  # alembic_version outlives the per-test reset on PostgreSQL
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+
+    try:
+        set_revision("0001")
+        report = run_doctor(home_settings)
+        assert worst(report, "migrations") == Severity.WARN
+        assert "coinpilot db upgrade" in findings(report, "migrations")[0][2]
+        set_revision("ffff")
+        report = run_doctor(home_settings)
+        assert worst(report, "migrations") == Severity.FAIL and report.exit_code == 2
+    finally:
+        set_revision(head_revision())
 
 
 def test_a_nearly_full_disk_is_a_problem(home_settings, engine, monkeypatch) -> None:
