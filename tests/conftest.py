@@ -70,8 +70,8 @@ def _reset_postgres(url: str) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.exec_driver_sql(
-            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
-            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
+            "INSERT INTO control_state (id, trading_state, state_reason, state_by, lock_version, updated_at)"
+            " VALUES (1, 'HALTED', 'not enabled yet', 'install', 0, '2026-01-01T00:00:00+00:00')"
         )
     engine.dispose()
 

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
 
     engine_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
     sync_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # An unsent order is re-sent (with a fresh safety approval) only while younger than this.
+    pending_resend_max_age_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The exchange breaker returns to ACTIVE after the exchange answered normally this long.
+    exchange_breaker_recover_seconds: float = Field(default=600.0, gt=0, le=86_400)
     candle_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
     evaluation_retention: int = Field(default=1000, ge=10, le=1_000_000)
     # SIGTERM: how long in-flight orders may take to finish before the process exits anyway.

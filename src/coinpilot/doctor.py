@@ -283,22 +283,31 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
 
     sessions = make_session_factory(engine)
     state = ControlService(sessions, SystemClock(), settings.trading_mode).state()
-    if state.get("emergency_stop"):
+    mode = settings.trading_mode.value
+    if state["state"] == "HALTED" and state["by"] not in ("install", "migration"):
         report.add(
             "trading",
             Severity.FAIL,
-            f"emergency stop engaged: {state.get('emergency_reason') or 'no reason given'}",
-            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot release'",
+            f"trading is HALTED by {state['by']}: {state['reason'] or 'no reason given'}",
+            "find the cause (docs/runbook.md), then 'coinpilot release' (exits only) "
+            "or 'coinpilot trading enable'",
         )
-    elif not state.get("trading_enabled"):
+    elif state["state"] == "HALTED":
         report.add(
             "trading",
             Severity.WARN,
-            f"trading is disabled for {settings.trading_mode.value} mode",
+            f"trading is HALTED ({state['reason']}, {mode} mode)",
             "'coinpilot trading enable' when you mean to trade",
         )
+    elif state["state"] == "REDUCING":
+        report.add(
+            "trading",
+            Severity.WARN,
+            f"trading is REDUCING (exits only) by {state['by']}: {state['reason']}",
+            "review the reason (docs/runbook.md: breaker tripped), then 'coinpilot trading enable'",
+        )
     else:
-        report.add("trading", Severity.OK, f"trading enabled ({settings.trading_mode.value} mode)")
+        report.add("trading", Severity.OK, f"trading ACTIVE ({mode} mode)")
     with sessions() as s:
         errored = list(s.scalars(sa.select(Bot.name).where(Bot.status == BotStatus.ERROR)))
         running = s.scalar(sa.select(sa.func.count()).where(Bot.status == BotStatus.RUNNING)) or 0

@@ -18,6 +18,7 @@ from coinpilot.domain.types import TradingMode
 from coinpilot.engine.control import ControlService
 from coinpilot.engine.evaluator import EvaluationService
 from coinpilot.engine.execution import TradeService
+from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
@@ -47,6 +48,7 @@ class Services:
     telemetry: Telemetry = field(default_factory=Telemetry)
     # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
     reconciled: bool = False
+    loss_breaker: DailyLossBreaker | None = None  # after every settlement and every engine tick
 
     @property
     def mode(self) -> TradingMode:
@@ -169,12 +171,23 @@ def build_services(
     mode = settings.trading_mode
     trades = TradeService(sessions, exchange, clock, mode, settings.safety_limits)
     control = ControlService(sessions, clock, mode, exchange=exchange, trade_service=trades)
-    sync = OrderSync(sessions, exchange, clock, mode, interval_seconds=settings.sync_interval_seconds)
+    loss_breaker = DailyLossBreaker(sessions, market, control, clock, mode, settings.safety_limits)
+    sync = OrderSync(
+        sessions,
+        exchange,
+        clock,
+        mode,
+        interval_seconds=settings.sync_interval_seconds,
+        approver=trades.fresh_approval,
+        resend_max_age_seconds=settings.pending_resend_max_age_seconds,
+        after_settlement=loss_breaker.check_quietly,
+    )
     log.info("database: %s (%s mode)", describe_url(url), mode.value)
     services = Services(
         settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync
     )
     services.extras["wal_checkpointer"] = WalCheckpointer(engine)
+    services.loss_breaker = loss_breaker
     attach_telemetry(services)
     return services
 

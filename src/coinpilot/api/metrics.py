@@ -37,13 +37,9 @@ IN_FLIGHT = [s for s in TradeStatus if not s.is_final]
 
 
 def trading_state_label(state: dict[str, Any]) -> str:
-    """One word for the trading state, whichever shape the control state has."""
-    explicit = state.get("trading_state") or state.get("state")
-    if isinstance(explicit, str):
-        return explicit.upper()
-    if state.get("emergency_stop"):
-        return "EMERGENCY_STOP"
-    return "ENABLED" if state.get("trading_enabled") else "DISABLED"
+    """One word for the trading state: ACTIVE, REDUCING or HALTED."""
+    explicit = state.get("state") or state.get("trading_state")
+    return explicit.upper() if isinstance(explicit, str) else "HALTED"
 
 
 def sync_lag_seconds(services: Services, s: Any, now: datetime) -> float:

@@ -1,4 +1,4 @@
-"""Trading switch, safety service, manual trades, trade and position reads.
+"""Trading state, safety service, manual trades, trade and position reads.
 
 Every state-changing endpoint needs the bearer token. A refused trade answers 403 with every
 reason; malformed input answers 422 naming the field, and only the audit entry is recorded.
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
 from coinpilot.engine import views
 from coinpilot.services import Services, production_ready
@@ -47,6 +48,13 @@ class EmergencyBody(BaseModel):
     close_positions: bool = False
 
 
+class StateBody(BaseModel):
+    model_config = _STRICT
+
+    state: TradingState = Field(description="ACTIVE, REDUCING or HALTED")
+    reason: str = Field(default="", max_length=500)
+
+
 class ReasonBody(BaseModel):
     model_config = _STRICT
 
@@ -78,14 +86,35 @@ def _trade_call(services: Services, body: TradeRequestBody, execute: bool) -> JS
     return JSONResponse(status_code=200, content=payload)
 
 
-# ---- trading switch ---------------------------------------------------------------------------
-@trading.get("/status", summary="Mode, trading switch and emergency state")
+# ---- trading state -----------------------------------------------------------------------------
+@trading.get("/status", summary="Mode and trading state (ACTIVE / REDUCING / HALTED), reason, who, when")
 def trading_status(services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.state()
 
 
+@trading.get("/state", summary="The trading state with its reason, who set it and when")
+def trading_state(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return services.control.state()
+
+
 @trading.post(
-    "/enable", summary="Enable trading (persisted and audited)", dependencies=[Depends(require_token)]
+    "/state",
+    summary="Set the trading state: ACTIVE, REDUCING (exits only) or HALTED (persisted, audited)",
+    dependencies=[Depends(require_token)],
+)
+def set_trading_state(body: StateBody, services: Services = Depends(get_services)) -> Any:
+    from coinpilot.engine.control import ControlError
+
+    try:
+        return services.control.set_state(
+            body.state, "api", body.reason, production_ready=production_ready(services.settings)
+        )
+    except ControlError as exc:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+@trading.post(
+    "/enable", summary="Enable trading: ACTIVE (persisted and audited)", dependencies=[Depends(require_token)]
 )
 def enable(services: Services = Depends(get_services)) -> Any:
     from coinpilot.engine.control import ControlError
@@ -98,7 +127,7 @@ def enable(services: Services = Depends(get_services)) -> Any:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
-@trading.post("/disable", summary="Disable trading", dependencies=[Depends(require_token)])
+@trading.post("/disable", summary="Disable trading: HALTED", dependencies=[Depends(require_token)])
 def disable(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.disable_trading(actor="api", reason=body.reason if body else "")
 
@@ -116,7 +145,11 @@ def safety_status(services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.safety_status(services.settings.safety_limits)
 
 
-@safety.post("/emergency-stop", summary="Stop all trading now", dependencies=[Depends(require_token)])
+@safety.post(
+    "/emergency-stop",
+    summary="HALTED now; unsent orders are never sent (optionally cancel orders, close positions)",
+    dependencies=[Depends(require_token)],
+)
 def emergency_stop(
     body: EmergencyBody | None = None, services: Services = Depends(get_services)
 ) -> dict[str, Any]:
@@ -128,7 +161,9 @@ def emergency_stop(
 
 
 @safety.post(
-    "/emergency-release", summary="Release the emergency stop", dependencies=[Depends(require_token)]
+    "/emergency-release",
+    summary="Release a halt: HALTED -> REDUCING (exits only)",
+    dependencies=[Depends(require_token)],
 )
 def emergency_release(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> Any:
     from coinpilot.engine.control import ControlError

@@ -221,6 +221,8 @@ def bots_with_open_trades(session: Session, mode: TradingMode, bot_ids: Iterable
     rows = session.scalars(
         sa.select(Trade.bot_id)
         .where(Trade.mode == mode, Trade.status.in_(trade_repo.NON_FINAL), Trade.bot_id.in_(ids))
+        # A trade needing a person's attention no longer holds back its bot's exits.
+        .where(Trade.attention_reason.is_(None))
         .distinct()
     )
     return set(rows)

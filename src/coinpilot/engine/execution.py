@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import validate
+from coinpilot.domain.trading_state import LOSS_BREAKER, breaker_target
 from coinpilot.domain.types import (
     BotStatus,
     Side,
@@ -36,6 +37,7 @@ from coinpilot.domain.types import (
     TradeIntent,
     TradingMode,
 )
+from coinpilot.engine.fresh_approval import FreshApproval
 from coinpilot.engine.sync import OrderSync
 from coinpilot.engine.trade_intake import (
     ExecutionResult,
@@ -90,6 +92,8 @@ class TradeService:
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
         self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
+        # What the order sync asks before re-sending an order whose first send is unknown.
+        self.fresh_approval = FreshApproval(session_factory, self._intake, clock, self._mode, limits)
 
     @property
     def mode(self) -> TradingMode:
@@ -316,15 +320,19 @@ class TradeService:
             )
             or "circuit breaker"
         )
-        if getattr(decision_obj, "engage_emergency_stop", False):
-            if control_repo.engage_emergency(s, state, now=now, reason=f"circuit breaker: {reasons}"):
-                control_repo.record_event(
+        if getattr(decision_obj, "reduce_trading", False):
+            target = breaker_target(control_repo.effective_state(state, self._mode))
+            if target is not None:
+                control_repo.change_state(
                     s,
-                    at=now,
-                    action="emergency_stop",
-                    actor="circuit_breaker",
+                    state,
+                    target,
+                    now=now,
+                    actor=LOSS_BREAKER,
+                    reason=f"daily loss breaker: {reasons}",
                     mode=self._mode,
-                    detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
+                    command="breaker",
+                    extra={"reasons": decision.get("reasons"), "bot_id": bot.id},
                 )
         if getattr(decision_obj, "pause_bot", False) and bot.status != BotStatus.PAUSED:
             s.execute(

@@ -94,7 +94,7 @@ def refusal(code: str, message: str) -> dict[str, Any]:
         "allowed": False,
         "reasons": [{"code": code, "message": message}],
         "checks": [],
-        "engage_emergency_stop": False,
+        "reduce_trading": False,
         "pause_bot": False,
     }
 

@@ -18,7 +18,7 @@ import multiprocessing
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +59,12 @@ from coinpilot.exchange.ratelimit import TokenBucket
 
 T = TypeVar("T")
 MAX_CANDLES_PER_REQUEST = 350
+# How far around a trade's creation its order is looked for (covers clock skew and a slow send).
+FIND_ORDER_MARGIN = timedelta(hours=1)
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def guard_base_url(base_url: str) -> None:
@@ -388,6 +394,27 @@ class CoinbaseExchange:
                 if not d.get("has_next") or not cursor:
                     break
         return out
+
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        """List the product's orders in a window around the trade's creation and match the
+        client_order_id (the single-order look-up by client id is deprecated)."""
+        start, end = around - FIND_ORDER_MARGIN, around + FIND_ORDER_MARGIN
+        cursor: str | None = None
+        while True:
+            d = self._call(
+                "list orders",
+                self._client.list_orders,
+                product_ids=[pair],
+                start_date=_rfc3339(start),
+                end_date=_rfc3339(end),
+                cursor=cursor,
+            ).to_dict()
+            for o in d.get("orders") or []:
+                if str(o.get("client_order_id") or "") == client_order_id:
+                    return parse_order(o)
+            cursor = d.get("cursor") or None
+            if not d.get("has_next") or not cursor:
+                return None
 
     def get_fills(self, order_id: str) -> list[FillReport]:
         fills: list[FillReport] = []

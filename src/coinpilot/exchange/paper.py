@@ -329,6 +329,13 @@ class PaperExchange:
             raise OrderNotFound(f"no paper order with id {order_id}", code="NOT_FOUND")
         return found[0]
 
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        """The paper book's order with this client_order_id (its own book is the truth)."""
+        with session_scope(self._sf) as s:
+            o = s.scalar(BY_CLIENT_ID, {"client_order_id": client_order_id})
+            order_id = o.order_id if o is not None and o.pair == pair else None
+        return None if order_id is None else self.get_order(order_id)
+
     def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
         ids = list(dict.fromkeys(order_ids))
         if not ids:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.store.models import ControlState
+from coinpilot.store.repos.control import new_state_row
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -129,7 +130,7 @@ def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     # One statement: the UPDATE takes the lock and RETURNING reads the row it locked.
     state = session.scalars(_TAKE_LOCK, execution_options={"populate_existing": True}).first()
     if state is None:  # first start: the migration seeds it, but be robust
-        state = ControlState(id=1, trading_enabled=False, emergency_stop=False, updated_at=now)
+        state = new_state_row(now)
         session.add(state)
         session.flush()
     return state
