@@ -105,13 +105,19 @@ def run_server(
 
     from coinpilot.api.app import create_app
     from coinpilot.security import load_or_create_token
-    from coinpilot.store.backup import ServerLock
+    from coinpilot.store.backup import BackupError, ServerLock, sqlite_path
 
     check_bind_address(settings, expose)
     ensure_port_free(settings.host, settings.port)
     configure_logging(settings)
-    # Held while serving so that `coinpilot restore` refuses to replace a database in use.
-    server_lock = ServerLock.for_settings(settings).acquire()
+    # SQLite: held while serving, so `coinpilot restore` refuses to replace a database in use and
+    # a second server on the same file is refused (PostgreSQL shares the database by leases).
+    server_lock = ServerLock.for_settings(settings)
+    if sqlite_path(settings.resolved_database_url) is not None:
+        try:
+            server_lock.acquire()
+        except BackupError as exc:
+            raise CliError(str(exc)) from None
     services = services or build_services(settings)
     token, created = load_or_create_token(
         settings.home, settings.api_token.get_secret_value() if settings.api_token else None
