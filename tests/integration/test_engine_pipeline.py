@@ -220,8 +220,7 @@ def test_paused_bot_still_takes_its_stop_loss(session_factory, clock):
 
         s.get(Bot, bot).status = BotStatus.PAUSED
     rig.market.set(PAIR, "90", "buy")
-    rig.scheduler.run_once()  # a paused bot is not evaluated: no entry
-    assert rig.scheduler.protect_paused() == 1
+    rig.scheduler.run_once()  # a paused bot is not evaluated (no entry), but protected: stop-loss
     rig.clock.advance(1)
     rig.sync.sync_once()
     trades = _trades(sf, bot)

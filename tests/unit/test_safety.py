@@ -268,9 +268,20 @@ def test_manual_trade_refused_for_bot_in_error() -> None:
     assert codes(refused) == {"BOT_ERROR"}
 
 
-def test_paused_bot_still_runs_its_stop_loss_but_stopped_bot_does_not() -> None:
-    assert check(sell(), ctx(bot_status=BotStatus.PAUSED)).allowed
-    assert codes(check(sell(), ctx(bot_status=BotStatus.STOPPED))) == {"BOT_NOT_RUNNING"}
+@pytest.mark.parametrize("status", list(BotStatus))
+@pytest.mark.parametrize(
+    "intent",
+    [
+        TradeIntent.STOP_LOSS,
+        TradeIntent.TRAILING_STOP,
+        TradeIntent.TAKE_PROFIT,
+        TradeIntent.SIGNAL_EXIT,
+        TradeIntent.MANUAL,
+        TradeIntent.EMERGENCY_CLOSE,
+    ],
+)
+def test_exits_are_allowed_in_every_bot_status(status: BotStatus, intent: TradeIntent) -> None:
+    assert check(sell(intent=intent), ctx(bot_status=status)).allowed
 
 
 def test_open_trade_blocks_buys_and_sells() -> None:

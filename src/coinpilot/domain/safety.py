@@ -9,10 +9,10 @@ Policy
 - Trading must be enabled and the emergency stop off. The one exception is a SELL with intent
   EMERGENCY_CLOSE: the kill switch uses it to close positions while trading is disabled or
   emergency-stopped. The emergency stop blocks every BUY and every other SELL.
-- Bot status: engine entries (intent ENTRY) need a RUNNING bot. Automatic exits (signal exit,
-  take-profit, stop-loss, trailing stop) need RUNNING or PAUSED: a paused bot still protects its
-  position. MANUAL trades are allowed unless the bot is in ERROR (fix the error first).
-  EMERGENCY_CLOSE is allowed whatever the status.
+- Bot status blocks entries only: engine entries (intent ENTRY) need a RUNNING bot; a MANUAL
+  buy is refused while the bot is in ERROR (fix the error first). Every exit (automatic stop-loss,
+  trailing stop, take-profit, signal exit, manual sell, EMERGENCY_CLOSE) is allowed whatever the
+  status: a bot that is PAUSED, STOPPED or in ERROR still protects the position it holds.
 - Risk-reducing exits (side SELL of an existing position, any intent) bypass the cooldown, the
   daily trade counts, the tranche, position and exposure limits, the consecutive-loss and the
   daily/weekly loss limits, the reserved balance and our own min/max trade size: refusing an
@@ -41,7 +41,6 @@ from datetime import UTC, timedelta
 
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety_types import (
-    _AUTO_EXITS,
     Decision,
     I,
     Reason,
@@ -108,8 +107,8 @@ def _bot_status(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[R
         return []
     if r.intent is I.ENTRY and s is not BotStatus.RUNNING:
         return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; start it to let it enter trades.")
-    if r.intent in _AUTO_EXITS and s not in (BotStatus.RUNNING, BotStatus.PAUSED):
-        return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; automatic exits need it running.")
+    if r.is_exit:
+        return []  # reducing risk is never blocked by the bot's status
     if r.intent is I.MANUAL and s is BotStatus.ERROR:
         return _r("BOT_ERROR", "The bot is in ERROR; fix the error (or use emergency close) first.")
     return []

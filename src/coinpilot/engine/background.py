@@ -37,8 +37,7 @@ class EngineHandle:
     runners: list[PeriodicRunner] = field(default_factory=list)
 
     def cycle(self) -> None:
-        self.scheduler.run_once()
-        self.scheduler.protect_paused()
+        self.scheduler.run_once()  # due bots, then the protection pass for every bot holding a position
 
 
 def build_engine(services: Services, *, leases: LeaseManager | None = None) -> EngineHandle:

@@ -1,24 +1,27 @@
 """The bots one bot-loop cycle works on, read in a handful of queries.
 
-Split from the scheduler so its database reads sit together: which bots are due (or paused with a
-position to protect), each bot with its parsed configuration, and the :class:`BotView` the trading
+Split from the scheduler so its database reads sit together: which bots are due (or hold a position
+to protect), each bot with its parsed configuration, and the :class:`BotView` the trading
 decision needs. Parsing a bot's configuration is cached per bot until its ``updated_at`` changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
+from coinpilot.domain.decision import BotView, effective_strategy, next_high_water
+from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop
-from coinpilot.engine.bot_loop import BotView, effective_strategy
 from coinpilot.store import bots as bot_repo
+from coinpilot.store.db import session_scope
 from coinpilot.store.models import Bot, BotRuntime, Position
 from coinpilot.store.repos import positions as position_repo
 
@@ -64,17 +67,38 @@ def due_bot_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
     return [r[0] for r in rows]
 
 
-def paused_holding_ids(sessions: sessionmaker[Session], mode: TradingMode) -> list[int]:
-    """PAUSED bots that still hold a position in this mode."""
+def holding_ids(sessions: sessionmaker[Session], mode: TradingMode) -> list[int]:
+    """Bots that hold a position in this mode, whatever their status (the protection pass)."""
     with sessions() as s:
         return list(
             s.scalars(
-                sa.select(Bot.id)
-                .join(Position, Position.bot_id == Bot.id)
-                .where(Bot.status == BotStatus.PAUSED)
+                sa.select(Position.bot_id)
                 .where(Position.mode == mode, Position.base_size > 0)
+                .order_by(Position.bot_id)
             )
         )
+
+
+def move_high_water(
+    sessions: sessionmaker[Session], views: dict[int, BotView], quotes: dict[str, BestBidAsk]
+) -> dict[int, BotView]:
+    """Move each bot's high-water mark with its bid (written only where it changed, in one
+    transaction); returns the views with the new marks."""
+    out = dict(views)
+    changed: dict[int, Decimal | None] = {}
+    for bot_id, view in views.items():
+        quote = quotes.get(view.pair)
+        mark = next_high_water(view.position, view.high_water, quote.bid if quote else None)
+        if mark != view.high_water:
+            changed[bot_id] = mark
+            out[bot_id] = replace(view, high_water=mark)
+    if changed:
+        with session_scope(sessions) as s:
+            for bot_id, mark in changed.items():
+                s.execute(
+                    sa.update(BotRuntime).where(BotRuntime.bot_id == bot_id).values(high_water_price=mark)
+                )
+    return out
 
 
 def load_running(

@@ -11,7 +11,7 @@ database server's ``now()``, so workers with different clocks agree. A heartbeat
 3. keeps its fair share ``ceil(bots / workers)``: releases extra leases (so a newcomer gets
    work) and claims free or expired ones with one statement::
 
-       INSERT INTO worker_leases … SELECT <RUNNING/PAUSED bots without a live lease> LIMIT n
+       INSERT INTO worker_leases … SELECT <bots without a live lease> LIMIT n
        ON CONFLICT (bot_id) DO UPDATE … WHERE worker_leases.expires_at < now()
        RETURNING bot_id
 
@@ -52,7 +52,9 @@ log = logging.getLogger("coinpilot.engine")
 
 PRESENCE_CLASS = 0x636F696E  # advisory lock namespace for worker presence ("coin")
 DEFAULT_HEARTBEAT_SECONDS = 1.0
-LEASED_STATUSES = (BotStatus.RUNNING, BotStatus.PAUSED)
+# Every status: a STOPPED or ERROR bot that still holds a position gets the protection pass
+# (stop-loss, trailing stop, take-profit) from whichever worker holds its lease.
+LEASED_STATUSES = tuple(BotStatus)
 
 
 def new_worker_id() -> str:
@@ -149,7 +151,7 @@ class LeaseManager:
                 )
             )
         with self._engine.begin() as conn:
-            # Bots no longer RUNNING/PAUSED: let them go.
+            # Bots deleted since: let them go.
             active = set(conn.scalars(sa.select(Bot.id).where(Bot.status.in_(LEASED_STATUSES))))
             gone = mine - active
             if gone:
