@@ -122,3 +122,35 @@ def test_a_stopped_bot_never_enters(session_factory, clock):
     for _ in range(3):
         rig.tick()
     assert [t.intent for t in _trades(sf, bot)] == [TradeIntent.ENTRY]
+
+
+def test_a_position_whose_protection_a_person_turned_off_is_not_stopped_out_until_turned_on(
+    session_factory, clock
+):
+    from coinpilot.domain.types import TradingMode
+    from coinpilot.engine import bot_control
+
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS)
+    bot = _enter_at_100(rig, sf, clock)
+    with sf() as s, s.begin():
+        b = s.get(Bot, bot)
+        bot_control.stop(s, b, now=clock.now(), actor="alice", mode=TradingMode.MOCK, close_position=False)
+        bot_control.set_protection(
+            s,
+            b,
+            enabled=False,
+            now=clock.now(),
+            actor="alice",
+            mode=TradingMode.MOCK,
+            reason="selling by hand",
+        )
+    rig.market.set(PAIR, "50")
+    rig.tick()
+    assert [t.intent for t in _trades(sf, bot)] == [TradeIntent.ENTRY]
+    with sf() as s, s.begin():
+        bot_control.set_protection(
+            s, s.get(Bot, bot), enabled=True, now=clock.now(), actor="alice", mode=TradingMode.MOCK, reason=""
+        )
+    rig.tick()
+    assert [t.intent for t in _trades(sf, bot)] == [TradeIntent.ENTRY, TradeIntent.STOP_LOSS]

@@ -24,8 +24,10 @@ Policy
   max_daily_trades-th trade of the day, the max_tranches-th tranche, a position or total exposure
   reaching exactly its maximum, a balance left at exactly the reserve, a cooldown elapsed exactly.
 - Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy and
-  sets ``engage_emergency_stop`` (circuit breaker); >= max_consecutive_losses losing exits in a
-  row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
+  sets ``engage_emergency_stop`` (circuit breaker); while the consecutive-loss lock holds
+  (max_consecutive_losses losing exits in a row within the lookback window, see
+  :mod:`coinpilot.domain.loss_lock`) buys are refused until it expires or a person resumes the
+  bot; this week's P&L of the position <=
   -weekly_loss_limit_per_position_usd refuses the buy; so does today's P&L of the position <=
   -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
@@ -267,12 +269,13 @@ def _exposure(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Rea
 def _consecutive_losses(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if r.is_exit:
         return None
-    if c.consecutive_losses < lim.max_consecutive_losses:
+    if c.loss_lock_until is None or c.now >= c.loss_lock_until:
         return []
     return _r(
         "CONSECUTIVE_LOSSES",
-        f"The bot had {c.consecutive_losses} losing exits in a row and is paused. "
-        "Review its settings before resuming it.",
+        f"The bot had {c.consecutive_losses} losing exits in a row; its buys are locked until "
+        f"{c.loss_lock_until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC. Review its settings; "
+        "resuming the bot (start) clears the lock.",
     )
 
 
@@ -385,5 +388,4 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         reasons=tuple(reasons),
         checks=tuple(applied),
         engage_emergency_stop="DAILY_LOSS_LIMIT" in codes,
-        pause_bot="CONSECUTIVE_LOSSES" in codes,
     )

@@ -85,6 +85,8 @@ class SafetyContext:
     quote_available: Decimal | None
     base_available: Decimal | None
     daily_pnl_position: Decimal = Decimal(0)  # this bot's realised P&L today
+    # Until when the consecutive-loss lock refuses this bot's buys (domain/loss_lock.py).
+    loss_lock_until: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))
@@ -102,7 +104,6 @@ class Decision:
     reasons: tuple[Reason, ...]
     checks: tuple[str, ...]
     engage_emergency_stop: bool = False
-    pause_bot: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))

@@ -155,5 +155,6 @@ def load_views(
                 high_water=bot.runtime.high_water_price if bot.runtime else None,
                 rungs_taken=rungs.get(bot_id, frozenset()),
                 has_open_trade=bot_id in open_ids,
+                protection_off=bool(bot.runtime.protection_off) if bot.runtime else False,
             )
     return out

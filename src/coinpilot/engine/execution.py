@@ -23,14 +23,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import validate
 from coinpilot.domain.types import (
-    BotStatus,
     Side,
     TemperatureLevel,
     TradeIntent,
@@ -46,7 +44,6 @@ from coinpilot.engine.trade_intake import (
 )
 from coinpilot.exchange.base import Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock, read_session
-from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -226,6 +223,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    limits=self._limits,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     decision_obj = validate(prep.request, gathered.context, self._limits)
@@ -318,24 +316,6 @@ class TradeService:
                     mode=self._mode,
                     detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
                 )
-        if getattr(decision_obj, "pause_bot", False) and bot.status != BotStatus.PAUSED:
-            s.execute(
-                sa.update(Bot)
-                .where(Bot.id == bot.id)
-                .values(
-                    status=BotStatus.PAUSED,
-                    status_reason=f"paused by safety: {reasons}"[:500],
-                    updated_at=now,
-                )
-            )
-            control_repo.record_event(
-                s,
-                at=now,
-                action="bot_paused",
-                actor="circuit_breaker",
-                mode=self._mode,
-                detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
-            )
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with)."""

@@ -66,7 +66,6 @@ def refusal(code: str, message: str) -> dict[str, Any]:
         "reasons": [{"code": code, "message": message}],
         "checks": [],
         "engage_emergency_stop": False,
-        "pause_bot": False,
     }
 
 
