@@ -149,7 +149,10 @@ CONTRACT_SUMMARY: dict[str, Any] = {
         },
     ],
 }
-HISTORY = [{"evaluated_at": f"2024-03-01T11:{m:02d}:00+00:00", "score": (m % 7 - 3) / 5} for m in range(20)]
+PRODUCTS = [
+    {"product_id": "BTC-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
+    {"product_id": "ETH-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
+]
 
 
 def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
@@ -162,8 +165,8 @@ def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
             hits.append(path)
             if path == "/api/v1/bots/status/summary":
                 route.fulfill(status=200, content_type="application/json", body=json.dumps(summary))
-            elif path.endswith("/signal-history"):
-                route.fulfill(status=200, content_type="application/json", body=json.dumps(HISTORY))
+            elif path == "/api/v1/market/products":
+                route.fulfill(status=200, content_type="application/json", body=json.dumps(PRODUCTS))
             else:
                 route.fulfill(status=404, content_type="application/json", body='{"detail": "no"}')
             return

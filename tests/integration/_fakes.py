@@ -13,8 +13,8 @@ creation, quote-sized buys keep ``filled_value + fees == quote_size`` exactly. F
   catches, before / after creating the order: the process "dies" there, like kill -9).
 - ``fail_reads``: raise ExchangeUnavailable from get_order/get_orders/get_fills while > 0.
 - ``hide_fills``: get_fills returns [] (the fill list lagging the order status).
-- ``finish_as(order_id, status, fraction)``: end an order CANCELLED/EXPIRED/FAILED with a
-  partial fill of ``fraction`` of its size.
+- ``finish_as(order_id, status, fraction, reason)``: end an order CANCELLED/EXPIRED/FAILED with
+  a partial fill of ``fraction`` of its size and the exchange's ``reason``.
 """
 
 from __future__ import annotations
@@ -243,13 +243,15 @@ class FakeExchange:
             self.balances[base_cur] = self.balances.get(base_cur, D(0)) - base
             self.balances[quote_cur] = self.balances.get(quote_cur, D(0)) + value - fee
 
-    def finish_as(self, order_id: str, status: ExchangeOrderStatus, fraction: Decimal) -> None:
+    def finish_as(
+        self, order_id: str, status: ExchangeOrderStatus, fraction: Decimal, reason: str | None = None
+    ) -> None:
         with self._lock:
             o = self.orders[order_id]
             if fraction > 0:
                 self._fill(o, fraction)
             o.status = status
-            o.reject_reason = "test" if status == ExchangeOrderStatus.FAILED else None
+            o.reject_reason = reason or ("test" if status == ExchangeOrderStatus.FAILED else None)
 
     def _snapshot(self, o: _Order) -> OrderSnapshot:
         base = sum((f.base_size for f in o.fills), D(0))

@@ -243,6 +243,32 @@ def test_cancelled_order_with_partial_fills_applies_them_and_stays_cancelled(
     _assert_position_equals_fills(session_factory, bot)
 
 
+@pytest.mark.parametrize("status", [ExchangeOrderStatus.EXPIRED, ExchangeOrderStatus.CANCELLED])
+def test_expired_or_cancelled_order_with_partial_fills_carries_the_exchange_reason(
+    session_factory, clock, exchange, service, bot, status
+):
+    res = service.execute(bot, Side.BUY, quote_size="20")
+    exchange.finish_as(res.trade.order_id, status, D("0.5"), reason="IOC order not fully filled")
+    clock.advance(1)
+    OrderSync(session_factory, exchange, clock, MOCK).sync_once()
+    t = _only_trade(session_factory)
+    assert t.status == TradeStatus(status.value) and t.position_applied
+    assert t.failure_code == f"ORDER_{status.value}"
+    assert "IOC order not fully filled" in t.failure_reason and "half" not in t.failure_reason
+
+
+def test_cancelled_order_without_a_reason_says_the_exchange_gave_none(
+    session_factory, clock, exchange, service, bot
+):
+    res = service.execute(bot, Side.BUY, quote_size="20")
+    exchange.finish_as(res.trade.order_id, ExchangeOrderStatus.CANCELLED, D("0"))
+    clock.advance(1)
+    OrderSync(session_factory, exchange, clock, MOCK).sync_once()
+    t = _only_trade(session_factory)
+    assert t.status == TradeStatus.CANCELLED and t.failure_code == "ORDER_CANCELLED"
+    assert "no reason given" in t.failure_reason
+
+
 def test_failed_order_without_fills_is_failed_with_the_exchange_reason(
     session_factory, clock, exchange, service, bot
 ):

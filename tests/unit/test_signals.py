@@ -299,7 +299,11 @@ def test_any_price_path_gives_a_bounded_score_equal_to_the_sum_of_contributions(
     assert -1.0 <= ev.score <= 1.0
     assert ev.score == pytest.approx(sum(s.contribution for s in ev.signals), abs=1e-12)
     ok = [s for s in ev.signals if s.status == STATUS_OK]
-    if ok:
+    assert ev.sufficient == (ev.coverage >= DEFAULT.min_data_weight - 1e-9 and bool(ok))
+    if ev.sufficient:
         assert sum(s.effective_weight for s in ok) == pytest.approx(1.0)
+    else:
+        assert ev.score == 0.0 and all(s.effective_weight == 0.0 for s in ev.signals)
+    if ok:
         assert all(s.score is not None and -1.0 <= s.score <= 1.0 for s in ok)
     assert ev.action is (decide_action(ev.score, buy, sell) if ev.sufficient else Action.HOLD)

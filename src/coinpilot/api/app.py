@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
-from coinpilot.api import bots, health, market
+from coinpilot.api import bots, health, market, pages
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.config import Settings
 from coinpilot.security import load_or_create_token
@@ -54,9 +54,10 @@ def create_app(
     app.state.services = services
     app.state.api_token = token
     install_error_handlers(app)
-    for module in (health, bots, market):
+    for module in (health, pages, bots, market):
         app.include_router(module.router, prefix="/api/v1")
     _include_optional_routers(app)
+    _include_monitoring(app, services)
 
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -65,11 +66,31 @@ def create_app(
         def dashboard() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
 
+        # Deep links into the single-page dashboard: the page reads the path and shows it.
+        @app.get("/bots/{bot_id}", include_in_schema=False)
+        def bot_page(bot_id: int) -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
+        @app.get("/trades/{trade_id}", include_in_schema=False)
+        def trade_page(trade_id: int) -> FileResponse:
+            return FileResponse(STATIC_DIR / "index.html")
+
     return app
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import trading
+    from coinpilot.api import analytics, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(analytics.router, prefix="/api/v1")
+
+
+def _include_monitoring(app: FastAPI, services: Services) -> None:
+    """/metrics, /health and /ready at the root (where scrapers and probes look), logs under the API."""
+    from coinpilot.api import metrics, probes
+
+    metrics.install_metrics(services)
+    app.include_router(metrics.router)
+    app.include_router(probes.router)
+    app.include_router(probes.logs_router, prefix="/api/v1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
-from coinpilot.domain.bot import validate_bot_fields
 from coinpilot.domain.safety import day_start
-from coinpilot.domain.signal_config import FieldError, SignalConfig
+from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BotStatus
-from coinpilot.engine import bot_control, views
+from coinpilot.engine import bot_admin, bot_control, views
+from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
@@ -23,13 +24,9 @@ from coinpilot.store.models import Bot
 router = APIRouter(prefix="/bots", tags=["bots"])
 
 
-def _validated(values: dict[str, Any], services: Services) -> dict[str, Any]:
-    errors = validate_bot_fields(values, services.settings.safety_limits)
+def _raise_if(errors: list[Any]) -> None:
     if errors:
         raise FieldValidationError(errors)
-    if "signal_config" in values:  # store the normalised form (defaults filled in)
-        values["signal_config"] = SignalConfig.from_dict(values["signal_config"]).to_dict()
-    return values
 
 
 def _load(session: Any, bot_id: int) -> Bot:
@@ -45,14 +42,26 @@ def list_bots(services: Services = Depends(get_services)) -> list[dict[str, Any]
         return [views.bot_dict(b) for b in bot_repo.list_bots(s)]
 
 
-@router.post("", status_code=201, summary="Create a bot (STOPPED)", dependencies=[Depends(require_token)])
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a bot (STOPPED); an unknown pair is refused with the tradable ones",
+    dependencies=[Depends(require_token)],
+)
 def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> dict[str, Any]:
-    values = _validated(body.model_dump(exclude_none=False), services)
+    values = body.model_dump(exclude_none=False)
+    _raise_if(bot_admin.creation_problems(values, services.settings.safety_limits, services.market))
+    values = bot_admin.normalise(values)
     if values.get("strategy") is None:
         values["strategy"] = {}
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
         return views.bot_dict(bot)
+
+
+@router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
+def tradable_pairs(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"mode": services.mode.value, "pairs": bot_admin.tradable_pairs(services.market)}
 
 
 @router.get("/temperatures", summary="Temperature of every bot")
@@ -75,7 +84,14 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
 def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
-        return views.status_summary(s, now, services.mode, services.settings.safety_limits, day_start(now))
+        return build_overview(
+            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
+        )
+
+
+def stale_after(services: Services) -> timedelta:
+    """A RUNNING bot whose last evaluation is older than three engine intervals is shown stale."""
+    return timedelta(seconds=3 * float(services.settings.engine_interval_seconds))
 
 
 @router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
@@ -96,14 +112,14 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
     with services.sessions() as s:
         bot = _load(s, bot_id)
         out = views.bot_dict(bot)
-        out["live"] = views.bot_live_dict(
+        out["live"] = bot_overview_row(
             s,
-            bot,
+            bot.id,
             now,
             services.mode,
-            float(services.settings.limits.cooldown_minutes),
-            views.positions_by_bot(s, services.mode).get(bot.id),
-            views.last_trades_by_bot(s, services.mode).get(bot.id),
+            services.settings.safety_limits,
+            day_start(now),
+            stale_after(services),
         )
         return out
 
@@ -113,33 +129,25 @@ def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_se
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        merged = {**views.bot_dict(bot), **patch}
-        check = {k: merged[k] for k in patch}
-        if "buy_threshold" in patch or "sell_threshold" in patch:
-            check["buy_threshold"] = merged["buy_threshold"]
-            check["sell_threshold"] = merged["sell_threshold"]
-        _validated(check, services)
-        if "signal_config" in patch:
-            patch["signal_config"] = SignalConfig.from_dict(patch["signal_config"]).to_dict()
-        bot = bot_repo.update_bot(s, bot, patch, services.clock.now())
+        _raise_if(bot_admin.edit_problems(views.bot_dict(bot), patch, services.settings.safety_limits))
+        bot = bot_repo.update_bot(s, bot, bot_admin.normalise(patch), services.clock.now())
         return views.bot_dict(bot)
 
 
 @router.delete(
-    "/{bot_id}", status_code=204, summary="Delete a bot with no trades", dependencies=[Depends(require_token)]
+    "/{bot_id}",
+    status_code=204,
+    summary="Delete a bot that holds nothing and has no trades (409 says why not)",
+    dependencies=[Depends(require_token)],
 )
 def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Response:
-    from sqlalchemy.exc import IntegrityError
-
     from coinpilot.store.bots import BotConflict
 
-    try:
-        with session_scope(services.sessions) as s:
-            s.delete(_load(s, bot_id))
-    except IntegrityError:
-        raise BotConflict(
-            "id", f"bot {bot_id} has trades or a position; stop it instead of deleting"
-        ) from None
+    with session_scope(services.sessions) as s:
+        try:
+            bot_admin.delete_bot(s, _load(s, bot_id))
+        except bot_admin.BotDeleteRefused as exc:
+            raise BotConflict("id", str(exc)) from None
     return Response(status_code=204)
 
 

@@ -99,8 +99,12 @@ def decide(
     base_increment: Decimal,
     limits: SafetyLimits,
     strategy: StrategyConfig,
+    *,
+    base_min_size: Decimal = Decimal(0),
+    quote_min_size: Decimal = Decimal(0),
 ) -> OrderPlan | None:
-    """At most one order for this bot now (pure). ``signal`` is None for exit-only checks."""
+    """At most one order for this bot now (pure). ``signal`` is None for exit-only checks.
+    The product's minimums keep exits the exchange would refuse out of the plan."""
     if view.has_open_trade:
         return None
     pos = view.position
@@ -116,6 +120,8 @@ def decide(
             view.rungs_taken,
             confirmed_sell and view.status is BotStatus.RUNNING,
             base_increment,
+            base_min_size=base_min_size,
+            quote_min_size=quote_min_size,
         )
         if ex is not None:
             return OrderPlan(

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.usage import loss_streak
 
 __all__ = ["LossLock", "leading_losses", "loss_lock", "window_start"]
 
@@ -41,13 +42,9 @@ def window_start(now: datetime, limits: SafetyLimits, cleared_at: datetime | Non
 
 
 def leading_losses(exits: Sequence[tuple[datetime, Decimal | None]]) -> int:
-    """Losing exits in a row, newest first, until the first exit that did not lose."""
-    n = 0
-    for _at, pnl in exits:
-        if pnl is None or pnl >= 0:
-            break
-        n += 1
-    return n
+    """Losing exits in a row, newest first, until the first exit that ends the streak
+    (:func:`coinpilot.domain.usage.loss_streak`: the one rule for what ends a streak)."""
+    return loss_streak(pnl for _at, pnl in exits)
 
 
 def loss_lock(

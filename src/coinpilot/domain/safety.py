@@ -39,7 +39,7 @@ Policy
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety_types import (
@@ -52,6 +52,7 @@ from coinpilot.domain.safety_types import (
     week_start,
 )
 from coinpilot.domain.types import BotStatus, Side
+from coinpilot.domain.usage import cooldown_minutes, cooldown_ready_at, tranche_limit
 
 __all__ = [
     "Decision",
@@ -216,12 +217,10 @@ def _daily_counts(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list
 def _cooldown(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if r.is_exit:
         return None
-    if c.last_fill_at is None:
+    ready = cooldown_ready_at(c.last_fill_at, lim, c.bot_cooldown_minutes)
+    if ready is None or c.now >= ready:
         return []
-    minutes = max(float(lim.cooldown_minutes), float(c.bot_cooldown_minutes))
-    ready = c.last_fill_at + timedelta(minutes=minutes)
-    if c.now >= ready:
-        return []
+    minutes = cooldown_minutes(lim, c.bot_cooldown_minutes)
     return _r(
         "COOLDOWN",
         f"Cooling down for {minutes:g} minutes after the last fill; "
@@ -232,7 +231,7 @@ def _cooldown(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Rea
 def _tranches(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if r.is_exit:
         return None
-    most = min(lim.max_tranches, c.bot_max_tranches)
+    most = tranche_limit(lim, c.bot_max_tranches)
     if c.position_tranches < most:
         return []
     return _r(

@@ -93,6 +93,11 @@ class TradeService:
         return self._mode
 
     @property
+    def order_sync(self) -> OrderSync:
+        """The sender of this service's orders (the composition root attaches metrics to it)."""
+        return self._orders
+
+    @property
     def limits(self) -> SafetyLimits:
         return self._limits
 
@@ -224,10 +229,13 @@ class TradeService:
                     product=prep.product,
                     balances=prep.balances,
                     limits=self._limits,
+                    balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     decision_obj = validate(prep.request, gathered.context, self._limits)
                     decision = dict(decision_obj.to_dict())
+                    if prep.drift:
+                        decision["drift"] = prep.drift
             except Exception as exc:
                 # Leave the transaction (on PostgreSQL a failed statement poisons it); the
                 # refusal is audited in a fresh one by the caller.

@@ -213,7 +213,17 @@ class EvaluationScheduler:
             try:
                 product = self._market.get_product(ev.pair)
                 strategy = self._configs.strategy(ev.bot_id)
-                plan = decide(view, signal, quote.bid, quote.ask, product.base_increment, limits, strategy)
+                plan = decide(
+                    view,
+                    signal,
+                    quote.bid,
+                    quote.ask,
+                    product.base_increment,
+                    limits,
+                    strategy,
+                    base_min_size=product.base_min_size,
+                    quote_min_size=product.quote_min_size,
+                )
                 if plan is None:
                     continue
                 outcome = self._trading.execute(view, plan, signal, started)
@@ -278,7 +288,15 @@ class EvaluationScheduler:
                 product = self._market.get_product(view.pair)
                 strategy = self._configs.strategy(bot_id)
                 plan = decide(
-                    view, None, quote.bid, quote.ask, product.base_increment, self._trading.limits, strategy
+                    view,
+                    None,
+                    quote.bid,
+                    quote.ask,
+                    product.base_increment,
+                    self._trading.limits,
+                    strategy,
+                    base_min_size=product.base_min_size,
+                    quote_min_size=product.quote_min_size,
                 )
                 if plan is not None and self._trading.execute(view, plan, None, time.perf_counter()).placed:
                     placed += 1

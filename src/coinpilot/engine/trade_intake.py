@@ -8,7 +8,10 @@ increments, the price the safety check will use, and the balances it will see.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +26,8 @@ from coinpilot.store.repos.audit import write_audit
 from coinpilot.store.repos.dto import TradeDTO
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.snapshot import bot_facts
+
+log = logging.getLogger(__name__)
 
 
 class InvalidTradeRequest(ValueError):
@@ -57,6 +62,30 @@ class PreparedTrade:
     request: SafetyRequest
     product: Product
     balances: dict[str, Balance]
+    balances_read_at: datetime  # taken just before the read (see ``gather_context``)
+    # A full exit asked for more than the account holds by one increment or more: what it says.
+    drift: str | None = None
+
+
+# Exits that sell the whole position: they sell what the account really holds when that is less.
+FULL_EXITS = frozenset(
+    {TradeIntent.STOP_LOSS, TradeIntent.TRAILING_STOP, TradeIntent.SIGNAL_EXIT, TradeIntent.EMERGENCY_CLOSE}
+)
+
+
+def fit_full_exit(size: Decimal, available: Decimal, increment: Decimal) -> tuple[Decimal, str | None]:
+    """The size a full exit can sell: the smaller of ``size`` (the position, on the increment)
+    and what the account holds (on the increment). A difference of one increment or more is
+    drift between the position and the account: reported, never a reason to skip the stop."""
+    held = quantize_down(available, increment)
+    if held >= size:
+        return size, None
+    if size - available < increment:
+        return held, None
+    return held, (
+        f"drift: the position says {size} but the account holds {available}; selling {held}. "
+        "Check for trades made outside Coinpilot."
+    )
 
 
 def refusal(code: str, message: str) -> dict[str, Any]:
@@ -142,11 +171,19 @@ class TradeIntake:
             price = (book.ask if side_v == Side.BUY else book.bid) if book else product.price
             if price is None or not price > 0:
                 raise ValueError("no price")
+            balances_read_at = self._clock.now()
             balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
         except Exception as exc:
             message = f"could not read price or balances for {pair}: {exc}"
             return self._refuse_early(raw, known_bot, side_v, intent_v, message)
+        drift = None
+        held = balances.get(product.base_currency)
+        if field == "base_size" and side_v is Side.SELL and intent_v in FULL_EXITS and held is not None:
+            sized, drift = fit_full_exit(sized, held.available, product.base_increment)
+            if drift:
+                log.warning("bot %s %s: %s", bot_id, intent_v.value, drift)
         return PreparedTrade(
+            drift=drift,
             request=SafetyRequest(
                 bot_id=bot_id,
                 pair=pair,
@@ -158,6 +195,7 @@ class TradeIntake:
             ),
             product=product,
             balances=balances,
+            balances_read_at=balances_read_at,
         )
 
     def audit_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> NoReturn:

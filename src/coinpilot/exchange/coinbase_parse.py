@@ -50,6 +50,17 @@ def parse_product(d: dict[str, Any]) -> Product:
     )
 
 
+def order_end_reason(o: dict[str, Any]) -> str | None:
+    """Why an order ended early, in the exchange's words: the reject code with its message, or
+    the cancel message (Coinbase puts an IOC order's "not fully filled" there)."""
+    parts = [str(o.get(k) or "").strip() for k in ("reject_reason", "reject_message", "cancel_message")]
+    seen: list[str] = []
+    for part in parts:
+        if part and part not in seen:
+            seen.append(part)
+    return ": ".join(seen) or None
+
+
 def parse_order(o: dict[str, Any]) -> OrderSnapshot:
     try:
         status = ExchangeOrderStatus(str(o.get("status")))
@@ -67,23 +78,27 @@ def parse_order(o: dict[str, Any]) -> OrderSnapshot:
         filled_value=parse_decimal(o.get("filled_value")),
         total_fees=parse_decimal(o.get("total_fees")),
         number_of_fills=int(parse_decimal(o.get("number_of_fills"))),
-        reject_reason=str(o.get("reject_reason") or "") or None,
+        reject_reason=order_end_reason(o),
         created_at=parse_time(o.get("created_time")),
         last_fill_at=parse_time(o.get("last_fill_time")),
     )
 
 
 def parse_fill(f: dict[str, Any]) -> FillReport:
+    """One fill. With ``size_in_quote`` Coinbase's ``size`` is the fill's quote value: it is kept
+    as ``value`` and the base size is left at 0 until ``account_fills`` takes it from the order
+    (dividing by the price would invent digits the account never received)."""
     price = parse_decimal(f.get("price"))
     size = parse_decimal(f.get("size"))
-    if f.get("size_in_quote") and price > 0:
-        size = size / price  # Coinbase reports quote units when size_in_quote is true
+    in_quote = bool(f.get("size_in_quote"))
     return FillReport(
         fill_id=str(f.get("entry_id") or f.get("trade_id")),
         order_id=str(f.get("order_id")),
         price=price,
-        base_size=size,
+        base_size=Decimal(0) if in_quote else size,
         fee=parse_decimal(f.get("commission")),
         liquidity=str(f.get("liquidity_indicator") or "UNKNOWN"),
         time=parse_time(f.get("trade_time")) or datetime.fromtimestamp(0, UTC),
+        value=size if in_quote else None,
+        size_in_quote=in_quote,
     )

@@ -82,6 +82,47 @@
     return s;
   }
 
+  /** Decimal places of a product increment ("0.01" -> 2, "0.00000001" -> 8, "1" -> 0). */
+  function placesOf(increment) {
+    const dec = parseDecimal(increment);
+    if (!dec || dec.units === 0n) return null;
+    let { units, scale } = dec;
+    while (scale > 0 && units % 10n === 0n) {
+      units /= 10n;
+      scale -= 1;
+    }
+    return scale;
+  }
+
+  /** A price at its product's quote increment (falls back to formatPrice without one). */
+  function formatPriceAt(text, quoteIncrement) {
+    const places = placesOf(quoteIncrement);
+    return places === null ? formatPrice(text) : formatDecimal(text, Math.max(places, 2), false);
+  }
+
+  /** A base size at its product's base increment (falls back to formatSize without one). */
+  function formatSizeAt(text, baseIncrement) {
+    const places = placesOf(baseIncrement);
+    return places === null ? formatSize(text) : formatDecimal(text, places, false);
+  }
+
+  /** "$1,234.50", "−$12.50"; with sign: "+$3.00". */
+  function formatUsd(text, signed) {
+    const sign = signOf(text);
+    if (sign === null) return DASH;
+    const body = formatDecimal(String(text).trim().replace(/^[+-]/, ""), 2, false);
+    if (sign < 0 && body !== "0.00") return `${MINUS}$${body}`;
+    return `${signed && sign > 0 ? "+" : ""}$${body}`;
+  }
+
+  /** A fraction as a signed percentage: 0.0123 -> "+1.23%". */
+  function formatPct(fraction, digits) {
+    if (typeof fraction !== "number" || !Number.isFinite(fraction)) return DASH;
+    const s = Math.abs(fraction * 100).toFixed(digits ?? 2);
+    if (Number(s) === 0) return `${s}%`;
+    return `${fraction < 0 ? MINUS : "+"}${s}%`;
+  }
+
   /** -1, 0 or 1 (exact); null when not a decimal. */
   function signOf(text) {
     const dec = parseDecimal(text);
@@ -142,6 +183,11 @@
     formatPnl,
     formatPrice,
     formatSize,
+    placesOf,
+    formatPriceAt,
+    formatSizeAt,
+    formatUsd,
+    formatPct,
     signOf,
     ratio,
     formatScore,
