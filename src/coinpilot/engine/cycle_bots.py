@@ -7,22 +7,19 @@ decision needs. Parsing a bot's configuration is cached per bot until its ``upda
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
-from coinpilot.domain.decision import BotView, effective_strategy, next_high_water
-from coinpilot.domain.market import BestBidAsk
+from coinpilot.domain.decision import BotView, effective_strategy
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.db import session_scope
-from coinpilot.store.models import Bot, BotRuntime, Position
+from coinpilot.store.models import Bot, BotRuntime
 from coinpilot.store.repos import positions as position_repo
 
 
@@ -49,6 +46,15 @@ class ConfigCache:
         self._entries[bot.id] = (bot.updated_at, cfg, strategy)
         return cfg, strategy
 
+    def is_current(self, bot_id: int, updated_at: datetime) -> bool:
+        """Whether the cached parse of this bot is for its ``updated_at`` (no reparse needed)."""
+        cached = self._entries.get(bot_id)
+        return cached is not None and cached[0] == updated_at
+
+    def config(self, bot_id: int) -> BotConfig:
+        """The last resolved configuration of a bot (KeyError when it was never resolved)."""
+        return self._entries[bot_id][1]
+
     def strategy(self, bot_id: int) -> StrategyConfig:
         """The last resolved strategy of a bot (KeyError when it was never resolved)."""
         return self._entries[bot_id][2]
@@ -65,40 +71,6 @@ def due_bot_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
             .order_by(Bot.id)
         ).all()
     return [r[0] for r in rows]
-
-
-def holding_ids(sessions: sessionmaker[Session], mode: TradingMode) -> list[int]:
-    """Bots that hold a position in this mode, whatever their status (the protection pass)."""
-    with sessions() as s:
-        return list(
-            s.scalars(
-                sa.select(Position.bot_id)
-                .where(Position.mode == mode, Position.base_size > 0)
-                .order_by(Position.bot_id)
-            )
-        )
-
-
-def move_high_water(
-    sessions: sessionmaker[Session], views: dict[int, BotView], quotes: dict[str, BestBidAsk]
-) -> dict[int, BotView]:
-    """Move each bot's high-water mark with its bid (written only where it changed, in one
-    transaction); returns the views with the new marks."""
-    out = dict(views)
-    changed: dict[int, Decimal | None] = {}
-    for bot_id, view in views.items():
-        quote = quotes.get(view.pair)
-        mark = next_high_water(view.position, view.high_water, quote.bid if quote else None)
-        if mark != view.high_water:
-            changed[bot_id] = mark
-            out[bot_id] = replace(view, high_water=mark)
-    if changed:
-        with session_scope(sessions) as s:
-            for bot_id, mark in changed.items():
-                s.execute(
-                    sa.update(BotRuntime).where(BotRuntime.bot_id == bot_id).values(high_water_price=mark)
-                )
-    return out
 
 
 def load_running(

@@ -36,10 +36,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from coinpilot.domain.market import BestBidAsk
+from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.engine import bot_loop, cycle_bots
+from coinpilot.engine import bot_loop, cycle_bots, cycle_protect
 from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide
 from coinpilot.engine.breaker import CircuitBreaker
 from coinpilot.engine.cycle_bots import ConfigCache, LoadedBot
@@ -92,6 +92,7 @@ class EvaluationScheduler:
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._configs = ConfigCache()
+        self._positions = cycle_protect.PositionCache()
         self._recorder = EvaluationRecorder(evaluations.sessions, self._mode, interval_seconds, retention)
         self.last_report = CycleReport()
 
@@ -254,9 +255,8 @@ class EvaluationScheduler:
         if self._trading is None:
             return 0
         skipped = set(skip)
-        ids = [b for b in cycle_bots.holding_ids(self._evals.sessions, self._mode) if b not in skipped]
-        if self._filter:
-            ids = self._filter(ids)
+        pairs = {b: p for b, p in cycle_protect.holding(self._evals.sessions, self._mode) if b not in skipped}
+        ids = self._filter(list(pairs)) if self._filter else list(pairs)
         if not ids:
             return 0
         held: list[tuple[int, threading.Lock]] = []
@@ -265,28 +265,32 @@ class EvaluationScheduler:
             if lock.acquire(blocking=False):  # busy: being evaluated right now, which checks exits
                 held.append((bot_id, lock))
         try:
-            return self._protect([b for b, _ in held], dict(quotes or {}))
+            known = dict(quotes or {})
+            missing = sorted({pairs[b] for b, _ in held} - set(known))
+            if missing:
+                known.update(self._quotes(missing))
+            return self._protect([b for b, _ in held], known)
         finally:
             for _, lock in held:
                 lock.release()
 
     def _protect(self, ids: list[int], quotes: dict[str, BestBidAsk]) -> int:
         assert self._trading is not None
-        if not ids:
-            return 0
-        views = self._views(ids, tuple(BotStatus))
-        missing = sorted({v.pair for v in views.values()} - set(quotes))
-        if missing:
-            quotes.update(self._quotes(missing))
-        views = cycle_bots.move_high_water(self._evals.sessions, views, quotes)
+        if not ids or not quotes:
+            return 0  # no quotes (the call failed): nothing to decide on, marks unchanged
+        views, marks = cycle_protect.load_holding_views(
+            self._evals.sessions, self._mode, ids, self._configs, self._positions, quotes
+        )
+        cycle_protect.write_high_water(self._evals.sessions, marks)
         placed = 0
+        products: dict[str, Product] = {}
         for bot_id, view in views.items():
             quote = quotes.get(view.pair)
             if quote is None:
                 continue
             try:
-                product = self._market.get_product(view.pair)
-                strategy = self._configs.strategy(bot_id)
+                product = products.get(view.pair) or self._market.get_product(view.pair)
+                products[view.pair] = product
                 plan = decide(
                     view,
                     None,
@@ -294,7 +298,7 @@ class EvaluationScheduler:
                     quote.ask,
                     product.base_increment,
                     self._trading.limits,
-                    strategy,
+                    self._configs.strategy(bot_id),
                     base_min_size=product.base_min_size,
                     quote_min_size=product.quote_min_size,
                 )
