@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Candles, Product
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import (
     BotStatus,
     Granularity,
@@ -144,6 +145,7 @@ class FakeExchange:
         self.create_calls = 0
         self.cancel_calls: list[list[str]] = []
         self.get_orders_calls = 0
+        self.find_order_calls = 0
         self._lock = threading.RLock()
 
     @property
@@ -291,6 +293,16 @@ class FakeExchange:
             self._process_due()
             return [self._snapshot(self.orders[i]) for i in order_ids if i in self.orders]
 
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        with self._lock:
+            self.find_order_calls += 1
+            self._read_fault()
+            self._process_due()
+            for o in self.orders.values():
+                if o.request.client_order_id == client_order_id and o.request.pair == pair:
+                    return self._snapshot(o)
+            return None
+
     def get_fills(self, order_id: str) -> list[FillReport]:
         with self._lock:
             self._read_fault()
@@ -359,7 +371,9 @@ def make_bot(
 def enable_trading(sf: sessionmaker[Session], clock: Clock, mode: TradingMode = TradingMode.MOCK) -> None:
     with sf() as s, s.begin():
         state = acquire_trading_lock(s, clock.now())
-        state.trading_enabled = True
+        state.trading_state = TradingState.ACTIVE
+        state.state_reason = "enabled by the test"
+        state.state_by = "test"
         state.enabled_mode = mode
 
 
@@ -390,9 +404,9 @@ def trade_until_killed(url: str, bot_ids: list[int]) -> None:
     paper = PaperExchange(
         sf, StaticMarket(clock), clock, fill_delay_seconds=0, starting_balances={"USD": D("100000")}
     )
-    reconcile_all(sf, paper, clock, mode)  # a restarted process reconciles first
     svc = TradeService(sf, paper, clock, mode, KILL_LIMITS)
-    sync = OrderSync(sf, paper, clock, mode)
+    reconcile_all(sf, paper, clock, mode, svc.fresh_approval)  # a restarted process reconciles first
+    sync = OrderSync(sf, paper, clock, mode, approver=svc.fresh_approval)
     print("ready", flush=True)
     i = 0
     while True:

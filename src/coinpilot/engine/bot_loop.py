@@ -87,6 +87,8 @@ def bots_with_open_trades(session: Session, mode: TradingMode, bot_ids: Iterable
     rows = session.scalars(
         sa.select(Trade.bot_id)
         .where(Trade.mode == mode, Trade.status.in_(trade_repo.NON_FINAL), Trade.bot_id.in_(ids))
+        # A trade needing a person's attention no longer holds back its bot's exits.
+        .where(Trade.attention_reason.is_(None))
         .distinct()
     )
     return set(rows)
@@ -221,6 +223,7 @@ class TradingStep:
                     str(r.get("message", r)) if isinstance(r, dict) else str(r)
                     for r in result.decision.get("reasons") or []
                 ),
+                extra={"bot": view.bot_id},
             )
         else:
             trade = result.trade
@@ -234,6 +237,7 @@ class TradingStep:
                 trade.id,
                 trade.status,
                 plan.reason,
+                extra={"bot": view.bot_id, "trade": trade.id, "client_order_id": trade.client_order_id},
             )
         if plan.confirmation_driven:
             self._restart_confirmation(view.bot_id, now)

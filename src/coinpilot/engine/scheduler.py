@@ -20,7 +20,8 @@ One cycle (:meth:`EvaluationScheduler.run_once`):
 
 A failure of one bot (bad config, no data for its pair, a failing order) is recorded on that bot
 with an exponential back-off (ERROR after 5 in a row) and never stops the others or the loop.
-Transient exchange failures are also counted by the circuit breaker.
+Transient exchange failures are also counted by the exchange breaker, once per cycle however
+many pairs or bots failed in it.
 
 This module holds the cycle's order of steps; the steps live in ``cycle_bots`` (database reads,
 configuration cache), ``cycle_market`` (candles, quotes, scores), ``cycle_record`` (the one write)
@@ -33,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,7 +43,7 @@ from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop, cycle_bots, cycle_protect
 from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide
-from coinpilot.engine.breaker import CircuitBreaker
+from coinpilot.engine.breaker import CircuitBreaker, CycleHealth
 from coinpilot.engine.cycle_bots import ConfigCache, LoadedBot
 from coinpilot.engine.cycle_failures import failure_message, record_failures
 from coinpilot.engine.cycle_market import fetch_candles, fetch_quotes, score_all
@@ -129,7 +131,9 @@ class EvaluationScheduler:
         report = CycleReport(due=len(held))
         try:
             if held:
-                self._cycle([b for b, _ in held], report)
+                with self._breaker_cycle() as health:
+                    self._cycle([b for b, _ in held], report)
+                    health.answered = report.evaluated > 0
         finally:
             for _, lock in held:
                 lock.release()
@@ -268,7 +272,10 @@ class EvaluationScheduler:
             known = dict(quotes or {})
             missing = sorted({pairs[b] for b, _ in held} - set(known))
             if missing:
-                known.update(self._quotes(missing))
+                with self._breaker_cycle() as health:
+                    fetched = self._quotes(missing)
+                    health.answered = bool(fetched)
+                known.update(fetched)
             return self._protect([b for b, _ in held], known)
         finally:
             for _, lock in held:
@@ -309,6 +316,10 @@ class EvaluationScheduler:
         return placed
 
     # ---- failures ----------------------------------------------------------------------
+    def _breaker_cycle(self) -> AbstractContextManager[CycleHealth]:
+        """One cycle is one exchange-breaker failure however many pairs or bots failed in it."""
+        return self._breaker.cycle() if self._breaker is not None else nullcontext(CycleHealth())
+
     def _exchange_failure(self, source: str, exc: BaseException) -> None:
         if self._breaker is not None and bot_loop.is_exchange_failure(exc):
             self._breaker.record_failure(source, exc)

@@ -6,7 +6,7 @@ turned the position's automatic stop-loss, trailing stop and take-profit off (au
 bots keep their protection on.
 
 Revision ID: 0004
-Revises: 0005
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import coinpilot.store.coltypes
 
 revision = "0004"
-down_revision = "0005"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
