@@ -60,7 +60,7 @@ from tests.e2e._production import (
 )
 
 D = Decimal
-TOKEN = "crash-test-token-0123456789"
+TOKEN = "crash-test-token-0123456789-abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAIRS = {"BTC-USD": D("50000"), "ETH-USD": D("3000")}
 FILL_DELAY = 0.3
