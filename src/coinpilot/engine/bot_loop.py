@@ -159,6 +159,9 @@ class TradingStep:
         self._clock = clock
         self._retry = timedelta(seconds=retry_refused_after)
         self._refused_until: dict[tuple[int, TradeIntent], datetime] = {}
+        # Plans refused for a reason time cannot cure (below the product's minimums): never
+        # re-sent while the plan stays the same (no audit row every 5 minutes); the reason, once.
+        self._never: dict[tuple[int, TradeIntent, Decimal | None, Decimal | None], str] = {}
         self._guard = threading.Lock()
         self._on_exchange_error = on_exchange_error
         self._may_trade = may_trade
@@ -183,6 +186,10 @@ class TradingStep:
 
     def execute(self, view: BotView, plan: OrderPlan, signal: Signal | None, started: float) -> StepOutcome:
         now = self._clock.now()
+        with self._guard:
+            never = self._never.get(_plan_key(view.bot_id, plan))
+        if never is not None:
+            return StepOutcome(view.bot_id, plan, None, never)
         if self.retry_blocked(view.bot_id, plan, now):
             return StepOutcome(view.bot_id, plan, None, "refused recently; waiting before retrying")
         if self._may_trade is not None and not self._may_trade(view.bot_id):
@@ -212,6 +219,8 @@ class TradingStep:
         if result.trade is None:
             self._note_refusal(view.bot_id, plan, now)
             codes = [r.get("code") for r in result.decision.get("reasons") or [] if isinstance(r, dict)]
+            if codes and all(c in NEVER_MEETS for c in codes):
+                self._note_never(view.bot_id, plan, result.decision)
             if "market_data_unavailable" in codes and self._on_exchange_error is not None:
                 self._on_exchange_error("execute", "; ".join(str(r) for r in result.decision["reasons"]))
             log.info(
@@ -244,6 +253,18 @@ class TradingStep:
         self._remember(outcome)
         return outcome
 
+    def _note_never(self, bot_id: int, plan: OrderPlan, decision: dict[str, Any]) -> None:
+        reasons = "; ".join(
+            str(r.get("message", r)) for r in decision.get("reasons") or [] if isinstance(r, dict)
+        )
+        message = (
+            f"{plan.intent.value} {plan.side.value} of {plan.base_size or plan.quote_size} can never meet "
+            f"the product's minimum ({reasons}); not retried while the plan stays the same"
+        )
+        log.warning("bot %s: %s", bot_id, message)  # said once
+        with self._guard:
+            self._never[_plan_key(bot_id, plan)] = message
+
     def _note_refusal(self, bot_id: int, plan: OrderPlan, now: datetime) -> None:
         if plan.confirmation_driven:
             return
@@ -265,6 +286,14 @@ class TradingStep:
             state = ConfirmationState(Action(rt.confirm_action), rt.confirm_since).restarted(now)
             rt.confirm_action = state.action
             rt.confirm_since = state.since
+
+
+# Refusal codes no amount of waiting cures: the same order would be refused on every retry.
+NEVER_MEETS = frozenset({"BELOW_PRODUCT_MINIMUM"})
+
+
+def _plan_key(bot_id: int, plan: OrderPlan) -> tuple[int, TradeIntent, Decimal | None, Decimal | None]:
+    return (bot_id, plan.intent, plan.base_size, plan.quote_size)
 
 
 def is_exchange_failure(exc: BaseException) -> bool:
