@@ -310,9 +310,10 @@ class CoinbaseExchange:
                 if lo <= t < hi:
                     rows[t] = c
             chunk_start = chunk_end
-        # Coinbase includes the candle still forming: only closed ones leave the adapter.
-        closed_before = min(hi, int(self._clock.now().timestamp())) - g
-        rows = {t: c for t, c in rows.items() if t <= closed_before}
+        # Coinbase includes the candle still forming at the window's end (callers ask up to
+        # "now"): only candles closed by then leave the adapter. The shared cache also cuts at
+        # the engine's clock, so a window reaching past now cannot let a forming one through.
+        rows = {t: c for t, c in rows.items() if t + g <= hi}
         if not rows:
             return Candles.empty(pair, granularity)
         order = sorted(rows)
