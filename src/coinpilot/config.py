@@ -31,7 +31,7 @@ from pydantic_settings import (
 )
 
 from coinpilot.domain.limits import SafetyLimits, limit_violations
-from coinpilot.domain.types import TradingMode
+from coinpilot.domain.types import TemperatureLevel, TradingMode
 
 COINBASE_PRODUCTION_HOST = "api.coinbase.com"
 
@@ -54,6 +54,7 @@ class LimitsConfig(BaseModel):
     daily_loss_limit_per_position_usd: Decimal = SafetyLimits.daily_loss_limit_per_position_usd
     weekly_loss_limit_per_position_usd: Decimal = SafetyLimits.weekly_loss_limit_per_position_usd
     min_reserved_balance_usd: Decimal = SafetyLimits.min_reserved_balance_usd
+    min_entry_temperature: TemperatureLevel | None = SafetyLimits.min_entry_temperature
 
     @model_validator(mode="after")
     def _within_caps(self) -> LimitsConfig:

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from coinpilot.domain.market import Product
-from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
+from coinpilot.domain.types import BotStatus, Side, TemperatureLevel, TradeIntent, TradingMode
 
 I = TradeIntent  # noqa: E741
 _AUTO_EXITS = frozenset({I.SIGNAL_EXIT, I.TAKE_PROFIT, I.STOP_LOSS, I.TRAILING_STOP})
@@ -85,6 +85,8 @@ class SafetyContext:
     quote_available: Decimal | None
     base_available: Decimal | None
     daily_pnl_position: Decimal = Decimal(0)  # this bot's realised P&L today
+    # The bot's temperature for a buy (FROZEN when it leans to sell); None when unknown.
+    entry_temperature: TemperatureLevel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))
