@@ -185,7 +185,8 @@ class AlertWatcher:
                 "order_failed",
                 f"order_failed:{bot_id}:{code}",
                 f"Coinpilot: {side} order failed on {pair}",
-                f"Trade {trade_id} ({pair}, {side}) failed: {code or 'unknown'} — {reason or 'no reason given'}",
+                f"Trade {trade_id} ({pair}, {side}) failed: {code or 'unknown'} — "
+                f"{reason or 'no reason given'}",
                 "failure",
             )
             for trade_id, bot_id, pair, side, code, reason in rows
