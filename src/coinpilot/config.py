@@ -67,6 +67,28 @@ class LimitsConfig(BaseModel):
         return SafetyLimits(**self.model_dump())
 
 
+class AlertsConfig(BaseModel):
+    """Where alerts go (Apprise URLs) and how often they may repeat. No URLs: no alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Apprise URLs, e.g. ["json://127.0.0.1:9000/", "tgram://BOT_TOKEN/CHAT_ID"]. Secrets: never logged.
+    urls: list[SecretStr] = Field(default_factory=list)
+    dedupe_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    max_per_hour: int = Field(default=20, ge=1, le=1000)
+    check_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    exchange_unreachable_minutes: float = Field(default=5.0, gt=0, le=24 * 60)
+    trade_attention_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+
+    @field_validator("urls", mode="after")
+    @classmethod
+    def _apprise_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        for i, url in enumerate(urls):
+            if "://" not in url.get_secret_value():
+                raise ValueError(f"entry {i} is not a URL (scheme://...); see Apprise's URL list")
+        return urls
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COINPILOT_",
@@ -108,6 +130,7 @@ class Settings(BaseSettings):
     paper_starting_usd: Decimal = Field(default=Decimal("1000"), gt=0)
 
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -12,10 +12,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from coinpilot.alerts.dispatch import AlertDispatcher, apprise_sender
 from coinpilot.config import Settings, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
 from coinpilot.domain.types import TradingMode
 from coinpilot.engine.control import ControlService
+from coinpilot.engine.escalation import EscalationService
 from coinpilot.engine.evaluator import EvaluationService
 from coinpilot.engine.execution import TradeService
 from coinpilot.engine.sync import OrderSync
@@ -43,12 +45,16 @@ class Services:
     control: ControlService
     sync: OrderSync
     extras: dict[str, Any] = field(default_factory=dict)
+    escalation: EscalationService | None = None  # gradual risk escalation (production only)
+    alerts: AlertDispatcher | None = None  # None: no alert URLs configured
 
     @property
     def mode(self) -> TradingMode:
         return self.settings.trading_mode
 
     def close(self) -> None:
+        if self.alerts is not None:
+            self.alerts.stop()
         checkpointer = self.extras.pop("wal_checkpointer", None)
         if checkpointer is not None:
             checkpointer.stop()
@@ -171,7 +177,25 @@ def build_services(
         settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync
     )
     services.extras["wal_checkpointer"] = WalCheckpointer(engine)
+    services.escalation = EscalationService(sessions, clock, mode)
+    services.alerts = build_alerts(settings)
     return services
+
+
+def build_alerts(settings: Settings) -> AlertDispatcher | None:
+    """The alert dispatcher for the configured Apprise URLs (None when there are none). Its
+    de-duplication and rate limit run on the wall clock: they protect a person's inbox."""
+    cfg = settings.alerts
+    if not cfg.urls:
+        return None
+    sender = apprise_sender([u.get_secret_value() for u in cfg.urls])
+    return AlertDispatcher(
+        sender,
+        SystemClock(),
+        dedupe_seconds=cfg.dedupe_minutes * 60,
+        max_per_window=cfg.max_per_hour,
+        window_seconds=3600,
+    )
 
 
 def production_ready(settings: Settings) -> bool:

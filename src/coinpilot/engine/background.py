@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from coinpilot.alerts.watch import AlertWatcher
 from coinpilot.domain.clock import SystemClock
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
@@ -23,6 +24,29 @@ from coinpilot.services import Services
 log = logging.getLogger("coinpilot.engine")
 
 DRIFT_INTERVAL_SECONDS = 300.0
+ESCALATION_INTERVAL_SECONDS = 15.0  # an incident drops the escalation step within this long
+
+
+def build_watcher(services: Services) -> AlertWatcher | None:
+    """The alert watcher, when alerts are configured (its dispatcher thread starts here)."""
+    if services.alerts is None:
+        return None
+    cfg = services.settings.alerts
+    exchange = services.exchange
+
+    def probe() -> None:  # one cheap, read-only call
+        exchange.get_balances(["USD"])
+
+    return AlertWatcher(
+        services.sessions,
+        services.clock,
+        services.mode,
+        services.alerts.start(),
+        daily_loss_limit=services.settings.safety_limits.daily_loss_limit_usd,
+        probe=probe,
+        unreachable_minutes=cfg.exchange_unreachable_minutes,
+        attention_minutes=cfg.trade_attention_minutes,
+    )
 
 
 @dataclass
@@ -74,7 +98,11 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     # Before any new order: bring every unfinished trade of this mode up to date.
     from coinpilot.engine.reconcile import reconcile_all
 
-    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    report = reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    watcher = build_watcher(services)
+    if watcher is not None:
+        watcher.check()  # marks where history ends: only what happens from now on is news
+        watcher.reconciliation(report)
     services.sync.start()
     leases = None
     if services.engine.dialect.name == "postgresql":
@@ -84,6 +112,14 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     tick = min(1.0, settings.engine_interval_seconds)
     handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
     handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
+    if services.escalation is not None and services.escalation.escalated:
+        handle.runners.append(
+            PeriodicRunner(
+                "risk-escalation", services.escalation.check_incidents, ESCALATION_INTERVAL_SECONDS
+            )
+        )
+    if watcher is not None:
+        handle.runners.append(PeriodicRunner("alerts", watcher.check, settings.alerts.check_interval_seconds))
     for r in handle.runners:
         r.start()
     log.info("engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds)

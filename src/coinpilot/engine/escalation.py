@@ -57,17 +57,17 @@ def step_record(session: Session, mode: TradingMode, since: datetime) -> esc.Ste
     """What happened since ``since``: settled trades, failed orders, drift, breaker trips."""
     settled = session.scalar(
         sa.select(sa.func.count(Trade.id)).where(
-            Trade.mode == mode, Trade.status == TradeStatus.SETTLED, Trade.settled_at >= since
+            Trade.mode == mode, Trade.status == TradeStatus.SETTLED, Trade.settled_at > since
         )
     )
     failed = session.scalar(
         sa.select(sa.func.count(Trade.id)).where(
             Trade.mode == mode,
             Trade.status == TradeStatus.FAILED,
-            sa.func.coalesce(Trade.closed_at, Trade.updated_at) >= since,
+            sa.func.coalesce(Trade.closed_at, Trade.updated_at) > since,
         )
     )
-    events = sa.and_(ControlEvent.mode == mode, ControlEvent.at >= since)
+    events = sa.and_(ControlEvent.mode == mode, ControlEvent.at > since)
     drift = session.scalar(
         sa.select(sa.func.count(ControlEvent.id)).where(events, ControlEvent.action == DRIFT_EVENT)
     )
