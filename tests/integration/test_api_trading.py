@@ -42,7 +42,7 @@ def test_enable_requires_the_token_and_is_audited(client) -> None:
     assert r.json()["trading_enabled"] is True
     events = client.get("/api/v1/trading/events").json()
     assert events[0]["action"] == "enable_trading"
-    assert events[0]["actor"] == "api"
+    assert events[0]["actor"] == "default"  # the configured token's name
 
 
 def test_manual_buy_is_filled_settled_and_builds_a_tranche(client, services) -> None:

@@ -69,7 +69,8 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import trading
+    from coinpilot.api import operations, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(operations.router, prefix="/api/v1")

@@ -18,6 +18,7 @@ from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
 from coinpilot.store.models import Bot
+from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 router = APIRouter(prefix="/bots", tags=["bots"])
 
@@ -45,13 +46,17 @@ def list_bots(services: Services = Depends(get_services)) -> list[dict[str, Any]
 
 
 @router.post("", status_code=201, summary="Create a bot (STOPPED)", dependencies=[Depends(require_token)])
-def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> dict[str, Any]:
+def create_bot(
+    body: BotCreate, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
     values = _validated(body.model_dump(exclude_none=False), services)
     if values.get("strategy") is None:
         values["strategy"] = {}
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
-        return views.bot_dict(bot)
+        out = views.bot_dict(bot)
+        _audit(s, services, actor, "bot_created", bot.id, after=out)
+        return out
 
 
 @router.get("/temperatures", summary="Temperature of every bot")
@@ -78,14 +83,18 @@ def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]
 
 
 @router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
-def stop_all(services: Services = Depends(get_services)) -> dict[str, Any]:
+def stop_all(
+    services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
     now = services.clock.now()
     stopped = []
     with session_scope(services.sessions) as s:
         for bot in bot_repo.list_bots(s):
             if bot.status != BotStatus.STOPPED:
+                before = bot.status.value
                 bot_repo.set_status(s, bot, BotStatus.STOPPED, now, "stopped by stop-all")
                 stopped.append(bot.id)
+                _audit(s, services, actor, "bot_stopped", bot.id, {"status": before}, {"status": "STOPPED"})
     return {"stopped": stopped}
 
 
@@ -108,11 +117,17 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
 
 
 @router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
-def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_services)) -> dict[str, Any]:
+def update_bot(
+    bot_id: int,
+    body: BotUpdate,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
+) -> dict[str, Any]:
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        merged = {**views.bot_dict(bot), **patch}
+        old = views.bot_dict(bot)
+        merged = {**old, **patch}
         check = {k: merged[k] for k in patch}
         if "buy_threshold" in patch or "sell_threshold" in patch:
             check["buy_threshold"] = merged["buy_threshold"]
@@ -121,20 +136,28 @@ def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_se
         if "signal_config" in patch:
             patch["signal_config"] = SignalConfig.from_dict(patch["signal_config"]).to_dict()
         bot = bot_repo.update_bot(s, bot, patch, services.clock.now())
-        return views.bot_dict(bot)
+        new = views.bot_dict(bot)
+        before, after = changed_fields(old, new)
+        if after:
+            _audit(s, services, actor, "bot_updated", bot.id, before, after)
+        return new
 
 
 @router.delete(
     "/{bot_id}", status_code=204, summary="Delete a bot with no trades", dependencies=[Depends(require_token)]
 )
-def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Response:
+def delete_bot(
+    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> Response:
     from sqlalchemy.exc import IntegrityError
 
     from coinpilot.store.bots import BotConflict
 
     try:
         with session_scope(services.sessions) as s:
-            s.delete(_load(s, bot_id))
+            bot = _load(s, bot_id)
+            _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
+            s.delete(bot)
     except IntegrityError:
         raise BotConflict(
             "id", f"bot {bot_id} has trades or a position; stop it instead of deleting"
@@ -142,11 +165,36 @@ def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Respo
     return Response(status_code=204)
 
 
-def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str | None) -> dict[str, Any]:
+def _set_status(
+    bot_id: int, status: BotStatus, services: Services, reason: str | None, actor: str
+) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
+        before = bot.status
         bot_repo.set_status(s, bot, status, services.clock.now(), reason)
+        if before != status:
+            action = (
+                "bot_stopped"
+                if status is BotStatus.STOPPED
+                else ("bot_resumed" if before is BotStatus.PAUSED else "bot_started")
+            )
+            _audit(s, services, actor, action, bot_id, {"status": before.value}, {"status": status.value})
         return views.bot_dict(bot)
+
+
+def _audit(
+    s: Any, services: Services, actor: str, action: str, bot_id: int, before: Any = None, after: Any = None
+) -> None:
+    record_change(
+        s,
+        at=services.clock.now(),
+        actor=actor,
+        mode=services.mode,
+        action=action,
+        bot_id=bot_id,
+        before=before,
+        after=after,
+    )
 
 
 @router.post(
@@ -154,13 +202,17 @@ def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str 
     summary="Start evaluating (and, if trading is enabled, trading)",
     dependencies=[Depends(require_token)],
 )
-def start_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return _set_status(bot_id, BotStatus.RUNNING, services, None)
+def start_bot(
+    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
+    return _set_status(bot_id, BotStatus.RUNNING, services, None, actor)
 
 
 @router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
-def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user")
+def stop_bot(
+    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
+    return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user", actor)
 
 
 @router.post(
