@@ -1,0 +1,114 @@
+"""Backtest data: bad rows refused by number and reason, gaps found, windows cut exactly."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from coinpilot.backtest.data import CandleDataError, find_gaps, read_file, shipped_candles, window
+from coinpilot.domain.types import Granularity
+
+H = Granularity.ONE_HOUR
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def _write(tmp_path: Path, rows: list[str], name: str = "c.csv", header: str = HEADER) -> Path:
+    p = tmp_path / name
+    p.write_text(header + "".join(r + "\n" for r in rows))
+    return p
+
+
+GOOD = [f"{3600 * i},10,11,9,10.5,1" for i in range(1, 6)]
+
+
+def test_valid_csv_loads(tmp_path: Path) -> None:
+    c = read_file(_write(tmp_path, GOOD), "BTC-USD", H)
+    assert len(c) == 5
+    assert c.start[0] == 3600 and c.close[-1] == 10.5
+
+
+def test_columns_in_any_order_and_iso_and_millisecond_times(tmp_path: Path) -> None:
+    rows = ["2024-01-01T00:00:00Z,1,10,11,9,10", "1704070800000,1,10,11,9,10"]
+    c = read_file(_write(tmp_path, rows, header="timestamp,volume,open,high,low,close\n"), "BTC-USD", H)
+    assert list(c.start) == [1704067200, 1704070800]
+
+
+def test_gzip_csv_loads(tmp_path: Path) -> None:
+    p = tmp_path / "c.csv.gz"
+    p.write_bytes(gzip.compress((HEADER + "\n".join(GOOD)).encode()))
+    assert len(read_file(p, "BTC-USD", H)) == 5
+
+
+@pytest.mark.parametrize(
+    ("row_index", "bad_row", "fragment"),
+    [
+        (2, "10800,10,11,9,nan,1", "row 3: close is nan"),
+        (2, "10800,0,11,9,10,1", "row 3: open 0 is not a positive price"),
+        (2, "10800,10,8,9,8.5,1", "row 3: high 8 is below low 9"),
+        (2, "10800,12,11,9,10,1", "row 3: open 12 is outside"),
+        (2, "7200,10,11,9,10,1", "row 3: duplicate timestamp"),
+        (2, "3600,10,11,9,10,1", "row 3: timestamp"),
+        (2, "10800,10,11,9,10,-1", "row 3: volume -1 is negative"),
+        (2, "10800,ten,11,9,10,1", "row 3: open 'ten' is not a number"),
+        (2, "10830,10,11,9,10,1", "not a multiple of the ONE_HOUR granularity"),
+    ],
+)
+def test_bad_rows_are_refused_naming_the_row(tmp_path: Path, row_index: int, bad_row: str,
+                                             fragment: str) -> None:
+    rows = [f"{3600 * i},10,11,9,10,1" for i in range(1, 6)]
+    rows[row_index] = bad_row
+    with pytest.raises(CandleDataError) as err:
+        read_file(_write(tmp_path, rows), "BTC-USD", H)
+    assert fragment in str(err.value)
+    assert "c.csv" in str(err.value)
+
+
+def test_unsorted_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    rows = ["7200,10,11,9,10,1", "3600,10,11,9,10,1"]
+    with pytest.raises(CandleDataError, match=r"row 2: .*earlier than the row before it; sort the file"):
+        read_file(_write(tmp_path, rows), "BTC-USD", H)
+
+
+def test_missing_column_and_missing_file_and_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(CandleDataError, match="missing column"):
+        read_file(_write(tmp_path, ["1,2,3"], header="timestamp,open,close\n"), "BTC-USD", H)
+    with pytest.raises(CandleDataError, match="cannot read"):
+        read_file(tmp_path / "nope.csv", "BTC-USD", H)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(CandleDataError, match="empty"):
+        read_file(tmp_path / "empty.csv", "BTC-USD", H)
+    with pytest.raises(CandleDataError, match="no candles"):
+        read_file(_write(tmp_path, []), "BTC-USD", H)
+
+
+def test_gaps_are_found_not_filled(tmp_path: Path) -> None:
+    rows = ["3600,10,11,9,10,1", "7200,10,11,9,10,1", "18000,10,11,9,10,1", "21600,10,11,9,10,1"]
+    c = read_file(_write(tmp_path, rows), "BTC-USD", H)
+    gaps = find_gaps(c)
+    assert len(c) == 4
+    assert [(g.after.hour, g.before.hour, g.missing) for g in gaps] == [(2, 5, 2)]
+
+
+def test_window_is_half_open(tmp_path: Path) -> None:
+    c = read_file(_write(tmp_path, GOOD), "BTC-USD", H)
+    w = window(c, datetime.fromtimestamp(7200, UTC), datetime.fromtimestamp(14400, UTC))
+    assert list(w.start) == [7200, 10800]
+
+
+def test_shipped_data_loads_and_aggregates() -> None:
+    hourly = shipped_candles("BTC-USD", H)
+    assert len(hourly) > 16000
+    six = shipped_candles("BTC-USD", Granularity.SIX_HOUR)
+    assert set((six.start % 21600).tolist()) == {0}
+    minute = shipped_candles("BTC-USD", Granularity.ONE_MINUTE)
+    assert minute.granularity is Granularity.ONE_MINUTE and len(minute) > 27000
+
+
+def test_unknown_shipped_pair_names_what_exists() -> None:
+    with pytest.raises(CandleDataError, match="shipped pairs: BTC-USD, ETH-USD"):
+        shipped_candles("DOGE-USD", H)
+    with pytest.raises(CandleDataError, match="no shipped data for ETH-USD"):
+        shipped_candles("ETH-USD", Granularity.ONE_MINUTE)
