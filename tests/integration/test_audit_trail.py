@@ -151,3 +151,11 @@ def test_token_names_are_listed_without_secrets(client, services):
     names = client.get("/api/v1/tokens").json()
     assert [t["name"] for t in names] == ["default", "alice"]
     assert all("hash" not in str(t) for t in names)
+
+
+def test_escalation_is_shown_in_the_api_and_approval_needs_a_token(client):
+    status = client.get("/api/v1/escalation").json()
+    assert status["escalated"] is False and "mock mode is not escalated" in status["note"]
+    assert client.post("/api/v1/escalation/approve").status_code == 401
+    refused = client.post("/api/v1/escalation/approve", headers=AUTH)
+    assert refused.status_code == 409 and "mock mode" in refused.json()["detail"]

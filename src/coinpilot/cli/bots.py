@@ -10,6 +10,8 @@ from rich.table import Table
 
 from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
 from coinpilot.domain.types import BotStatus, Granularity
+from coinpilot.engine import views
+from coinpilot.store.repos.audit_trail import record_change
 
 app = typer.Typer(help="Create, list, start and stop bots.", no_args_is_help=True)
 
@@ -95,6 +97,15 @@ def create(
         raise FieldValidationError(errors)
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
+        record_change(
+            s,
+            at=services.clock.now(),
+            actor="cli",
+            mode=services.mode,
+            action="bot_created",
+            bot_id=bot.id,
+            after=views.bot_dict(bot),
+        )
         console.print(f"created bot {bot.id} {bot.name!r} on {bot.pair} (STOPPED)")
 
 
@@ -105,7 +116,24 @@ def _set(ref: str, status: BotStatus, reason: str | None) -> None:
     services = _services()
     with session_scope(services.sessions) as s:
         bot = _find(s, ref)
+        before = bot.status
         bot_repo.set_status(s, bot, status, services.clock.now(), reason)
+        if before != status:
+            action = (
+                "bot_stopped"
+                if status is BotStatus.STOPPED
+                else ("bot_resumed" if before is BotStatus.PAUSED else "bot_started")
+            )
+            record_change(
+                s,
+                at=services.clock.now(),
+                actor="cli",
+                mode=services.mode,
+                action=action,
+                bot_id=bot.id,
+                before={"status": before.value},
+                after={"status": status.value},
+            )
         console.print(f"bot {bot.id} {bot.name!r}: {status.value}")
 
 

@@ -107,6 +107,7 @@ def _register_optional() -> None:
 
     trading_cli.register(app)
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
+    __import__("coinpilot.cli.operations", fromlist=["register"]).register(app)
 
 
 __all__ = ["app", "main"]
