@@ -57,6 +57,7 @@ from coinpilot.domain.types import (
     TradeIntent,
     TradeStatus,
     TradingMode,
+    quantize_down,
 )
 from coinpilot.engine.execution import ExecutionResult, InvalidTradeRequest, TradeService
 from coinpilot.exchange.base import ExchangeError
@@ -83,6 +84,9 @@ class BotView:
     high_water: Decimal | None
     rungs_taken: frozenset[int]
     has_open_trade: bool
+    # The optional cooling exit is due: the bot stayed below its strategy's level for the whole
+    # period (computed from its evaluations when the view is loaded; see domain/cooling.py).
+    cooled: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,20 @@ def decide(
                 base_size=ex.base_size,
                 rung=ex.rung,
                 confirmation_driven=ex.intent is TradeIntent.SIGNAL_EXIT,
+            )
+        everything = quantize_down(pos.base_size, base_increment)
+        if (
+            view.cooled
+            and view.status is BotStatus.RUNNING
+            and strategy.cooling_exit_below
+            and everything > 0
+        ):
+            return OrderPlan(
+                Side.SELL,
+                TradeIntent.SIGNAL_EXIT,
+                f"the bot stayed below {strategy.cooling_exit_below.value} for "
+                f"{strategy.cooling_exit_minutes} minutes (cooling exit)",
+                base_size=everything,
             )
     if signal is None or view.status is not BotStatus.RUNNING:
         return None

@@ -222,7 +222,9 @@ class EvaluationScheduler:
     def _views(
         self, ids: list[int], statuses: tuple[BotStatus, ...] = (BotStatus.RUNNING,)
     ) -> dict[int, BotView]:
-        return cycle_bots.load_views(self._evals.sessions, self._mode, ids, statuses, self._configs)
+        return cycle_bots.load_views(
+            self._evals.sessions, self._mode, ids, statuses, self._configs, self._evals.clock.now()
+        )
 
     def protect_paused(self) -> int:
         """Exit rules (stops, take-profit) for PAUSED bots that still hold a position."""
