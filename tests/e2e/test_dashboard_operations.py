@@ -34,3 +34,20 @@ def test_text_from_the_api_is_never_parsed_as_html(live_server: Any, page: Any) 
     assert "<img" in page.locator("#audit-body").inner_text()
     assert page.locator("#audit-body img").count() == 0
     assert page.evaluate("window.__pwned === undefined")
+
+
+def test_production_escalation_shows_the_step_its_record_and_what_the_next_needs(page: Any) -> None:
+    from tests.e2e._dashboard_contract import CONTRACT_SUMMARY, FAKE_ORIGIN, serve_contract
+
+    serve_contract(page, CONTRACT_SUMMARY)
+    open_dashboard(page, FAKE_ORIGIN)
+    page.locator("#escalation-step").wait_for(timeout=5000)
+    assert page.locator("#escalation-step").inner_text().startswith("Step 1 (canary)")
+    assert "$10 a trade, 3 trades a day" in page.locator("#escalation").inner_text()
+    assert "2 settled, 0 failed" in page.locator("#escalation-record").inner_text()
+    assert "3 more settled trade(s)" in page.locator("#escalation-missing").inner_text()
+    assert page.locator("#btn-escalation-approve").is_disabled()  # not before a clean record
+    row = page.locator("#audit-body tr").first.inner_text()
+    for text in ("alice", "bot updated", '{"trade_size_usd":"10"}', '{"trade_size_usd":"12"}'):
+        assert text in row, text
+    assert page.log.errors == []
