@@ -159,3 +159,25 @@ def test_escalation_is_shown_in_the_api_and_approval_needs_a_token(client):
     assert client.post("/api/v1/escalation/approve").status_code == 401
     refused = client.post("/api/v1/escalation/approve", headers=AUTH)
     assert refused.status_code == 409 and "mock mode" in refused.json()["detail"]
+
+
+def test_a_start_with_new_limits_is_audited_with_before_and_after(session_factory, clock):
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from coinpilot.domain.limits import SafetyLimits
+    from coinpilot.domain.types import TradingMode
+    from coinpilot.engine.audit import record_limits_if_changed
+    from coinpilot.store.db import read_session
+    from coinpilot.store.repos.audit_trail import query
+
+    first = SafetyLimits()
+    assert record_limits_if_changed(session_factory, clock, TradingMode.MOCK, first)
+    assert not record_limits_if_changed(session_factory, clock, TradingMode.MOCK, first)  # unchanged
+    stricter = replace(first, max_trade_usd=Decimal("15"))
+    assert record_limits_if_changed(session_factory, clock, TradingMode.MOCK, stricter)
+    with read_session(session_factory) as s:
+        latest, initial = query(s, action="limits_changed")
+    assert latest["actor"] == "configuration"
+    assert latest["before"] == {"max_trade_usd": "25"} and latest["after"] == {"max_trade_usd": "15"}
+    assert initial["before"] is None and initial["after"]["max_trade_usd"] == "25"

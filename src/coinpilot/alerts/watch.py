@@ -53,6 +53,7 @@ AUDIT_ONLY = frozenset(
         "token_created",
         "token_revoked",
         "optimisation_applied",
+        "limits_changed",
         "position_drift",  # alerted from the bots' drift report, with the figures
     }
 )

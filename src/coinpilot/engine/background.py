@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from coinpilot.alerts.watch import AlertWatcher
 from coinpilot.domain.clock import SystemClock
+from coinpilot.engine.audit import record_limits_if_changed
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
 from coinpilot.engine.drift import DriftMonitor
@@ -99,6 +100,7 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     from coinpilot.engine.reconcile import reconcile_all
 
     report = reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    record_limits_if_changed(services.sessions, services.clock, services.mode, settings.safety_limits)
     watcher = build_watcher(services)
     if watcher is not None:
         watcher.check()  # marks where history ends: only what happens from now on is news
