@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -103,6 +104,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     api_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto: JSON lines unless stderr is a terminal (the log file is always JSON unless "text").
+    log_format: Literal["auto", "json", "text"] = "auto"
 
     trading_mode: TradingMode = TradingMode.MOCK
     # Where mock mode gets its prices: shipped history ("replay") or Coinbase's public data.
@@ -123,6 +126,10 @@ class Settings(BaseSettings):
     sync_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     candle_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
     evaluation_retention: int = Field(default=1000, ge=10, le=1_000_000)
+    # SIGTERM: how long in-flight orders may take to finish before the process exits anyway.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=300)
+    # /ready fails when a due order has waited longer than this for order sync.
+    sync_lag_limit_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     paper_fee_rate: Decimal = Field(default=Decimal("0.006"), ge=0, le=Decimal("0.05"))
     paper_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=500)
@@ -144,8 +151,16 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("COINPILOT_CONFIG")
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+            path = Path(config_file).expanduser()
+            _check_config_file(path)
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @field_validator("coinbase_base_url", mode="after")
+    @classmethod
+    def _plain_host_and_port(cls, v: str) -> str:
+        parse_base_url(v)
+        return v
 
     @field_validator("home", mode="after")
     @classmethod
@@ -170,6 +185,20 @@ class Settings(BaseSettings):
         return is_loopback_host(self.coinbase_base_url)
 
 
+def _check_config_file(path: Path) -> None:
+    """A named config file must exist and parse: a silently ignored file would start the server
+    on defaults the user did not choose (e.g. a higher max trade size)."""
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} (COINPILOT_CONFIG) does not exist: create it or unset COINPILOT_CONFIG"
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} (COINPILOT_CONFIG) cannot be read: {exc}") from None
+
+
 def absolutize_sqlite_url(url: str) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////"):
@@ -179,9 +208,45 @@ def absolutize_sqlite_url(url: str) -> str:
     return url
 
 
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_BASE_URL = re.compile(
+    rf"(?:(?P<name>{_HOST_LABEL}(?:\.{_HOST_LABEL})*)|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])(?::(?P<port>[0-9]{{1,5}}))?"
+)
+
+
+def parse_base_url(base_url: str) -> tuple[str, int | None]:
+    """The host and port the HTTP client will connect to, or ValueError.
+
+    The SDK builds ``https://{base_url}{path}``, so anything beyond ``host[:port]`` — a scheme,
+    userinfo, a path, a backslash or an ``@`` — would be read differently by different URL
+    parsers (``host\\@127.0.0.1`` is loopback to one and the first host to another). Only the
+    plain form is accepted, matched whole (``fullmatch``: no trailing newline slips through).
+    """
+    m = _BASE_URL.fullmatch(base_url)
+    if m is None:
+        raise ValueError(
+            f"{base_url!r} is not a host with an optional port (e.g. 127.0.0.1:8443): "
+            "no scheme, user, path, backslash or '@'"
+        )
+    host = m["name"] or m["ipv6"]
+    if m["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{base_url!r}: {host!r} is not an IPv6 address") from None
+    port = int(m["port"]) if m["port"] is not None else None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"{base_url!r}: port must be between 1 and 65535")
+    return host, port
+
+
 def is_loopback_host(base_url: str) -> bool:
-    host = urlsplit("//" + base_url.split("://")[-1]).hostname or ""
-    if host == "localhost":
+    """True only for a well-formed ``host[:port]`` whose parsed host is a loopback address."""
+    try:
+        host, _port = parse_base_url(base_url)
+    except ValueError:
+        return False
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -24,6 +24,7 @@ from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
+from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger("coinpilot")
 
@@ -47,6 +48,9 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
     escalation: EscalationService | None = None  # gradual risk escalation (production only)
     alerts: AlertDispatcher | None = None  # None: no alert URLs configured
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
+    reconciled: bool = False
 
     @property
     def mode(self) -> TradingMode:
@@ -179,6 +183,7 @@ def build_services(
     services.extras["wal_checkpointer"] = WalCheckpointer(engine)
     services.escalation = EscalationService(sessions, clock, mode)
     services.alerts = build_alerts(settings)
+    attach_telemetry(services)
     return services
 
 
@@ -196,6 +201,28 @@ def build_alerts(settings: Settings) -> AlertDispatcher | None:
         max_per_window=cfg.max_per_hour,
         window_seconds=3600,
     )
+
+
+def attach_telemetry(services: Services) -> None:
+    """Point every in-flight measurement of this process at ``services.telemetry``."""
+    import sqlalchemy as sa
+
+    telemetry = services.telemetry
+    services.sync.telemetry = telemetry
+    services.trades.order_sync.telemetry = telemetry
+
+    def on_db_error(context: Any) -> None:
+        telemetry.database_error(type(context.original_exception).__name__)
+
+    sa.event.listen(services.engine, "handle_error", on_db_error)
+    seen: set[int] = set()
+    for candidate in (services.exchange, getattr(services.market, "inner", None)):
+        observe = getattr(candidate, "request_observer", "absent")
+        if candidate is None or observe == "absent" or id(candidate) in seen:
+            continue
+        seen.add(id(candidate))
+        candidate.request_observer = telemetry.exchange_request  # type: ignore[union-attr]
+        telemetry.watch_limiter(candidate.rate_limiter_tokens)  # type: ignore[union-attr]
 
 
 def production_ready(settings: Settings) -> bool:

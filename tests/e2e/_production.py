@@ -217,22 +217,23 @@ def positions_equal_fills(
     return positions
 
 
-def expected_position(fills: list[tuple[Side, Decimal, Decimal, Decimal]]) -> dict[str, Decimal]:
-    """Average-cost figures (ARCHITECTURE.md) from (side, base, price, fee) fills in order.
+def expected_position(fills: list[tuple[Side, Decimal, Decimal, Decimal, Decimal]]) -> dict[str, Decimal]:
+    """Average-cost figures (ARCHITECTURE.md) from (side, base, price, fee, value) fills in order,
+    ``value`` being the quote value the stand-in accounted (it rounds like Coinbase).
 
-    Computed here independently of coinpilot.domain.position: buys add ``b·p + f`` to cost; a sell
-    realises ``s·p − f − s·avg_entry`` and removes ``s·avg_entry`` from cost.
+    Computed here independently of coinpilot.domain.position: buys add ``v + f`` to cost; a sell
+    realises ``v − f − s·avg_entry`` and removes ``s·avg_entry`` from cost.
     """
     size = cost = realised = fees = ZERO
-    for side, b, p, f in fills:
+    for side, b, _p, f, v in fills:
         fees += f
         if side == Side.BUY:
             size += b
-            cost += b * p + f
+            cost += v + f
         else:
             avg = cost / size
             share = cost if b == size else b * avg
-            realised += b * p - f - share
+            realised += v - f - share
             cost -= share
             size -= b
     return {"base_size": size, "cost": cost, "realized_pnl": realised, "total_fees": fees}

@@ -133,9 +133,9 @@ def _find_buy_hour(svc: Services, bot_id: int) -> None:
     raise AssertionError("no BUY hour found in 200 hours of synthetic candles")
 
 
-def _fills_of(fake: FakeCoinbase, coid: str) -> list[tuple[Side, Decimal, Decimal, Decimal]]:
+def _fills_of(fake: FakeCoinbase, coid: str) -> list[tuple[Side, Decimal, Decimal, Decimal, Decimal]]:
     (order,) = fake.orders_for(coid)
-    return [(Side(f.side.lower()), f.size, f.price, f.commission) for f in order.fills]
+    return [(Side(f.side.lower()), f.size, f.price, f.commission, f.value) for f in order.fills]
 
 
 def test_confirmed_buy_signal_settles_through_the_sdk_with_position_and_pnl_to_the_cent(

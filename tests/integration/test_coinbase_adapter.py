@@ -28,6 +28,7 @@ from coinpilot.exchange.base import (
 from coinpilot.exchange.check import run_exchange_check
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.exchange.coinbase_errors import order_rejected
+from coinpilot.exchange.fill_accounting import account_fills
 from coinpilot.exchange.ratelimit import TokenBucket
 from coinpilot.testing.fake_coinbase import FakeCoinbase, FakeProduct, synthetic_close
 from coinpilot.testing.keys import TestKey, generate_ec_key, generate_ed25519_key
@@ -96,7 +97,8 @@ def test_adapter_satisfies_exchange_protocol_in_production_mode(ex: CoinbaseExch
 
 def test_products_have_decimal_increments(ex: CoinbaseExchange) -> None:
     products = {p.product_id: p for p in ex.list_products()}
-    assert set(products) == {"BTC-USD", "ETH-USD"}
+    assert set(products) == {"BTC-USD", "ETH-USD", "SOL-USD"}
+    assert products["SOL-USD"].base_min_size == Decimal("0.001")  # a large minimum, like real ones
     btc = ex.get_product("BTC-USD")
     assert btc.base_increment == Decimal("0.00000001")
     assert btc.quote_increment == Decimal("0.01")
@@ -162,7 +164,9 @@ def test_buy_rounds_quote_down_and_fills_with_fee_inside(ex: CoinbaseExchange, f
     assert snap.status == ExchangeOrderStatus.FILLED
     assert snap.filled_value + snap.total_fees == Decimal("100.01")
     assert snap.client_order_id == "b-1" and snap.pair == "BTC-USD"
-    assert snap.average_price == Decimal("50000.01")
+    # Coinbase's average is filled_value / filled_size (the base is rounded down to the increment).
+    assert snap.average_price == (snap.filled_value / snap.filled_base).quantize(Decimal("0.01"))
+    assert snap.filled_base == Decimal("0.00198819") and snap.filled_value == Decimal("99.41")
     assert snap.created_at is not None and snap.last_fill_at is not None
 
 
@@ -181,14 +185,22 @@ def test_sell_rounds_base_down_and_balances_follow(ex: CoinbaseExchange, fake: F
     assert balances["USD"].available > Decimal("10000")
 
 
-def test_fills_convert_quote_sized_fills_to_base(ex: CoinbaseExchange, fake: FakeCoinbase) -> None:
-    fake.set_fill_behaviour(delay=0, partial_fills=2)
+@pytest.mark.parametrize("style", ["rounded", "raw"])
+def test_quote_sized_fills_take_their_base_from_the_order(
+    ex: CoinbaseExchange, fake: FakeCoinbase, style: str
+) -> None:
+    fake.set_fill_behaviour(delay=0, partial_fills=2, style=style)
     ack = ex.place_market_order(buy("f-1", "200"))
     fills = ex.get_fills(ack.order_id)
     snap = ex.get_order(ack.order_id)
     assert len(fills) == 2 == snap.number_of_fills
-    assert sum(f.base_size for f in fills) == snap.filled_base
-    assert sum(f.fee for f in fills) == snap.total_fees
+    assert all(f.size_in_quote and f.value is not None for f in fills)  # quote units, no quotient
+    accounted = account_fills(snap, fills)
+    assert accounted is not None
+    assert sum(f.base_size for f in accounted) == snap.filled_base == fake.balances()["BTC"][0]
+    assert sum(f.value or 0 for f in accounted) == snap.filled_value
+    assert snap.filled_value + snap.total_fees == Decimal("200")
+    assert sum(f.fee for f in accounted) == snap.total_fees
     assert {f.liquidity for f in fills} == {"TAKER"}
     assert len({f.fill_id for f in fills}) == 2
 
@@ -219,7 +231,7 @@ def test_balances_follow_account_pages(ex: CoinbaseExchange, fake: FakeCoinbase)
         fake.set_balance(f"C{i:03d}", str(i))
     balances = ex.get_balances()
     assert fake.request_count("/accounts") == 2
-    assert len(balances) == 303
+    assert len(balances) == 304  # 300 + USD, BTC, ETH, SOL
     assert balances["C299"].available == Decimal("299")
     assert balances["USD"].available == Decimal("10000")
 
@@ -390,7 +402,7 @@ def test_exchange_check_reports_permissions_fees_and_skew(ex: CoinbaseExchange, 
     assert report.ok and report.key_valid and report.can_trade and not report.can_transfer
     assert report.fee_rates is not None and report.fee_rates.taker == Decimal("0.006")
     assert report.product is not None and report.product.product_id == "BTC-USD"
-    assert report.account_count == 3
+    assert report.account_count == 4
     assert report.clock_skew_seconds is not None and abs(report.clock_skew_seconds) <= 2
     assert fake.request_count("/orders", method="POST") == 0
     assert "result: OK" in report.lines()

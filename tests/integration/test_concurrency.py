@@ -123,3 +123,35 @@ def test_concurrent_syncs_settle_a_trade_exactly_once(session_factory, clock):
         assert pos.base_size == t.filled_base_size
         assert pos.cost == D("20")
         assert len(pos.tranches) == 1
+
+
+class _BalancesReadTogether(FakeExchange):
+    """Two requests read the balance before either of them takes the trading lock: the race the
+    reserve check must survive (deterministic: both reads meet at a barrier)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.meet = threading.Barrier(2, timeout=10)
+
+    def get_balances(self, currencies=None):
+        out = super().get_balances(currencies)
+        self.meet.wait()
+        return out
+
+
+def test_two_simultaneous_buys_on_two_bots_leave_at_least_the_reserve(session_factory, clock):
+    exchange = _BalancesReadTogether(clock, balances={"USD": D("35")})
+    limits = replace(TEST_LIMITS, min_reserved_balance_usd=D("10"))
+    svc = TradeService(session_factory, exchange, clock, TradingMode.MOCK, limits)
+    a = make_bot(session_factory, clock, "BTC-USD")
+    b = make_bot(session_factory, clock, "ETH-USD")
+    enable_trading(session_factory, clock)
+    results = _run_concurrently(
+        [lambda bot=bot: svc.execute(bot, Side.BUY, quote_size="20") for bot in (a, b)]
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(1 for r in results if r.allowed) == 1, [r.decision for r in results]
+    refused = next(r for r in results if not r.allowed)
+    assert [x["code"] for x in refused.decision["reasons"]] == ["MIN_RESERVED_BALANCE"]
+    assert exchange.orders_created == 1
+    assert _counts(session_factory) == (1, 1)

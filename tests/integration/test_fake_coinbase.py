@@ -215,7 +215,7 @@ def test_429_fault_has_html_body_and_rate_limit_headers(fake: FakeCoinbase, key:
     resp = info.value.response
     assert resp.status_code == 429 and "<html>" in resp.text
     assert resp.headers["x-ratelimit-remaining"] == "0"
-    assert client.get_accounts().to_dict()["size"] == 3  # count exhausted
+    assert client.get_accounts().to_dict()["size"] == 4  # count exhausted (USD, BTC, ETH, SOL)
 
 
 def test_dropped_connection_still_creates_the_order(fake: FakeCoinbase, key: TestKey) -> None:
@@ -232,7 +232,7 @@ def test_outage_returns_503_until_it_ends(fake: FakeCoinbase, key: TestKey) -> N
         client.get_accounts()
     assert info.value.response.status_code == 503
     time.sleep(0.25)
-    assert client.get_accounts().to_dict()["size"] == 3
+    assert client.get_accounts().to_dict()["size"] == 4  # USD, BTC, ETH, SOL
 
 
 def test_slow_fault_exceeds_client_timeout(fake: FakeCoinbase, key: TestKey) -> None:

@@ -98,7 +98,7 @@ SCENARIOS: dict[str, Scenario] = {
 def fake() -> Iterator[FakeCoinbase]:
     with FakeCoinbase() as server:
         server.set_balance("USD", "10000")
-        server.set_fill_behaviour(delay=0.03, partial_fills=2)
+        server.set_fill_behaviour(delay=0.03, partial_fills=2, style="raw")  # the live API's 16 decimals
         yield server
 
 
@@ -157,11 +157,13 @@ def _half_position(svc: Services, bot: int) -> str:
         return str((pos.base_size / 2).quantize(D("0.00000001")))
 
 
-def _bot_fills(fake: FakeCoinbase, trades: list, bot: int) -> list[tuple[Side, Decimal, Decimal, Decimal]]:
+def _bot_fills(
+    fake: FakeCoinbase, trades: list, bot: int
+) -> list[tuple[Side, Decimal, Decimal, Decimal, Decimal]]:
     fills = []
     for t in sorted((t for t in trades if t.bot_id == bot), key=lambda t: t.id):
         for o in fake.orders_for(t.client_order_id):
-            fills += [(Side(f.side.lower()), f.size, f.price, f.commission) for f in o.fills]
+            fills += [(Side(f.side.lower()), f.size, f.price, f.commission, f.value) for f in o.fills]
     return fills
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from coinpilot.config import load_settings
+from coinpilot.config import COINBASE_PRODUCTION_HOST, load_settings
 from coinpilot.exchange.base import ProductionGuardError
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.testing.keys import generate_ec_key
@@ -74,3 +74,26 @@ def test_guard_applies_in_subprocess_marked_under_test() -> None:
     env["COINPILOT_UNDER_TEST"] = "1"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "refused", out.stderr
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"{COINBASE_PRODUCTION_HOST}\\@127.0.0.1",
+        f"{COINBASE_PRODUCTION_HOST}\\@127.0.0.1:8443",
+        f"{COINBASE_PRODUCTION_HOST}@127.0.0.1",
+        f"127.0.0.1@{COINBASE_PRODUCTION_HOST}",
+        f"127.0.0.1:1@{COINBASE_PRODUCTION_HOST}",
+        f"{COINBASE_PRODUCTION_HOST}/@127.0.0.1",
+        f"{COINBASE_PRODUCTION_HOST}#127.0.0.1",
+        f"https://{COINBASE_PRODUCTION_HOST}\\@localhost",
+        "127.0.0.1:9\n",
+    ],
+)
+def test_base_url_read_differently_by_url_parsers_is_refused_without_connecting(
+    connections: list[object], base_url: str
+) -> None:
+    key = generate_ec_key()
+    with pytest.raises(ProductionGuardError, match="loopback"):
+        CoinbaseExchange(base_url=base_url, api_key=key.name, api_secret=key.private_key)
+    assert connections == []

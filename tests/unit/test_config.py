@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from coinpilot.config import ConfigError, is_loopback_host, load_settings
+from coinpilot.config import (
+    COINBASE_PRODUCTION_HOST,
+    ConfigError,
+    is_loopback_host,
+    load_settings,
+    parse_base_url,
+)
 from coinpilot.domain.limits import HARD_CAPS, SafetyLimits, limit_violations
 from coinpilot.security import load_or_create_token
 
@@ -123,3 +130,78 @@ def test_generated_api_token_is_stored_with_0600_and_reused(tmp_path: Path) -> N
 )
 def test_loopback_detection(url: str, loopback: bool) -> None:
     assert is_loopback_host(url) is loopback
+
+
+def test_missing_config_file_stops_start_up_naming_its_path(monkeypatch, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "coinpilot.toml"
+    monkeypatch.setenv("COINPILOT_CONFIG", str(missing))
+    with pytest.raises(ConfigError, match=re.escape(str(missing))):
+        load_settings()
+
+
+@pytest.mark.parametrize("kind", ["directory", "bad toml", "not utf-8"])
+def test_unreadable_config_file_stops_start_up_naming_its_path(monkeypatch, tmp_path: Path, kind) -> None:
+    cfg = tmp_path / "c.toml"
+    if kind == "directory":
+        cfg.mkdir()
+    elif kind == "bad toml":
+        cfg.write_text("max_trade_usd = = 5\n")
+    else:
+        cfg.write_bytes(b"port = \xff\xfe\n")
+    monkeypatch.setenv("COINPILOT_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match=re.escape(str(cfg))):
+        load_settings()
+
+
+def test_unknown_nested_key_in_config_file_is_refused_naming_it(monkeypatch, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[limits]\nmax_trade_size = 5\n")
+    monkeypatch.setenv("COINPILOT_CONFIG", str(cfg))
+    with pytest.raises(ConfigError, match=r"limits\.max_trade_size"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"{COINBASE_PRODUCTION_HOST}\\@127.0.0.1",
+        f"{COINBASE_PRODUCTION_HOST}\\@127.0.0.1:8443",
+        f"{COINBASE_PRODUCTION_HOST}@127.0.0.1",
+        f"127.0.0.1@{COINBASE_PRODUCTION_HOST}",
+        f"user:pw@{COINBASE_PRODUCTION_HOST}",
+        f"127.0.0.1:443@{COINBASE_PRODUCTION_HOST}",
+        f"127.0.0.1/.{COINBASE_PRODUCTION_HOST}",
+        f"{COINBASE_PRODUCTION_HOST}/127.0.0.1",
+        f"{COINBASE_PRODUCTION_HOST}#@127.0.0.1",
+        f"{COINBASE_PRODUCTION_HOST}?@127.0.0.1",
+        "https://127.0.0.1:8443",
+        "127.0.0.1:8443/path",
+        "127.0.0.1\\",
+        "127.0.0.1:99999",
+        "127.0.0.1:",
+        "127.0.0.1:8x",
+        " 127.0.0.1",
+        "127.0.0.1\n",
+        "127.0.0.1\t:9",
+        "[::1",
+        "",
+    ],
+)
+def test_base_url_that_is_not_just_host_and_port_is_refused(base_url: str) -> None:
+    assert is_loopback_host(base_url) is False
+    with pytest.raises(ConfigError, match="coinbase_base_url"):
+        load_settings(coinbase_base_url=base_url)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "host", "port"),
+    [
+        ("127.0.0.1", "127.0.0.1", None),
+        ("127.0.0.1:8443", "127.0.0.1", 8443),
+        ("localhost:9", "localhost", 9),
+        ("[::1]:9", "::1", 9),
+        (COINBASE_PRODUCTION_HOST, COINBASE_PRODUCTION_HOST, None),
+    ],
+)
+def test_base_url_is_parsed_to_the_host_the_client_connects_to(base_url, host, port) -> None:
+    assert parse_base_url(base_url) == (host, port)

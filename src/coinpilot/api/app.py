@@ -57,6 +57,7 @@ def create_app(
     for module in (health, bots, market):
         app.include_router(module.router, prefix="/api/v1")
     _include_optional_routers(app)
+    _include_monitoring(app, services)
 
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -69,8 +70,19 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import operations, trading
+    from coinpilot.api import analytics, operations, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(analytics.router, prefix="/api/v1")
     app.include_router(operations.router, prefix="/api/v1")
+
+
+def _include_monitoring(app: FastAPI, services: Services) -> None:
+    """/metrics, /health and /ready at the root (where scrapers and probes look), logs under the API."""
+    from coinpilot.api import metrics, probes
+
+    metrics.install_metrics(services)
+    app.include_router(metrics.router)
+    app.include_router(probes.router)
+    app.include_router(probes.logs_router, prefix="/api/v1")

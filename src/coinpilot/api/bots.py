@@ -9,11 +9,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
-from coinpilot.domain.bot import validate_bot_fields
 from coinpilot.domain.safety import day_start
-from coinpilot.domain.signal_config import SignalConfig
 from coinpilot.domain.types import BotStatus
-from coinpilot.engine import views
+from coinpilot.engine import bot_admin, views
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
@@ -23,13 +21,9 @@ from coinpilot.store.repos.audit_trail import changed_fields, record_change
 router = APIRouter(prefix="/bots", tags=["bots"])
 
 
-def _validated(values: dict[str, Any], services: Services) -> dict[str, Any]:
-    errors = validate_bot_fields(values, services.settings.safety_limits)
+def _raise_if(errors: list[Any]) -> None:
     if errors:
         raise FieldValidationError(errors)
-    if "signal_config" in values:  # store the normalised form (defaults filled in)
-        values["signal_config"] = SignalConfig.from_dict(values["signal_config"]).to_dict()
-    return values
 
 
 def _load(session: Any, bot_id: int) -> Bot:
@@ -45,11 +39,18 @@ def list_bots(services: Services = Depends(get_services)) -> list[dict[str, Any]
         return [views.bot_dict(b) for b in bot_repo.list_bots(s)]
 
 
-@router.post("", status_code=201, summary="Create a bot (STOPPED)", dependencies=[Depends(require_token)])
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a bot (STOPPED); an unknown pair is refused with the tradable ones",
+    dependencies=[Depends(require_token)],
+)
 def create_bot(
     body: BotCreate, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> dict[str, Any]:
-    values = _validated(body.model_dump(exclude_none=False), services)
+    values = body.model_dump(exclude_none=False)
+    _raise_if(bot_admin.creation_problems(values, services.settings.safety_limits, services.market))
+    values = bot_admin.normalise(values)
     if values.get("strategy") is None:
         values["strategy"] = {}
     with session_scope(services.sessions) as s:
@@ -57,6 +58,11 @@ def create_bot(
         out = views.bot_dict(bot)
         _audit(s, services, actor, "bot_created", bot.id, after=out)
         return out
+
+
+@router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
+def tradable_pairs(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"mode": services.mode.value, "pairs": bot_admin.tradable_pairs(services.market)}
 
 
 @router.get("/temperatures", summary="Temperature of every bot")
@@ -127,15 +133,8 @@ def update_bot(
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
         old = views.bot_dict(bot)
-        merged = {**old, **patch}
-        check = {k: merged[k] for k in patch}
-        if "buy_threshold" in patch or "sell_threshold" in patch:
-            check["buy_threshold"] = merged["buy_threshold"]
-            check["sell_threshold"] = merged["sell_threshold"]
-        _validated(check, services)
-        if "signal_config" in patch:
-            patch["signal_config"] = SignalConfig.from_dict(patch["signal_config"]).to_dict()
-        bot = bot_repo.update_bot(s, bot, patch, services.clock.now())
+        _raise_if(bot_admin.edit_problems(old, patch, services.settings.safety_limits))
+        bot = bot_repo.update_bot(s, bot, bot_admin.normalise(patch), services.clock.now())
         new = views.bot_dict(bot)
         before, after = changed_fields(old, new)
         if after:
@@ -144,24 +143,23 @@ def update_bot(
 
 
 @router.delete(
-    "/{bot_id}", status_code=204, summary="Delete a bot with no trades", dependencies=[Depends(require_token)]
+    "/{bot_id}",
+    status_code=204,
+    summary="Delete a bot that holds nothing and has no trades (409 says why not)",
+    dependencies=[Depends(require_token)],
 )
 def delete_bot(
     bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> Response:
-    from sqlalchemy.exc import IntegrityError
-
     from coinpilot.store.bots import BotConflict
 
-    try:
-        with session_scope(services.sessions) as s:
-            bot = _load(s, bot_id)
-            _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
-            s.delete(bot)
-    except IntegrityError:
-        raise BotConflict(
-            "id", f"bot {bot_id} has trades or a position; stop it instead of deleting"
-        ) from None
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
+        try:
+            bot_admin.delete_bot(s, bot)
+        except bot_admin.BotDeleteRefused as exc:
+            raise BotConflict("id", str(exc)) from None
     return Response(status_code=204)
 
 

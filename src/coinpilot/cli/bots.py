@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +12,7 @@ from coinpilot.domain.types import BotStatus, Granularity
 from coinpilot.engine import views
 from coinpilot.store.repos.audit_trail import record_change
 
-app = typer.Typer(help="Create, list, start and stop bots.", no_args_is_help=True)
+app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
 
 def _services() -> Any:
@@ -72,8 +71,9 @@ def create(
 ) -> None:
     """Create a bot (STOPPED) with the default RSI/MA/MACD signal mix."""
     from coinpilot.api.errors import FieldValidationError
-    from coinpilot.domain.bot import validate_bot_fields
+    from coinpilot.cli.bot_edit import parse_decimal
     from coinpilot.domain.signal_config import SignalConfig
+    from coinpilot.engine import bot_admin
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
 
@@ -87,16 +87,16 @@ def create(
         "buy_threshold": buy_threshold,
         "sell_threshold": sell_threshold,
         "confirmation_minutes": confirmation_minutes,
-        "trade_size_usd": Decimal(trade_size),
+        "trade_size_usd": parse_decimal("--trade-size", trade_size),
         "cooldown_minutes": cooldown_minutes,
         "max_tranches": max_tranches,
         "strategy": {},
     }
-    errors = validate_bot_fields(values, services.settings.safety_limits)
+    errors = bot_admin.creation_problems(values, services.settings.safety_limits, services.market)
     if errors:
         raise FieldValidationError(errors)
     with session_scope(services.sessions) as s:
-        bot = bot_repo.create_bot(s, values, services.clock.now())
+        bot = bot_repo.create_bot(s, bot_admin.normalise(values), services.clock.now())
         record_change(
             s,
             at=services.clock.now(),
@@ -177,3 +177,12 @@ def evaluate_command(ref: str) -> None:
         f"confirmation {c['progress'] * 100:.0f}% ({c['remaining_seconds']:.0f}s left)  "
         f"price {result['price']}"
     )
+
+
+def _register_edit() -> None:
+    from coinpilot.cli import bot_edit
+
+    bot_edit.register(app)
+
+
+_register_edit()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from coinpilot.cli import bots as bots_cli
-from coinpilot.cli.common import console, one_line_errors, settings_or_exit
+from coinpilot.cli.common import console, err_console, one_line_errors, settings_or_exit
 
 app = typer.Typer(
     name="coinpilot",
@@ -98,7 +99,40 @@ def version() -> None:
 
 def main() -> None:
     _register_optional()
-    app()
+    sys.exit(run_cli(app))
+
+
+def run_cli(application: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the CLI; a mistyped option or number is one line on stderr (exit 2), not a panel.
+
+    Click reports usage errors (``--buy-threshold abc``, an unknown option) in a framed box that
+    spans several lines; a person fixing a typo needs only the sentence and where to get help.
+    """
+    # Typer 0.29 ships its own copy of Click; its exception classes live here.
+    from typer._click import exceptions as click_errors
+
+    try:
+        result = typer.main.get_command(application).main(
+            args=args, prog_name="coinpilot", standalone_mode=False
+        )
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # a group called bare prints its help, as before
+        return 0
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "coinpilot"
+        err_console.print(
+            f"[red]error:[/red] {exc.format_message()} (see '{where} --help')",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return exc.exit_code
+    except click_errors.ClickException as exc:
+        err_console.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("aborted", highlight=False)
+        return 1
+    return result if isinstance(result, int) else 0
 
 
 def _register_optional() -> None:
@@ -106,8 +140,10 @@ def _register_optional() -> None:
     from coinpilot.cli import trading as trading_cli
 
     trading_cli.register(app)
+    __import__("coinpilot.cli.ops", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.operations", fromlist=["register"]).register(app)
+    __import__("coinpilot.cli.export", fromlist=["register"]).register(app)
 
 
 __all__ = ["app", "main"]

@@ -39,10 +39,18 @@ def start_order_services(services: Services) -> Callable[[], None]:
     """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
     reconcile unfinished trades before the API accepts requests, then keep syncing orders."""
     from coinpilot.engine.reconcile import reconcile_all
+    from coinpilot.engine.shutdown import drain_in_flight
 
     reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+    services.reconciled = True
     services.sync.start()
-    return services.sync.stop
+
+    def stop() -> None:
+        drain_in_flight(services, services.settings.shutdown_grace_seconds)
+        services.sync.stop()
+        services.sync.sync_once()
+
+    return stop
 
 
 def run_server(settings: Settings, services: Services | None = None, with_engine: bool = True) -> None:
@@ -50,9 +58,12 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
 
     from coinpilot.api.app import create_app
     from coinpilot.security import load_or_create_token
+    from coinpilot.store.backup import ServerLock
 
     ensure_port_free(settings.host, settings.port)
     configure_logging(settings)
+    # Held while serving so that `coinpilot restore` refuses to replace a database in use.
+    server_lock = ServerLock.for_settings(settings).acquire()
     services = services or build_services(settings)
     token, created = load_or_create_token(
         settings.home, settings.api_token.get_secret_value() if settings.api_token else None
@@ -72,4 +83,16 @@ def run_server(settings: Settings, services: Services | None = None, with_engine
     # garbage-collection pauses do not land inside an order (measured: p99 of the order path).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    try:
+        # SIGTERM/SIGINT: uvicorn stops accepting connections, lets in-flight requests (an order
+        # being placed) finish, then the lifespan stops the engine (see engine/shutdown.py).
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds)),
+        )
+    finally:
+        services.close()
+        server_lock.release()

@@ -36,6 +36,7 @@ __all__ = [
     "TrancheState",
     "apply_entry",
     "apply_exit",
+    "fill_value",
 ]
 
 ZERO = Decimal(0)
@@ -45,7 +46,8 @@ _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
 class FillLike(Protocol):
-    """Anything with a fill's price, base size and quote fee (store rows, adapter fills)."""
+    """Anything with a fill's price, base size and quote fee (store rows, adapter fills), and
+    optionally the quote value the exchange accounted (None: ``base_size * price``)."""
 
     @property
     def price(self) -> Decimal: ...
@@ -56,6 +58,9 @@ class FillLike(Protocol):
     @property
     def fee(self) -> Decimal: ...
 
+    @property
+    def value(self) -> Decimal | None: ...
+
 
 @dataclass(frozen=True)
 class FillAmount:
@@ -64,6 +69,13 @@ class FillAmount:
     price: Decimal
     base_size: Decimal
     fee: Decimal = ZERO
+    value: Decimal | None = None
+
+
+def fill_value(f: FillLike) -> Decimal:
+    """The quote value of a fill before fees: as the exchange accounted it, else size x price."""
+    with localcontext(_CTX):
+        return f.value if f.value is not None else f.base_size * f.price
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ class PositionState:
     total_fees: Decimal = ZERO
     tranches: tuple[TrancheState, ...] = ()
     reducing: bool = False  # the last trade was a partial exit
+    dust_base_size: Decimal = ZERO  # unsellable remainders set aside when cycles closed
+    dust_value: Decimal = ZERO  # their value at the exit prices that left them
 
     @property
     def is_flat(self) -> bool:
@@ -150,7 +164,7 @@ def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at
         raise ValueError(f"trade {trade_id} is already a tranche of this position")
     with localcontext(_CTX):
         base = sum((f.base_size for f in fills), ZERO)
-        value = sum((f.base_size * f.price for f in fills), ZERO)
+        value = sum((fill_value(f) for f in fills), ZERO)
         fee = sum((f.fee for f in fills), ZERO)
         entry_price = (value / base).quantize(COST_QUANTUM)
         cost = value + fee
@@ -166,10 +180,14 @@ def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at
         )
 
 
-def apply_exit(pos: PositionState, fills: Sequence[FillLike]) -> tuple[PositionState, Decimal]:
+def apply_exit(
+    pos: PositionState, fills: Sequence[FillLike], dust_below: Decimal = ZERO
+) -> tuple[PositionState, Decimal]:
     """Apply one exit trade's fills; return the new state and the P&L realised by this exit.
 
-    Raises ValueError when the fills sell more than the position holds (nothing is applied).
+    A remainder smaller than ``dust_below`` closes the cycle as dust (see the module docstring);
+    its written-off cost is part of the P&L returned. Raises ValueError when the fills sell more
+    than the position holds (nothing is applied).
     """
     _check_fills(fills)
     with localcontext(_CTX):
@@ -182,10 +200,15 @@ def apply_exit(pos: PositionState, fills: Sequence[FillLike]) -> tuple[PositionS
                 share = cost  # full close: take the whole remaining cost, no residue
             else:
                 share = (f.base_size * cost / size).quantize(COST_QUANTUM)
-            realised += f.base_size * f.price - f.fee - share
+            realised += fill_value(f) - f.fee - share
             cost -= share
             size -= f.base_size
             fees += f.fee
+        dust, dust_value = ZERO, ZERO
+        if 0 < size < dust_below:
+            dust, dust_value = size, (size * fills[-1].price).quantize(COST_QUANTUM)
+            realised -= cost  # the dust's cost: it can never be sold
+            size, cost = ZERO, ZERO
         closed = size == 0
         new = replace(
             pos,
@@ -195,5 +218,7 @@ def apply_exit(pos: PositionState, fills: Sequence[FillLike]) -> tuple[PositionS
             total_fees=pos.total_fees + fees,
             tranches=() if closed else pos.tranches,
             reducing=not closed,
+            dust_base_size=pos.dust_base_size + dust,
+            dust_value=pos.dust_value + dust_value,
         )
         return new, realised

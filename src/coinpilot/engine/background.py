@@ -8,6 +8,7 @@ bot loop can place a new order.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,7 +21,9 @@ from coinpilot.engine.drift import DriftMonitor
 from coinpilot.engine.leases import LeaseManager
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
+from coinpilot.engine.shutdown import DrainingTradingStep, drain_in_flight
 from coinpilot.services import Services
+from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger("coinpilot.engine")
 
@@ -60,10 +63,17 @@ class EngineHandle:
     drift: DriftMonitor
     leases: LeaseManager | None
     runners: list[PeriodicRunner] = field(default_factory=list)
+    telemetry: Telemetry | None = None
 
     def cycle(self) -> None:
+        started = time.perf_counter()
         self.scheduler.run_once()
+        protecting = time.perf_counter()
         self.scheduler.protect_paused()
+        if self.telemetry is not None:
+            done = time.perf_counter()
+            self.telemetry.engine_cycle.observe(protecting - started)
+            self.telemetry.protection_pass.observe(done - protecting)
 
 
 def build_engine(services: Services, *, leases: LeaseManager | None = None) -> EngineHandle:
@@ -73,7 +83,7 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
         services.control.engage_emergency(actor="circuit_breaker", reason=reason)
 
     breaker = CircuitBreaker(trip, SystemClock())
-    trading = TradingStep(
+    trading = DrainingTradingStep(
         services.sessions,
         services.trades,
         services.clock,
@@ -91,7 +101,7 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
         retention=settings.evaluation_retention,
     )
     drift = DriftMonitor(services.sessions, services.exchange, services.clock, services.mode)
-    return EngineHandle(scheduler, trading, breaker, drift, leases)
+    return EngineHandle(scheduler, trading, breaker, drift, leases, telemetry=services.telemetry)
 
 
 def start_engine(services: Services, *, worker_id: str | None = None) -> Callable[[], None]:
@@ -105,6 +115,7 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     if watcher is not None:
         watcher.check()  # marks where history ends: only what happens from now on is news
         watcher.reconciliation(report)
+    services.reconciled = True
     services.sync.start()
     leases = None
     if services.engine.dialect.name == "postgresql":
@@ -127,10 +138,17 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     log.info("engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds)
 
     def stop() -> None:
+        """Graceful shutdown: no new entries from now on; protections and order sync keep
+        running while in-flight orders finish (bounded), then everything stops in order."""
+        assert isinstance(handle.trading, DrainingTradingStep)
+        handle.trading.drain()
+        left = drain_in_flight(services, settings.shutdown_grace_seconds)
         for r in handle.runners:
             r.stop()
         services.sync.stop()
+        services.sync.sync_once()  # book what finished since the last pass
         if leases is not None:
             leases.stop(release=True)
+        log.info("engine stopped (%d order(s) still unfinished; reconciled at next start)", left)
 
     return stop

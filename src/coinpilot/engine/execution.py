@@ -100,6 +100,11 @@ class TradeService:
         return self._mode
 
     @property
+    def order_sync(self) -> OrderSync:
+        """The sender of this service's orders (the composition root attaches metrics to it)."""
+        return self._orders
+
+    @property
     def limits(self) -> SafetyLimits:
         return self._limits
 
@@ -230,6 +235,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
                     limits = self._limits_now(s)

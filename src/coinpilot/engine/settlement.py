@@ -8,6 +8,7 @@ concurrent sync, finds the flag set and does nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,9 +24,11 @@ class SettlementError(Exception):
     """The fills cannot be applied (e.g. an exit sells more than the position holds)."""
 
 
-def settle_trade(session: Session, trade: Trade, now: datetime) -> bool:
+def settle_trade(session: Session, trade: Trade, now: datetime, dust_below: Decimal = Decimal(0)) -> bool:
     """Apply ``trade``'s recorded fills to the position; FILLED becomes SETTLED.
 
+    ``dust_below``: the product's larger of base increment and minimum size; an exit leaving
+    less than that closes the cycle and records the remainder as dust.
     Returns True when the position changed. Idempotent: does nothing once applied.
     """
     if trade.position_applied:
@@ -48,7 +51,7 @@ def settle_trade(session: Session, trade: Trade, now: datetime) -> bool:
             at = trade.filled_at or fills[-1].time
             new_state = apply_entry(state, fills, trade.id, at)
         else:
-            new_state, realised = apply_exit(state, fills)
+            new_state, realised = apply_exit(state, fills, dust_below)
             trade.realized_pnl = realised
             trade.realized_at = now
     except ValueError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,8 +33,10 @@ from coinpilot.exchange.base import (
     OrderRequest,
     OrderSnapshot,
 )
+from coinpilot.exchange.fill_accounting import account_fills
 from coinpilot.store.models import Trade
 from coinpilot.store.repos import trades as trade_repo
+from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ class OrderSync:
         self._interval = interval_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.telemetry: Telemetry | None = None  # set by the composition root; metrics only
+        self.last_pass_at: float | None = None  # monotonic time of the last finished pass
 
     # ---- background runner -------------------------------------------------------------
     def start(self) -> None:
@@ -123,6 +128,7 @@ class OrderSync:
         while not self._stop.is_set():
             try:
                 self.sync_once()
+                self.last_pass_at = time.monotonic()
             except Exception:  # keep syncing: one bad pass must not stop the loop
                 log.exception("order sync pass failed")
             self._stop.wait(self._interval)
@@ -202,6 +208,7 @@ class OrderSync:
         anything else leaves the trade PENDING with ``unknown`` + the error, to be replayed with
         the same client_order_id later.
         """
+        started = time.perf_counter()
         try:
             ack = self._exchange.place_market_order(request)
         except OrderRejected as exc:
@@ -214,6 +221,10 @@ class OrderSync:
             self._note_error(trade_id, message, report)
             return None
         self.record_ack(trade_id, ack)
+        if self.telemetry is not None:
+            self.telemetry.order_acknowledged(
+                self._mode.value, request.side.value, time.perf_counter() - started
+            )
         if report is not None:
             report.opened += 1
         return ack
@@ -287,6 +298,10 @@ class OrderSync:
             self._schedule(t, now)
             t.last_error = message[:1000]
 
+    def _dust_below(self, pair: str) -> Decimal | None:
+        """The size below which a remainder is dust: the product's increment or minimum."""
+        return _product_dust_threshold(self._exchange, pair)
+
     @staticmethod
     def _schedule(t: Trade, now: datetime) -> None:
         t.next_sync_at = now + timedelta(seconds=backoff_delay(t.sync_attempts))
@@ -308,7 +323,7 @@ class OrderSync:
             except Exception as exc:
                 self._note_error(v.id, f"fill look-up failed: {_describe(exc)}", report)
                 return
-        self._finish(v.id, target, snap, fills, report)
+        self._finish(v.id, target, snap, fills, report, pair=v.pair)
 
     def _still_open(self, trade_id: int) -> None:
         now = self._clock.now()
@@ -327,21 +342,29 @@ class OrderSync:
         snap: OrderSnapshot,
         fills: list[FillReport],
         report: SyncReport,
+        *,
+        pair: str,
     ) -> None:
         now = self._clock.now()
-        fills = [f for f in fills if f.order_id == snap.order_id]
-        filled = sum((f.base_size for f in fills), Decimal(0))
-        if filled < snap.filled_base or (target == TradeStatus.FILLED and not fills):
+        accounted = account_fills(snap, fills)
+        if accounted is None or (target == TradeStatus.FILLED and not accounted):
             # The fill list lags the order status: wait rather than settle on partial data.
             self._note_error(trade_id, "waiting for the exchange to report all fills", None)
             report.waiting += 1
             return
+        dust_below = self._dust_below(pair) if accounted else Decimal(0)
+        if dust_below is None:
+            self._note_error(trade_id, f"product {pair} unavailable: cannot tell dust from size", report)
+            return
+        filled_after: tuple[str, float] | None = None
         try:
             with self._sf() as s, s.begin():
                 t = trade_repo.lock_trade(s, trade_id, now)
                 if t is None or t.position_applied or TradeStatus(t.status).is_final:
                     return
-                trade_repo.record_fills(t, fills)
+                if accounted:
+                    filled_after = (Side(t.side).value, (now - t.created_at).total_seconds())
+                trade_repo.record_fills(t, accounted)
                 s.flush()
                 trade_repo.aggregate_from_fills(t)
                 if target == TradeStatus.FAILED:
@@ -353,7 +376,7 @@ class OrderSync:
                 t.last_error = None
                 t.next_sync_at = None
                 if t.fills:
-                    settle_trade(s, t, now)
+                    settle_trade(s, t, now, dust_below)
                     if t.status == TradeStatus.SETTLED:
                         report.settled += 1
                     else:
@@ -363,8 +386,20 @@ class OrderSync:
                 else:
                     report.closed += 1
         except SettlementError as exc:
-            log.error("settlement failed: %s", exc)
+            log.error("settlement failed: %s", exc, extra={"trade": trade_id})
             self._note_error(trade_id, f"settlement failed: {exc}", report)
+            return
+        if filled_after is not None and self.telemetry is not None:
+            self.telemetry.order_filled(self._mode.value, *filled_after)
+
+
+def _product_dust_threshold(exchange: Exchange, pair: str) -> Decimal | None:
+    try:
+        product = exchange.get_product(pair)
+    except Exception as exc:
+        log.warning("product %s unavailable for settlement: %s", pair, _describe(exc))
+        return None
+    return max(product.base_increment, product.base_min_size)
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ increments, the price the safety check will use, and the balances it will see.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,6 +58,7 @@ class PreparedTrade:
     request: SafetyRequest
     product: Product
     balances: dict[str, Balance]
+    balances_read_at: datetime  # taken just before the read (see ``gather_context``)
 
 
 def refusal(code: str, message: str) -> dict[str, Any]:
@@ -143,6 +145,7 @@ class TradeIntake:
             price = (book.ask if side_v == Side.BUY else book.bid) if book else product.price
             if price is None or not price > 0:
                 raise ValueError("no price")
+            balances_read_at = self._clock.now()
             balances = self._exchange.get_balances([product.base_currency, product.quote_currency])
         except Exception as exc:
             message = f"could not read price or balances for {pair}: {exc}"
@@ -159,6 +162,7 @@ class TradeIntake:
             ),
             product=product,
             balances=balances,
+            balances_read_at=balances_read_at,
         )
 
     def audit_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> NoReturn:

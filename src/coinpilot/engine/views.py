@@ -49,9 +49,20 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
         "stop_loss_pct": money(bot.stop_loss_pct),
         "take_profit_pct": money(bot.take_profit_pct),
         "strategy": bot.strategy or {},
+        "effective_strategy": effective_strategy_dict(bot),
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
     }
+
+
+def effective_strategy_dict(bot: Bot) -> dict[str, Any] | None:
+    """The strategy the engine runs (bot-level stop/take-profit applied), for the edit form."""
+    from coinpilot.engine.bot_loop import effective_strategy
+
+    try:
+        return effective_strategy(bot.strategy, bot_repo.bot_config(bot)).to_dict()
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def confirmation_dict(bot: Bot, now: datetime) -> dict[str, Any]:

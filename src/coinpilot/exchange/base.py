@@ -67,6 +67,11 @@ class FillReport:
     fee: Decimal  # quote currency
     liquidity: str  # MAKER / TAKER / UNKNOWN
     time: datetime
+    # The quote value before fees as the exchange accounted it (None: base_size * price).
+    value: Decimal | None = None
+    # Coinbase reported the size in quote units: ``base_size`` is not known from the fill
+    # alone and comes from the order's filled size (see ``fill_accounting.account_fills``).
+    size_in_quote: bool = False
 
 
 @dataclass(frozen=True)

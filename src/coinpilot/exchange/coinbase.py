@@ -135,6 +135,8 @@ class CoinbaseExchange:
         self._products: dict[str, Product] = {}
         self.calls = CallCounter()
         self.server_time_offset: float | None = None  # server Date minus local wall clock
+        # Told about every HTTP attempt (endpoint, status or 'timeout'/'error', seconds): metrics.
+        self.request_observer: Callable[[str, str, float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> CoinbaseExchange:
@@ -157,6 +159,10 @@ class CoinbaseExchange:
     @property
     def mode(self) -> TradingMode:
         return TradingMode.PRODUCTION
+
+    def rate_limiter_tokens(self) -> float:
+        """Requests the client-side limiter allows now without waiting (metrics headroom)."""
+        return self._limiter.available
 
     @property
     def authenticated(self) -> bool:
@@ -189,10 +195,15 @@ class CoinbaseExchange:
             retry_after = 0.0
             self._limiter.acquire()
             self.calls.hit(what)
+            started = time.perf_counter()
+            outcome = "error"
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                outcome = "200"
+                return result
             except requests.HTTPError as exc:
                 status = errs.status_of(exc)
+                outcome = str(status)
                 if status in (401, 403):
                     raise errs.auth_error(exc) from None
                 if status == 404 and not_found is not None:
@@ -209,10 +220,14 @@ class CoinbaseExchange:
             except (requests.RequestException, ValueError) as exc:
                 # timeouts, dropped connections, truncated or non-JSON bodies: outcome unknown
                 last = type(exc).__name__
+                outcome = "timeout" if isinstance(exc, requests.Timeout) else "error"
             except multiprocessing.AuthenticationError:
                 raise AuthenticationFailed(
                     "no Coinbase API key configured: " + errs.AUTH_ADVICE, code="NO_KEY"
                 ) from None
+            finally:
+                if self.request_observer is not None:
+                    self.request_observer(what, outcome, time.perf_counter() - started)
             if attempt < self._max_attempts:
                 # a 429's Retry-After wins over our backoff (bounded by backoff_max)
                 self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))

@@ -74,16 +74,20 @@ def parse_order(o: dict[str, Any]) -> OrderSnapshot:
 
 
 def parse_fill(f: dict[str, Any]) -> FillReport:
+    """One fill. With ``size_in_quote`` Coinbase's ``size`` is the fill's quote value: it is kept
+    as ``value`` and the base size is left at 0 until ``account_fills`` takes it from the order
+    (dividing by the price would invent digits the account never received)."""
     price = parse_decimal(f.get("price"))
     size = parse_decimal(f.get("size"))
-    if f.get("size_in_quote") and price > 0:
-        size = size / price  # Coinbase reports quote units when size_in_quote is true
+    in_quote = bool(f.get("size_in_quote"))
     return FillReport(
         fill_id=str(f.get("entry_id") or f.get("trade_id")),
         order_id=str(f.get("order_id")),
         price=price,
-        base_size=size,
+        base_size=Decimal(0) if in_quote else size,
         fee=parse_decimal(f.get("commission")),
         liquidity=str(f.get("liquidity_indicator") or "UNKNOWN"),
         time=parse_time(f.get("trade_time")) or datetime.fromtimestamp(0, UTC),
+        value=size if in_quote else None,
+        size_in_quote=in_quote,
     )

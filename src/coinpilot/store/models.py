@@ -191,6 +191,8 @@ class Fill(Base):
     fee: Mapped[Decimal] = mapped_column(Money)
     liquidity: Mapped[str] = mapped_column(sa.String(16), default="UNKNOWN")
     time: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Quote value before fees as the exchange accounted it; None (rows before 0005): size x price.
+    value: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
 
     trade: Mapped[Trade] = relationship(back_populates="fills")
 
@@ -212,6 +214,9 @@ class Position(Base):
     cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # incl. entry fees
     realized_pnl: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     total_fees: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    # Remainders below the product's increment/minimum, set aside when cycles closed (unsellable).
+    dust_base_size: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    dust_value: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

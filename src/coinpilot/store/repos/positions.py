@@ -90,6 +90,8 @@ def to_state(pos: Position | None) -> PositionState:
         total_fees=pos.total_fees,
         tranches=tranches,
         reducing=pos.status == PositionStatus.REDUCING,
+        dust_base_size=pos.dust_base_size or ZERO,
+        dust_value=pos.dust_value or ZERO,
     )
 
 
@@ -117,6 +119,8 @@ def write_state(pos: Position, state: PositionState, *, now: datetime, max_tranc
     pos.cost = state.cost
     pos.realized_pnl = state.realized_pnl
     pos.total_fees = state.total_fees
+    pos.dust_base_size = state.dust_base_size
+    pos.dust_value = state.dust_value
     pos.status = state.status(max_tranches)
     if state.base_size == 0:
         pos.opened_at = None

@@ -134,15 +134,20 @@ def gather_context(
     bot_id: int,
     product: Product,
     balances: dict[str, Balance],
+    balances_read_at: datetime | None = None,
 ) -> Gathered | None:
     """Everything ``safety.validate`` needs, read from the database (mode-filtered); None if
-    the bot does not exist."""
+    the bot does not exist.
+
+    ``balances`` were read before the lock (at ``balances_read_at``); what every bot's in-flight
+    orders will take that the read may not show is subtracted here, under the lock, so balance
+    checks (the reserve, coins to sell) see what the account will really have left."""
     today = day_start(now)
     week = week_start(now)
     # In-flight buys are read BEFORE the position and the exposure: on PostgreSQL a settlement
     # may commit between the reads (it holds the trade's row lock, not the trading lock); in
     # this order a trade settling in between is counted twice (stricter), never missed.
-    inflight = trade_repo.in_flight(session, mode, bot_id)
+    inflight = trade_repo.in_flight(session, mode, bot_id, balances_read_at or now)
     facts = locked_facts(session, bot_id, mode, today)
     if facts is None:
         return None
@@ -175,7 +180,14 @@ def gather_context(
         consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
         weekly_pnl_position=weekly_pnl_bot,
         daily_pnl_position=daily_pnl_bot,
-        quote_available=quote.available if quote else None,  # unknown fails closed
-        base_available=base.available if base else None,
+        # Unknown fails closed; in-flight orders the read may not show are taken off.
+        quote_available=_left(quote, inflight.unheld),
+        base_available=_left(base, inflight.unheld),
     )
     return Gathered(context, facts)
+
+
+def _left(balance: Balance | None, unheld: dict[str, Decimal]) -> Decimal | None:
+    if balance is None:
+        return None
+    return balance.available - unheld.get(balance.currency, ZERO)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
+from coinpilot.domain.position import fill_value
 from coinpilot.domain.trade_state import transition
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import FillReport
@@ -273,6 +274,7 @@ def record_fills(trade: Trade, reports: Iterable[FillReport]) -> int:
                 fee=r.fee,
                 liquidity=r.liquidity or "UNKNOWN",
                 time=r.time,
+                value=r.value,
             )
         )
         known.add(r.fill_id)
@@ -284,7 +286,7 @@ def aggregate_from_fills(trade: Trade, fills: Sequence[Fill] | None = None) -> N
     """Filled size, value, fees and average price: always from the recorded fills."""
     rows = list(trade.fills if fills is None else fills)
     base = sum((f.base_size for f in rows), ZERO)
-    value = sum((f.base_size * f.price for f in rows), ZERO)
+    value = sum((fill_value(f) for f in rows), ZERO)
     fees = sum((f.fee for f in rows), ZERO)
     trade.filled_base_size = base
     trade.filled_value = value

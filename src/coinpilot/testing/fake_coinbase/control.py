@@ -2,7 +2,7 @@
 
 POST bodies are JSON. Routes: GET state; POST price {product_id, price, spread?};
 POST balance {currency, amount}; POST fault {kind, path?, method?, count?, seconds?};
-POST clear_faults; POST fills {delay?, partial_fills?}; POST fail_next {reject_reason?};
+POST clear_faults; POST fills {delay?, partial_fills?, style?}; POST fail_next {reject_reason?};
 POST key {name, public_pem | privateKey}; POST fees {taker, maker, tier?}.
 """
 
@@ -55,7 +55,7 @@ def handle_control(fake: FakeCoinbase, method: str, path: str, raw: bytes) -> tu
         elif route == "clear_faults":
             fake.clear_faults()
         elif route == "fills":
-            fake.set_fill_behaviour(body.get("delay"), body.get("partial_fills"))
+            fake.set_fill_behaviour(body.get("delay"), body.get("partial_fills"), body.get("style"))
         elif route == "fail_next":
             fake.fail_next_order(body.get("reject_reason", "REJECT_REASON_UNSPECIFIED"))
         elif route == "key":

@@ -168,6 +168,12 @@ class FakeCoinbase:
         self._thread: threading.Thread | None = None
         self.add_product(FakeProduct("BTC-USD", Decimal("50000.00")))
         self.add_product(FakeProduct("ETH-USD", Decimal("3000.00"), base_min_size=Decimal("0.0001")))
+        # Large minimums, like many real products: a sale below 0.001 SOL can never be placed.
+        self.add_product(
+            FakeProduct(
+                "SOL-USD", Decimal("150.00"), base_increment=Decimal("0.0001"), base_min_size=Decimal("0.001")
+            )
+        )
         self.state.set_balance("USD", "10000")
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -238,8 +244,15 @@ class FakeCoinbase:
             self.state.maker_fee_rate = Decimal(str(maker))
             self.state.pricing_tier = tier
 
-    def set_fill_behaviour(self, delay: float | None = None, partial_fills: int | None = None) -> None:
+    def set_fill_behaviour(
+        self, delay: float | None = None, partial_fills: int | None = None, style: str | None = None
+    ) -> None:
+        """``style``: "rounded" (cents and base increments) or "raw" (16-decimal values)."""
+        if style is not None and style not in ("rounded", "raw"):
+            raise ValueError(f"style must be 'rounded' or 'raw', got {style!r}")
         with self.state.lock:
+            if style is not None:
+                self.state.style = style
             if delay is not None:
                 self.state.fill_delay = delay
             if partial_fills is not None:

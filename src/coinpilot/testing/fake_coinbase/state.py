@@ -1,5 +1,12 @@
 """Accounts, orders and fills of the stand-in, with delayed (optionally partial) market fills.
 
+Amounts are accounted the way Coinbase accounts them, in one of two response styles:
+``rounded`` (values and fees on the cent, base sizes on the product's increment) or ``raw``
+(16-decimal strings, as the live API sends). A quote-sized buy credits the account with the
+order's ``filled_size`` (never a quotient on the client's side), its fills report ``size`` in
+quote units (``size_in_quote``), and ``filled_value + total_fees`` equals the quote size. A sell
+credits ``value - fee`` with the value rounded as in the style, not ``size * price``.
+
 Fills are applied lazily: every request and every inspection first calls :meth:`advance`,
 which executes the fills whose time has come. Time is the wall clock (``time.monotonic`` for
 scheduling), so tests use short delays.
@@ -13,9 +20,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
+from coinpilot.domain.types import quantize_down
 from coinpilot.testing.fake_coinbase.market import FakeProduct, fmt
+
+RAW_QUANTUM = Decimal("1e-16")  # the live API's 16-decimal strings
 
 
 def _iso(ts: float) -> str:
@@ -30,9 +40,10 @@ class FakeFill:
     product_id: str
     side: str
     price: Decimal
-    size: Decimal  # base
+    size: Decimal  # base, as the account was credited/debited
     commission: Decimal  # quote
     trade_time: float
+    value: Decimal = Decimal(0)  # quote value excluding the fee, as accounted
 
     def to_json(self, size_in_quote: bool) -> dict[str, object]:
         return {
@@ -42,7 +53,7 @@ class FakeFill:
             "trade_time": _iso(self.trade_time),
             "trade_type": "FILL",
             "price": fmt(self.price),
-            "size": fmt(self.size * self.price) if size_in_quote else fmt(self.size),
+            "size": fmt(self.value) if size_in_quote else fmt(self.size),
             "commission": fmt(self.commission),
             "product_id": self.product_id,
             "sequence_timestamp": _iso(self.trade_time),
@@ -70,6 +81,7 @@ class FakeOrder:
     fail_at: float | None = None
     filled_at: float | None = None  # wall time of the last fill
     hold_left: Decimal = Decimal(0)  # what is still on hold for this order
+    price_quantum: Decimal = Decimal("0.01")  # average_filled_price precision (style)
 
     @property
     def filled_size(self) -> Decimal:
@@ -77,7 +89,7 @@ class FakeOrder:
 
     @property
     def filled_value(self) -> Decimal:
-        return sum((f.size * f.price for f in self.fills), Decimal(0))
+        return sum((f.value for f in self.fills), Decimal(0))
 
     @property
     def total_fees(self) -> Decimal:
@@ -88,9 +100,9 @@ class FakeOrder:
         if stale and status == "FILLED":
             status, fills = "OPEN", []
         filled_size = sum((f.size for f in fills), Decimal(0))
-        value = sum((f.size * f.price for f in fills), Decimal(0))
+        value = sum((f.value for f in fills), Decimal(0))
         fees = sum((f.commission for f in fills), Decimal(0))
-        avg = (value / filled_size).quantize(Decimal("0.01")) if filled_size else Decimal(0)
+        avg = (value / filled_size).quantize(self.price_quantum) if filled_size else Decimal(0)
         ioc: dict[str, str] = {}
         if self.quote_size is not None:
             ioc["quote_size"] = fmt(self.quote_size)
@@ -164,6 +176,7 @@ class ExchangeState:
         self.fill_delay = 0.05
         self.partial_fills = 1
         self.fail_next: list[str] = []  # reject reasons for the next accepted orders
+        self.style: str = "rounded"  # "rounded" (cents, base increments) or "raw" (16 decimals)
 
     # ---- configuration -------------------------------------------------------------------
     def add_product(self, product: FakeProduct) -> None:
@@ -249,6 +262,20 @@ class ExchangeState:
                         "Base size is too small",
                         "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
                     )
+                if b * (product.bid if side == "SELL" else product.ask) < product.quote_min_size:
+                    raise OrderFailure(
+                        "UNKNOWN_FAILURE_REASON",
+                        "Quote size is too small",
+                        "PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL",
+                    )
+            if q is not None and side == "BUY":
+                expected = quantize_down(q / (1 + self.taker_fee_rate) / product.ask, product.base_increment)
+                if expected < max(product.base_min_size, product.base_increment):
+                    raise OrderFailure(
+                        "UNKNOWN_FAILURE_REASON",
+                        "Base size is too small",
+                        "PREVIEW_INVALID_BASE_SIZE_TOO_SMALL",
+                    )
             if q is not None:
                 amount = q if side == "BUY" else q / product.bid
             else:
@@ -266,13 +293,23 @@ class ExchangeState:
             self.holds[pay] += amount
             now, mono = self._now(), time.monotonic()
             order = FakeOrder(
-                str(uuid.uuid4()), client_order_id, product_id, side, q, b, now, hold_left=amount
+                str(uuid.uuid4()),
+                client_order_id,
+                product_id,
+                side,
+                q,
+                b,
+                now,
+                hold_left=amount,
+                price_quantum=RAW_QUANTUM if self.style == "raw" else product.price_increment,
             )
             if self.fail_next:
                 order.reject_reason = self.fail_next.pop(0)
                 order.fail_at = mono + self.fill_delay
             else:
-                n = max(1, self.partial_fills)
+                # Never split into fills too small to hold one base increment each.
+                base_est = b if b is not None else q / product.ask  # type: ignore[operator]
+                n = max(1, min(self.partial_fills, int(base_est / product.base_increment) // 2))
                 share = Decimal(1) / n
                 order.schedule = [
                     (
@@ -317,28 +354,35 @@ class ExchangeState:
                     _, share = order.schedule.pop(0)
                     self._fill(order, share, last=not order.schedule)
 
+    def _quote_quantum(self, product: FakeProduct) -> Decimal:
+        return RAW_QUANTUM if self.style == "raw" else product.quote_increment
+
+    def _base_quantum(self, product: FakeProduct) -> Decimal:
+        return RAW_QUANTUM if self.style == "raw" else product.base_increment
+
     def _fill(self, order: FakeOrder, share: Decimal, last: bool) -> None:
         product = self.products[order.product_id]
         rate, now = self.taker_fee_rate, self._now()
+        vq, bq = self._quote_quantum(product), self._base_quantum(product)
         if order.side == "BUY":
             price = product.ask
             if order.quote_size is not None:
-                part = (
-                    order.quote_size
+                spent_before = order.filled_value + order.total_fees
+                gross = (
+                    order.quote_size - spent_before
                     if last
                     else (order.quote_size * share).quantize(product.quote_increment, rounding=ROUND_DOWN)
                 )
-                spent_before = order.filled_value + order.total_fees
-                gross = order.quote_size - spent_before if last else part
-                fee = (gross * rate / (1 + rate)).quantize(Decimal("0.00000001"))
-                size = ((gross - fee) / price).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
-                fee = gross - size * price  # filled_value + fees == quote_size exactly
+                value = (gross / (1 + rate)).quantize(vq, rounding=ROUND_HALF_EVEN)
+                fee = gross - value  # filled_value + total_fees == quote_size exactly
+                size = (value / price).quantize(bq, rounding=ROUND_DOWN)  # what the account gets
             else:
                 size = (order.base_size * share).quantize(product.base_increment)  # type: ignore[operator]
                 if last:
                     size = order.base_size - order.filled_size  # type: ignore[operator]
-                fee = (size * price * rate).quantize(Decimal("0.00000001"))
-            cost = size * price + fee
+                value = (size * price).quantize(vq, rounding=ROUND_HALF_EVEN)
+                fee = (value * rate).quantize(vq, rounding=ROUND_HALF_EVEN)
+            cost = value + fee
             self.holds[product.quote] -= cost
             order.hold_left -= cost
             self.balances[product.base] = self.balances.get(product.base, Decimal(0)) + size
@@ -348,10 +392,11 @@ class ExchangeState:
             size = (base * share).quantize(product.base_increment, rounding=ROUND_DOWN)
             if last:
                 size = order.hold_left
-            fee = (size * price * rate).quantize(Decimal("0.00000001"))
+            value = (size * price).quantize(vq, rounding=ROUND_HALF_EVEN)
+            fee = (value * rate).quantize(vq, rounding=ROUND_HALF_EVEN)
             self.holds[product.base] -= size
             order.hold_left -= size
-            self.balances[product.quote] += size * price - fee
+            self.balances[product.quote] += value - fee
         order.fills.append(
             FakeFill(
                 str(uuid.uuid4()),
@@ -363,6 +408,7 @@ class ExchangeState:
                 size,
                 fee,
                 now,
+                value,
             )
         )
         order.filled_at = now

@@ -1,0 +1,119 @@
+"""Creating, editing and deleting bots through the API: unknown pairs, stop-loss edits, deletes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from coinpilot.store.models import Bot, Trade
+from tests.conftest import AUTH
+from tests.integration.test_api_bots import database_fingerprint, new_bot
+
+
+def count(engine: sa.Engine, model: type) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
+
+
+def test_unknown_pair_is_refused_at_creation_with_the_tradable_pairs_and_nothing_stored(
+    client, engine
+) -> None:
+    before = database_fingerprint(engine)
+    r = client.post("/api/v1/bots", json=new_bot(pair="BTC-USDX"), headers=AUTH)
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["body", "pair"]
+    assert "unknown pair BTC-USDX" in detail["msg"]
+    assert "BTC-USD" in detail["msg"] and "ETH-USD" in detail["msg"]  # what the replay trades
+    assert database_fingerprint(engine) == before
+
+
+def test_tradable_pairs_endpoint_lists_the_current_modes_products(client) -> None:
+    body = client.get("/api/v1/bots/pairs").json()
+    assert body["mode"] == "mock"
+    assert {"BTC-USD", "ETH-USD"} <= set(body["pairs"])
+    assert "BTC-USDX" not in body["pairs"]
+
+
+def _effective_stop(client: Any, bot_id: int) -> str | None:
+    stop: str | None = client.get(f"/api/v1/bots/{bot_id}").json()["effective_strategy"]["stop_loss_pct"]
+    return stop
+
+
+def test_editing_the_strategy_stop_loss_changes_the_stop_the_engine_uses(client) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(stop_loss_pct="5"), headers=AUTH).json()
+    assert _effective_stop(client, bot["id"]) == "5"
+    strategy = {"sizing": "fixed", "stop_loss_pct": "2.5", "trailing_stop_pct": "3", "dca_step_pct": "1"}
+    r = client.patch(f"/api/v1/bots/{bot['id']}", json={"strategy": strategy}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["stop_loss_pct"] == "2.5"  # bot-level stop kept equal: one stop, not two
+    assert _effective_stop(client, bot["id"]) == "2.5"
+    assert client.get(f"/api/v1/bots/{bot['id']}").json()["effective_strategy"]["trailing_stop_pct"] == "3"
+
+
+def test_invalid_strategy_edit_names_the_field_and_changes_nothing(client, engine) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    before = database_fingerprint(engine)
+    bad = {"stop_loss_pct": "150", "take_profit_ladder": [["10", "80"], ["5", "40"]]}
+    r = client.patch(f"/api/v1/bots/{bot['id']}", json={"strategy": bad}, headers=AUTH)
+    assert r.status_code == 422
+    locs = {".".join(d["loc"][1:]) for d in r.json()["detail"]}
+    assert {"strategy.stop_loss_pct", "strategy.take_profit_ladder[1]", "strategy.take_profit_ladder"} <= locs
+    assert database_fingerprint(engine) == before
+
+
+def test_a_bots_pair_cannot_be_changed_by_an_edit(client) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    r = client.patch(f"/api/v1/bots/{bot['id']}", json={"pair": "ETH-USD"}, headers=AUTH)
+    assert r.status_code == 422
+    assert client.get(f"/api/v1/bots/{bot['id']}").json()["pair"] == "BTC-USD"
+
+
+def test_a_bot_without_trades_can_be_deleted(client, engine) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH)  # runtime + evaluation rows
+    assert client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH).status_code == 204
+    assert count(engine, Bot) == 0
+
+
+def _buy(client: Any, bot_id: int) -> int:
+    client.post("/api/v1/trading/enable", headers=AUTH)
+    r = client.post(
+        "/api/v1/trades/execute", json={"bot_id": bot_id, "side": "buy", "quote_size": "10"}, headers=AUTH
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["trade"]["id"])
+
+
+def test_delete_is_refused_while_an_order_is_unfinished(client, engine) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    _buy(client, bot["id"])  # not synced yet: the trade is still OPEN
+    r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
+    assert r.status_code == 409
+    assert "unfinished trade" in r.json()["detail"]
+    assert count(engine, Bot) == 1
+
+
+def test_delete_is_refused_while_the_bot_holds_a_position_then_for_its_history(
+    client, services, engine
+) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    trade_id = _buy(client, bot["id"])
+    services.sync.sync_all()
+    r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
+    assert r.status_code == 409
+    assert "holds a position" in r.json()["detail"]
+    size = client.get(f"/api/v1/trades/{trade_id}").json()["filled_base_size"]
+    r = client.post(
+        "/api/v1/trades/execute",
+        json={"bot_id": bot["id"], "side": "sell", "base_size": size},
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.text
+    services.sync.sync_all()
+    r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
+    assert r.status_code == 409  # flat now: only the history is in the way, and it is kept
+    assert "history" in r.json()["detail"]
+    assert count(engine, Bot) == 1
+    assert count(engine, Trade) == 2

@@ -1,0 +1,120 @@
+"""``coinpilot bots create|edit|delete`` in-process: one-line typos, checked edits, guarded deletes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from coinpilot.store.models import Bot
+
+
+@pytest.fixture
+def cli(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    """Run the real CLI entry (``run_cli``) in this process; returns (exit code, stdout, stderr)."""
+    import os
+
+    from coinpilot.cli.main import _register_optional, app, run_cli
+
+    for key in list(os.environ):
+        if key.startswith(("COINPILOT_", "COINBASE_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("COINPILOT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COINPILOT_DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    _register_optional()
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = run_cli(app, list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def bots(engine: sa.Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(Bot.name, Bot.stop_loss_pct, Bot.strategy, Bot.signal_config)))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--trade-size", "abc"),
+        ("--buy-threshold", "abc"),
+        ("--max-tranches", "2.5"),
+        ("--trade-size", "1,5"),
+    ],
+)
+def test_a_typo_in_a_number_is_a_one_line_error_and_stores_nothing(cli, engine, args) -> None:
+    code, out, err = cli("bots", "create", "--name", "b", "--pair", "BTC-USD", *args)
+    assert code != 0
+    assert err.startswith("error:") and err.count("\n") == 1, err
+    assert args[0] in err
+    assert "Traceback" not in err + out
+    assert bots(engine) == []
+
+
+def test_unknown_pair_is_refused_naming_the_tradable_pairs(cli, engine) -> None:
+    code, _, err = cli("bots", "create", "--name", "b", "--pair", "BTC-USDX")
+    assert code == 1
+    assert "unknown pair BTC-USDX" in err and "BTC-USD" in err and "ETH-USD" in err
+    assert bots(engine) == []
+
+
+def test_edit_changes_stop_loss_ladder_and_signal_weights(cli, engine) -> None:
+    assert cli("bots", "create", "--name", "b", "--pair", "BTC-USD")[0] == 0
+    code, _, err = cli(
+        "bots",
+        "edit",
+        "b",
+        "--stop-loss",
+        "3",
+        "--trailing-stop",
+        "2.5",
+        "--ladder",
+        "5:40,12:40",
+        "--signal",
+        "rsi.weight=0.5",
+        "--signal",
+        "macd.weight=0.2",
+        "--dca-step",
+        "1.5",
+    )
+    assert code == 0, err
+    ((_, stop, strategy, signals),) = bots(engine)
+    assert str(stop) == "3"
+    assert strategy["stop_loss_pct"] == "3" and strategy["trailing_stop_pct"] == "2.5"
+    assert strategy["take_profit_ladder"] == [["5", "40"], ["12", "40"]]
+    assert strategy["dca_step_pct"] == "1.5"
+    assert signals["rsi"]["weight"] == 0.5 and signals["macd"]["weight"] == 0.2
+
+
+def test_invalid_edit_names_every_field_and_changes_nothing(cli, engine) -> None:
+    cli("bots", "create", "--name", "b", "--pair", "BTC-USD")
+    before = bots(engine)
+    code, _, err = cli("bots", "edit", "b", "--signal", "rsi.weight=0.9", "--stop-loss", "150")
+    assert code == 1
+    assert "signal_config.weights" in err and "strategy.stop_loss_pct" in err
+    assert err.count("\n") == 1
+    assert bots(engine) == before
+
+
+def test_trailing_stop_off_removes_it(cli, engine) -> None:
+    cli("bots", "create", "--name", "b", "--pair", "BTC-USD")
+    cli("bots", "edit", "b", "--trailing-stop", "4")
+    assert cli("bots", "edit", "b", "--trailing-stop", "off")[0] == 0
+    assert bots(engine)[0][2]["trailing_stop_pct"] is None
+
+
+def test_delete_a_bot_without_trades(cli, engine) -> None:
+    cli("bots", "create", "--name", "b", "--pair", "BTC-USD")
+    code, out, _ = cli("bots", "delete", "b", "--yes")
+    assert code == 0 and "deleted bot" in out
+    assert bots(engine) == []
+    code, _, err = cli("bots", "delete", "b", "--yes")
+    assert code == 1 and "no bot 'b'" in err

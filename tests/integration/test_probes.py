@@ -1,0 +1,101 @@
+"""/health answers while the process runs; /ready answers 503 naming each failing part:
+database, migrations, start-up reconciliation, exchange, order-sync lag."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from coinpilot.domain.types import TradingMode
+from tests.conftest import AUTH
+
+
+def ready(client) -> tuple[int, dict]:
+    r = client.get("/ready")
+    return r.status_code, r.json()
+
+
+def test_health_is_up_even_before_reconciliation(client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+
+
+def test_not_ready_until_reconciliation_finished_and_order_sync_runs(client, services) -> None:
+    code, body = ready(client)
+    assert code == 503
+    assert body["failing"] == ["reconciliation"]
+    services.reconciled = True
+    code, body = ready(client)
+    assert code == 503 and body["failing"] == ["order_sync"]
+    assert "not running" in body["checks"]["order_sync"]["detail"]
+    services.sync.start()
+    try:
+        code, body = ready(client)
+        assert code == 200, body
+        assert body["ready"] is True and body["failing"] == []
+        assert body["checks"]["exchange"]["detail"] == "paper exchange (mock mode)"
+        assert body["trading_state"] == "DISABLED"
+    finally:
+        services.sync.stop()
+
+
+def test_an_order_waiting_too_long_for_sync_makes_it_not_ready(client, services, replay_clock) -> None:
+    services.reconciled = True
+    # order sync is not started: nothing moves the order on while the clock runs ahead
+    bot = client.post(
+        "/api/v1/bots", json={"name": "b", "pair": "BTC-USD", "trade_size_usd": "10"}, headers=AUTH
+    ).json()["id"]
+    client.post("/api/v1/trading/enable", headers=AUTH)
+    r = client.post(
+        "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "10"}, headers=AUTH
+    )
+    assert r.status_code == 201
+    replay_clock.advance(services.settings.sync_lag_limit_seconds + 5)
+    code, body = ready(client)
+    assert code == 503
+    assert "order_sync" in body["failing"]
+    assert "lag" in body["checks"]["order_sync"]["detail"]
+    services.sync.sync_all()
+    services.sync.start()
+    try:
+        code, body = ready(client)
+        assert code == 200, body
+    finally:
+        services.sync.stop()
+
+
+def test_an_old_schema_revision_is_named(client, services, engine) -> None:
+    services.reconciled = True
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
+    code, body = ready(client)
+    assert code == 503
+    assert "migrations" in body["failing"]
+    assert "coinpilot db upgrade" in body["checks"]["migrations"]["detail"]
+
+
+def test_an_unreachable_database_is_named(client, services) -> None:
+    services.reconciled = True
+    working = services.engine
+    services.engine = sa.create_engine("sqlite:////dev/null/unreachable.db")
+    try:
+        code, body = ready(client)
+    finally:
+        services.engine.dispose()
+        services.engine = working
+    assert code == 503
+    assert {"database", "migrations", "order_sync"} <= set(body["failing"])
+
+
+def test_production_names_an_unreachable_exchange(client, services) -> None:
+    from coinpilot.api.probes import readiness
+
+    services.reconciled = True
+    services.settings = services.settings.model_copy(update={"trading_mode": TradingMode.PRODUCTION})
+    assert readiness(services)["exchange"]["ok"] is True  # nothing asked yet
+    services.telemetry.exchange_request("list accounts", "200", 0.01)
+    services.telemetry.exchange_request("get order", "503", 0.01)
+    check = readiness(services)["exchange"]
+    assert check["ok"] is False and "get order: 503" in check["detail"]
+    services.telemetry.exchange_request("get order", "200", 0.01)
+    assert readiness(services)["exchange"]["ok"] is True
