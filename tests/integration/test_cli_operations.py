@@ -30,11 +30,14 @@ def test_tokens_create_prints_the_secret_once_list_and_revoke(cli_env, engine) -
 
 def test_the_audit_command_exports_cli_changes_as_csv(cli_env) -> None:  # noqa: F811
     run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD", "--trade-size", "10")
+    edited = run(cli_env, "bots", "edit", "b1", "--trade-size", "12")
+    assert edited.returncode == 0, edited.stderr
     r = run(cli_env, "audit", "--csv", "-")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [(row["action"], row["actor"]) for row in rows] == [("bot_created", "cli")]
-    assert '"name": "b1"' in rows[0]["after"]
+    assert [(row["action"], row["actor"]) for row in rows] == [("bot_updated", "cli"), ("bot_created", "cli")]
+    assert rows[0]["before"] == '{"trade_size_usd": "10"}' and rows[0]["after"] == '{"trade_size_usd": "12"}'
+    assert '"name": "b1"' in rows[1]["after"]
 
 
 def test_escalation_in_mock_mode_says_it_is_not_escalated(cli_env) -> None:  # noqa: F811

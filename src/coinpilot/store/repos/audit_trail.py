@@ -68,9 +68,12 @@ def record_optimisation_applied(
     )
 
 
+BOOKKEEPING = frozenset({"updated_at"})  # changes with every write: not a change a person made
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the fields that differ, as (before, after)."""
-    keys = [k for k in after if before.get(k) != after.get(k)]
+    """Only the fields that differ (bookkeeping timestamps aside), as (before, after)."""
+    keys = [k for k in after if k not in BOOKKEEPING and before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
