@@ -193,7 +193,13 @@ def build_alerts(settings: Settings) -> AlertDispatcher | None:
     cfg = settings.alerts
     if not cfg.urls:
         return None
-    sender = apprise_sender([u.get_secret_value() for u in cfg.urls])
+    try:
+        sender = apprise_sender([u.get_secret_value() for u in cfg.urls])
+    except ValueError:
+        raise StartupError(
+            "alerts.urls (COINPILOT_ALERTS__URLS): an entry is not a URL Apprise supports; "
+            "see https://github.com/caronc/apprise/wiki for the URL of each service"
+        ) from None
     return AlertDispatcher(
         sender,
         SystemClock(),

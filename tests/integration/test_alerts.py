@@ -284,3 +284,13 @@ def test_a_hanging_receiver_does_not_slow_an_order(session_factory, clock, recei
         assert order < 1.0, f"an order took {order:.3f} s while the receiver hung"
     finally:
         d.stop(timeout=0.1)
+
+
+def test_an_unknown_alert_url_stops_start_up_naming_the_setting(tmp_path):
+    from coinpilot.config import Settings
+    from coinpilot.services import StartupError, build_alerts
+
+    assert build_alerts(Settings(home=tmp_path)) is None  # no URLs: no alerts
+    with pytest.raises(StartupError, match="COINPILOT_ALERTS__URLS"):
+        build_alerts(Settings(home=tmp_path, alerts={"urls": ["nosuchservice://x"]}))
+    assert build_alerts(Settings(home=tmp_path, alerts={"urls": ["json://127.0.0.1:9/"]})) is not None

@@ -97,7 +97,7 @@ def test_production_starts_at_the_canary_caps_in_the_safety_check(session_factor
 def test_the_step_rises_only_with_approval_after_a_clean_record(session_factory, clock, esc, trades):
     bot = make_bot(session_factory, clock)
     enable_trading(session_factory, clock, PROD)
-    assert _step(esc) == 1  # the record starts now
+    esc.check_incidents()  # the engine's first check: the record starts now
     clock.advance(1)
     _settled(session_factory, clock, bot, 4)
     with pytest.raises(EscalationRefused, match="1 more settled trade"):
@@ -118,7 +118,7 @@ def test_the_step_rises_only_with_approval_after_a_clean_record(session_factory,
 @pytest.mark.parametrize("incident", ["failed_order", "drift", "breaker"])
 def test_any_incident_drops_back_a_step(session_factory, clock, esc, trades, incident):
     bot = make_bot(session_factory, clock)
-    assert _step(esc) == 1
+    esc.check_incidents()  # the engine's first check: the record starts now
     clock.advance(1)
     _settled(session_factory, clock, bot, 5)
     esc.approve("alice")
@@ -135,8 +135,9 @@ def test_any_incident_drops_back_a_step(session_factory, clock, esc, trades, inc
         ControlService(session_factory, clock, PROD).engage_emergency(
             actor="circuit_breaker", reason="5 failures"
         )
+    assert esc.status()["incident_pending"] is True and _step(esc) == 2  # reading changes nothing
     assert esc.check_incidents() == 1
-    assert _step(esc) == 1
+    assert _step(esc) == 1 and esc.status()["incident_pending"] is False
     with session_factory() as s:
         dropped = s.scalars(sa.select(ControlEvent).where(ControlEvent.action == "escalation_dropped")).one()
         assert dropped.actor == "system" and dropped.detail["after"] == {"step": 1}

@@ -123,13 +123,15 @@ class AlertDispatcher:
             if self._held_back:
                 body = f"{alert.body}\n({self._held_back} more alert(s) were held back by the rate limit)"
                 alert = Alert(alert.kind, alert.key, alert.title, body, alert.severity)
+            with self._idle:
+                self._busy += 1  # before the put: the thread may deliver it at once
             try:
                 self._queue.put_nowait(alert)
             except queue.Full:
+                with self._idle:
+                    self._busy -= 1
                 self.stats.dropped_full += 1
                 return False
-            with self._idle:
-                self._busy += 1
             self._held_back = 0
             self._last_by_key[alert.key] = now
             self._accepted.append(now)

@@ -22,7 +22,7 @@ from coinpilot.domain import escalation as esc
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.types import TradeStatus, TradingMode
-from coinpilot.store.db import session_scope
+from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import ControlEvent, EscalationState, Trade
 from coinpilot.store.repos import control as control_repo
 
@@ -93,25 +93,30 @@ class EscalationService:
         return is_escalated(self._mode)
 
     def status(self) -> dict[str, object]:
-        """The step, its record and what the next step requires (after applying any drop)."""
+        """The step, its record and what the next step requires. Read-only (GET endpoints never
+        change state): an incident not yet applied is shown as ``incident_pending``; the engine
+        applies the drop within ``ESCALATION_INTERVAL_SECONDS`` and every approval applies it first."""
         if not self.escalated:
             return {
                 "mode": self._mode.value,
                 "escalated": False,
                 "note": "mock mode is not escalated: the configured limits apply",
             }
-        self.check_incidents()
-        with session_scope(self._sf) as s:
-            row = self._row(s)
-            result = esc.status(row.step, step_record(s, self._mode, row.step_since))
-            return {
-                "mode": self._mode.value,
-                "escalated": True,
-                "step_since": row.step_since.isoformat(),
-                "reason": row.reason,
-                "ladder": [step.to_dict() for step in esc.LADDER],
-                **result.to_dict(),
-            }
+        with read_session(self._sf) as s:
+            row = s.scalars(sa.select(EscalationState).where(EscalationState.mode == self._mode)).first()
+            step, since = (row.step, row.step_since) if row is not None else (1, None)
+            record = step_record(s, self._mode, since) if since is not None else esc.StepRecord()
+            reason = row.reason if row is not None else "production starts at the canary step"
+        result = esc.status(step, record)
+        return {
+            "mode": self._mode.value,
+            "escalated": True,
+            "step_since": since.isoformat() if since is not None else None,
+            "reason": reason,
+            "incident_pending": record.incidents > 0,
+            "ladder": [s.to_dict() for s in esc.LADDER],
+            **result.to_dict(),
+        }
 
     def check_incidents(self) -> int | None:
         """Drop one step if anything went wrong at the current one; returns the new step when
