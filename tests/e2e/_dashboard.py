@@ -40,8 +40,14 @@ def pause_timers(page: Any) -> None:
 
 def open_dashboard(page: Any, url: str) -> None:
     page.goto(url + "/")
-    page.wait_for_selector("#bots article.bot, #bots .empty", timeout=5000)
+    page.wait_for_selector("#bots tr.bot-row, #bots .empty", timeout=5000)
 
 
 def card(page: Any, name: str) -> Any:
-    return page.locator("article.bot", has=page.locator(".bot-name", has_text=name))
+    """A bot's row in the overview's bots table."""
+    return page.locator("tr.bot-row", has=page.locator(".bot-name", has_text=name))
+
+
+def save_token(page: Any, token: str) -> None:
+    """Put the API token where the page keeps it (sessionStorage) before the page loads."""
+    page.add_init_script(f"sessionStorage.setItem('coinpilot.apiToken', '{token}')")

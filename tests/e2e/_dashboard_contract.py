@@ -17,10 +17,12 @@ CONTRACT_SUMMARY: dict[str, Any] = {
     "generated_at": "2024-03-01T12:00:00+00:00",
     "mode": "production",
     "trading": {
-        "enabled": True,
-        "emergency_stop": True,
-        "emergency_reason": "exchange outage",
-        "emergency_at": "2024-03-01T11:59:00+00:00",
+        "trading_state": "HALTED",
+        "trading_state_reason": "exchange outage",
+        "state": "HALTED",
+        "reason": "exchange outage",
+        "by": "alice",
+        "since": "2024-03-01T11:59:00+00:00",
     },
     "safety": {
         "trades_today": 3,
@@ -195,6 +197,10 @@ AUDIT = {
     "next_before_id": None,
 }
 HISTORY = [{"evaluated_at": f"2024-03-01T11:{m:02d}:00+00:00", "score": (m % 7 - 3) / 5} for m in range(20)]
+PRODUCTS = [
+    {"product_id": "BTC-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
+    {"product_id": "ETH-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
+]
 
 
 def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
@@ -213,6 +219,8 @@ def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
                 route.fulfill(status=200, content_type="application/json", body=json.dumps(AUDIT))
             elif path.endswith("/signal-history"):
                 route.fulfill(status=200, content_type="application/json", body=json.dumps(HISTORY))
+            elif path == "/api/v1/market/products":
+                route.fulfill(status=200, content_type="application/json", body=json.dumps(PRODUCTS))
             else:
                 route.fulfill(status=404, content_type="application/json", body='{"detail": "no"}')
             return

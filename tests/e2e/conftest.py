@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-API_TOKEN = "e2e-test-token-0123456789"
+API_TOKEN = "e2e-test-token-0123456789-abcdefghijklmnop"
 
 
 def _require_chromium() -> None:
@@ -44,6 +44,7 @@ class LiveServer:
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
+        self.services: Any = None  # built at the first start, kept across restarts
         self.port = 0
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -61,8 +62,12 @@ class LiveServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))  # port 0 first time; the same port on restart
         self.port = sock.getsockname()[1]
+        if self.services is None:
+            from coinpilot.services import build_services
+
+            self.services = build_services(self.settings)
         config = uvicorn.Config(
-            create_app(self.settings),
+            create_app(self.settings, self.services),
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=2,
@@ -119,13 +124,28 @@ def live_server(tmp_path: Path, db_url: str) -> Iterator[LiveServer]:
 
     home = tmp_path / "home"
     home.mkdir()
-    settings = Settings(home=home, database_url=db_url, api_token=API_TOKEN)
+    # Paper orders fill at once, so a test settles a trade with one sync (no waiting).
+    settings = Settings(home=home, database_url=db_url, api_token=API_TOKEN, paper_fill_delay_seconds=0)
     server = LiveServer(settings)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        if server.services is not None:
+            server.services.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where browser tests save screenshots: $COINPILOT_TEST_ARTIFACTS, else pytest's temp dir
+    (printed in the summary of a failing run: ``.../dashboard-artifacts0``)."""
+    configured = os.environ.get("COINPILOT_TEST_ARTIFACTS")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("dashboard-artifacts")
 
 
 @pytest.fixture(scope="session")

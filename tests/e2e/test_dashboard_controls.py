@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e._dashboard import card, open_dashboard
+from tests.e2e._dashboard import card, open_dashboard, save_token
 
 pytestmark = pytest.mark.browser
 
@@ -45,8 +45,11 @@ def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
 
     open_dashboard(page, live_server.url)
     page.fill("#token-input", API_TOKEN)
-    page.click("#token-form button[type=submit]")
-    assert page.evaluate("localStorage.getItem('coinpilot.apiToken')") == API_TOKEN
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/check")):
+        page.click("#token-form button[type=submit]")
+    page.locator("#token-state", has_text="Token checked").wait_for(timeout=3000)
+    assert page.evaluate("sessionStorage.getItem('coinpilot.apiToken')") == API_TOKEN
+    assert page.evaluate("localStorage.getItem('coinpilot.apiToken')") is None
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
 
@@ -56,14 +59,14 @@ def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
         page.click("#btn-enable")
     assert req.value.headers.get("authorization") == f"Bearer {API_TOKEN}"
     assert dialogs and "Enable trading" in dialogs[0]
-    page.locator("#trading-state", has_text="Trading enabled").wait_for(timeout=5000)
-    assert live_server.summary()["trading"]["enabled"] is True
+    page.locator("#trading-state", has_text="Trading ACTIVE").wait_for(timeout=5000)
+    assert live_server.summary()["trading"]["state"] == "ACTIVE"
 
 
-def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_server: Any, page: Any) -> None:
+def test_emergency_stop_sends_reason_halts_and_release_gives_exits_only(live_server: Any, page: Any) -> None:
     from tests.e2e.conftest import API_TOKEN
 
-    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    save_token(page, API_TOKEN)
     open_dashboard(page, live_server.url)
     page.on("dialog", lambda d: d.accept("e2e drill") if d.type == "prompt" else d.accept())
 
@@ -74,11 +77,13 @@ def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_ser
     banner = page.locator("#emergency-banner")
     banner.wait_for(state="visible", timeout=5000)
     assert "e2e drill" in banner.inner_text()
-    assert live_server.summary()["trading"]["emergency_stop"] is True
+    assert live_server.summary()["trading"]["state"] == "HALTED"
+    page.locator("#trading-state", has_text="Trading HALTED").wait_for(timeout=5000)
 
     page.click("#btn-emergency-release")
-    banner.wait_for(state="hidden", timeout=5000)
-    assert live_server.summary()["trading"]["emergency_stop"] is False
+    page.locator("#trading-state", has_text="Trading REDUCING").wait_for(timeout=5000)
+    assert "REDUCING" in banner.inner_text() and "stop-losses keep working" in banner.inner_text()
+    assert live_server.summary()["trading"]["state"] == "REDUCING"
 
 
 def test_bot_stop_button_stops_a_running_bot(live_server: Any, page: Any) -> None:
@@ -86,9 +91,30 @@ def test_bot_stop_button_stops_a_running_bot(live_server: Any, page: Any) -> Non
 
     bot = live_server.create_bot("btc-e2e", "BTC-USD")
     live_server.post(f"/bots/{bot}/start")
-    page.add_init_script(f"localStorage.setItem('coinpilot.apiToken', '{API_TOKEN}')")
+    save_token(page, API_TOKEN)
     open_dashboard(page, live_server.url)
     card(page, "btc-e2e").locator("button[data-bot-action=stop]").click()
     card(page, "btc-e2e").locator(".bot-status", has_text="STOPPED").wait_for(timeout=5000)
     statuses = {b["id"]: b["status"] for b in live_server.summary()["bots"]}
     assert statuses[bot] == "STOPPED"
+
+
+def test_a_wrong_token_is_checked_and_not_saved(live_server: Any, page: Any) -> None:
+    open_dashboard(page, live_server.url)
+    page.fill("#token-input", "wrong-token-0123456789")
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/auth/check")) as resp:
+        page.click("#token-form button[type=submit]")
+    assert resp.value.status == 401
+    page.locator("#token-state", has_text="refused").wait_for(timeout=3000)
+    assert page.evaluate("sessionStorage.getItem('coinpilot.apiToken')") is None
+
+
+def test_during_an_emergency_stop_release_is_the_main_action_not_enable(live_server: Any, page: Any) -> None:
+    live_server.post("/trading/enable")
+    live_server.post("/safety/emergency-stop", json={"reason": "drill"})
+    open_dashboard(page, live_server.url)
+    page.locator("#emergency-banner").wait_for(state="visible", timeout=5000)
+    assert page.locator("#btn-enable").is_disabled()
+    assert "btn-primary" not in (page.locator("#btn-enable").get_attribute("class") or "")
+    assert "btn-primary" in (page.locator("#btn-emergency-release").get_attribute("class") or "")
+    assert page.locator("#btn-emergency-release").is_enabled()

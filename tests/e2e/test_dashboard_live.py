@@ -17,11 +17,9 @@ from tests.e2e._dashboard import POLL_WAIT_MS, card, is_summary, open_dashboard,
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOT = Path("/tmp/dashboard.png")
-
 
 def test_live_dashboard_loads_without_console_errors_and_shows_mode_and_every_bot(
-    live_server: Any, page: Any
+    live_server: Any, page: Any, artifacts: Path
 ) -> None:
     btc = live_server.create_bot("btc-e2e", "BTC-USD")
     live_server.create_bot("eth-e2e", "ETH-USD")
@@ -30,14 +28,14 @@ def test_live_dashboard_loads_without_console_errors_and_shows_mode_and_every_bo
     open_dashboard(page, live_server.url)
 
     assert page.locator("#mode-badge").inner_text() == "MOCK"
-    assert page.locator("article.bot").count() == 2
+    assert page.locator("tr.bot-row").count() == 2
     evaluated = card(page, "btc-e2e")
     assert evaluated.locator(".temperature .temp-level").inner_text().strip() not in ("", "—")
     assert evaluated.locator(".score-value").inner_text() != "—"
     assert evaluated.locator(".confirmation").count() == 1
     assert card(page, "eth-e2e").locator(".temperature").inner_text().endswith("—")
     assert re.match(r"Last updated \d\d:\d\d:\d\d", page.locator("#last-updated").inner_text())
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(artifacts / "dashboard-live.png"), full_page=True)
     assert page.log.errors == []
 
 
@@ -78,7 +76,7 @@ def test_server_side_changes_appear_within_one_poll_without_reload(live_server: 
     changed = time.monotonic()
     btc.locator(".bot-status", has_text="STOPPED").wait_for(timeout=POLL_WAIT_MS)
     assert btc.locator(".score-value").inner_text() != "—"
-    assert page.locator("#trading-state").inner_text() == "Trading enabled"
+    assert page.locator("#trading-state").inner_text() == "Trading ACTIVE"
     row = page.locator("#trades-body tr").first.inner_text()
     for text in ("btc-e2e", "BUY", "manual", "MOCK"):
         assert text in row, text

@@ -23,7 +23,7 @@ def test_the_panel_shows_who_changed_what_and_that_mock_is_not_escalated(live_se
     assert any("bot created" in t and str(bot_id) in t and "panel-bot" in t for t in texts)
     note = page.locator("#escalation-note")
     assert "mock mode is not escalated" in note.inner_text()
-    assert page.locator("#operations a[download]").get_attribute("href") == "api/v1/audit.csv"
+    assert page.locator("#operations a[download]").get_attribute("href") == "/api/v1/audit.csv"
     assert page.log.errors == []
 
 

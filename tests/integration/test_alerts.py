@@ -100,14 +100,21 @@ def test_a_trading_state_change_by_a_person_or_a_breaker_is_alerted(
     session_factory, clock, watcher, dispatcher, receiver
 ):
     control = ControlService(session_factory, clock, TradingMode.MOCK)
-    control.engage_emergency(actor="circuit_breaker", reason="5 exchange failures within 60 s")
-    control.release_emergency(actor="alice")
+    control.activate(actor="alice", reason="morning")
+    assert control.breaker_trip("exchange_breaker", "5 exchange failures within 60 s")
+    control.halt(actor="bob", reason="going on holiday")
+    watcher.check()
     watcher.check()
     titles = _delivered(dispatcher, receiver)
-    assert titles == ["Coinpilot: emergency stop (mock)", "Coinpilot: release emergency (mock)"]
-    assert "by a breaker" in receiver.received[0]["message"]
-    assert "5 exchange failures" in receiver.received[0]["message"]
-    assert "by alice" in receiver.received[1]["message"]
+    assert titles == [
+        "Coinpilot: state active (mock)",
+        "Coinpilot: state reducing (mock)",
+        "Coinpilot: state halted (mock)",
+    ]
+    messages = [m["message"] for m in receiver.received]
+    assert "by alice" in messages[0]
+    assert "by a breaker" in messages[1] and "5 exchange failures" in messages[1]
+    assert "by bob" in messages[2] and "going on holiday" in messages[2]
 
 
 def test_audit_only_events_are_not_alerted(session_factory, clock, watcher, dispatcher, receiver):

@@ -42,7 +42,7 @@ def test_a_named_token_works_and_is_who_in_the_audit(client, services):
 
 def test_the_configured_token_is_named_default(client):
     client.post("/api/v1/trading/enable", headers=AUTH)
-    [entry] = _changes(client, action="enable_trading")
+    [entry] = _changes(client, action="state_active")
     assert entry["actor"] == "default"
 
 
@@ -98,7 +98,7 @@ def test_a_manual_trade_and_a_safety_refusal_are_in_the_trail(client, services):
     assert trade["detail"]["safety_audit_id"] == placed.json()["audit_id"]
     [refusal] = _changes(client, source="refusals", bot_id=bid)
     assert refusal["id"] == refused.json()["audit_id"]
-    assert refusal["detail"]["reasons"][0]["code"] == "TRADING_DISABLED"
+    assert refusal["detail"]["reasons"][0]["code"] == "TRADING_HALTED"
 
 
 def test_the_optimisation_hook_records_before_and_after(client, services):
@@ -142,8 +142,8 @@ def test_the_trail_exports_as_csv(client):
     r = client.get("/api/v1/audit.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert rows[0]["action"] == "disable_trading" and rows[0]["actor"] == "default"
-    assert json.loads(rows[0]["detail"]) == {"reason": 'a, "quoted" reason'}
+    assert rows[0]["action"] == "state_halted" and rows[0]["actor"] == "default"
+    assert json.loads(rows[0]["detail"])["reason"] == 'a, "quoted" reason'
 
 
 def test_token_names_are_listed_without_secrets(client, services):

@@ -132,9 +132,9 @@ def test_any_incident_drops_back_a_step(session_factory, clock, esc, trades, inc
                 s, at=clock.now(), action="position_drift", actor="drift_monitor", mode=PROD
             )
     else:
-        ControlService(session_factory, clock, PROD).engage_emergency(
-            actor="circuit_breaker", reason="5 failures"
-        )
+        control = ControlService(session_factory, clock, PROD)
+        control.activate("alice", production_ready=True)
+        assert control.breaker_trip("exchange_breaker", "5 exchange failures within 60 s")
     assert esc.status()["incident_pending"] is True and _step(esc) == 2  # reading changes nothing
     assert esc.check_incidents() == 1
     assert _step(esc) == 1 and esc.status()["incident_pending"] is False

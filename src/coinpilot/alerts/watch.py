@@ -58,6 +58,7 @@ AUDIT_ONLY = frozenset(
     }
 )
 FAILED_OVERLAP = timedelta(minutes=2)
+SEVERE_ACTIONS = frozenset({"emergency_stop", "state_halted", "state_reducing", "escalation_dropped"})
 NON_FINAL = (TradeStatus.PENDING, TradeStatus.OPEN, TradeStatus.FILLED)
 
 Probe = Callable[[], object]  # a cheap read-only exchange call; raising means unreachable
@@ -160,7 +161,9 @@ class AlertWatcher:
                     f"Coinpilot: {e.action.replace('_', ' ')} ({self._mode.value})",
                     f"{e.action.replace('_', ' ')} by {by} at {e.at:%Y-%m-%d %H:%M:%S} UTC"
                     + (f": {reason}" if reason else ""),
-                    "failure" if e.action in ("emergency_stop", "halt", "reduce") else "warning",
+                    "failure"
+                    if e.action in ("emergency_stop", "state_halted", "state_reducing")
+                    else "warning",
                 )
             )
         return alerts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -9,9 +11,11 @@ from fastapi import APIRouter, Depends, Query, Response
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import BotStatus
 from coinpilot.engine import bot_admin, views
+from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import session_scope
@@ -60,6 +64,18 @@ def create_bot(
         return out
 
 
+@router.get("/defaults", summary="The values a new bot gets when a field is left out (for the form)")
+def bot_defaults() -> dict[str, Any]:
+    from coinpilot.domain.strategy import StrategyConfig
+
+    values = BotCreate(name="defaults", pair="BTC-USD").model_dump()
+    out = {
+        k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k not in ("name", "pair")
+    }
+    out["effective_strategy"] = StrategyConfig.from_dict({"stop_loss_pct": values["stop_loss_pct"]}).to_dict()
+    return out
+
+
 @router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
 def tradable_pairs(services: Services = Depends(get_services)) -> dict[str, Any]:
     return {"mode": services.mode.value, "pairs": bot_admin.tradable_pairs(services.market)}
@@ -85,7 +101,14 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
 def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
-        return views.status_summary(s, now, services.mode, services.settings.safety_limits, day_start(now))
+        return build_overview(
+            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
+        )
+
+
+def stale_after(services: Services) -> timedelta:
+    """A RUNNING bot whose last evaluation is older than three engine intervals is shown stale."""
+    return timedelta(seconds=3 * float(services.settings.engine_interval_seconds))
 
 
 @router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
@@ -105,26 +128,26 @@ def stop_all(
 
 
 @router.get("/{bot_id}", summary="One bot")
-def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
         bot = _load(s, bot_id)
         out = views.bot_dict(bot)
-        out["live"] = views.bot_live_dict(
+        out["live"] = bot_overview_row(
             s,
-            bot,
+            bot.id,
             now,
             services.mode,
-            float(services.settings.limits.cooldown_minutes),
-            views.positions_by_bot(s, services.mode).get(bot.id),
-            views.last_trades_by_bot(s, services.mode).get(bot.id),
+            services.settings.safety_limits,
+            day_start(now),
+            stale_after(services),
         )
         return out
 
 
 @router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
 def update_bot(
-    bot_id: int,
+    bot_id: BotIdPath,
     body: BotUpdate,
     services: Services = Depends(get_services),
     actor: str = Depends(require_token),
@@ -149,7 +172,7 @@ def update_bot(
     dependencies=[Depends(require_token)],
 )
 def delete_bot(
-    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> Response:
     from coinpilot.store.bots import BotConflict
 
@@ -201,14 +224,14 @@ def _audit(
     dependencies=[Depends(require_token)],
 )
 def start_bot(
-    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.RUNNING, services, None, actor)
 
 
 @router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
 def stop_bot(
-    bot_id: int, services: Services = Depends(get_services), actor: str = Depends(require_token)
+    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user", actor)
 
@@ -218,14 +241,14 @@ def stop_bot(
     summary="Evaluate now (scores and confirmation; places no order)",
     dependencies=[Depends(require_token)],
 )
-def evaluate_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def evaluate_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         _load(s, bot_id)
     return services.evaluations.evaluate_bot(bot_id).to_dict()
 
 
 @router.get("/{bot_id}/confirmation", summary="Confirmation progress (read-only)")
-def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         return views.confirmation_dict(_load(s, bot_id), services.clock.now())
 
@@ -235,7 +258,7 @@ def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dic
     summary="Clear the confirmation timer",
     dependencies=[Depends(require_token)],
 )
-def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def reset_confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     from coinpilot.domain.confirmation import ConfirmationState
 
     with session_scope(services.sessions) as s:
@@ -246,7 +269,7 @@ def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) 
 
 @router.get("/{bot_id}/signal-history", summary="Stored evaluations, newest first")
 def signal_history(
-    bot_id: int,
+    bot_id: BotIdPath,
     limit: int = Query(default=100, ge=1, le=1000),
     services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain import escalation as esc
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.trading_state import BREAKER_ACTORS as STATE_BREAKERS
 from coinpilot.domain.types import TradeStatus, TradingMode
 from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import ControlEvent, EscalationState, Trade
@@ -29,7 +30,8 @@ from coinpilot.store.repos import control as control_repo
 log = logging.getLogger("coinpilot.engine")
 
 DRIFT_EVENT = "position_drift"
-BREAKER_ACTORS = ("circuit_breaker",)
+# Who trips a breaker: the automatic breakers of the trading state, and the older name.
+BREAKER_ACTORS = ("circuit_breaker", *sorted(STATE_BREAKERS))
 
 
 def is_escalated(mode: TradingMode) -> bool:
@@ -72,7 +74,9 @@ def step_record(session: Session, mode: TradingMode, since: datetime) -> esc.Ste
         sa.select(sa.func.count(ControlEvent.id)).where(events, ControlEvent.action == DRIFT_EVENT)
     )
     breaker = session.scalar(
-        sa.select(sa.func.count(ControlEvent.id)).where(events, ControlEvent.actor.in_(BREAKER_ACTORS))
+        sa.select(sa.func.count(ControlEvent.id)).where(
+            events, ControlEvent.actor.in_(BREAKER_ACTORS), ControlEvent.action != "state_active"
+        )
     )
     return esc.StepRecord(
         settled_trades=int(settled or 0),

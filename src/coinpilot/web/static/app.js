@@ -1,40 +1,53 @@
-/* Coinpilot dashboard: polling, connection state and the control buttons.
+/* Coinpilot dashboard: routing, polling, connection state and the controls.
  *
- * Every 5 s the page GETs /api/v1/bots/status/summary (read-only) and redraws. If the API
- * cannot be reached the last data stays on screen under a banner and polling simply goes on.
- * State-changing POSTs happen only when a person clicks a control, with the bearer token
- * kept in localStorage; dangerous ones ask confirm() first.
+ * Three views in one page: the overview (/), a bot (/bots/{id}) and a trade (/trades/{id}); links
+ * are deep-linkable (the server serves this page at those paths). Every 5 s the current view
+ * makes ONE read-only request (the overview: /api/v1/bots/status/summary; a bot: its page data,
+ * plus its candles at most every 30 s). If the API cannot be reached the last data stays on
+ * screen under a banner and polling goes on. POSTs happen only when a person clicks a control,
+ * with the bearer token (sessionStorage, checked by the server before it is kept); dangerous
+ * ones ask confirm() first.
  */
 "use strict";
 
 (function () {
   const F = window.CoinpilotFormat;
+  const A = window.CoinpilotApi;
   const R = window.CoinpilotRender;
+  const T = window.CoinpilotBotsTable;
+  const B = window.CoinpilotBotPage;
+  const P = window.CoinpilotTradePage;
+  const C = window.CoinpilotChart;
   const POLL_MS = 5000;
-  const REQUEST_TIMEOUT_MS = 4500;
-  const HISTORY_RETRY_MS = 60000;
-  const API = "api/v1";
-  const TOKEN_KEY = "coinpilot.apiToken";
+  const CANDLES_MS = 30000;
 
   const state = {
-    data: null,
+    route: { view: "overview" },
+    data: null, // the last overview summary (header, controls)
+    page: null, // the last bot or trade page data
     lastOkAt: null,
     failing: false,
-    requested: 0, // sequence of summary requests
-    shown: 0, // sequence of the summary on screen (older answers are dropped)
-    expanded: new Set(), // bot ids whose signal breakdown is open
-    history: new Map(), // bot id -> {fetchedAt, evaluatedAt, scores, retryAt}
+    requested: 0,
+    shown: 0,
+    sort: { key: "name", dir: "asc" },
+    products: {},
+    chart: null, // {chart, plugin, box, botId, candlesAt, tradeKey}
+    candles: null,
     timer: null,
   };
 
   const byId = (id) => document.getElementById(id);
   const els = {
     modeBadge: byId("mode-badge"),
+    modeNote: byId("mode-note"),
     tradingState: byId("trading-state"),
+    tradingReason: byId("trading-reason"),
     emergencyState: byId("emergency-state"),
     emergencyBanner: byId("emergency-banner"),
     connBanner: byId("conn-banner"),
     lastUpdated: byId("last-updated"),
+    overview: byId("view-overview"),
+    page: byId("view-page"),
     safety: byId("safety"),
     totals: byId("totals"),
     bots: byId("bots"),
@@ -52,56 +65,98 @@
     closePositions: byId("opt-close-positions"),
   };
 
-  async function fetchWithTimeout(url, options) {
-    const ctrl = new AbortController();
-    const timer = setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
-    try {
-      return await fetch(url, { cache: "no-store", ...options, signal: ctrl.signal });
-    } finally {
-      clearTimeout(timer);
+  /* ---- routing ---- */
+
+  function parseRoute(pathname) {
+    let m = /^\/bots\/(\d+)\/?$/.exec(pathname);
+    if (m) return { view: "bot", id: Number(m[1]) };
+    m = /^\/trades\/(\d+)\/?$/.exec(pathname);
+    if (m) return { view: "trade", id: Number(m[1]) };
+    return { view: "overview" };
+  }
+
+  function go(path, push) {
+    if (push) history.pushState(null, "", path);
+    state.route = parseRoute(location.pathname);
+    state.page = null;
+    if (state.chart && state.route.view !== "bot") {
+      state.chart.chart.remove();
+      state.chart = null;
     }
+    els.overview.hidden = state.route.view !== "overview";
+    els.page.hidden = state.route.view === "overview";
+    if (state.route.view !== "overview") els.page.replaceChildren(document.createTextNode("Loading\u2026"));
+    document.title = state.route.view === "overview" ? "Coinpilot dashboard" : `Coinpilot \u2014 ${state.route.view} #${state.route.id}`;
+    clearTimeout(state.timer);
+    schedule();
+  }
+
+  function onLinkClick(event) {
+    const a = event.target.closest("a[data-route]");
+    if (!a || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    go(a.getAttribute("href"), true);
+    window.scrollTo(0, 0);
   }
 
   /* ---- polling ---- */
 
+  async function load(route) {
+    if (route.view === "bot") return { page: await A.getJson(`/bots/${route.id}/page`) };
+    if (route.view === "trade") return { page: await A.getJson(`/trades/${route.id}/page`) };
+    return { summary: await A.getJson("/bots/status/summary") };
+  }
+
   async function refresh() {
     const seq = ++state.requested;
-    let data;
+    const route = state.route;
+    let got;
     try {
-      const resp = await fetchWithTimeout(`${API}/bots/status/summary`, { headers: { Accept: "application/json" } });
-      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-      data = await resp.json();
+      got = await load(route);
     } catch (err) {
-      if (seq >= state.shown) setConnection(false, err);
+      if (seq < state.shown || route !== state.route) return;
+      if (err.status === 404) {
+        state.shown = seq;
+        setConnection(true);
+        els.page.replaceChildren(document.createTextNode(`Not found: ${route.view} #${route.id}.`));
+        return;
+      }
+      setConnection(false, err);
       return;
     }
-    if (seq < state.shown) return;
+    if (seq < state.shown || route !== state.route) return;
     state.shown = seq;
-    state.data = data;
     state.lastOkAt = new Date();
     setConnection(true);
     try {
-      render();
+      if (got.summary) {
+        state.data = got.summary;
+        renderOverview();
+      } else {
+        state.page = got.page;
+        if (got.page.trading) R.renderStatus({ mode: got.page.mode, trading: got.page.trading }, els);
+        if (route.view === "bot") await renderBot(route);
+        else P.renderTradePage(state.page, els.page, { products: state.products });
+      }
     } catch (err) {
-      // Unexpected data must not stop the polling; say what went wrong and keep going.
       els.connBanner.hidden = false;
       els.connBanner.textContent = `The dashboard could not display the latest data (${err.message}).`;
       console.error(err);
-      return;
     }
-    refreshHistories(data.bots || []);
+    updateClock();
   }
 
   function schedule() {
     const started = Date.now();
     refresh().finally(() => {
+      clearTimeout(state.timer);
       state.timer = setTimeout(schedule, Math.max(0, POLL_MS - (Date.now() - started)));
     });
   }
 
   function setConnection(ok, err) {
     state.failing = !ok;
-    document.body.classList.toggle("stale", !ok && state.data !== null);
+    document.body.classList.toggle("stale", !ok && (state.data !== null || state.page !== null));
     els.connBanner.hidden = ok;
     if (!ok) {
       const reason = err && err.name === "AbortError" ? "timed out" : (err && err.message) || "unknown error";
@@ -118,69 +173,52 @@
     }
     const ago = Math.max(0, Math.round((Date.now() - state.lastOkAt.getTime()) / 1000));
     let text = `Last updated ${F.formatTime(state.lastOkAt)} (${ago}s ago)`;
-    // Replays and accelerated clocks run on market time: say so when it is far from ours.
-    const serverAt = state.data && Date.parse(state.data.generated_at);
+    const src = state.route.view === "overview" ? state.data : state.page;
+    const serverAt = src && Date.parse(src.generated_at);
     if (serverAt && Math.abs(serverAt - state.lastOkAt.getTime()) > 120000) {
-      text += ` \u00b7 bot clock ${F.formatTime(state.data.generated_at, state.lastOkAt)}`;
+      text += ` \u00b7 bot clock ${F.formatTime(src.generated_at, state.lastOkAt)}`;
     }
     els.lastUpdated.textContent = text;
     els.lastUpdated.classList.toggle("stale-text", state.failing || ago > 3 * (POLL_MS / 1000));
-    if (state.data && state.data.generated_at) els.lastUpdated.title = `server time ${state.data.generated_at}`;
   }
 
-  function render() {
+  function renderOverview() {
     const data = state.data;
     R.renderStatus(data, els);
     R.renderSafety(data, els.safety);
     R.renderTotals(data, els.totals);
-    R.renderBots(data.bots, els.bots, {
-      expanded: state.expanded,
-      onToggle: (id, open) => (open ? state.expanded.add(id) : state.expanded.delete(id)),
-      historyFor: (id) => (state.history.get(id) || {}).scores || null,
-    });
-    R.renderTrades(data.recent_trades, els.trades);
-    updateClock();
+    T.renderBots(data.bots, els.bots, { sort: state.sort, products: state.products });
+    R.renderTrades(data.recent_trades, els.trades, state.products);
   }
 
-  /* ---- score history sparklines: at most one request per bot per 5 s, only when it changed ---- */
-
-  function historyScores(payload) {
-    const list = Array.isArray(payload)
-      ? payload
-      : (payload && (payload.items || payload.history || payload.evaluations || payload.points)) || [];
-    const points = list
-      .map((e) => ({ t: e.evaluated_at || e.at || null, s: typeof e.score === "number" ? e.score : null }))
-      .filter((p) => p.s !== null);
-    if (points.every((p) => p.t)) points.sort((a, b) => Date.parse(a.t) - Date.parse(b.t));
-    return points.map((p) => p.s);
-  }
-
-  function refreshHistories(bots) {
+  async function renderBot(route) {
+    const page = state.page;
+    const box = B.renderBotPage(page, els.page, { products: state.products });
+    const tradeKey = (page.trades || []).map((t) => t.id).join(",");
     const now = Date.now();
-    for (const bot of bots) {
-      if (!bot.last_evaluated_at) continue;
-      const entry = state.history.get(bot.id) || { fetchedAt: 0, evaluatedAt: null, scores: null, retryAt: 0 };
-      state.history.set(bot.id, entry);
-      if (now - entry.fetchedAt < POLL_MS - 250 || now < entry.retryAt) continue;
-      if (entry.scores && entry.evaluatedAt === bot.last_evaluated_at) continue;
-      entry.fetchedAt = now;
-      const evaluatedAt = bot.last_evaluated_at;
-      fetchWithTimeout(`${API}/bots/${encodeURIComponent(bot.id)}/signal-history?limit=50`, { headers: { Accept: "application/json" } })
-        .then((resp) => {
-          if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-          return resp.json();
-        })
-        .then((payload) => {
-          entry.scores = historyScores(payload);
-          entry.evaluatedAt = evaluatedAt;
-          const card = els.bots.querySelector(`article[data-bot-id="${CSS.escape(String(bot.id))}"] .spark`);
-          const current = (state.data.bots || []).find((b) => b.id === bot.id) || bot;
-          if (card) card.replaceWith(R.sparkline(entry.scores, current));
-        })
-        .catch(() => {
-          entry.retryAt = Date.now() + HISTORY_RETRY_MS;
-        });
+    const sameBot = state.chart && state.chart.botId === route.id;
+    if (sameBot && now - state.chart.candlesAt < CANDLES_MS && state.chart.tradeKey === tradeKey) {
+      box.replaceWith(state.chart.box); // keep the drawn chart (zoom, scroll) across refreshes
+      byId("chart-note").textContent = state.chart.note;
+      return;
     }
+    let candles = state.candles && sameBot && now - state.chart.candlesAt < CANDLES_MS ? state.candles : null;
+    if (!candles) {
+      try {
+        const q = new URLSearchParams({ granularity: page.bot.granularity, limit: "300" });
+        candles = (await A.getJson(`/market/candles/${encodeURIComponent(page.bot.pair)}?${q}`)).candles;
+      } catch (err) {
+        byId("chart-note").textContent = `Candles unavailable (${err.message}).`;
+        return;
+      }
+    }
+    if (route !== state.route) return;
+    const drawn = C.drawBotChart(box, state.chart, candles, page);
+    const note = `${candles.length} candles \u00b7 ${drawn.shown} trade marker${drawn.shown === 1 ? "" : "s"}` + (drawn.outside ? ` \u00b7 ${drawn.outside} older trade(s) before the chart` : "");
+    byId("chart-note").textContent = note;
+    const fetchedAt = sameBot && candles === state.candles ? state.chart.candlesAt : now;
+    state.candles = candles;
+    state.chart = { ...drawn, box, botId: route.id, candlesAt: fetchedAt, tradeKey, note };
   }
 
   /* ---- controls ---- */
@@ -191,60 +229,36 @@
     els.message.hidden = false;
   }
 
-  async function errorDetail(resp) {
-    try {
-      const body = await resp.json();
-      const d = body && body.detail;
-      if (typeof d === "string") return d;
-      if (Array.isArray(d)) return d.map((x) => x.msg || JSON.stringify(x)).join("; ");
-      return d ? JSON.stringify(d) : "";
-    } catch (_err) {
-      return "";
-    }
-  }
-
-  function setBusy(busy) {
-    document.body.classList.toggle("busy", busy);
-    for (const btn of document.querySelectorAll("button[data-control], button[data-bot-action]")) {
-      if (busy) btn.setAttribute("aria-busy", "true");
-      else btn.removeAttribute("aria-busy");
-    }
-  }
-
   async function control(label, path, body) {
-    const token = localStorage.getItem(TOKEN_KEY) || "";
-    const headers = { Accept: "application/json" };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const token = A.token.get();
     showMessage(`${label}\u2026`, "info");
-    setBusy(true);
+    document.body.classList.add("busy");
     try {
-      const resp = await fetchWithTimeout(`${API}${path}`, {
-        method: "POST",
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const resp = await A.post(path, body);
       if (resp.status === 401 || resp.status === 403) {
-        const detail = await errorDetail(resp);
+        const detail = await A.errorDetail(resp);
         showMessage(
           `${label} refused (${resp.status} ${resp.status === 401 ? "Unauthorized" : "Forbidden"}): ` +
             `${token ? "the API token was not accepted" : "no API token set"}. Enter the token under Controls.` +
             (detail ? ` Server said: ${detail}` : ""),
           "error",
         );
-        return;
+        return false;
       }
       if (!resp.ok) {
-        const detail = await errorDetail(resp);
+        const detail = await A.errorDetail(resp);
         showMessage(`${label} failed (HTTP ${resp.status})${detail ? `: ${detail}` : ""}`, "error");
-        return;
+        return false;
       }
       showMessage(`${label}: done.`, "ok");
-      refresh();
+      clearTimeout(state.timer);
+      schedule();
+      return true;
     } catch (err) {
       showMessage(`${label} failed: the API is unreachable (${err.name === "AbortError" ? "timed out" : err.message}).`, "error");
+      return false;
     } finally {
-      setBusy(false);
+      document.body.classList.remove("busy");
     }
   }
 
@@ -270,53 +284,106 @@
   }
 
   function onRelease() {
-    if (window.confirm("Release the emergency stop?\nTrading stays as enabled/disabled; bots may trade again.")) {
+    if (window.confirm("Release the halt?\nTrading becomes REDUCING: stop-losses and exits run again, no buys until you enable trading.")) {
       control("Release emergency stop", "/safety/emergency-release");
     }
   }
 
-  function onBotAction(event) {
-    const btn = event.target.closest("button[data-bot-action]");
-    if (!btn) return;
-    const id = btn.dataset.botId;
-    const bot = ((state.data && state.data.bots) || []).find((b) => String(b.id) === id);
-    const name = bot ? bot.name : `#${id}`;
-    if (btn.dataset.botAction === "start") {
-      const extra = isProduction() ? "\nPRODUCTION mode: it may place REAL orders." : "";
-      if (!window.confirm(`Start bot ${name}?${extra}`)) return;
-      control(`Start ${name}`, `/bots/${encodeURIComponent(id)}/start`);
-    } else {
-      control(`Stop ${name}`, `/bots/${encodeURIComponent(id)}/stop`);
+  function botName(id) {
+    const bots = (state.data && state.data.bots) || [];
+    const bot = bots.find((b) => String(b.id) === String(id));
+    if (bot) return bot.name;
+    return state.page && state.page.bot && String(state.page.bot.id) === String(id) ? state.page.bot.name : `#${id}`;
+  }
+
+  function startBot(id) {
+    const extra = isProduction() ? "\nPRODUCTION mode: it may place REAL orders." : "";
+    if (window.confirm(`Start bot ${botName(id)}?\nIt evaluates again and may trade while trading is enabled.${extra}`)) {
+      control(`Start ${botName(id)}`, `/bots/${encodeURIComponent(id)}/start`);
     }
   }
 
-  function showTokenState() {
-    const has = Boolean(localStorage.getItem(TOKEN_KEY));
-    els.tokenState.textContent = has ? "Token saved in this browser" : "No token: controls will be refused";
-    els.tokenState.className = has ? "muted" : "warn-text";
+  function onTableClick(event) {
+    const sortBtn = event.target.closest("button[data-sort-key]");
+    if (sortBtn) {
+      const key = sortBtn.dataset.sortKey;
+      state.sort = { key, dir: state.sort.key === key && state.sort.dir === "asc" ? "desc" : "asc" };
+      renderOverview();
+      const again = els.bots.querySelector(`button[data-sort-key="${CSS.escape(key)}"]`);
+      if (again) again.focus();
+      return;
+    }
+    const btn = event.target.closest("button[data-bot-action]");
+    if (!btn) return;
+    const id = btn.dataset.botId;
+    if (btn.dataset.botAction === "start") startBot(id);
+    else control(`Stop ${botName(id)}`, `/bots/${encodeURIComponent(id)}/stop`);
+  }
+
+  async function onPageAction(event) {
+    const btn = event.target.closest("button[data-page-action]");
+    if (!btn || !state.page || !state.page.bot) return;
+    const bot = state.page.bot;
+    const action = btn.dataset.pageAction;
+    if (action === "start") startBot(bot.id);
+    else if (action === "stop") control(`Stop ${bot.name}`, `/bots/${bot.id}/stop`);
+    else if (action === "stop-close") {
+      const size = state.page.position && state.page.position.base_size;
+      if (!window.confirm(`Stop ${bot.name} and SELL its whole position (${F.formatSize(size)}) at market?`)) return;
+      if (await control(`Stop ${bot.name}`, `/bots/${bot.id}/stop`)) {
+        control(`Close ${bot.name}'s position`, "/trades/execute", { bot_id: bot.id, side: "sell", base_size: String(size) });
+      }
+    }
+  }
+
+  function showTokenState(text, kind) {
+    const has = Boolean(A.token.get());
+    els.tokenState.textContent = text || (has ? "Token checked and kept for this tab" : "No token: controls will be refused");
+    els.tokenState.className = kind || (has ? "muted" : "warn-text");
     els.tokenClear.disabled = !has;
   }
 
-  function init() {
-    els.tokenForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const value = els.tokenInput.value.trim();
-      if (value) localStorage.setItem(TOKEN_KEY, value);
+  async function onTokenSubmit(event) {
+    event.preventDefault();
+    const value = els.tokenInput.value.trim();
+    if (!value) return;
+    showTokenState("Checking the token\u2026", "muted");
+    let ok = false;
+    try {
+      ok = await A.checkToken(value);
+    } catch (err) {
+      showTokenState(`Could not check the token (${err.message}); not saved.`, "warn-text");
+      return;
+    }
+    if (ok) {
+      A.token.set(value);
       els.tokenInput.value = "";
       showTokenState();
-    });
+    } else {
+      showTokenState("The server refused this token; not saved.", "warn-text");
+    }
+  }
+
+  async function init() {
+    els.tokenForm.addEventListener("submit", onTokenSubmit);
     els.tokenClear.addEventListener("click", () => {
-      localStorage.removeItem(TOKEN_KEY);
+      A.token.clear();
       showTokenState();
     });
     els.enableBtn.addEventListener("click", onEnable);
-    els.disableBtn.addEventListener("click", () => control("Disable trading", "/trading/disable"));
+    els.disableBtn.addEventListener("click", () => control("Halt trading", "/trading/disable"));
     els.stopBtn.addEventListener("click", onEmergencyStop);
     els.releaseBtn.addEventListener("click", onRelease);
-    els.bots.addEventListener("click", onBotAction);
+    els.bots.addEventListener("click", onTableClick);
+    els.page.addEventListener("click", onPageAction);
+    document.addEventListener("click", onLinkClick);
+    window.addEventListener("popstate", () => go(location.pathname, false));
     showTokenState();
     setInterval(updateClock, 1000);
-    schedule();
+    A.productIncrements().then((p) => {
+      state.products = p || {};
+    });
+    go(location.pathname, false);
   }
 
   init();

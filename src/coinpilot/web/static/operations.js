@@ -10,7 +10,7 @@
 
 (function () {
   const POLL_MS = 15000;
-  const API = "api/v1";
+  const API = "/api/v1";
   const TOKEN_KEY = "coinpilot.apiToken";
   const AUDIT_ROWS = 15;
 

@@ -1,0 +1,179 @@
+"""Everything the dashboard overview needs, read for all bots in a fixed number of statements.
+
+The overview is polled every 5 s by every open dashboard. Reading it bot by bot cost 29 SQL
+statements at 10 bots and 209 at 100; here each fact is one statement for all bots (a grouped or
+correlated query through the index that bounds it), so the count does not grow with the number
+of bots (``tests/integration/test_overview_statements.py`` counts them). No rule lives here:
+the rows are handed to ``domain/usage.py`` and the position math, which the safety check uses too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from coinpilot.domain.types import TradingMode
+from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
+from coinpilot.store.repos.trade_counters import counts_against_limits, inflight_buy_quote
+
+ZERO = Decimal(0)
+# The newest exits read per bot for its loss streak: more than the hard cap on
+# max_consecutive_losses (10), so the streak is exact wherever a limit can act on it.
+LOSS_STREAK_WINDOW = 20
+
+
+@dataclass
+class OverviewFacts:
+    bots: list[Bot]
+    positions: dict[int, Position]
+    open_tranches: dict[int, int]  # position id -> open tranches
+    trades_today: dict[int, int]
+    last_fill: dict[int, datetime]
+    realized_today: dict[int, Decimal]
+    recent_exits: dict[int, list[Decimal | None]]  # newest first, at most LOSS_STREAK_WINDOW
+    last_trades: dict[int, Trade]
+    recent_trades: list[tuple[Trade, str]]
+    control: ControlState | None
+    inflight_buys: Decimal
+    paper_balances: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def trades_today_total(self) -> int:
+        return sum(self.trades_today.values())
+
+    @property
+    def realized_today_total(self) -> Decimal:
+        return sum(self.realized_today.values(), ZERO)
+
+
+def _open_tranches(session: Session, mode: TradingMode) -> dict[int, int]:
+    rows = session.execute(
+        sa.select(Tranche.position_id, sa.func.count(Tranche.id))
+        .join(Position, Position.id == Tranche.position_id)
+        .where(Position.mode == mode, Tranche.closed_at.is_(None))
+        .group_by(Tranche.position_id)
+    )
+    return {int(pid): int(n) for pid, n in rows}
+
+
+def _for_bots(bot_id: int | None, column: Any) -> sa.ColumnElement[bool]:
+    """No filter for the overview; one bot for its page."""
+    return sa.true() if bot_id is None else column == bot_id
+
+
+def _trades_today(session: Session, mode: TradingMode, today: datetime, bot_id: int | None) -> dict[int, int]:
+    rows = session.execute(
+        sa.select(Trade.bot_id, sa.func.count(Trade.id))
+        .where(Trade.mode == mode, Trade.created_at >= today, counts_against_limits())
+        .where(_for_bots(bot_id, Trade.bot_id))
+        .group_by(Trade.bot_id)
+    )
+    return {int(b): int(n) for b, n in rows}
+
+
+def _last_fill(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, datetime]:
+    newest = (
+        sa.select(sa.func.max(Trade.last_fill_at))
+        .where(Trade.bot_id == Bot.id, Trade.mode == mode)
+        .scalar_subquery()
+    )
+    rows = session.execute(sa.select(Bot.id, newest).where(_for_bots(bot_id, Bot.id)))
+    return {int(b): at for b, at in rows if at is not None}
+
+
+def _realized_today(
+    session: Session, mode: TradingMode, today: datetime, bot_id: int | None
+) -> dict[int, Decimal]:
+    out: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    rows = session.execute(
+        sa.select(Trade.bot_id, Trade.realized_pnl)
+        .where(Trade.mode == mode, Trade.realized_at >= today)
+        .where(_for_bots(bot_id, Trade.bot_id))
+    )
+    for row_bot, pnl in rows:  # summed in Python: exact Decimal on SQLite too
+        if pnl is not None:
+            out[int(row_bot)] += pnl
+    return dict(out)
+
+
+def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, list[Decimal | None]]:
+    """Each bot's newest exits (realised P&L, newest first), one bounded index range per bot."""
+    t2 = aliased(Trade)
+    newest = (
+        sa.select(t2.id)
+        .where(t2.bot_id == Bot.id, t2.mode == mode, t2.realized_at.is_not(None))
+        .order_by(t2.realized_at.desc(), t2.id.desc())
+        .limit(LOSS_STREAK_WINDOW)
+        .correlate(Bot)
+    )
+    rows = session.execute(
+        sa.select(Bot.id, Trade.realized_pnl)
+        .select_from(Bot)
+        .join(Trade, Trade.id.in_(newest))
+        .where(_for_bots(bot_id, Bot.id))
+        .order_by(Bot.id, Trade.realized_at.desc(), Trade.id.desc())
+    )
+    out: dict[int, list[Decimal | None]] = defaultdict(list)
+    for row_bot, pnl in rows:
+        out[int(row_bot)].append(pnl)
+    return dict(out)
+
+
+def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Trade]:
+    t2 = aliased(Trade)
+    newest = (
+        sa.select(sa.func.max(t2.id))
+        .where(t2.bot_id == Bot.id, t2.mode == mode)
+        .correlate(Bot)
+        .scalar_subquery()
+    )
+    rows = session.scalars(sa.select(Trade).join(Bot, Trade.id == newest).where(_for_bots(bot_id, Bot.id)))
+    return {t.bot_id: t for t in rows}
+
+
+def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[Trade, str]]:
+    rows = session.execute(
+        sa.select(Trade, Bot.name)
+        .join(Bot, Bot.id == Trade.bot_id)
+        .where(Trade.mode == mode)
+        .order_by(Trade.id.desc())
+        .limit(limit)
+    ).all()
+    return [(t, name) for t, name in rows]
+
+
+def load_overview(
+    session: Session, mode: TradingMode, today: datetime, recent_limit: int = 20, bot_id: int | None = None
+) -> OverviewFacts:
+    """All bots (or the one ``bot_id``) with their runtime, positions, today's counters, loss
+    streaks and last trades."""
+    bot_stmt = sa.select(Bot).order_by(Bot.id)
+    pos_stmt = sa.select(Position).where(Position.mode == mode)
+    if bot_id is not None:
+        bot_stmt = bot_stmt.where(Bot.id == bot_id)
+        pos_stmt = pos_stmt.where(Position.bot_id == bot_id)
+    bots = list(session.scalars(bot_stmt).unique())  # the runtime row is joined
+    positions = {p.bot_id: p for p in session.scalars(pos_stmt)}
+    balances: dict[str, Decimal] = {}
+    if mode is TradingMode.MOCK:
+        balances = {b.currency: b.available for b in session.scalars(sa.select(PaperBalance))}
+    return OverviewFacts(
+        bots=bots,
+        positions=positions,
+        open_tranches=_open_tranches(session, mode),
+        trades_today=_trades_today(session, mode, today, bot_id),
+        last_fill=_last_fill(session, mode, bot_id),
+        realized_today=_realized_today(session, mode, today, bot_id),
+        recent_exits=_recent_exits(session, mode, bot_id),
+        last_trades=_last_trades(session, mode, bot_id),
+        recent_trades=_recent_trades(session, mode, recent_limit),
+        control=session.get(ControlState, 1),
+        inflight_buys=inflight_buy_quote(session, mode),
+        paper_balances=balances,
+    )

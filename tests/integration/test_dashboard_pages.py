@@ -1,0 +1,73 @@
+"""The bot page's and trade page's data endpoints, the token check and the SPA's deep links."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tests.conftest import AUTH
+
+
+def _bot_with_a_buy(client, services) -> tuple[int, int]:
+    r = client.post(
+        "/api/v1/bots",
+        json={"name": "btc", "pair": "BTC-USD", "trade_size_usd": "10", "stop_loss_pct": "4"},
+        headers=AUTH,
+    )
+    bot = int(r.json()["id"])
+    client.post(f"/api/v1/bots/{bot}/evaluate", headers=AUTH)
+    client.post("/api/v1/trading/enable", headers=AUTH)
+    r = client.post(
+        "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "10"}, headers=AUTH
+    )
+    assert r.status_code == 201, r.text
+    services.sync.sync_all()
+    return bot, int(r.json()["trade"]["id"])
+
+
+def test_bot_page_holds_trades_with_fills_position_levels_and_safety_decisions(client, services) -> None:
+    bot, trade_id = _bot_with_a_buy(client, services)
+    client.post(  # refused: above the max trade size; must show on the page with its reason
+        "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "99"}, headers=AUTH
+    )
+    page = client.get(f"/api/v1/bots/{bot}/page").json()
+    assert page["bot"]["name"] == "btc"
+    assert [t["id"] for t in page["trades"]] == [trade_id]
+    fills = page["trades"][0]["fills"]
+    assert fills and all(Decimal(f["fee"]) > 0 for f in fills)
+    assert len(page["position"]["tranches"]) == 1
+    avg = Decimal(page["levels"]["avg_entry"])
+    assert avg == Decimal(page["position"]["avg_entry_price"])
+    assert Decimal(page["levels"]["stop_loss"]) == avg * (1 - Decimal("4") / 100)
+    refused = [d for d in page["safety_decisions"] if not d["allowed"]]
+    assert refused and any(r["code"] == "MAX_TRADE_SIZE" for r in refused[0]["reasons"]), refused
+    assert page["live"]["usage"]["trades_today"] == 1
+    assert client.get("/api/v1/bots/999/page").status_code == 404
+
+
+def test_trade_page_shows_every_check_and_the_position_before_and_after(client, services) -> None:
+    _bot, trade_id = _bot_with_a_buy(client, services)
+    page = client.get(f"/api/v1/trades/{trade_id}/page").json()
+    assert page["bot_name"] == "btc"
+    assert page["safety"]["allowed"] is True
+    assert "cooldown" in page["safety"]["checks"] and len(page["safety"]["checks"]) > 5
+    assert page["position_before"] == {"base_size": "0", "cost": "0", "avg_entry_price": None}
+    after = page["position_after"]
+    filled = sum(Decimal(f["base_size"]) for f in page["trade"]["fills"])
+    assert Decimal(after["base_size"]) == filled
+    assert client.get("/api/v1/trades/999/page").status_code == 404
+
+
+def test_token_check_refuses_a_wrong_token_and_accepts_the_right_one(client) -> None:
+    assert client.post("/api/v1/auth/check").status_code == 401
+    assert client.post("/api/v1/auth/check", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/api/v1/auth/check", headers=AUTH).json() == {"ok": True}
+
+
+def test_bot_and_trade_deep_links_serve_the_dashboard_and_the_chart_library_is_local(client) -> None:
+    for path in ("/bots/1", "/trades/7"):
+        r = client.get(path)
+        assert r.status_code == 200 and "<title>Coinpilot" in r.text
+    assert client.get("/bots/abc").status_code == 422
+    js = client.get("/static/vendor/lightweight-charts.standalone.production.js")
+    assert js.status_code == 200 and "LightweightCharts" in js.text
+    assert "Apache License" in client.get("/static/vendor/lightweight-charts.LICENSE").text

@@ -1,0 +1,98 @@
+"""The overview poll: its SQL statement count does not grow with the number of bots, and its
+figures are the safety check's own (trades left, cooldown, loss streak, unrealised P&L).
+
+Before this, the 5-second poll ran 29 statements at 10 bots and 209 at 100 (one set per bot).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.safety import day_start
+from coinpilot.domain.types import TradingMode
+from coinpilot.engine.overview import build_overview
+from coinpilot.store.repos.trade_counters import consecutive_losses
+from coinpilot.testing.dashboard_seed import seed_dashboard
+
+STALE = timedelta(minutes=3)
+
+
+def _count_statements(engine: sa.Engine, session_factory, now) -> tuple[int, dict]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many) -> None:
+        if not statement.lstrip().upper().startswith(("PRAGMA", "SAVEPOINT", "RELEASE")):
+            seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        with session_factory() as s:
+            out = build_overview(s, now, TradingMode.MOCK, SafetyLimits(), day_start(now), STALE)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(seen), out
+
+
+def test_overview_statement_count_is_the_same_at_10_and_100_bots(engine, session_factory, clock) -> None:
+    now = clock.now()
+    seed_dashboard(session_factory, now, bots=10, trades=200)
+    at_10, summary_10 = _count_statements(engine, session_factory, now)
+    assert len(summary_10["bots"]) == 10
+
+    seed_dashboard(session_factory, now, bots=90, trades=1800)
+    at_100, summary_100 = _count_statements(engine, session_factory, now)
+    assert len(summary_100["bots"]) == 100
+
+    assert at_10 == at_100, (at_10, at_100)
+    print(f"overview statements: {at_10} at 10 bots, {at_100} at 100")
+    assert at_100 <= 15
+
+
+def test_overview_figures_are_the_safety_checks_own(session_factory, clock) -> None:
+    now = clock.now()
+    ids = seed_dashboard(session_factory, now, bots=3, trades=60)
+    with session_factory() as s:
+        out = build_overview(s, now, TradingMode.MOCK, SafetyLimits(), day_start(now), STALE)
+        streaks = {b: consecutive_losses(s, TradingMode.MOCK, b) for b in ids}
+    rows = {r["id"]: r for r in out["bots"]}
+    for bot_id in ids:
+        usage = rows[bot_id]["usage"]
+        assert usage["consecutive_losses"] == streaks[bot_id]
+        assert usage["max_trades_today"] == SafetyLimits().max_daily_trades_per_bot
+        assert usage["trades_left"] == max(0, usage["max_trades_today"] - usage["trades_today"])
+        # The open buy filled 30 minutes ago; the cooldown is 15: over.
+        assert usage["cooldown_remaining_seconds"] == 0
+        pos = rows[bot_id]["position"]
+        # 0.0994 at the stored price 101.25, cost 10: unrealised = 10.064250 - 10.
+        assert Decimal(pos["unrealized_pnl"]) == Decimal("0.0994") * Decimal("101.25") - Decimal("10")
+        assert pos["tranches"] == 1 and pos["max_tranches"] == 3
+    assert any(r["usage"]["consecutive_losses"] > 0 for r in rows.values())
+
+
+def test_cooldown_left_follows_the_last_fill_on_the_injected_clock(session_factory, clock) -> None:
+    now = clock.now()
+    seed_dashboard(session_factory, now, bots=1, trades=1)
+    later = now - timedelta(minutes=30) + timedelta(minutes=5)  # 5 minutes after the open buy
+    with session_factory() as s:
+        out = build_overview(s, later, TradingMode.MOCK, SafetyLimits(), day_start(later), STALE)
+    assert out["bots"][0]["usage"]["cooldown_remaining_seconds"] == 600.0
+
+
+def test_stopped_bot_shows_no_live_confirmation_and_running_bot_turns_stale(session_factory, clock) -> None:
+    now = clock.now()
+    seed_dashboard(session_factory, now, bots=3, trades=3)
+    with session_factory() as s:
+        fresh = build_overview(s, now, TradingMode.MOCK, SafetyLimits(), day_start(now), STALE)
+        late = now + timedelta(minutes=10)
+        old = build_overview(s, late, TradingMode.MOCK, SafetyLimits(), day_start(late), STALE)
+    stopped = [r for r in fresh["bots"] if r["status"] == "STOPPED"]
+    assert stopped and all(r["confirmation"]["action"] is None for r in stopped)
+    assert all("STOPPED" in r["confirmation"]["inactive"] for r in stopped)
+    running = [r for r in fresh["bots"] if r["status"] == "RUNNING"]
+    assert running and not any(r["stale"] for r in running)
+    assert all(r["stale"] for r in old["bots"] if r["status"] == "RUNNING")
+    assert not any(r["stale"] for r in old["bots"] if r["status"] == "STOPPED")
