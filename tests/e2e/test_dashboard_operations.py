@@ -19,7 +19,8 @@ def test_the_panel_shows_who_changed_what_and_that_mock_is_not_escalated(live_se
     rows = page.locator("#audit-body tr")
     rows.first.wait_for(timeout=5000)
     texts = [rows.nth(i).inner_text() for i in range(rows.count())]
-    assert "enable trading" in texts[0] and "default" in texts[0]
+    assert "state active" in texts[0] and "default" in texts[0]
+    assert '{"state":"HALTED"}' in texts[0] and '{"state":"ACTIVE"}' in texts[0]
     assert any("bot created" in t and str(bot_id) in t and "panel-bot" in t for t in texts)
     note = page.locator("#escalation-note")
     assert "mock mode is not escalated" in note.inner_text()

@@ -44,6 +44,7 @@ def test_the_configured_token_is_named_default(client):
     client.post("/api/v1/trading/enable", headers=AUTH)
     [entry] = _changes(client, action="state_active")
     assert entry["actor"] == "default"
+    assert entry["before"] == {"state": "HALTED"} and entry["after"] == {"state": "ACTIVE"}
 
 
 def test_a_revoked_token_is_refused_and_the_secret_is_not_stored(client, services):

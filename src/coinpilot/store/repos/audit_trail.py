@@ -79,6 +79,9 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[
 
 def _event_dict(e: ControlEvent) -> dict[str, Any]:
     detail = dict(e.detail or {})
+    before, after = detail.pop("before", None), detail.pop("after", None)
+    if before is None and after is None and "from" in detail and "to" in detail:
+        before, after = {"state": detail["from"]}, {"state": detail["to"]}  # a trading-state change
     return {
         "id": e.id,
         "at": e.at.isoformat(),
@@ -87,8 +90,8 @@ def _event_dict(e: ControlEvent) -> dict[str, Any]:
         "actor": e.actor,
         "mode": e.mode.value,
         "bot_id": detail.get("bot_id"),
-        "before": detail.pop("before", None),
-        "after": detail.pop("after", None),
+        "before": before,
+        "after": after,
         "detail": detail,
     }
 

@@ -89,6 +89,11 @@
     refresh();
   }
 
+  function reasonOf(e) {
+    const reason = e.after !== null && e.detail && e.detail.reason;
+    return reason ? ` — ${summary(String(reason))}` : "";
+  }
+
   function renderAudit(body, items) {
     if (!items.length) {
       body.replaceChildren(el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No changes recorded yet.")));
@@ -104,7 +109,7 @@
           el("td", {}, e.action.replace(/_/g, " ")),
           el("td", {}, e.bot_id === null ? "" : String(e.bot_id)),
           el("td", {}, summary(e.before)),
-          el("td", {}, summary(e.after === null ? e.detail : e.after)),
+          el("td", {}, summary(e.after === null ? e.detail : e.after) + reasonOf(e)),
         ),
       ),
     );
