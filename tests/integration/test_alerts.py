@@ -201,6 +201,19 @@ def test_a_trade_unfinished_too_long_needs_attention(session_factory, clock, wat
     assert _delivered(dispatcher, receiver) == [f"Coinpilot: trade {trade} needs attention"]
 
 
+def test_a_trade_the_order_sync_marked_needs_attention_at_once(
+    session_factory, clock, watcher, dispatcher, receiver
+):
+    bot = make_bot(session_factory, clock)
+    trade = _trade(
+        session_factory, clock, bot, status=TradeStatus.PENDING, attention_reason="order unknown for 5 min"
+    )
+    watcher.check()
+    watcher.check()
+    assert _delivered(dispatcher, receiver) == [f"Coinpilot: trade {trade} needs attention"]
+    assert "order unknown for 5 min" in receiver.received[0]["message"]
+
+
 def test_the_exchange_unreachable_longer_than_n_minutes_is_alerted_once(
     session_factory, clock, dispatcher, receiver
 ):

@@ -14,7 +14,8 @@ Triggers (each with a de-duplication key, see :mod:`.dispatch`):
 - position drift reported by the drift monitor;
 - the exchange unreachable for longer than ``unreachable_minutes`` (through ``probe``);
 - a bot in ERROR;
-- a trade needing attention: unfinished for longer than ``attention_minutes``;
+- a trade needing attention: marked so by the order sync, or unfinished for longer than
+  ``attention_minutes``;
 - start-up reconciliation found something unexpected (:meth:`AlertWatcher.reconciliation`).
 """
 
@@ -264,8 +265,11 @@ class AlertWatcher:
         cutoff = self._clock.now() - self._attention
         with read_session(self._sf) as s:
             rows = s.execute(
-                sa.select(Trade.id, Trade.pair, Trade.status, Trade.last_error).where(
-                    Trade.mode == self._mode, Trade.status.in_(NON_FINAL), Trade.created_at < cutoff
+                sa.select(Trade.id, Trade.pair, Trade.status, Trade.last_error, Trade.attention_reason).where(
+                    Trade.mode == self._mode,
+                    Trade.status.in_(NON_FINAL),
+                    # marked by the order sync, or simply unfinished for too long
+                    sa.or_(Trade.attention_reason.is_not(None), Trade.created_at < cutoff),
                 )
             ).all()
         minutes = self._attention.total_seconds() / 60
@@ -274,12 +278,17 @@ class AlertWatcher:
                 "trade_attention",
                 f"attention:{trade_id}",
                 f"Coinpilot: trade {trade_id} needs attention",
-                f"Trade {trade_id} ({pair}) is still {TradeStatus(status).value} after {minutes:g} minutes"
+                (
+                    f"Trade {trade_id} ({pair}): {marked}"
+                    if marked
+                    else f"Trade {trade_id} ({pair}) is still {TradeStatus(status).value} "
+                    f"after {minutes:g} minutes"
+                )
                 + (f"; last error: {err}" if err else "")
                 + ". See the runbook on stuck orders.",
                 "warning",
             )
-            for trade_id, pair, status, err in rows
+            for trade_id, pair, status, err, marked in rows
         ]
 
     def _exchange(self) -> list[Alert]:
