@@ -23,6 +23,7 @@ from coinpilot.engine.execution import TradeService
 from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange, MarketData
+from coinpilot.private_files import make_private_dir
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory
 from coinpilot.store.migrate import upgrade
 from coinpilot.telemetry import Telemetry
@@ -51,6 +52,8 @@ class Services:
     # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
     reconciled: bool = False
     loss_breaker: DailyLossBreaker | None = None  # after every settlement and every engine tick
+    # While start-up reconciliation runs: "reconciling n trades ..." (shown; trading is held).
+    reconciling: str | None = None
 
     @property
     def mode(self) -> TradingMode:
@@ -144,7 +147,7 @@ def shared_replay_clock(settings: Settings, factory: Any, restart_at: datetime |
                     )
         except (OSError, ValueError, KeyError):
             pass
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.home)
     if restart_at is None and start is None and settings.replay_speed == 1.0:
         wall = ReplayWallClock(offset_days_for(SystemClock().now()))
         path.write_text(json.dumps({"kind": "wall", "offset_days": wall.offset_days}))
@@ -165,6 +168,7 @@ def build_services(
     migrate: bool = True,
 ) -> Services:
     check_production_allowed(settings)
+    make_private_dir(settings.home)  # holds the token, the log and (by default) the database
     url = settings.resolved_database_url
     if migrate:
         upgrade(url)

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
 from coinpilot.api import bots, form_pages, health, market, pages
+from coinpilot.api.browser import BrowserGuard, install_local_docs
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.config import Settings
 from coinpilot.security import load_or_create_token
@@ -50,7 +51,11 @@ def create_app(
         description="Safety-first trading bots for Coinbase Advanced Trade. State-changing "
         "endpoints need `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts)
+    install_local_docs(app)
     app.state.services = services
     app.state.api_token = token
     install_error_handlers(app)

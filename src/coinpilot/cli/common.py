@@ -66,7 +66,7 @@ def describe_error(exc: Exception) -> str | None:
         return exc.message
     if isinstance(exc, ExchangeError):
         return f"{exc.reason} ({exc.code})"
-    for name in ("InvalidTradeRequest", "TradingNotAllowed", "ControlError", "StaleEvaluation"):
+    for name in ("InvalidTradeRequest", "TradingNotAllowed", "ControlError", "TokenError", "StaleEvaluation"):
         if type(exc).__name__ == name:
             return str(exc)
     if isinstance(exc, (OSError,)) and not isinstance(exc, (BrokenPipeError,)):

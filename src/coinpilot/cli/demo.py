@@ -84,10 +84,10 @@ def demo_bot_values(
     }
 
 
-def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
+def run_demo(overrides: dict[str, Any], speed: float, fresh: bool, expose: bool = False) -> None:
     import os
 
-    from coinpilot.cli.server import ensure_port_free, run_server
+    from coinpilot.cli.server import check_bind_address, ensure_port_free, run_server
     from coinpilot.domain.types import BotStatus
     from coinpilot.services import build_services
     from coinpilot.store import bots as bot_repo
@@ -108,6 +108,7 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
         candle_cache_ttl_seconds=0.5,
         paper_fill_delay_seconds=0.2,
     )
+    check_bind_address(settings, expose)
     ensure_port_free(settings.host, settings.port)
     from coinpilot.exchange.replay import replay_clock
     from coinpilot.services import replay_anchor_path, shared_replay_clock
@@ -136,7 +137,7 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool) -> None:
         f"demo: {len(DEMO_BOTS)} bots on replayed Coinbase candles, simulated time starts "
         f"{now:%Y-%m-%d %H:%M} UTC and runs {speed:g}x faster than real time"
     )
-    run_server(settings, services=services, with_engine=True)
+    run_server(settings, services=services, with_engine=True, expose=expose)
 
 
 def where_the_demo_stopped(database_url: str) -> Any:
