@@ -77,11 +77,16 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
+BOT_STATUS_AFTER = {"bot_started": "RUNNING", "bot_stopped": "STOPPED"}  # recorded with "from" only
+
+
 def _event_dict(e: ControlEvent) -> dict[str, Any]:
     detail = dict(e.detail or {})
     before, after = detail.pop("before", None), detail.pop("after", None)
     if before is None and after is None and "from" in detail and "to" in detail:
         before, after = {"state": detail["from"]}, {"state": detail["to"]}  # a trading-state change
+    elif before is None and after is None and "from" in detail and e.action in BOT_STATUS_AFTER:
+        before, after = {"status": detail["from"]}, {"status": BOT_STATUS_AFTER[e.action]}
     return {
         "id": e.id,
         "at": e.at.isoformat(),

@@ -5,7 +5,7 @@ counted from then); ``api_tokens`` holds named, revocable tokens (hashes only) s
 trail can say who made a change.
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import coinpilot.store.coltypes
 
 revision = "0010"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
