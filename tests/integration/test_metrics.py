@@ -83,7 +83,7 @@ def test_metrics_after_a_scripted_session_equal_what_was_traded(client, services
     assert refused and sum(refused.values()) >= 2
     for code, n in refused.items():
         assert value(got, "coinpilot_safety_refusals_total", mode="mock", reason=code) == n
-    assert value(got, "coinpilot_trading_state", mode="mock", state="ENABLED") == 1
+    assert value(got, "coinpilot_trading_state", mode="mock", state="ACTIVE") == 1
     assert value(got, "coinpilot_bots", status="STOPPED", temperature="unknown") == 2
     assert value(got, "coinpilot_open_positions", mode="mock") == 1
     with services.sessions() as s:

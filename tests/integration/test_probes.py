@@ -34,7 +34,7 @@ def test_not_ready_until_reconciliation_finished_and_order_sync_runs(client, ser
         assert code == 200, body
         assert body["ready"] is True and body["failing"] == []
         assert body["checks"]["exchange"]["detail"] == "paper exchange (mock mode)"
-        assert body["trading_state"] == "DISABLED"
+        assert body["trading_state"] == "HALTED"
     finally:
         services.sync.stop()
 
