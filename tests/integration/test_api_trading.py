@@ -170,6 +170,29 @@ def test_production_mode_without_keys_refuses_to_start(settings) -> None:
         build_services(prod, migrate=False)
 
 
+def test_gets_on_a_fresh_database_change_nothing(client, engine) -> None:
+    """GET endpoints are pure in every case: drift used to seed the paper balances."""
+    from tests.integration.test_api_bots import database_fingerprint
+
+    before = database_fingerprint(engine)
+    for url in (
+        "/api/v1/safety/drift",
+        "/api/v1/safety/status",
+        "/api/v1/trading/status",
+        "/api/v1/bots/status/summary",
+        "/api/v1/trades",
+        "/api/v1/health",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert database_fingerprint(engine) == before
+
+
+def test_drift_on_a_fresh_database_reports_the_starting_balance(client) -> None:
+    r = client.get("/api/v1/safety/drift")
+    assert r.status_code == 200
+    assert r.json() == []
+
+
 def test_trading_state_endpoint_sets_each_state_with_token_and_reason(client) -> None:
     body = {"state": "REDUCING", "reason": "volatile"}
     assert client.post("/api/v1/trading/state", json=body).status_code == 401

@@ -10,10 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
+from coinpilot.api.strict_types import BotIdPath, DbId, DecimalText, TradeIdPath
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
 from coinpilot.engine import views
@@ -27,25 +28,25 @@ safety = APIRouter(prefix="/safety", tags=["safety"])
 trades = APIRouter(tags=["trades"])
 routers = [trading, safety, trades]
 
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 DecimalString = Field(default=None, max_length=40, description='decimal string, e.g. "10.50"')
 
 
 class TradeRequestBody(BaseModel):
     model_config = _STRICT
 
-    bot_id: int = Field(ge=1)
+    bot_id: DbId
     side: Side
-    quote_size: str | None = DecimalString
-    base_size: str | None = DecimalString
+    quote_size: DecimalText | None = DecimalString
+    base_size: DecimalText | None = DecimalString
 
 
 class EmergencyBody(BaseModel):
     model_config = _STRICT
 
     reason: str = Field(default="emergency stop by user", max_length=500)
-    cancel_open_orders: bool = False
-    close_positions: bool = False
+    cancel_open_orders: StrictBool = False
+    close_positions: StrictBool = False
 
 
 class StateBody(BaseModel):
@@ -225,7 +226,7 @@ def list_trades(
 
 
 @trades.get("/trades/{trade_id}", summary="One trade with fills and its safety decision")
-def get_trade(trade_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_trade(trade_id: TradeIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     dto = services.trades.get_trade(trade_id)
     if dto is None:
         raise NotFound(f"trade {trade_id}")
@@ -234,7 +235,9 @@ def get_trade(trade_id: int, services: Services = Depends(get_services)) -> dict
 
 @trades.get("/bots/{bot_id}/trades", summary="A bot's trades, newest first")
 def bot_trades(
-    bot_id: int, limit: int = Query(default=50, ge=1, le=500), services: Services = Depends(get_services)
+    bot_id: BotIdPath,
+    limit: int = Query(default=50, ge=1, le=500),
+    services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:
     with services.sessions() as s:
         if bot_repo.get_bot(s, bot_id) is None:
@@ -243,7 +246,7 @@ def bot_trades(
 
 
 @trades.get("/bots/{bot_id}/position", summary="The bot's position with tranches and P&L")
-def bot_position(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def bot_position(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         bot = bot_repo.get_bot(s, bot_id)
         if bot is None:

@@ -357,6 +357,7 @@ class TradingStep:
                     str(r.get("message", r)) if isinstance(r, dict) else str(r)
                     for r in result.decision.get("reasons") or []
                 ),
+                extra={"bot": view.bot_id},
             )
         else:
             trade = result.trade
@@ -370,6 +371,7 @@ class TradingStep:
                 trade.id,
                 trade.status,
                 plan.reason,
+                extra={"bot": view.bot_id, "trade": trade.id, "client_order_id": trade.client_order_id},
             )
         if plan.confirmation_driven:
             self._restart_confirmation(view.bot_id, now)

@@ -298,7 +298,12 @@ class OrderSync:
             return None
         except Exception as exc:  # outcome unknown: keep PENDING; sync/reconcile replays the id
             message = f"{unknown}: {describe(exc)}"
-            log.warning("order %s: %s", request.client_order_id, message)
+            log.warning(
+                "order %s: %s",
+                request.client_order_id,
+                message,
+                extra={"trade": trade_id, "client_order_id": request.client_order_id},
+            )
             self.note_error(trade_id, message, report)
             return None
         self.record_ack(trade_id, ack)

@@ -141,12 +141,31 @@ class PaperExchange:
             pass  # another process seeded it at the same moment
         self._seeded = True
 
+    def _starting_if_unused(self, currencies: Sequence[str] | None) -> dict[str, Balance] | None:
+        """The starting balances if the paper account was never used, else None (and it is
+        known to be seeded from then on)."""
+        with read_session(self._sf) as s:
+            if s.scalar(sa.select(sa.func.count()).select_from(PaperBalance)):
+                self._seeded = True
+                return None
+        wanted = None if currencies is None else set(currencies)
+        return {
+            cur: Balance(cur, amount)
+            for cur, amount in self._starting.items()
+            if wanted is None or cur in wanted
+        }
+
     def get_balances(self, currencies: Sequence[str] | None = None) -> dict[str, Balance]:
         """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders).
 
-        Due orders are filled first; when none is due (the usual case) this is one read.
+        Due orders are filled first; when none is due (the usual case) this is one read. An
+        account never used shows its starting balances without writing them (a read stays a
+        read: ``GET /safety/drift`` must not change a fresh database); placing an order seeds.
         """
-        self._ensure_seeded()
+        if not self._seeded:
+            unused = self._starting_if_unused(currencies)
+            if unused is not None:
+                return unused
         now = self._clock.now()
         with read_session(self._sf) as s:
             orders = open_orders(s)

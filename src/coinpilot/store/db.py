@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from coinpilot.private_files import make_private_file
 from coinpilot.store.models import ControlState
 from coinpilot.store.repos.control import new_state_row
 
@@ -37,8 +38,10 @@ WAL_CHECKPOINT_SECONDS = 30.0
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and ":memory:" not in url:
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and ":memory:" not in url and "mode=memory" not in url:
+            db_file = Path(url[len("sqlite:///") :].split("?", 1)[0])
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+            make_private_file(db_file)  # 0600, and so its -wal/-shm files
         engine = sa.create_engine(
             url,
             echo=echo,
