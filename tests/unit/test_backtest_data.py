@@ -56,8 +56,9 @@ def test_gzip_csv_loads(tmp_path: Path) -> None:
         (2, "10830,10,11,9,10,1", "not a multiple of the ONE_HOUR granularity"),
     ],
 )
-def test_bad_rows_are_refused_naming_the_row(tmp_path: Path, row_index: int, bad_row: str,
-                                             fragment: str) -> None:
+def test_bad_rows_are_refused_naming_the_row(
+    tmp_path: Path, row_index: int, bad_row: str, fragment: str
+) -> None:
     rows = [f"{3600 * i},10,11,9,10,1" for i in range(1, 6)]
     rows[row_index] = bad_row
     with pytest.raises(CandleDataError) as err:

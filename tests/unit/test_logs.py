@@ -74,8 +74,14 @@ def test_a_terminal_gets_readable_text_and_a_pipe_gets_json(
 def test_secrets_are_redacted_from_every_line(tmp_path: Path, restore_root) -> None:
     token = "tok-abcdefghijklmnop"
     secret = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGl0c2FzZWNyZXQ\n-----END EC PRIVATE KEY-----"
-    configure_logging(Settings(home=tmp_path, api_token=token, coinbase_api_key="organizations/x/apiKeys/y",
-                               coinbase_api_secret=secret))
+    configure_logging(
+        Settings(
+            home=tmp_path,
+            api_token=token,
+            coinbase_api_key="organizations/x/apiKeys/y",
+            coinbase_api_secret=secret,
+        )
+    )
     log = logging.getLogger("coinpilot.test")
     log.error("headers Authorization: Bearer %s", token)
     log.error("key %s", secret)

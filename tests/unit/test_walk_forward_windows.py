@@ -14,7 +14,9 @@ from coinpilot.backtest.windows import walk_forward
 def test_rolling_folds_by_hand() -> None:
     folds = walk_forward(100, folds=3, train_fraction=0.5)
     assert [(f.train_start, f.train_end, f.test_start, f.test_end) for f in folds] == [
-        (0, 25, 25, 50), (25, 50, 50, 75), (50, 75, 75, 100)
+        (0, 25, 25, 50),
+        (25, 50, 50, 75),
+        (50, 75, 75, 100),
     ]
 
 
