@@ -75,14 +75,14 @@ def _parse_float(raw: str, column: str, where: str) -> float:
         raise CandleDataError(f"{where}: {column} {raw!r} is not a number") from exc
 
 
-def _rows_to_candles(rows: Iterable[list[str]], header: list[str], pair: str, granularity: Granularity,
-                     source: str) -> Candles:
+def _rows_to_candles(
+    rows: Iterable[list[str]], header: list[str], pair: str, granularity: Granularity, source: str
+) -> Candles:
     names = [h.strip().lower() for h in header]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise CandleDataError(
-            f"{source}: missing column(s) {', '.join(missing)}; the header must name "
-            f"{', '.join(COLUMNS)}"
+            f"{source}: missing column(s) {', '.join(missing)}; the header must name {', '.join(COLUMNS)}"
         )
     index = [names.index(c) for c in COLUMNS]
     starts: list[int] = []
@@ -225,8 +225,9 @@ def window(c: Candles, start: datetime | None, end: datetime | None) -> Candles:
     lo = 0 if start is None else int(np.searchsorted(c.start, int(start.timestamp()), side="left"))
     hi = len(c) if end is None else int(np.searchsorted(c.start, int(end.timestamp()), side="left"))
     sl = slice(lo, hi)
-    return Candles(c.pair, c.granularity, c.start[sl], c.open[sl], c.high[sl], c.low[sl], c.close[sl],
-                   c.volume[sl])
+    return Candles(
+        c.pair, c.granularity, c.start[sl], c.open[sl], c.high[sl], c.low[sl], c.close[sl], c.volume[sl]
+    )
 
 
 def _iso(ts: int) -> str:
