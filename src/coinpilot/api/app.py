@@ -6,14 +6,16 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
 from coinpilot.api import bots, health, market, pages
 from coinpilot.api.errors import install_error_handlers
+from coinpilot.api.shared_answer import SharedAnswer
 from coinpilot.config import Settings
 from coinpilot.security import load_or_create_token
 from coinpilot.services import Services, build_services
@@ -52,6 +54,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.overview_answer = SharedAnswer(ttl=1.0)
+
+    @app.middleware("http")
+    async def fresh_overview_after_changes(request: Request, call_next: Any) -> Any:
+        """A person's own action shows on the next refresh: writes clear the shared overview."""
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            app.state.overview_answer.invalidate()
+            response = await call_next(request)
+            app.state.overview_answer.invalidate()
+            return response
+        return await call_next(request)
+
     app.state.api_token = token
     install_error_handlers(app)
     for module in (health, pages, bots, market):
