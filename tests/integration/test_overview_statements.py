@@ -96,3 +96,33 @@ def test_stopped_bot_shows_no_live_confirmation_and_running_bot_turns_stale(sess
     assert running and not any(r["stale"] for r in running)
     assert all(r["stale"] for r in old["bots"] if r["status"] == "RUNNING")
     assert not any(r["stale"] for r in old["bots"] if r["status"] == "STOPPED")
+
+
+def test_safety_status_statement_count_is_the_same_at_10_and_100_bots(engine, session_factory, clock) -> None:
+    """`coinpilot safety status` ran 313 statements at 100 bots (a set per bot)."""
+    from coinpilot.engine.control import ControlService
+
+    now = clock.now()
+    control = ControlService(session_factory, clock, TradingMode.MOCK)
+
+    def count() -> tuple[int, dict]:
+        seen: list[str] = []
+
+        def listen(_c, _cur, statement, *_rest) -> None:
+            seen.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", listen)
+        try:
+            out = control.safety_status(SafetyLimits())
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listen)
+        return len(seen), out
+
+    seed_dashboard(session_factory, now, bots=10, trades=200)
+    at_10, status_10 = count()
+    seed_dashboard(session_factory, now, bots=90, trades=1800)
+    at_100, status_100 = count()
+    assert len(status_10["bots"]) == 10 and len(status_100["bots"]) == 100
+    assert at_10 == at_100, (at_10, at_100)
+    row = status_100["bots"][0]
+    assert row["trades_today"] >= 0 and row["tranches"] == 1

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
-from coinpilot.store.repos.trade_counters import counts_against_limits, inflight_buy_quote
+from coinpilot.store.repos.trade_counters import NON_FINAL, counts_against_limits, inflight_buy_quote
 
 ZERO = Decimal(0)
 # The newest exits read per bot for its loss streak: more than the hard cap on
@@ -101,6 +101,19 @@ def _realized_today(
         if pnl is not None:
             out[int(row_bot)] += pnl
     return dict(out)
+
+
+def realized_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, Decimal]:
+    """Each bot's realised P&L booked since ``since`` (one statement for all bots)."""
+    return _realized_today(session, mode, since, None)
+
+
+def bots_with_open_trades(session: Session, mode: TradingMode) -> set[int]:
+    """Bots with a trade not final yet (one ``ix_trades_mode_status`` range)."""
+    rows = session.execute(
+        sa.select(Trade.bot_id).where(Trade.mode == mode, Trade.status.in_(NON_FINAL)).distinct()
+    )
+    return {int(b) for (b,) in rows}
 
 
 def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, list[Decimal | None]]:
