@@ -253,7 +253,7 @@ def main() -> None:
     settings = Settings(
         home=tmp,
         database_url=url,
-        api_token="bench",
+        api_token="bench-token-0123456789-abcdefghijklmnop",
         paper_fill_delay_seconds=0,
         paper_starting_usd=Decimal("100000000"),
         limits={

@@ -70,8 +70,8 @@ def _reset_postgres(url: str) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.exec_driver_sql(
-            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
-            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
+            "INSERT INTO control_state (id, trading_state, state_reason, state_by, lock_version, updated_at)"
+            " VALUES (1, 'HALTED', 'not enabled yet', 'install', 0, '2026-01-01T00:00:00+00:00')"
         )
     engine.dispose()
 
@@ -104,7 +104,7 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2024, 3, 1, 12, 0, tzinfo=UTC))
 
 
-API_TOKEN = "test-token-0123456789"
+API_TOKEN = "test-token-0123456789-abcdefghijklmnop"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 REPLAY_TIME = datetime(2018, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -143,5 +143,5 @@ def client(settings, services):
 
     from coinpilot.api.app import create_app
 
-    with TestClient(create_app(settings, services)) as c:
+    with TestClient(create_app(settings, services), base_url="http://127.0.0.1:8000") as c:
         yield c

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     api_token: SecretStr | None = None
+    # Host header names the server answers to (DNS-rebinding defence); add the name you reach
+    # it under if you expose it beyond this machine (``serve --expose``).
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "::1"])
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # auto: JSON lines unless stderr is a terminal (the log file is always JSON unless "text").
     log_format: Literal["auto", "json", "text"] = "auto"
@@ -101,6 +104,10 @@ class Settings(BaseSettings):
 
     engine_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
     sync_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    # An unsent order is re-sent (with a fresh safety approval) only while younger than this.
+    pending_resend_max_age_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The exchange breaker returns to ACTIVE after the exchange answered normally this long.
+    exchange_breaker_recover_seconds: float = Field(default=600.0, gt=0, le=86_400)
     candle_cache_ttl_seconds: float = Field(default=30.0, ge=0, le=3600)
     evaluation_retention: int = Field(default=1000, ge=10, le=1_000_000)
     # SIGTERM: how long in-flight orders may take to finish before the process exits anyway.
@@ -131,6 +138,13 @@ class Settings(BaseSettings):
             _check_config_file(path)
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            check_token_strength(v.get_secret_value())
+        return v
 
     @field_validator("coinbase_base_url", mode="after")
     @classmethod
@@ -173,6 +187,18 @@ def _check_config_file(path: Path) -> None:
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} (COINPILOT_CONFIG) cannot be read: {exc}") from None
+
+
+MIN_TOKEN_LENGTH = 32
+
+
+def check_token_strength(token: str) -> None:
+    """An API token guards every state-changing route: at least 32 characters, no spaces."""
+    if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in token):
+        raise ValueError(
+            f"the API token must be at least {MIN_TOKEN_LENGTH} characters without spaces; "
+            "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def absolutize_sqlite_url(url: str) -> str:

@@ -283,22 +283,7 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
 
     sessions = make_session_factory(engine)
     state = ControlService(sessions, SystemClock(), settings.trading_mode).state()
-    if state.get("emergency_stop"):
-        report.add(
-            "trading",
-            Severity.FAIL,
-            f"emergency stop engaged: {state.get('emergency_reason') or 'no reason given'}",
-            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot release'",
-        )
-    elif not state.get("trading_enabled"):
-        report.add(
-            "trading",
-            Severity.WARN,
-            f"trading is disabled for {settings.trading_mode.value} mode",
-            "'coinpilot trading enable' when you mean to trade",
-        )
-    else:
-        report.add("trading", Severity.OK, f"trading enabled ({settings.trading_mode.value} mode)")
+    _report_trading_state(state, settings.trading_mode.value, report)
     with sessions() as s:
         errored = list(s.scalars(sa.select(Bot.name).where(Bot.status == BotStatus.ERROR)))
         running = s.scalar(sa.select(sa.func.count()).where(Bot.status == BotStatus.RUNNING)) or 0
@@ -322,6 +307,40 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
             "orders", Severity.WARN, f"trade {trade_id} is {status}: {error}", "docs/runbook.md: stuck order"
         )
     report.add("time", Severity.OK, f"checked at {datetime.now(UTC).isoformat(timespec='seconds')}")
+
+
+def _report_trading_state(state: dict[str, Any], mode: str, report: DoctorReport) -> None:
+    """ACTIVE is fine; HALTED because nobody enabled trading yet is a warning; any other HALTED
+    (a kill) or REDUCING (a breaker: no buys) blocks trading and needs a person."""
+    current = str(state.get("state") or "unknown").upper()
+    reason = state.get("reason") or "no reason given"
+    by = f" by {state['by']}" if state.get("by") else ""
+    if current == "ACTIVE":
+        report.add("trading", Severity.OK, f"trading is ACTIVE ({mode} mode)")
+    elif current == "HALTED" and (
+        reason in ("not enabled yet", "trading disabled") or str(reason).startswith("not enabled for")
+    ):
+        report.add(
+            "trading",
+            Severity.WARN,
+            f"trading is HALTED for {mode} mode ({reason}): nothing will be sent",
+            "'coinpilot trading enable' when you mean to trade",
+        )
+    elif current == "HALTED":
+        report.add(
+            "trading",
+            Severity.FAIL,
+            f"trading is HALTED{by}: {reason}",
+            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot release' and "
+            "'coinpilot trading enable'",
+        )
+    else:
+        report.add(
+            "trading",
+            Severity.FAIL,
+            f"trading is {current}{by}: {reason} (exits only, no buys)",
+            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot trading enable'",
+        )
 
 
 def print_report(report: DoctorReport, console: Any) -> None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coinpilot.config import Settings
+from coinpilot.private_files import make_private_dir, make_private_file
 
 FORMAT = "%(asctime)s %(levelname)s [%(mode)s] %(name)s: %(message)s"
 CONTEXT_FIELDS = ("bot", "trade", "order", "client_order_id")
@@ -155,7 +156,8 @@ def _wants_json(fmt: str, stream: Any) -> bool:
 
 def configure_logging(settings: Settings, *, log_file: str = "coinpilot.log") -> None:
     global _recent
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.home)
+    make_private_file(settings.home / log_file)
     redact = Redactor(settings_secrets(settings))
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(

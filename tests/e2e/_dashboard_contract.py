@@ -17,10 +17,12 @@ CONTRACT_SUMMARY: dict[str, Any] = {
     "generated_at": "2024-03-01T12:00:00+00:00",
     "mode": "production",
     "trading": {
-        "enabled": True,
-        "emergency_stop": True,
-        "emergency_reason": "exchange outage",
-        "emergency_at": "2024-03-01T11:59:00+00:00",
+        "trading_state": "HALTED",
+        "trading_state_reason": "exchange outage",
+        "state": "HALTED",
+        "reason": "exchange outage",
+        "by": "alice",
+        "since": "2024-03-01T11:59:00+00:00",
     },
     "safety": {
         "trades_today": 3,

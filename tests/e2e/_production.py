@@ -34,7 +34,7 @@ def production_settings(
     base_url: str,
     cert_path: Path | str,
     key_file: Path,
-    api_token: str = "prod-test-token-0123456789",
+    api_token: str = "prod-test-token-0123456789-abcdefghijklmnop",
     **overrides: Any,
 ) -> Settings:
     """Production mode against a loopback stand-in: no cooldown floor or reserve, short timeouts."""

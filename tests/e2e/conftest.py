@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-API_TOKEN = "e2e-test-token-0123456789"
+API_TOKEN = "e2e-test-token-0123456789-abcdefghijklmnop"
 
 
 def _require_chromium() -> None:

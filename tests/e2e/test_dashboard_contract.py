@@ -28,7 +28,7 @@ def test_contract_summary_renders_every_field_with_exact_money(page: Any) -> Non
     assert badge.inner_text() == "PRODUCTION"
     assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(225, 29, 72)"
     assert "exchange outage" in page.locator("#emergency-banner").inner_text()
-    assert page.locator("#trading-state").inner_text() == "Trading enabled"
+    assert page.locator("#trading-state").inner_text() == "Trading HALTED"
     assert page.locator("#trades-today").inner_text() == "3 / 30"
     assert "1,234,567.90" in page.locator("#totals").inner_text()  # a float would give …89
     assert "−12.50" in page.locator("#safety").inner_text()

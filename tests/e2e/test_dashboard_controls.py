@@ -59,11 +59,11 @@ def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
         page.click("#btn-enable")
     assert req.value.headers.get("authorization") == f"Bearer {API_TOKEN}"
     assert dialogs and "Enable trading" in dialogs[0]
-    page.locator("#trading-state", has_text="Trading enabled").wait_for(timeout=5000)
-    assert live_server.summary()["trading"]["enabled"] is True
+    page.locator("#trading-state", has_text="Trading ACTIVE").wait_for(timeout=5000)
+    assert live_server.summary()["trading"]["state"] == "ACTIVE"
 
 
-def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_server: Any, page: Any) -> None:
+def test_emergency_stop_sends_reason_halts_and_release_gives_exits_only(live_server: Any, page: Any) -> None:
     from tests.e2e.conftest import API_TOKEN
 
     save_token(page, API_TOKEN)
@@ -77,11 +77,13 @@ def test_emergency_stop_sends_reason_shows_banner_and_release_clears_it(live_ser
     banner = page.locator("#emergency-banner")
     banner.wait_for(state="visible", timeout=5000)
     assert "e2e drill" in banner.inner_text()
-    assert live_server.summary()["trading"]["emergency_stop"] is True
+    assert live_server.summary()["trading"]["state"] == "HALTED"
+    page.locator("#trading-state", has_text="Trading HALTED").wait_for(timeout=5000)
 
     page.click("#btn-emergency-release")
-    banner.wait_for(state="hidden", timeout=5000)
-    assert live_server.summary()["trading"]["emergency_stop"] is False
+    page.locator("#trading-state", has_text="Trading REDUCING").wait_for(timeout=5000)
+    assert "REDUCING" in banner.inner_text() and "stop-losses keep working" in banner.inner_text()
+    assert live_server.summary()["trading"]["state"] == "REDUCING"
 
 
 def test_bot_stop_button_stops_a_running_bot(live_server: Any, page: Any) -> None:

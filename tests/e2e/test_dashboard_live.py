@@ -76,7 +76,7 @@ def test_server_side_changes_appear_within_one_poll_without_reload(live_server: 
     changed = time.monotonic()
     btc.locator(".bot-status", has_text="STOPPED").wait_for(timeout=POLL_WAIT_MS)
     assert btc.locator(".score-value").inner_text() != "—"
-    assert page.locator("#trading-state").inner_text() == "Trading enabled"
+    assert page.locator("#trading-state").inner_text() == "Trading ACTIVE"
     row = page.locator("#trades-body tr").first.inner_text()
     for text in ("btc-e2e", "BUY", "manual", "MOCK"):
         assert text in row, text

@@ -68,7 +68,7 @@ def test_overview_shows_the_demo_bots_mode_state_and_usage(
     open_dashboard(page, live_server.url)
 
     assert page.locator("#mode-badge").inner_text() == "MOCK"
-    assert page.locator("#trading-state").inner_text() == "Trading enabled"
+    assert page.locator("#trading-state").inner_text() == "Trading ACTIVE"
     assert page.locator("tr.bot-row").count() == 2
     btc = card(page, "btc-demo")
     assert "1 / 10 trades" in btc.locator(".usage").inner_text()

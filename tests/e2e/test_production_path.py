@@ -199,7 +199,7 @@ def test_confirmed_buy_signal_settles_through_the_sdk_with_position_and_pnl_to_t
 
     from coinpilot.api.app import create_app
 
-    with TestClient(create_app(svc.settings, svc)) as client:
+    with TestClient(create_app(svc.settings, svc), base_url="http://127.0.0.1:8000") as client:
         body = client.get(f"/api/v1/bots/{bot}/position").json()
     bid = D("50000.00") - D("0.01")
     assert D(body["base_size"]) == expected["base_size"]

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import FakeClock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Candles, Product
+from coinpilot.domain.trading_state import EXCHANGE_BREAKER
 from coinpilot.domain.types import BotStatus, Granularity, TradingMode
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
@@ -113,6 +114,7 @@ def make_rig(
     *,
     breaker_threshold: int = 5,
     fill_delay_seconds: float = 0.2,
+    recover_after_seconds: float = 600,
 ) -> Rig:
     market = ScriptedMarket(clock)
     exchange = FakeExchange(
@@ -125,9 +127,19 @@ def make_rig(
 
     def trip(reason: str) -> None:
         tripped.append(reason)
-        control.engage_emergency(actor="circuit_breaker", reason=reason)
+        control.breaker_trip(EXCHANGE_BREAKER, reason)
 
-    breaker = CircuitBreaker(trip, clock, threshold=breaker_threshold, window_seconds=600)
+    def recover(reason: str) -> None:
+        control.breaker_recover(EXCHANGE_BREAKER, reason)
+
+    breaker = CircuitBreaker(
+        trip,
+        clock,
+        threshold=breaker_threshold,
+        window_seconds=600,
+        recover=recover,
+        recover_after_seconds=recover_after_seconds,
+    )
     step = TradingStep(sf, trades, clock, on_exchange_error=breaker.record_failure)
     evaluations = EvaluationService(sf, market, clock)
     scheduler = EvaluationScheduler(

@@ -13,8 +13,8 @@ creation, quote-sized buys keep ``filled_value + fees == quote_size`` exactly. F
   catches, before / after creating the order: the process "dies" there, like kill -9).
 - ``fail_reads``: raise ExchangeUnavailable from get_order/get_orders/get_fills while > 0.
 - ``hide_fills``: get_fills returns [] (the fill list lagging the order status).
-- ``finish_as(order_id, status, fraction)``: end an order CANCELLED/EXPIRED/FAILED with a
-  partial fill of ``fraction`` of its size.
+- ``finish_as(order_id, status, fraction, reason)``: end an order CANCELLED/EXPIRED/FAILED with
+  a partial fill of ``fraction`` of its size and the exchange's ``reason``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Candles, Product
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import (
     BotStatus,
     Granularity,
@@ -144,6 +145,7 @@ class FakeExchange:
         self.create_calls = 0
         self.cancel_calls: list[list[str]] = []
         self.get_orders_calls = 0
+        self.find_order_calls = 0
         self._lock = threading.RLock()
 
     @property
@@ -243,13 +245,15 @@ class FakeExchange:
             self.balances[base_cur] = self.balances.get(base_cur, D(0)) - base
             self.balances[quote_cur] = self.balances.get(quote_cur, D(0)) + value - fee
 
-    def finish_as(self, order_id: str, status: ExchangeOrderStatus, fraction: Decimal) -> None:
+    def finish_as(
+        self, order_id: str, status: ExchangeOrderStatus, fraction: Decimal, reason: str | None = None
+    ) -> None:
         with self._lock:
             o = self.orders[order_id]
             if fraction > 0:
                 self._fill(o, fraction)
             o.status = status
-            o.reject_reason = "test" if status == ExchangeOrderStatus.FAILED else None
+            o.reject_reason = reason or ("test" if status == ExchangeOrderStatus.FAILED else None)
 
     def _snapshot(self, o: _Order) -> OrderSnapshot:
         base = sum((f.base_size for f in o.fills), D(0))
@@ -288,6 +292,16 @@ class FakeExchange:
             self._read_fault()
             self._process_due()
             return [self._snapshot(self.orders[i]) for i in order_ids if i in self.orders]
+
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        with self._lock:
+            self.find_order_calls += 1
+            self._read_fault()
+            self._process_due()
+            for o in self.orders.values():
+                if o.request.client_order_id == client_order_id and o.request.pair == pair:
+                    return self._snapshot(o)
+            return None
 
     def get_fills(self, order_id: str) -> list[FillReport]:
         with self._lock:
@@ -357,7 +371,9 @@ def make_bot(
 def enable_trading(sf: sessionmaker[Session], clock: Clock, mode: TradingMode = TradingMode.MOCK) -> None:
     with sf() as s, s.begin():
         state = acquire_trading_lock(s, clock.now())
-        state.trading_enabled = True
+        state.trading_state = TradingState.ACTIVE
+        state.state_reason = "enabled by the test"
+        state.state_by = "test"
         state.enabled_mode = mode
 
 
@@ -388,9 +404,9 @@ def trade_until_killed(url: str, bot_ids: list[int]) -> None:
     paper = PaperExchange(
         sf, StaticMarket(clock), clock, fill_delay_seconds=0, starting_balances={"USD": D("100000")}
     )
-    reconcile_all(sf, paper, clock, mode)  # a restarted process reconciles first
     svc = TradeService(sf, paper, clock, mode, KILL_LIMITS)
-    sync = OrderSync(sf, paper, clock, mode)
+    reconcile_all(sf, paper, clock, mode, svc.fresh_approval)  # a restarted process reconciles first
+    sync = OrderSync(sf, paper, clock, mode, approver=svc.fresh_approval)
     print("ready", flush=True)
     i = 0
     while True:

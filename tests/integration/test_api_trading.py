@@ -20,9 +20,10 @@ def count(engine: sa.Engine, model: type) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(model)).scalar_one())
 
 
-def test_trading_starts_disabled_and_a_trade_is_refused_with_its_reason(client, engine) -> None:
+def test_trading_starts_halted_and_a_trade_is_refused_with_its_reason(client, engine) -> None:
     bot = make_bot(client)
-    assert client.get("/api/v1/trading/status").json()["trading_enabled"] is False
+    status = client.get("/api/v1/trading/status").json()
+    assert (status["state"], status["reason"]) == ("HALTED", "not enabled yet")
     r = client.post(
         "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "10"}, headers=AUTH
     )
@@ -30,7 +31,7 @@ def test_trading_starts_disabled_and_a_trade_is_refused_with_its_reason(client, 
     body = r.json()
     assert body["allowed"] is False
     assert body["mode"] == "mock"
-    assert any("disabled" in reason["message"].lower() for reason in body["decision"]["reasons"])
+    assert any("halted" in reason["message"].lower() for reason in body["decision"]["reasons"])
     assert count(engine, Trade) == 0
     assert count(engine, SafetyAudit) == 1
 
@@ -39,9 +40,9 @@ def test_enable_requires_the_token_and_is_audited(client) -> None:
     assert client.post("/api/v1/trading/enable").status_code == 401
     r = client.post("/api/v1/trading/enable", headers=AUTH)
     assert r.status_code == 200
-    assert r.json()["trading_enabled"] is True
+    assert r.json()["state"] == "ACTIVE"
     events = client.get("/api/v1/trading/events").json()
-    assert events[0]["action"] == "enable_trading"
+    assert events[0]["action"] == "state_active"
     assert events[0]["actor"] == "api"
 
 
@@ -118,12 +119,14 @@ def test_size_below_product_minimum_is_refused(client, engine) -> None:
     assert count(engine, Trade) == 0
 
 
-def test_emergency_stop_blocks_buys_survives_and_needs_explicit_release(client, settings, services) -> None:
+def test_emergency_stop_halts_survives_a_restart_and_release_gives_reducing(
+    client, settings, services
+) -> None:
     bot = make_bot(client)
     client.post("/api/v1/trading/enable", headers=AUTH)
     r = client.post("/api/v1/safety/emergency-stop", json={"reason": "test"}, headers=AUTH)
     assert r.status_code == 200
-    assert r.json()["state"]["emergency_stop"] is True
+    assert r.json()["state"]["state"] == "HALTED"
     r = client.post(
         "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": "10"}, headers=AUTH
     )
@@ -133,16 +136,15 @@ def test_emergency_stop_blocks_buys_survives_and_needs_explicit_release(client, 
 
     again = build_services(settings, clock=services.clock, migrate=False)
     try:
-        assert again.control.state()["emergency_stop"] is True
+        assert again.control.state()["state"] == "HALTED"
     finally:
         again.close()
-    assert client.post("/api/v1/trading/enable", headers=AUTH).status_code == 409
     r = client.post("/api/v1/safety/emergency-release", headers=AUTH)
     assert r.status_code == 200
-    assert r.json()["emergency_stop"] is False
-    assert r.json()["trading_enabled"] is False
+    assert r.json()["state"] == "REDUCING"
+    assert client.post("/api/v1/safety/emergency-release", headers=AUTH).status_code == 409
     status = client.get("/api/v1/safety/status").json()
-    assert status["emergency_stop"] is False
+    assert status["state"] == "REDUCING"
     assert status["limits"]["max_trade_usd"] == "25"
 
 
@@ -166,3 +168,48 @@ def test_production_mode_without_keys_refuses_to_start(settings) -> None:
     prod = settings.model_copy(update={"trading_mode": "production"})
     with pytest.raises(StartupError, match="API keys"):
         build_services(prod, migrate=False)
+
+
+def test_gets_on_a_fresh_database_change_nothing(client, engine) -> None:
+    """GET endpoints are pure in every case: drift used to seed the paper balances."""
+    from tests.integration.test_api_bots import database_fingerprint
+
+    before = database_fingerprint(engine)
+    for url in (
+        "/api/v1/safety/drift",
+        "/api/v1/safety/status",
+        "/api/v1/trading/status",
+        "/api/v1/bots/status/summary",
+        "/api/v1/trades",
+        "/api/v1/health",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert database_fingerprint(engine) == before
+
+
+def test_drift_on_a_fresh_database_reports_the_starting_balance(client) -> None:
+    r = client.get("/api/v1/safety/drift")
+    assert r.status_code == 200
+    assert r.json() == []
+
+
+def test_trading_state_endpoint_sets_each_state_with_token_and_reason(client) -> None:
+    body = {"state": "REDUCING", "reason": "volatile"}
+    assert client.post("/api/v1/trading/state", json=body).status_code == 401
+    r = client.post("/api/v1/trading/state", json=body, headers=AUTH)
+    assert r.status_code == 200
+    assert (r.json()["state"], r.json()["reason"], r.json()["by"]) == ("REDUCING", "volatile", "api")
+    assert client.get("/api/v1/trading/state").json()["state"] == "REDUCING"
+    for state in ("ACTIVE", "HALTED"):
+        assert (
+            client.post("/api/v1/trading/state", json={"state": state}, headers=AUTH).json()["state"] == state
+        )
+    events = client.get("/api/v1/trading/events").json()
+    assert [e["action"] for e in events[:3]] == ["state_halted", "state_active", "state_reducing"]
+
+
+def test_an_unknown_trading_state_is_a_422_naming_the_field_and_changes_nothing(client) -> None:
+    r = client.post("/api/v1/trading/state", json={"state": "PANIC"}, headers=AUTH)
+    assert r.status_code == 422
+    assert "state" in str(r.json()["detail"][0]["loc"])
+    assert client.get("/api/v1/trading/state").json()["state"] == "HALTED"

@@ -74,11 +74,12 @@ def test_invalid_configuration_is_reported_with_the_setting(cli_env) -> None:
     assert "hard cap" in r.stderr
 
 
-def test_trading_switch_kill_and_release(cli_env) -> None:
+def test_trading_states_enable_kill_release_and_state_commands(cli_env) -> None:
     run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
+    assert "HALTED" in run(cli_env, "trading", "status").stdout
     r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
     assert r.returncode == 1
-    assert "TRADING_DISABLED" in r.stdout
+    assert "TRADING_HALTED" in r.stdout
     assert run(cli_env, "trading", "enable").returncode == 0
     r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -86,11 +87,20 @@ def test_trading_switch_kill_and_release(cli_env) -> None:
     assert run(cli_env, "kill", "--reason", "test").returncode == 0
     r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
     assert r.returncode == 1
-    assert "EMERGENCY_STOP" in r.stdout
+    assert "TRADING_HALTED" in r.stdout
     r = run(cli_env, "trading", "status")
-    assert "EMERGENCY STOP" in r.stdout
+    assert "HALTED" in r.stdout and "test" in r.stdout
     assert run(cli_env, "release").returncode == 0
-    assert "DISABLED" in run(cli_env, "trading", "status").stdout
+    assert "REDUCING" in run(cli_env, "trading", "state").stdout
+    r = run(cli_env, "trade", "b1", "buy", "--quote", "10")
+    assert r.returncode == 1 and "TRADING_REDUCING" in r.stdout
+    r = run(cli_env, "trading", "state", "ACTIVE", "--reason", "checked")
+    assert r.returncode == 0 and "ACTIVE" in r.stdout and "checked" in r.stdout
+    assert "HALTED" in run(cli_env, "trading", "halt", "--reason", "night").stdout
+    assert "REDUCING" in run(cli_env, "trading", "reduce").stdout
+    assert "ACTIVE" in run(cli_env, "trading", "activate").stdout
+    r = run(cli_env, "trading", "state", "PANIC")
+    assert r.returncode == 1 and "unknown trading state" in r.stderr
 
 
 def test_db_upgrade_prints_the_absolute_database_and_revision(cli_env) -> None:

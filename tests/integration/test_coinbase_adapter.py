@@ -478,3 +478,38 @@ def test_adapter_calls_go_through_the_rate_limiter(make: Make) -> None:
     ex.get_fee_rates()
     ex.get_fee_rates()
     assert t.slept == [pytest.approx(0.5), pytest.approx(1.0)]
+
+
+# ---- clock skew ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [200, -200])
+def test_token_refused_for_clock_skew_names_the_skew_and_how_to_fix_it(
+    ex: CoinbaseExchange, fake: FakeCoinbase, offset: int
+) -> None:
+    fake.set_clock_offset(offset)  # Coinbase's clock 200 s away from ours
+    with pytest.raises(AuthenticationFailed) as info:
+        ex.get_fee_rates()
+    reason = info.value.reason
+    assert info.value.code == "CLOCK_SKEW", reason
+    assert "API key" not in reason  # not blamed on the key
+    assert f"{offset:+d} s" in reason or f"{offset - 1:+d} s" in reason or f"{offset + 1:+d} s" in reason
+    assert "time endpoint" in reason and "Date header" in reason
+    assert "NTP" in reason  # how to fix it
+    assert info.value.detail["time_endpoint_skew_seconds"] == pytest.approx(offset, abs=2)
+    assert info.value.detail["date_header_skew_seconds"] == pytest.approx(offset, abs=2)
+
+
+def test_refused_key_without_skew_is_still_blamed_on_the_key(make: Make, fake: FakeCoinbase) -> None:
+    with pytest.raises(AuthenticationFailed) as info:
+        make(generate_ec_key()).get_balances()
+    assert info.value.code == "UNAUTHENTICATED" and "key name" in info.value.reason
+
+
+def test_exchange_check_checks_the_clock_first(ex: CoinbaseExchange, fake: FakeCoinbase) -> None:
+    fake.set_clock_offset(200)
+    report = run_exchange_check(ex, "BTC-USD")
+    assert not report.ok
+    assert report.clock_skew_seconds == pytest.approx(200, abs=2)
+    assert "clock" in report.problems[0] and "NTP" in report.problems[0]
+    lines = report.lines()
+    assert lines[0].startswith("clock:") and "API key: REFUSED" not in lines
+    assert fake.request_count("/key_permissions") == 0  # signed calls would only fail

@@ -1,4 +1,4 @@
-"""Trading switch, emergency stop (persisted, survives restart), safety status for the API."""
+"""Trading state (ACTIVE / REDUCING / HALTED: persisted, survives restart), kill switch, safety status."""
 
 from __future__ import annotations
 
@@ -46,46 +46,48 @@ def _events(session_factory) -> list[str]:
         return [e.action for e in s.scalars(sa.select(ControlEvent).order_by(ControlEvent.id))]
 
 
-def test_trading_starts_disabled(proc):
-    assert proc.control.state()["trading_enabled"] is False
+def test_a_fresh_install_starts_halted_not_enabled_yet(proc):
+    state = proc.control.state()
+    assert (state["state"], state["reason"]) == ("HALTED", "not enabled yet")
 
 
 def test_enable_trading_persists_and_is_audited(session_factory, clock, exchange, proc):
     proc.control.enable_trading("alice")
-    assert Process(session_factory, clock, exchange).control.state()["trading_enabled"] is True
+    state = Process(session_factory, clock, exchange).control.state()
+    assert (state["state"], state["by"]) == ("ACTIVE", "alice")
     with session_factory() as s:
         event = s.scalars(sa.select(ControlEvent)).one()
-        assert (event.action, event.actor, event.mode) == ("enable_trading", "alice", MOCK)
+        assert (event.action, event.actor, event.mode) == ("state_active", "alice", MOCK)
+        assert (event.detail["from"], event.detail["to"]) == ("HALTED", "ACTIVE")
 
 
-def test_disable_trading_blocks_entries(session_factory, clock, proc):
+def test_disable_trading_halts_and_blocks_entries(session_factory, clock, proc):
     bot = make_bot(session_factory, clock)
     proc.control.enable_trading("alice")
     proc.control.disable_trading("alice", "going to bed")
+    assert proc.control.state()["state"] == "HALTED"
     res = proc.trades.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed
-    assert _events(session_factory) == ["enable_trading", "disable_trading"]
+    assert _events(session_factory) == ["state_active", "state_halted"]
 
 
 def test_production_trading_needs_a_production_ready_process(session_factory, clock):
     control = ControlService(session_factory, clock, TradingMode.PRODUCTION)
     with pytest.raises(ControlError, match="API keys"):
         control.enable_trading("alice")
-    assert control.state()["trading_enabled"] is False
+    assert control.state()["state"] == "HALTED"
     control.enable_trading("alice", production_ready=True)
-    assert control.state()["trading_enabled"] is True
-    assert control.state()["enabled_mode"] == "production"
+    assert control.state()["state"] == "ACTIVE"
+    assert control.state()["active_mode"] == "production"
 
 
-def test_emergency_stop_disables_trading_and_refuses_enable_until_released(proc):
+def test_kill_halts_with_its_reason_and_a_person_may_activate_again(proc):
     proc.control.enable_trading("alice")
     report = proc.control.engage_emergency("alice", "market crash")
     assert report.engaged
     state = proc.control.state()
-    assert state["emergency_stop"] and not state["trading_enabled"]
-    assert state["emergency_reason"] == "market crash"
-    with pytest.raises(ControlError, match="release"):
-        proc.control.enable_trading("alice")
+    assert (state["state"], state["reason"], state["by"]) == ("HALTED", "market crash", "alice")
+    assert proc.control.activate("bob", "checked")["state"] == "ACTIVE"
 
 
 def test_emergency_stop_survives_a_restart_and_blocks_entries(session_factory, clock, exchange, proc):
@@ -93,10 +95,10 @@ def test_emergency_stop_survives_a_restart_and_blocks_entries(session_factory, c
     proc.control.enable_trading("alice")
     proc.control.engage_emergency("alice", "test")
     restarted = Process(session_factory, clock, exchange)
-    assert restarted.control.state()["emergency_stop"] is True
+    assert restarted.control.state()["state"] == "HALTED"
     res = restarted.trades.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
     assert not res.allowed
-    assert "EMERGENCY_STOP" in {r["code"] for r in res.decision["reasons"]}
+    assert "TRADING_HALTED" in {r["code"] for r in res.decision["reasons"]}
     assert exchange.orders_created == 0
 
 
@@ -141,14 +143,14 @@ def test_emergency_stop_can_cancel_open_orders_and_close_positions(session_facto
         assert s.get(Trade, open_trade.id).status == TradeStatus.CANCELLED
 
 
-def test_release_needs_an_explicit_call_and_leaves_trading_disabled(session_factory, proc):
+def test_release_moves_halted_to_reducing_never_to_active(session_factory, proc):
     proc.control.enable_trading("alice")
     proc.control.engage_emergency("alice", "test")
     state = proc.control.release_emergency("bob", "checked")
-    assert state["emergency_stop"] is False and state["trading_enabled"] is False
+    assert (state["state"], state["by"]) == ("REDUCING", "bob")
     with pytest.raises(ControlError):
         proc.control.release_emergency("bob")
-    assert _events(session_factory) == ["enable_trading", "emergency_stop", "release_emergency"]
+    assert _events(session_factory) == ["state_active", "state_halted", "state_reducing"]
 
 
 def test_safety_status_reports_limits_usage_cooldowns_and_emergency(session_factory, clock, exchange):
@@ -164,8 +166,7 @@ def test_safety_status_reports_limits_usage_cooldowns_and_emergency(session_fact
     p.sync.sync_once()
     clock.advance(60)
     status = p.control.safety_status(limits)
-    assert status["mode"] == "mock" and status["trading_enabled"] is True
-    assert status["emergency_stop"] is False
+    assert status["mode"] == "mock" and status["state"] == "ACTIVE"
     assert status["limits"]["max_daily_trades"] == limits.max_daily_trades
     assert status["today"]["trades"] == 1
     rows = {r["bot_id"]: r for r in status["bots"]}

@@ -12,7 +12,7 @@ from coinpilot.engine.cycle_failures import MAX_ERRORS_BEFORE_ERROR_STATUS
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.exchange.base import ProductNotFound
 from coinpilot.exchange.market_cache import CachedMarketData
-from coinpilot.store.models import Bot, BotRuntime, Evaluation, Trade
+from coinpilot.store.models import Bot, BotRuntime, ControlEvent, Evaluation, Trade
 from tests.integration._engine import INTERVAL, add_bot, make_rig, unavailable
 from tests.integration._fakes import TEST_LIMITS, enable_trading
 
@@ -105,7 +105,21 @@ def test_a_crashing_cycle_does_not_stop_the_loop():
     assert len(calls) >= 3 and runner.failures == 1
 
 
-def test_repeated_exchange_outages_trip_the_breaker_which_stops_trading_and_says_why(session_factory, clock):
+def test_one_failed_cycle_over_five_pairs_is_one_breaker_failure(session_factory, clock):
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS, breaker_threshold=2)
+    pairs = [f"C{i}-USD" for i in range(5)]
+    for p in pairs:
+        add_bot(sf, clock, p, strategy=NO_EXITS)
+        rig.market.set(p, "100", "hold")
+        rig.market.broken[p] = unavailable(f"{p} candles")
+    enable_trading(sf, clock)
+    rig.tick()  # a few seconds of 503s: every pair of this cycle fails
+    assert rig.breaker.recent_failures() == 1
+    assert rig.tripped == [] and rig.control.state()["state"] == "ACTIVE"
+
+
+def test_repeated_failed_cycles_move_trading_to_reducing_and_say_why(session_factory, clock):
     sf = session_factory
     rig = make_rig(sf, clock, TEST_LIMITS, breaker_threshold=3)
     pairs = ["BTC-USD", "ETH-USD", "SOL-USD"]
@@ -115,22 +129,45 @@ def test_repeated_exchange_outages_trip_the_breaker_which_stops_trading_and_says
         rig.market.set(p, "100", "buy")
     rig.market.broken["BTC-USD"] = unavailable("BTC candles")
     rig.market.broken["ETH-USD"] = unavailable("ETH candles")
-    rig.tick()  # two failures: below the threshold, SOL still trades
-    assert rig.tripped == []
-    assert rig.control.state()["emergency_stop"] is False
-    rig.scheduler.run_cycle(bots[:1])  # the third failure within the window
+    rig.tick()  # one failed cycle (two pairs): SOL still trades
+    rig.scheduler.run_cycle(bots[:1])  # the second
+    assert rig.tripped == [] and rig.control.state()["state"] == "ACTIVE"
+    rig.scheduler.run_cycle(bots[:1])  # the third failed cycle within the window
     assert len(rig.tripped) == 1
     state = rig.control.state()
-    assert state["emergency_stop"] is True
-    assert "circuit breaker: 3 exchange failures" in state["emergency_reason"]
-    assert "BTC candles timed out" in state["emergency_reason"]
-    # With the stop engaged the engine places no new entry.
+    assert (state["state"], state["by"]) == ("REDUCING", "exchange_breaker")
+    assert "exchange breaker: 3 failed cycles" in state["reason"]
+    assert "BTC candles timed out" in state["reason"]
+    # REDUCING: the engine places no new entry.
     del rig.market.broken["BTC-USD"]
     with sf() as s:
         before = s.scalar(sa.select(sa.func.count(Trade.id)))
     rig.scheduler.run_cycle(bots)
     with sf() as s:
         assert s.scalar(sa.select(sa.func.count(Trade.id))) == before
+
+
+def test_the_exchange_breaker_returns_to_active_after_the_quiet_period_and_says_so(session_factory, clock):
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS, breaker_threshold=1, recover_after_seconds=600)
+    bot = add_bot(sf, clock, "BTC-USD", strategy=NO_EXITS)
+    rig.market.set("BTC-USD", "100", "hold")
+    enable_trading(sf, clock)
+    rig.market.broken["BTC-USD"] = unavailable("BTC candles")
+    rig.scheduler.run_cycle([bot])
+    assert rig.control.state()["state"] == "REDUCING"
+    del rig.market.broken["BTC-USD"]
+    clock.advance(300)
+    rig.scheduler.run_cycle([bot])  # answering normally, but not for long enough
+    assert rig.control.state()["state"] == "REDUCING"
+    clock.advance(301)
+    rig.scheduler.run_cycle([bot])
+    state = rig.control.state()
+    assert (state["state"], state["by"]) == ("ACTIVE", "exchange_breaker")
+    assert "answered normally" in state["reason"]
+    with sf() as s:
+        actions = [e.action for e in s.scalars(sa.select(ControlEvent).order_by(ControlEvent.id))]
+    assert actions == ["state_reducing", "state_active"]
 
 
 def test_failures_spread_over_more_than_the_window_do_not_trip_the_breaker(session_factory, clock):

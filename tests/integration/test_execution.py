@@ -127,15 +127,15 @@ def test_rejected_trade_does_not_count_towards_the_daily_limit(session_factory, 
 
 
 def test_refused_request_writes_only_an_audit_row(session_factory, clock, service, exchange):
-    bot = make_bot(session_factory, clock)  # trading is disabled by default
+    bot = make_bot(session_factory, clock)  # a fresh install is HALTED
     res = service.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed and res.trade is None
-    assert any(r["code"] == "TRADING_DISABLED" for r in res.decision["reasons"])
+    assert any(r["code"] == "TRADING_HALTED" for r in res.decision["reasons"])
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count(Trade.id))) == 0
         audit = s.get(SafetyAudit, res.audit_id)
         assert audit.allowed is False and audit.mode == TradingMode.MOCK
-        assert audit.inputs["context"]["trading_enabled"] is False
+        assert audit.inputs["context"]["trading_state"] == "HALTED"
     assert exchange.create_calls == 0
 
 
@@ -245,7 +245,7 @@ def test_trading_enabled_for_one_mode_does_not_enable_the_other(session_factory,
     )
     res = prod.execute(bot, Side.BUY, quote_size="20")
     assert not res.allowed
-    assert any(r["code"] == "TRADING_DISABLED" for r in res.decision["reasons"])
+    assert any(r["code"] == "TRADING_HALTED" for r in res.decision["reasons"])
 
 
 def test_non_finite_floats_in_a_signal_snapshot_are_stored_as_null(session_factory, clock, service):

@@ -128,7 +128,9 @@ def test_upgrade_from_0001_backfills_realized_at_and_last_fill_at(scratch_url):
             }
     finally:
         engine.dispose()
-    assert rows[ids[0]].realized_at == settled and rows[ids[0]].realized_pnl == D("-2.5")
+    # 0003: realised P&L is dated by its (newest) fill, not by the settlement.
+    assert rows[ids[0]].realized_at == T0 + timedelta(minutes=4) and rows[ids[0]].realized_pnl == D("-2.5")
+    assert settled != T0 + timedelta(minutes=4)
     assert rows[ids[1]].realized_at == closed  # closed with partial fills: booked at close
     assert rows[ids[2]].realized_at is None
     assert rows[ids[0]].last_fill_at == T0 + timedelta(minutes=4)  # the newest of its fills
@@ -157,3 +159,47 @@ def upgrade_down(url: str, revision: str) -> None:
     from coinpilot.store.migrate import alembic_config
 
     command.downgrade(alembic_config(url), revision)
+
+
+@pytest.mark.parametrize(
+    ("enabled", "stopped", "expected"),
+    [
+        (True, False, ("ACTIVE", "trading was enabled")),
+        (True, True, ("HALTED", "exchange outage")),
+        (False, True, ("HALTED", "exchange outage")),
+        (False, False, ("HALTED", "not enabled yet")),
+    ],
+)
+def test_upgrade_to_0003_carries_todays_switches_over_to_a_trading_state(
+    scratch_url, enabled, stopped, expected
+):
+    upgrade(scratch_url, "0002")
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE control_state SET trading_enabled = :enabled, enabled_mode = 'mock',"
+                    " emergency_stop = :stopped, emergency_reason = :reason, emergency_at = :at"
+                ),
+                {
+                    "enabled": enabled,
+                    "stopped": stopped,
+                    "reason": "exchange outage" if stopped else None,
+                    "at": T0.replace(tzinfo=None)
+                    if stopped and not IS_POSTGRES
+                    else (T0 if stopped else None),
+                },
+            )
+    finally:
+        engine.dispose()
+    upgrade(scratch_url)
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.text("SELECT trading_state, state_reason, enabled_mode FROM control_state")
+            ).one()
+    finally:
+        engine.dispose()
+    assert (row[0], row[1]) == expected and row[2] == "mock"

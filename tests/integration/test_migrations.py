@@ -21,9 +21,9 @@ def test_database_is_at_head_revision(db_url: str) -> None:
     assert current_revision(db_url) == head_revision()
 
 
-def test_fresh_database_starts_with_trading_disabled(session_factory) -> None:
+def test_fresh_database_starts_halted_not_enabled_yet(session_factory) -> None:
     with session_factory() as s:
         state = s.get(ControlState, 1)
         assert state is not None
-        assert state.trading_enabled is False
-        assert state.emergency_stop is False
+        assert state.trading_state == "HALTED"
+        assert state.state_reason == "not enabled yet"

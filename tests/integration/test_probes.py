@@ -34,7 +34,7 @@ def test_not_ready_until_reconciliation_finished_and_order_sync_runs(client, ser
         assert code == 200, body
         assert body["ready"] is True and body["failing"] == []
         assert body["checks"]["exchange"]["detail"] == "paper exchange (mock mode)"
-        assert body["trading_state"] == "DISABLED"
+        assert body["trading_state"] == "HALTED"
     finally:
         services.sync.stop()
 
@@ -65,10 +65,17 @@ def test_an_order_waiting_too_long_for_sync_makes_it_not_ready(client, services,
 
 
 def test_an_old_schema_revision_is_named(client, services, engine) -> None:
+    from coinpilot.store.migrate import head_revision
+
     services.reconciled = True
+    update = sa.text("UPDATE alembic_version SET version_num = :v")
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-    code, body = ready(client)
+        conn.execute(update, {"v": "0001"})
+    try:
+        code, body = ready(client)
+    finally:
+        with engine.begin() as conn:  # alembic_version outlives the per-test reset on PostgreSQL
+            conn.execute(update, {"v": head_revision()})
     assert code == 503
     assert "migrations" in body["failing"]
     assert "coinpilot db upgrade" in body["checks"]["migrations"]["detail"]
@@ -99,3 +106,31 @@ def test_production_names_an_unreachable_exchange(client, services) -> None:
     assert check["ok"] is False and "get order: 503" in check["detail"]
     services.telemetry.exchange_request("get order", "200", 0.01)
     assert readiness(services)["exchange"]["ok"] is True
+
+
+def test_the_last_log_lines_are_served_redacted_and_filtered(client, settings) -> None:
+    import logging
+
+    from coinpilot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        configure_logging(settings)
+        log = logging.getLogger("coinpilot.test")
+        log.info("order sent", extra={"client_order_id": "c-42"})
+        log.warning("token %s leaked?", settings.api_token.get_secret_value())
+        body = client.get("/api/v1/logs", params={"lines": 2}).json()
+        assert [line["message"] for line in body["lines"]] == ["order sent", "token [REDACTED] leaked?"]
+        assert body["lines"][0]["client_order_id"] == "c-42"
+        warnings = client.get("/api/v1/logs", params={"level": "WARNING"}).json()["lines"]
+        assert [line["level"] for line in warnings] == ["WARNING"]
+        r = client.get("/api/v1/logs", params={"lines": 0})
+        assert r.status_code == 422 and "lines" in r.text
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])

@@ -93,7 +93,7 @@ def test_unavailable_prices_refuse_the_trade(session_factory, clock, exchange):
     assert not res.allowed and _codes(res) == {"market_data_unavailable"}
 
 
-def test_daily_loss_limit_engages_the_emergency_stop_with_its_reason(session_factory, clock, exchange):
+def test_daily_loss_limit_moves_trading_to_reducing_with_its_reason(session_factory, clock, exchange):
     limits = replace(TEST_LIMITS, daily_loss_limit_usd=D("3"))
     svc = TradeService(session_factory, exchange, clock, MOCK, limits)
     bot = make_bot(session_factory, clock)
@@ -103,11 +103,11 @@ def test_daily_loss_limit_engages_the_emergency_stop_with_its_reason(session_fac
     res = svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
     assert not res.allowed and "DAILY_LOSS_LIMIT" in _codes(res)
     state = ControlService(session_factory, clock, MOCK).state()
-    assert state["emergency_stop"] is True and state["trading_enabled"] is False
-    assert "circuit breaker" in state["emergency_reason"]
+    assert (state["state"], state["by"]) == ("REDUCING", "daily_loss_breaker")
+    assert "daily loss breaker" in state["reason"]
     with session_factory() as s:
         event = s.scalars(sa.select(ControlEvent)).one()
-        assert (event.action, event.actor) == ("emergency_stop", "circuit_breaker")
+        assert (event.action, event.actor) == ("state_reducing", "daily_loss_breaker")
 
 
 def test_daily_loss_per_position_blocks_that_bot_only(session_factory, clock, exchange):
@@ -120,7 +120,7 @@ def test_daily_loss_per_position_blocks_that_bot_only(session_factory, clock, ex
     res = svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
     assert not res.allowed and _codes(res) == {"DAILY_POSITION_LOSS_LIMIT"}
     assert svc.execute(other, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
-    assert ControlService(session_factory, clock, MOCK).state()["emergency_stop"] is False
+    assert ControlService(session_factory, clock, MOCK).state()["state"] == "ACTIVE"
     clock.advance(24 * 3600)  # a new UTC day
     assert svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
 

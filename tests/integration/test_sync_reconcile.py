@@ -20,6 +20,7 @@ from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import Fill, Trade
 from coinpilot.store.repos import positions as position_repo
 from tests.integration._fakes import (
+    KILL_LIMITS,
     TEST_LIMITS,
     Crash,
     FakeExchange,
@@ -96,7 +97,8 @@ def _assert_position_replays_from_fills(session_factory, bot_id):
 def _restart_and_reconcile(session_factory, exchange, clock):
     """A new process: fresh service objects on the same database, reconcile first."""
     clock.advance(1)
-    return reconcile_all(session_factory, exchange, clock, MOCK)
+    approval = TradeService(session_factory, exchange, clock, MOCK, TEST_LIMITS).fresh_approval
+    return reconcile_all(session_factory, exchange, clock, MOCK, approval)
 
 
 # ---- crash points ------------------------------------------------------------------------------
@@ -204,7 +206,7 @@ def test_unknown_outcome_stays_pending_and_sync_replays_the_same_id_once(
     res = service.execute(bot, Side.BUY, quote_size="20")
     assert res.trade.status == "PENDING" and res.trade.order_id is None
     assert "outcome unknown" in (res.trade.last_error or "")
-    sync = OrderSync(session_factory, exchange, clock, MOCK)
+    sync = OrderSync(session_factory, exchange, clock, MOCK, approver=service.fresh_approval)
     for _ in range(5):
         clock.advance(3)
         sync.sync_once()
@@ -220,10 +222,10 @@ def test_replay_failing_again_keeps_the_trade_pending_with_the_error(
     exchange.create_faults += ["unavailable_before", "unavailable_before"]
     service.execute(bot, Side.BUY, quote_size="20")
     clock.advance(3)
-    OrderSync(session_factory, exchange, clock, MOCK).sync_once()
+    OrderSync(session_factory, exchange, clock, MOCK, approver=service.fresh_approval).sync_once()
     t = _only_trade(session_factory)
     assert t.status == TradeStatus.PENDING and t.order_id is None
-    assert "replay failed" in t.last_error
+    assert "re-send failed" in t.last_error
     assert exchange.orders_created == 0
 
 
@@ -241,6 +243,32 @@ def test_cancelled_order_with_partial_fills_applies_them_and_stays_cancelled(
     assert t.status == TradeStatus.CANCELLED and t.position_applied
     assert t.filled_value + t.fees == D("10")
     _assert_position_equals_fills(session_factory, bot)
+
+
+@pytest.mark.parametrize("status", [ExchangeOrderStatus.EXPIRED, ExchangeOrderStatus.CANCELLED])
+def test_expired_or_cancelled_order_with_partial_fills_carries_the_exchange_reason(
+    session_factory, clock, exchange, service, bot, status
+):
+    res = service.execute(bot, Side.BUY, quote_size="20")
+    exchange.finish_as(res.trade.order_id, status, D("0.5"), reason="IOC order not fully filled")
+    clock.advance(1)
+    OrderSync(session_factory, exchange, clock, MOCK).sync_once()
+    t = _only_trade(session_factory)
+    assert t.status == TradeStatus(status.value) and t.position_applied
+    assert t.failure_code == f"ORDER_{status.value}"
+    assert "IOC order not fully filled" in t.failure_reason and "half" not in t.failure_reason
+
+
+def test_cancelled_order_without_a_reason_says_the_exchange_gave_none(
+    session_factory, clock, exchange, service, bot
+):
+    res = service.execute(bot, Side.BUY, quote_size="20")
+    exchange.finish_as(res.trade.order_id, ExchangeOrderStatus.CANCELLED, D("0"))
+    clock.advance(1)
+    OrderSync(session_factory, exchange, clock, MOCK).sync_once()
+    t = _only_trade(session_factory)
+    assert t.status == TradeStatus.CANCELLED and t.failure_code == "ORDER_CANCELLED"
+    assert "no reason given" in t.failure_reason
 
 
 def test_failed_order_without_fills_is_failed_with_the_exchange_reason(
@@ -433,7 +461,8 @@ def test_kill_9_mid_trading_loses_and_duplicates_nothing(session_factory, db_url
     for seconds in delays:
         _kill_after(db_url, bots, seconds)
     paper = PaperExchange(session_factory, StaticMarket(clock), clock, fill_delay_seconds=0)
-    reconcile_all(session_factory, paper, clock, MOCK)
+    approval = TradeService(session_factory, paper, clock, MOCK, KILL_LIMITS).fresh_approval
+    reconcile_all(session_factory, paper, clock, MOCK, approval)
     with session_factory() as s:
         trades = s.scalars(sa.select(Trade)).all()
         orders = {o.client_order_id: o for o in s.scalars(sa.select(PaperOrder))}

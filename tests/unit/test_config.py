@@ -103,8 +103,10 @@ def test_unknown_setting_in_config_file_is_refused(monkeypatch, tmp_path: Path) 
 
 
 def test_secrets_do_not_appear_in_the_settings_repr() -> None:
-    s = load_settings(api_token="supersecret-token", coinbase_api_secret="private-key-material")
-    assert "supersecret-token" not in repr(s)
+    s = load_settings(
+        api_token="supersecret-token-0123456789-abcdefgh", coinbase_api_secret="private-key-material"
+    )
+    assert "supersecret-token-0123456789-abcdefgh" not in repr(s)
     assert "private-key-material" not in repr(s)
 
 
@@ -114,7 +116,8 @@ def test_generated_api_token_is_stored_with_0600_and_reused(tmp_path: Path) -> N
     mode = stat.S_IMODE((tmp_path / "api_token").stat().st_mode)
     assert mode == 0o600
     assert load_or_create_token(tmp_path, None) == (token, False)
-    assert load_or_create_token(tmp_path, "configured") == ("configured", False)
+    configured = "c" * 32
+    assert load_or_create_token(tmp_path, configured) == (configured, False)
 
 
 @pytest.mark.parametrize(
@@ -205,3 +208,24 @@ def test_base_url_that_is_not_just_host_and_port_is_refused(base_url: str) -> No
 )
 def test_base_url_is_parsed_to_the_host_the_client_connects_to(base_url, host, port) -> None:
     assert parse_base_url(base_url) == (host, port)
+
+
+@pytest.mark.parametrize("token", ["x", "short-token", "a" * 31, " " * 40])
+def test_an_api_token_shorter_than_32_characters_is_refused_at_start_up(monkeypatch, token) -> None:
+    monkeypatch.setenv("COINPILOT_API_TOKEN", token)
+    with pytest.raises(ConfigError, match="COINPILOT_API_TOKEN"):
+        load_settings()
+
+
+def test_a_short_token_in_the_token_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    from coinpilot.security import TokenError
+
+    (tmp_path / "api_token").write_text("abc\n")
+    with pytest.raises(TokenError, match="api_token"):
+        load_or_create_token(tmp_path, None)
+
+
+def test_allowed_hosts_default_to_loopback_names_and_are_configurable(monkeypatch) -> None:
+    assert set(load_settings().allowed_hosts) == {"127.0.0.1", "localhost", "::1"}
+    monkeypatch.setenv("COINPILOT_ALLOWED_HOSTS", '["pi.lan", "192.168.1.5"]')
+    assert load_settings().allowed_hosts == ["pi.lan", "192.168.1.5"]

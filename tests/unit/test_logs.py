@@ -72,7 +72,7 @@ def test_a_terminal_gets_readable_text_and_a_pipe_gets_json(
 
 
 def test_secrets_are_redacted_from_every_line(tmp_path: Path, restore_root) -> None:
-    token = "tok-abcdefghijklmnop"
+    token = "tok-abcdefghijklmnop-0123456789-abcdef"
     secret = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIGl0c2FzZWNyZXQ\n-----END EC PRIVATE KEY-----"
     configure_logging(
         Settings(

@@ -17,6 +17,7 @@ from coinpilot.domain.safety import (
     validate,
     week_start,
 )
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
 
 D = Decimal
@@ -63,8 +64,7 @@ def ctx(**kw: Any) -> SafetyContext:
     base = SafetyContext(
         now=NOW,
         mode=TradingMode.MOCK,
-        trading_enabled=True,
-        emergency_stop=False,
+        trading_state=TradingState.ACTIVE,
         bot_status=BotStatus.RUNNING,
         bot_cooldown_minutes=15,
         bot_max_tranches=3,
@@ -134,12 +134,12 @@ def test_product_base_minimum_applies_to_sells() -> None:
     assert codes(refused) == {"BELOW_PRODUCT_MINIMUM"}
 
 
-def test_daily_loss_limit_trips_when_reached_and_engages_emergency_stop() -> None:
+def test_daily_loss_limit_trips_when_reached_and_moves_trading_to_reducing() -> None:
     just_under = check(buy(), ctx(realized_pnl_today=D("-49.99")))
-    assert just_under.allowed and not just_under.engage_emergency_stop
+    assert just_under.allowed and not just_under.reduce_trading
     at = check(buy(), ctx(realized_pnl_today=D(-50)))
     assert codes(at) == {"DAILY_LOSS_LIMIT"}
-    assert at.engage_emergency_stop and not at.allowed
+    assert at.reduce_trading and not at.allowed
 
 
 def test_daily_trade_count_allows_last_trade_blocks_one_more() -> None:
@@ -193,7 +193,7 @@ def test_consecutive_losses_pause_the_bot_when_reached() -> None:
     assert below.allowed and not below.pause_bot
     at = check(buy(), ctx(consecutive_losses=3))
     assert codes(at) == {"CONSECUTIVE_LOSSES"}
-    assert at.pause_bot and not at.engage_emergency_stop
+    assert at.pause_bot and not at.reduce_trading
 
 
 def test_weekly_loss_per_position_trips_when_reached() -> None:
@@ -205,7 +205,7 @@ def test_daily_loss_per_position_trips_when_reached() -> None:
     assert check(buy(), ctx(daily_pnl_position=D("-24.99"))).allowed
     refused = check(buy(), ctx(daily_pnl_position=D(-25)))
     assert codes(refused) == {"DAILY_POSITION_LOSS_LIMIT"}
-    assert not refused.engage_emergency_stop and not refused.pause_bot
+    assert not refused.reduce_trading and not refused.pause_bot
     assert check(sell(base_size=D("0.0001")), ctx(daily_pnl_position=D(-25), position_base=D(1))).allowed
 
 
@@ -229,25 +229,48 @@ def test_sell_blocks_more_than_available_balance() -> None:
 # --- switches, status, product -----------------------------------------------------------------
 
 
-def test_trading_disabled_blocks_buys_and_ordinary_sells() -> None:
-    assert codes(check(buy(), ctx(trading_enabled=False))) == {"TRADING_DISABLED"}
-    assert codes(check(sell(), ctx(trading_enabled=False))) == {"TRADING_DISABLED"}
+EXIT_INTENTS = [
+    TradeIntent.STOP_LOSS,
+    TradeIntent.TRAILING_STOP,
+    TradeIntent.TAKE_PROFIT,
+    TradeIntent.SIGNAL_EXIT,
+    TradeIntent.MANUAL,
+    TradeIntent.EMERGENCY_CLOSE,
+]
 
 
-def test_emergency_close_is_allowed_while_disabled_and_emergency_stopped() -> None:
-    c = ctx(trading_enabled=False, emergency_stop=True, bot_status=BotStatus.ERROR)
+def test_halted_refuses_buys_and_every_sell_but_an_emergency_close() -> None:
+    c = ctx(trading_state=TradingState.HALTED)
+    assert codes(check(buy(), c)) == {"TRADING_HALTED"}
+    assert codes(check(buy(intent=TradeIntent.MANUAL), c)) == {"TRADING_HALTED"}
+    for intent in EXIT_INTENTS[:-1]:
+        assert codes(check(sell(intent=intent), c)) == {"TRADING_HALTED"}, intent
+
+
+def test_emergency_close_is_allowed_while_halted_whatever_the_bot_status() -> None:
+    c = ctx(trading_state=TradingState.HALTED, bot_status=BotStatus.ERROR)
     assert check(sell(intent=TradeIntent.EMERGENCY_CLOSE), c).allowed
 
 
-def test_emergency_stop_blocks_every_buy_and_non_emergency_sells() -> None:
-    c = ctx(emergency_stop=True)
-    assert codes(check(buy(), c)) == {"EMERGENCY_STOP"}
-    assert codes(check(buy(intent=TradeIntent.MANUAL), c)) == {"EMERGENCY_STOP"}
-    assert codes(check(sell(), c)) == {"EMERGENCY_STOP"}
+@pytest.mark.parametrize("intent", EXIT_INTENTS)
+def test_reducing_allows_every_risk_reducing_sell(intent: TradeIntent) -> None:
+    assert check(sell(intent=intent), ctx(trading_state=TradingState.REDUCING)).allowed
+
+
+@pytest.mark.parametrize("intent", [TradeIntent.ENTRY, TradeIntent.MANUAL])
+def test_reducing_refuses_every_buy(intent: TradeIntent) -> None:
+    refused = check(buy(intent=intent), ctx(trading_state=TradingState.REDUCING))
+    assert codes(refused) == {"TRADING_REDUCING"}
+
+
+def test_a_trade_needing_attention_blocks_entries_but_not_exits() -> None:
+    c = ctx(trade_needs_attention=True)
+    assert codes(check(buy(), c)) == {"TRADE_NEEDS_ATTENTION"}
+    assert check(sell(intent=TradeIntent.STOP_LOSS), c).allowed
 
 
 def test_emergency_close_still_cannot_oversell_or_race_an_open_order() -> None:
-    c = ctx(emergency_stop=True, has_open_trade=True)
+    c = ctx(trading_state=TradingState.HALTED, has_open_trade=True)
     refused = check(sell(intent=TradeIntent.EMERGENCY_CLOSE, base_size=D(1)), c)
     assert codes(refused) == {"OPEN_TRADE_EXISTS", "EXCEEDS_POSITION", "INSUFFICIENT_BASE"}
 
@@ -342,17 +365,17 @@ def test_exit_bypasses_counts_cooldown_position_losses_and_reserve() -> None:
     for intent in (TradeIntent.TAKE_PROFIT, TradeIntent.SIGNAL_EXIT, TradeIntent.MANUAL):
         d = check(sell(intent=intent, base_size=D(1)), c)  # $50,000: over max_trade_usd too
         assert d.allowed, d.reasons
-        assert not d.engage_emergency_stop and not d.pause_bot
+        assert not d.reduce_trading and not d.pause_bot
     assert "cooldown" not in check(sell(), c).checks
     refused = check(buy(), c)
     assert {"DAILY_TRADES", "COOLDOWN", "MAX_TRANCHES", "DAILY_LOSS_LIMIT"} <= codes(refused)
 
 
 def test_validate_returns_every_reason_not_the_first() -> None:
-    c = ctx(trading_enabled=False, has_open_trade=True, trades_today_bot=10, consecutive_losses=5)
+    c = ctx(trading_state=TradingState.HALTED, has_open_trade=True, trades_today_bot=10, consecutive_losses=5)
     d = check(buy(quote_size=D(30)), c)
     assert codes(d) == {
-        "TRADING_DISABLED",
+        "TRADING_HALTED",
         "OPEN_TRADE_EXISTS",
         "DAILY_TRADES_BOT",
         "CONSECUTIVE_LOSSES",
@@ -382,7 +405,7 @@ def test_bad_data_in_context_fails_closed() -> None:
 
 
 def test_every_refusal_message_is_readable() -> None:
-    c = ctx(trading_enabled=False, emergency_stop=True, consecutive_losses=5)
+    c = ctx(trading_state=TradingState.HALTED, consecutive_losses=5, trade_needs_attention=True)
     for r in check(buy(quote_size=D(500)), c).reasons:
         assert len(r.message) > 20 and r.message[0].isupper()
 

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from coinpilot.api.deps import get_services
 from coinpilot.api.errors import NotFound
+from coinpilot.api.strict_types import MAX_ID, BotIdPath
 from coinpilot.domain.types import TradingMode
 from coinpilot.engine import analytics_report
 from coinpilot.services import Services
@@ -23,7 +24,7 @@ router = APIRouter(tags=["analytics"])
 
 @router.get("/analytics", summary="Performance per mode (mock and production side by side, never summed)")
 def analytics(
-    bot_id: int | None = Query(default=None, ge=1), services: Services = Depends(get_services)
+    bot_id: int | None = Query(default=None, ge=1, le=MAX_ID), services: Services = Depends(get_services)
 ) -> dict[str, Any]:
     with services.sessions() as s:
         if bot_id is not None and bot_repo.get_bot(s, bot_id) is None:
@@ -33,7 +34,7 @@ def analytics(
 
 @router.get("/analytics/signal-accuracy/{bot_id}", summary="How often each signal's direction was right")
 def signal_accuracy(
-    bot_id: int,
+    bot_id: BotIdPath,
     horizon: int = Query(default=3, ge=1, le=500, description="candles ahead"),
     evaluations: int = Query(default=500, ge=1, le=5000, description="newest stored evaluations to judge"),
     services: Services = Depends(get_services),

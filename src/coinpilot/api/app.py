@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
-from coinpilot.api import bots, health, market, pages
+from coinpilot.api import bots, form_pages, health, market, pages
+from coinpilot.api.browser import BrowserGuard, install_local_docs
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.api.shared_answer import SharedAnswer
 from coinpilot.config import Settings
@@ -52,7 +53,11 @@ def create_app(
         description="Safety-first trading bots for Coinbase Advanced Trade. State-changing "
         "endpoints need `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts)
+    install_local_docs(app)
     app.state.services = services
     app.state.overview_answer = SharedAnswer(ttl=1.0)
 
@@ -79,6 +84,9 @@ def create_app(
         @app.get("/", include_in_schema=False)
         def dashboard() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
+
+        # Before the deep links: /bots/new is a page of its own, not bot "new".
+        form_pages.register_pages(app, STATIC_DIR)
 
         # Deep links into the single-page dashboard: the page reads the path and shows it.
         @app.get("/bots/{bot_id}", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,6 +12,7 @@ from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
 from coinpilot.api.shared_answer import SharedAnswer
+from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import BotStatus
 from coinpilot.engine import bot_admin, views
@@ -56,6 +58,18 @@ def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> d
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
         return views.bot_dict(bot)
+
+
+@router.get("/defaults", summary="The values a new bot gets when a field is left out (for the form)")
+def bot_defaults() -> dict[str, Any]:
+    from coinpilot.domain.strategy import StrategyConfig
+
+    values = BotCreate(name="defaults", pair="BTC-USD").model_dump()
+    out = {
+        k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k not in ("name", "pair")
+    }
+    out["effective_strategy"] = StrategyConfig.from_dict({"stop_loss_pct": values["stop_loss_pct"]}).to_dict()
+    return out
 
 
 @router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
@@ -110,7 +124,7 @@ def stop_all(services: Services = Depends(get_services)) -> dict[str, Any]:
 
 
 @router.get("/{bot_id}", summary="One bot")
-def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
         bot = _load(s, bot_id)
@@ -128,7 +142,9 @@ def get_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str
 
 
 @router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
-def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_services)) -> dict[str, Any]:
+def update_bot(
+    bot_id: BotIdPath, body: BotUpdate, services: Services = Depends(get_services)
+) -> dict[str, Any]:
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
@@ -143,7 +159,7 @@ def update_bot(bot_id: int, body: BotUpdate, services: Services = Depends(get_se
     summary="Delete a bot that holds nothing and has no trades (409 says why not)",
     dependencies=[Depends(require_token)],
 )
-def delete_bot(bot_id: int, services: Services = Depends(get_services)) -> Response:
+def delete_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> Response:
     from coinpilot.store.bots import BotConflict
 
     with session_scope(services.sessions) as s:
@@ -166,12 +182,12 @@ def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str 
     summary="Start evaluating (and, if trading is enabled, trading)",
     dependencies=[Depends(require_token)],
 )
-def start_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def start_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.RUNNING, services, None)
 
 
 @router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
-def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def stop_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user")
 
 
@@ -180,14 +196,14 @@ def stop_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[st
     summary="Evaluate now (scores and confirmation; places no order)",
     dependencies=[Depends(require_token)],
 )
-def evaluate_bot(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def evaluate_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         _load(s, bot_id)
     return services.evaluations.evaluate_bot(bot_id).to_dict()
 
 
 @router.get("/{bot_id}/confirmation", summary="Confirmation progress (read-only)")
-def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         return views.confirmation_dict(_load(s, bot_id), services.clock.now())
 
@@ -197,7 +213,7 @@ def confirmation(bot_id: int, services: Services = Depends(get_services)) -> dic
     summary="Clear the confirmation timer",
     dependencies=[Depends(require_token)],
 )
-def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def reset_confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     from coinpilot.domain.confirmation import ConfirmationState
 
     with session_scope(services.sessions) as s:
@@ -208,7 +224,7 @@ def reset_confirmation(bot_id: int, services: Services = Depends(get_services)) 
 
 @router.get("/{bot_id}/signal-history", summary="Stored evaluations, newest first")
 def signal_history(
-    bot_id: int,
+    bot_id: BotIdPath,
     limit: int = Query(default=100, ge=1, le=1000),
     services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:

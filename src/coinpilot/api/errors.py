@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from coinpilot.domain.signal_config import FieldError
@@ -40,7 +45,23 @@ def field_errors_response(errors: list[FieldError], location: str = "body") -> J
     )
 
 
+def _json_safe(value: Any) -> Any:
+    """The refused input echoed back as valid JSON: NaN and infinities become text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and a NaN in it made the 422 itself a 500.
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
     @app.exception_handler(FieldValidationError)
     async def _fields(_: Request, exc: FieldValidationError) -> JSONResponse:
         return field_errors_response(exc.errors)

@@ -44,7 +44,7 @@ def candles(
     limit: int = Query(default=300, ge=1, le=1000),
     services: Services = Depends(get_services),
 ) -> dict[str, Any]:
-    if not PAIR_PATTERN.match(pair):
+    if not PAIR_PATTERN.fullmatch(pair):
         raise FieldValidationError([FieldError("pair", "must look like BTC-USD")])
     now = services.clock.now()
     start = now - timedelta(seconds=granularity.seconds * (limit + 1))
@@ -68,7 +68,7 @@ def candles(
 
 @router.get("/best-bid-ask/{pair}", summary="Best bid and ask")
 def best_bid_ask(pair: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    if not PAIR_PATTERN.match(pair):
+    if not PAIR_PATTERN.fullmatch(pair):
         raise FieldValidationError([FieldError("pair", "must look like BTC-USD")])
     q = services.market.get_best_bid_ask([pair])[pair]
     return {"pair": pair, "bid": money(q.bid), "ask": money(q.ask), "time": q.time.isoformat()}

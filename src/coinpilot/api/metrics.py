@@ -37,13 +37,8 @@ IN_FLIGHT = [s for s in TradeStatus if not s.is_final]
 
 
 def trading_state_label(state: dict[str, Any]) -> str:
-    """One word for the trading state, whichever shape the control state has."""
-    explicit = state.get("trading_state") or state.get("state")
-    if isinstance(explicit, str):
-        return explicit.upper()
-    if state.get("emergency_stop"):
-        return "EMERGENCY_STOP"
-    return "ENABLED" if state.get("trading_enabled") else "DISABLED"
+    """ACTIVE, REDUCING or HALTED, as this process's mode sees it."""
+    return str(state.get("state") or "unknown").upper()
 
 
 def sync_lag_seconds(services: Services, s: Any, now: datetime) -> float:

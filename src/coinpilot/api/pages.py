@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from coinpilot.api.bots import stale_after
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
+from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.engine.pages import bot_page, trade_page
 from coinpilot.services import Services
@@ -19,7 +20,7 @@ router = APIRouter(tags=["dashboard"])
 
 
 @router.get("/bots/{bot_id}/page", summary="Everything the bot page shows, except candles")
-def bot_page_data(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def bot_page_data(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with read_session(services.sessions) as s:
         page = bot_page(
@@ -37,7 +38,7 @@ def bot_page_data(bot_id: int, services: Services = Depends(get_services)) -> di
 
 
 @router.get("/trades/{trade_id}/page", summary="A trade with its full safety decision and position change")
-def trade_page_data(trade_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def trade_page_data(trade_id: TradeIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     dto = services.trades.get_trade(trade_id)
     if dto is None:
         raise NotFound(f"trade {trade_id}")

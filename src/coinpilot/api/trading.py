@@ -1,4 +1,4 @@
-"""Trading switch, safety service, manual trades, trade and position reads.
+"""Trading state, safety service, manual trades, trade and position reads.
 
 Every state-changing endpoint needs the bearer token. A refused trade answers 403 with every
 reason; malformed input answers 422 naming the field, and only the audit entry is recorded.
@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
+from coinpilot.api.strict_types import BotIdPath, DbId, DecimalText, TradeIdPath
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
 from coinpilot.engine import views
 from coinpilot.services import Services, production_ready
@@ -26,25 +28,32 @@ safety = APIRouter(prefix="/safety", tags=["safety"])
 trades = APIRouter(tags=["trades"])
 routers = [trading, safety, trades]
 
-_STRICT = ConfigDict(extra="forbid")
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 DecimalString = Field(default=None, max_length=40, description='decimal string, e.g. "10.50"')
 
 
 class TradeRequestBody(BaseModel):
     model_config = _STRICT
 
-    bot_id: int = Field(ge=1)
+    bot_id: DbId
     side: Side
-    quote_size: str | None = DecimalString
-    base_size: str | None = DecimalString
+    quote_size: DecimalText | None = DecimalString
+    base_size: DecimalText | None = DecimalString
 
 
 class EmergencyBody(BaseModel):
     model_config = _STRICT
 
     reason: str = Field(default="emergency stop by user", max_length=500)
-    cancel_open_orders: bool = False
-    close_positions: bool = False
+    cancel_open_orders: StrictBool = False
+    close_positions: StrictBool = False
+
+
+class StateBody(BaseModel):
+    model_config = _STRICT
+
+    state: TradingState = Field(description="ACTIVE, REDUCING or HALTED")
+    reason: str = Field(default="", max_length=500)
 
 
 class ReasonBody(BaseModel):
@@ -78,14 +87,35 @@ def _trade_call(services: Services, body: TradeRequestBody, execute: bool) -> JS
     return JSONResponse(status_code=200, content=payload)
 
 
-# ---- trading switch ---------------------------------------------------------------------------
-@trading.get("/status", summary="Mode, trading switch and emergency state")
+# ---- trading state -----------------------------------------------------------------------------
+@trading.get("/status", summary="Mode and trading state (ACTIVE / REDUCING / HALTED), reason, who, when")
 def trading_status(services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.state()
 
 
+@trading.get("/state", summary="The trading state with its reason, who set it and when")
+def trading_state(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return services.control.state()
+
+
 @trading.post(
-    "/enable", summary="Enable trading (persisted and audited)", dependencies=[Depends(require_token)]
+    "/state",
+    summary="Set the trading state: ACTIVE, REDUCING (exits only) or HALTED (persisted, audited)",
+    dependencies=[Depends(require_token)],
+)
+def set_trading_state(body: StateBody, services: Services = Depends(get_services)) -> Any:
+    from coinpilot.engine.control import ControlError
+
+    try:
+        return services.control.set_state(
+            body.state, "api", body.reason, production_ready=production_ready(services.settings)
+        )
+    except ControlError as exc:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+@trading.post(
+    "/enable", summary="Enable trading: ACTIVE (persisted and audited)", dependencies=[Depends(require_token)]
 )
 def enable(services: Services = Depends(get_services)) -> Any:
     from coinpilot.engine.control import ControlError
@@ -98,7 +128,7 @@ def enable(services: Services = Depends(get_services)) -> Any:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
-@trading.post("/disable", summary="Disable trading", dependencies=[Depends(require_token)])
+@trading.post("/disable", summary="Disable trading: HALTED", dependencies=[Depends(require_token)])
 def disable(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.disable_trading(actor="api", reason=body.reason if body else "")
 
@@ -116,7 +146,11 @@ def safety_status(services: Services = Depends(get_services)) -> dict[str, Any]:
     return services.control.safety_status(services.settings.safety_limits)
 
 
-@safety.post("/emergency-stop", summary="Stop all trading now", dependencies=[Depends(require_token)])
+@safety.post(
+    "/emergency-stop",
+    summary="HALTED now; unsent orders are never sent (optionally cancel orders, close positions)",
+    dependencies=[Depends(require_token)],
+)
 def emergency_stop(
     body: EmergencyBody | None = None, services: Services = Depends(get_services)
 ) -> dict[str, Any]:
@@ -128,7 +162,9 @@ def emergency_stop(
 
 
 @safety.post(
-    "/emergency-release", summary="Release the emergency stop", dependencies=[Depends(require_token)]
+    "/emergency-release",
+    summary="Release a halt: HALTED -> REDUCING (exits only)",
+    dependencies=[Depends(require_token)],
 )
 def emergency_release(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> Any:
     from coinpilot.engine.control import ControlError
@@ -190,7 +226,7 @@ def list_trades(
 
 
 @trades.get("/trades/{trade_id}", summary="One trade with fills and its safety decision")
-def get_trade(trade_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_trade(trade_id: TradeIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     dto = services.trades.get_trade(trade_id)
     if dto is None:
         raise NotFound(f"trade {trade_id}")
@@ -199,7 +235,9 @@ def get_trade(trade_id: int, services: Services = Depends(get_services)) -> dict
 
 @trades.get("/bots/{bot_id}/trades", summary="A bot's trades, newest first")
 def bot_trades(
-    bot_id: int, limit: int = Query(default=50, ge=1, le=500), services: Services = Depends(get_services)
+    bot_id: BotIdPath,
+    limit: int = Query(default=50, ge=1, le=500),
+    services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:
     with services.sessions() as s:
         if bot_repo.get_bot(s, bot_id) is None:
@@ -208,7 +246,7 @@ def bot_trades(
 
 
 @trades.get("/bots/{bot_id}/position", summary="The bot's position with tranches and P&L")
-def bot_position(bot_id: int, services: Services = Depends(get_services)) -> dict[str, Any]:
+def bot_position(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
         bot = bot_repo.get_bot(s, bot_id)
         if bot is None:

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
+from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import BotStatus, Granularity
 
 app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
 
 def _services() -> Any:
-    from coinpilot.services import build_services
+    from coinpilot.cli.database import open_services
 
-    return build_services(settings_or_exit())
+    return open_services()
 
 
 def _find(session: Any, ref: str) -> Any:
@@ -49,7 +49,9 @@ def list_bots() -> None:
                 "—" if rt is None or rt.last_temperature is None else rt.last_temperature.value,
                 (rt.last_error or "") if rt is not None else "",
             )
-    console.print(f"mode: {services.mode.value}")
+    from coinpilot.cli.database import where
+
+    console.print(where(services), highlight=False)
     console.print(table)
 
 
@@ -143,11 +145,14 @@ def evaluate_command(ref: str) -> None:
             f(sig["contribution"]),
         )
     console.print(table)
+    from coinpilot.cli import formatting as fmt
+
     t, c = result["temperature"], result["confirmation"]
     console.print(
-        f"score {result['score']:+.4f} → {result['action']}  {t['emoji']} {t['level']}  "
-        f"confirmation {c['progress'] * 100:.0f}% ({c['remaining_seconds']:.0f}s left)  "
-        f"price {result['price']}"
+        f"score {result['score']:+.4f} → {result['action']}  {t['level'].upper()}  "
+        f"confirmation {c['progress'] * 100:.0f}% ({fmt.duration(c['remaining_seconds'])} left)  "
+        f"price {fmt.usd(result['price'])}",
+        highlight=False,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -25,6 +26,13 @@ app.add_typer(bots_cli.app, name="bots")
 
 PortOpt = Annotated[int | None, typer.Option("--port", help="HTTP port (default 8000, env COINPILOT_PORT)")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="bind address (default 127.0.0.1)")]
+ExposeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--expose",
+        help="allow a non-loopback --host (GET endpoints need no token: others on the network can read them)",
+    ),
+]
 
 
 def _overrides(host: str | None, port: int | None) -> dict[str, object]:
@@ -47,11 +55,12 @@ def serve(
             help="run the bot loop in this process (order sync and start-up reconciliation always run)"
         ),
     ] = True,
+    expose: ExposeOpt = False,
 ) -> None:
     """Run the API, the dashboard and (by default) the bot engine."""
     from coinpilot.cli.server import run_server
 
-    run_server(settings_or_exit(**_overrides(host, port)), with_engine=engine)
+    run_server(settings_or_exit(**_overrides(host, port)), with_engine=engine, expose=expose)
 
 
 @app.command()
@@ -61,11 +70,12 @@ def demo(
     host: HostOpt = None,
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1800.0,
     fresh: Annotated[bool, typer.Option(help="start from an empty demo database")] = True,
+    expose: ExposeOpt = False,
 ) -> None:
     """Demo: mock trading on shipped real Coinbase candles, replayed fast; dashboard on localhost."""
     from coinpilot.cli.demo import run_demo
 
-    run_demo(_overrides(host, port), speed=speed, fresh=fresh)
+    run_demo(_overrides(host, port), speed=speed, fresh=fresh, expose=expose)
 
 
 @db_app.command("upgrade")
@@ -98,6 +108,8 @@ def version() -> None:
 
 
 def main() -> None:
+    # Everything Coinpilot writes (database, logs, backups, exports) is for this user only.
+    os.umask(0o077)
     _register_optional()
     sys.exit(run_cli(app))
 

@@ -83,8 +83,7 @@ def register(app: typer.Typer) -> None:
         source: Annotated[Path, typer.Argument(help="backup file made by 'coinpilot backup'")],
         yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
     ) -> None:
-        """Restore a backup after checking it; refuses while a server runs on the database and
-        keeps the replaced file."""
+        """Restore a checked backup; refuses while a server uses the database; keeps the old file."""
         restore_command(source, yes)
 
     @app.command()

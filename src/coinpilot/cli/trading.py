@@ -15,45 +15,97 @@ from rich.table import Table
 from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
 from coinpilot.domain.types import Side
 
-trading_app = typer.Typer(help="Enable or disable trading (disabled after install).", no_args_is_help=True)
+trading_app = typer.Typer(
+    help="The trading state: ACTIVE, REDUCING (exits only) or HALTED (HALTED after install).",
+    no_args_is_help=True,
+)
 safety_app = typer.Typer(help="Safety limits, usage and the audit trail.", no_args_is_help=True)
 exchange_app = typer.Typer(help="Check the Coinbase connection (read-only).", no_args_is_help=True)
 
 
 def _services() -> Any:
-    from coinpilot.services import build_services
+    from coinpilot.cli.database import open_services
 
-    return build_services(settings_or_exit())
+    return open_services()
+
+
+_STATE_COLOUR = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
 
 
 def _print_state(state: dict[str, Any]) -> None:
-    enabled = "[green]ENABLED[/green]" if state["trading_enabled"] else "[yellow]DISABLED[/yellow]"
-    console.print(f"mode: [bold]{state['mode']}[/bold]  trading: {enabled}")
-    if state["emergency_stop"]:
-        console.print(f"[red]EMERGENCY STOP[/red] since {state['emergency_at']}: {state['emergency_reason']}")
+    name = state["state"]
+    colour = _STATE_COLOUR.get(name, "red")
+    console.print(f"mode: [bold]{state['mode']}[/bold]  trading: [{colour}]{name}[/{colour}]")
+    since = f" since {state['since']}" if state.get("since") else ""
+    console.print(f"reason: {state['reason']} (by {state['by']}{since})", highlight=False)
+    console.print(f"allows: {state['allows']}", highlight=False)
 
 
 @trading_app.command("status")
 @one_line_errors
 def trading_status() -> None:
-    """Show the mode, the trading switch and the emergency stop."""
+    """Show the mode and the trading state (ACTIVE / REDUCING / HALTED) with its reason."""
     _print_state(_services().control.state())
+
+
+@trading_app.command("state")
+@one_line_errors
+def trading_state(
+    new: Annotated[str | None, typer.Argument(help="ACTIVE, REDUCING or HALTED; omit to show")] = None,
+    reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "",
+) -> None:
+    """Show or set the trading state."""
+    from coinpilot.services import production_ready
+
+    services = _services()
+    if new is None:
+        _print_state(services.control.state())
+        return
+    _print_state(
+        services.control.set_state(new, "cli", reason, production_ready=production_ready(services.settings))
+    )
 
 
 @trading_app.command("enable")
 @one_line_errors
 def trading_enable() -> None:
-    """Enable trading in this process's mode (production also needs keys and the env switch)."""
+    """ACTIVE in this process's mode (production also needs keys and the env switch)."""
     from coinpilot.services import production_ready
 
     services = _services()
     _print_state(services.control.enable_trading("cli", production_ready=production_ready(services.settings)))
 
 
+@trading_app.command("activate")
+@one_line_errors
+def trading_activate(reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "") -> None:
+    """ACTIVE: everything within the limits (the same as 'enable')."""
+    from coinpilot.services import production_ready
+
+    services = _services()
+    _print_state(
+        services.control.activate("cli", reason, production_ready=production_ready(services.settings))
+    )
+
+
+@trading_app.command("reduce")
+@one_line_errors
+def trading_reduce(reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "") -> None:
+    """REDUCING: only risk-reducing sells (stops, take-profit, exits, manual sells); no buys."""
+    _print_state(_services().control.reduce("cli", reason))
+
+
+@trading_app.command("halt")
+@one_line_errors
+def trading_halt(reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "") -> None:
+    """HALTED: nothing is sent but an emergency close; unsent orders are never sent."""
+    _print_state(_services().control.halt("cli", reason))
+
+
 @trading_app.command("disable")
 @one_line_errors
 def trading_disable(reason: Annotated[str, typer.Option(help="why (kept in the audit trail)")] = "") -> None:
-    """Disable trading: no new orders; open orders still sync."""
+    """HALTED (the same as 'halt'): no new orders; open orders still sync."""
     _print_state(_services().control.disable_trading("cli", reason))
 
 
@@ -68,18 +120,26 @@ def safety_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
         return
     _print_state(status)
     today = status["today"]
+    from coinpilot.cli.formatting import usd
+
     console.print(
         f"today: {today['trades']}/{today['max_daily_trades']} trades, realised P&L "
-        f"{today['realized_pnl']} (limit -{today['daily_loss_limit_usd']})  exposure "
-        f"{status['exposure']['total']}/{status['exposure']['max']}"
+        f"{usd(today['realized_pnl'], signed=True)} (limit −{usd(today['daily_loss_limit_usd'])})  "
+        f"exposure {usd(status['exposure']['total'])}/{usd(status['exposure']['max'])}",
+        highlight=False,
     )
-    table = Table("bot", "status", "trades today", "cooldown left (s)", "losses in a row", "tranches")
+    from coinpilot.cli import formatting as fmt
+
+    table = fmt.table(
+        "bot", "status", "trades today", "cooldown left", "losses in a row", "tranches",
+        numeric=("trades today", "cooldown left", "losses in a row", "tranches"),
+    )  # fmt: skip
     for b in status["bots"]:
         table.add_row(
             b["name"],
             b["status"],
             f"{b['trades_today']}/{b['max_daily_trades_per_bot']}",
-            str(b["cooldown_remaining_seconds"]),
+            fmt.duration(b["cooldown_remaining_seconds"]),
             str(b["consecutive_losses"]),
             str(b["tranches"]),
         )
@@ -116,7 +176,7 @@ def kill(
     cancel_orders: Annotated[bool, typer.Option(help="also cancel open orders")] = False,
     close_positions: Annotated[bool, typer.Option(help="also sell every position (EMERGENCY_CLOSE)")] = False,
 ) -> None:
-    """Emergency stop: blocks every new entry now; persists until 'coinpilot release'."""
+    """Emergency stop: HALTED now (unsent orders are never sent); persists until changed."""
     services = _services()
     report = services.control.engage_emergency(
         "cli", reason, cancel_open_orders=cancel_orders, close_positions=close_positions
@@ -127,7 +187,7 @@ def kill(
 
 
 def release(note: Annotated[str, typer.Option(help="note for the audit trail")] = "") -> None:
-    """Release the emergency stop (trading stays disabled until 'coinpilot trading enable')."""
+    """Release a halt: REDUCING (exits and stop-losses run, no buys until 'coinpilot trading enable')."""
     _print_state(_services().control.release_emergency("cli", note))
 
 
@@ -150,7 +210,13 @@ def trade(
     if not dry_run:  # like the server: bring unfinished trades up to date before any new order
         from coinpilot.engine.reconcile import reconcile_all
 
-        reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
+        reconcile_all(
+            services.sessions,
+            services.exchange,
+            services.clock,
+            services.mode,
+            services.trades.fresh_approval,
+        )
     fn = services.trades.validate if dry_run else services.trades.execute
     result = fn(bot_id, side, quote_size=quote, base_size=base)
     console.print(f"mode: [bold]{services.mode.value}[/bold]")
@@ -191,25 +257,42 @@ def _wait_until_final(services: Any, trade: Any, seconds: float = 5.0) -> Any:
 
 def trades(limit: Annotated[int, typer.Option(help="how many")] = 20) -> None:
     """Recent trades in this mode."""
+    from coinpilot.cli import formatting as fmt
+    from coinpilot.cli.database import where
     from coinpilot.engine.views import recent_trades
 
     services = _services()
-    table = Table("id", "time", "bot", "side", "intent", "status", "filled", "price", "fees", "P&L")
+    table = fmt.table(
+        "id", "time (UTC)", "bot", "side", "intent", "status", "filled", "price", "fees", "P&L",
+        numeric=("id", "filled", "price", "fees", "P&L"),
+    )  # fmt: skip
+    increments: dict[str, tuple[Any, Any]] = {}
+
+    def product_increments(pair: str) -> tuple[Any, Any]:
+        if pair not in increments:
+            try:
+                p = services.market.get_product(pair)
+                increments[pair] = (p.base_increment, p.price_increment or p.quote_increment)
+            except Exception:  # a listing never fails for want of a product lookup
+                increments[pair] = (None, None)
+        return increments[pair]
+
     with services.sessions() as s:
         for t in recent_trades(s, services.mode, limit):
+            base_inc, price_inc = product_increments(t["pair"])
             table.add_row(
                 str(t["id"]),
-                (t["created_at"] or "")[:19],
+                (t["created_at"] or "")[:19].replace("T", " "),
                 t["bot_name"] or "",
                 t["side"],
                 t["intent"],
                 t["status"],
-                t["filled_base_size"] or "",
-                t["average_fill_price"] or "—",
-                t["fees"] or "",
-                t["realized_pnl"] or "—",
+                fmt.to_increment(t["filled_base_size"], base_inc),
+                fmt.to_increment(t["average_fill_price"], price_inc),
+                fmt.usd(t["fees"]),
+                fmt.usd(t["realized_pnl"], signed=True),
             )
-    console.print(f"mode: {services.mode.value}")
+    console.print(where(services), highlight=False)
     console.print(table)
 
 

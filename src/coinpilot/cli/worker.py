@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
+from coinpilot.private_files import make_private_dir
 
 
 def run_worker(worker_id: str | None, synthetic_pairs: int) -> None:
@@ -33,7 +34,7 @@ def run_worker(worker_id: str | None, synthetic_pairs: int) -> None:
             "coinpilot worker needs PostgreSQL (COINPILOT_DATABASE_URL=postgresql://…): SQLite "
             "serves one process, so run the engine inside 'coinpilot serve' instead"
         )
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.home)
     from coinpilot.logs import configure_logging
 
     configure_logging(settings, log_file="worker.log")

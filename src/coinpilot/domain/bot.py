@@ -23,8 +23,9 @@ from coinpilot.domain.signal_config import (
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import Granularity
 
-PAIR_PATTERN = re.compile(r"^[A-Z0-9]{2,10}-[A-Z0-9]{2,10}$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+# Used with ``fullmatch`` only: ``$`` would match before a trailing newline ("BTC-USD\n").
+PAIR_PATTERN = re.compile(r"[A-Z0-9]{2,10}-[A-Z0-9]{2,10}")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.\-]{0,62}[A-Za-z0-9_.\-])?")
 MAX_CONFIRMATION_MINUTES = 7 * 24 * 60
 MAX_COOLDOWN_MINUTES = 7 * 24 * 60
 
@@ -49,12 +50,18 @@ class BotConfig:
         return timedelta(minutes=self.confirmation_minutes)
 
 
+def _is_text(value: Any, pattern: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
 def validate_bot_fields(values: dict[str, Any], limits: SafetyLimits) -> list[FieldError]:
     """Check a (possibly partial) set of bot fields; returns every problem, each naming its field."""
     errors: list[FieldError] = []
-    if "name" in values and not NAME_PATTERN.match(str(values["name"])):
-        errors.append(FieldError("name", "1-64 letters, digits, spaces, '_', '.', '-'"))
-    if "pair" in values and not PAIR_PATTERN.match(str(values["pair"])):
+    if "name" in values and not _is_text(values["name"], NAME_PATTERN):
+        errors.append(
+            FieldError("name", "1-64 letters, digits, spaces, '_', '.', '-' (no space at either end)")
+        )
+    if "pair" in values and not _is_text(values["pair"], PAIR_PATTERN):
         errors.append(FieldError("pair", "must look like BTC-USD (upper-case BASE-QUOTE)"))
     if "signal_config" in values:
         raw = values["signal_config"]

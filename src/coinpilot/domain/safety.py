@@ -6,9 +6,9 @@ runs in its own try/except: an exception inside a check refuses the trade with c
 
 Policy
 ------
-- Trading must be enabled and the emergency stop off. The one exception is a SELL with intent
-  EMERGENCY_CLOSE: the kill switch uses it to close positions while trading is disabled or
-  emergency-stopped. The emergency stop blocks every BUY and every other SELL.
+- The trading state (:mod:`coinpilot.domain.trading_state`): ACTIVE allows everything within
+  the limits; REDUCING only sells (every buy refused); HALTED only a SELL with intent
+  EMERGENCY_CLOSE (a person's kill switch).
 - Bot status: engine entries (intent ENTRY) need a RUNNING bot. Automatic exits (signal exit,
   take-profit, stop-loss, trailing stop) need RUNNING or PAUSED: a paused bot still protects its
   position. MANUAL trades are allowed unless the bot is in ERROR (fix the error first).
@@ -19,13 +19,14 @@ Policy
   exit can only leave more money at risk, and an exit can never exceed the position, which the
   position limit already capped when it was bought. Exits are NOT exempt from: the product's
   minimum sizes, selling more than the bot's position or the available balance, a non-final
-  trade already open for the bot, and trading-enabled / emergency stop (except EMERGENCY_CLOSE).
+  trade already open for the bot, and the trading state (HALTED refuses all but EMERGENCY_CLOSE).
 - Buys must respect every limit. "At the limit" is allowed: notional == max_trade_usd, the
   max_daily_trades-th trade of the day, the max_tranches-th tranche, a position or total exposure
   reaching exactly its maximum, a balance left at exactly the reserve, a cooldown elapsed exactly.
-- Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy and
-  sets ``engage_emergency_stop`` (circuit breaker); >= max_consecutive_losses losing exits in a
-  row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
+- Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy
+  and sets ``reduce_trading`` (the daily loss breaker: ACTIVE -> REDUCING; the engine also
+  checks it after every settlement and tick, with unrealised P&L); >= max_consecutive_losses
+  losing exits in a row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
   -weekly_loss_limit_per_position_usd refuses the buy; so does today's P&L of the position <=
   -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
@@ -39,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC
 
+from coinpilot.domain import trading_state
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety_types import (
     _AUTO_EXITS,
@@ -88,19 +90,9 @@ def _request(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reas
     return out
 
 
-def _trading_enabled(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
-    if c.trading_enabled or (r.is_exit and r.intent is I.EMERGENCY_CLOSE):
-        return []
-    return _r("TRADING_DISABLED", "Trading is disabled. Enable trading in the controls first.")
-
-
-def _emergency_stop(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
-    if not c.emergency_stop or (r.is_exit and r.intent is I.EMERGENCY_CLOSE):
-        return []
-    return _r(
-        "EMERGENCY_STOP",
-        "The emergency stop is engaged. Only closing positions is possible; release the stop to trade again.",
-    )
+def _trading_state(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    refused = trading_state.refusal(c.trading_state, r.side, r.intent)
+    return [] if refused is None else _r(*refused)
 
 
 def _bot_status(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
@@ -117,12 +109,19 @@ def _bot_status(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[R
 
 
 def _open_trade(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
-    if not c.has_open_trade:
-        return []
-    return _r(
-        "OPEN_TRADE_EXISTS",
-        "This bot already has an unfinished order; wait until it is filled or cancelled.",
-    )
+    out: list[Reason] = []
+    if c.has_open_trade:
+        out += _r(
+            "OPEN_TRADE_EXISTS",
+            "This bot already has an unfinished order; wait until it is filled or cancelled.",
+        )
+    if c.trade_needs_attention and not r.is_exit:
+        out += _r(
+            "TRADE_NEEDS_ATTENTION",
+            "An earlier order of this bot could not be settled and needs attention; resolve it "
+            "before buying more (exits still sell the settled position).",
+        )
+    return out
 
 
 def _product(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
@@ -190,8 +189,8 @@ def _daily_loss(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[R
     return _r(
         "DAILY_LOSS_LIMIT",
         f"Realised loss today (${-c.realized_pnl_today:.2f}) reached the "
-        f"${lim.daily_loss_limit_usd} daily limit; the emergency stop is engaged. "
-        "Review before releasing it.",
+        f"${lim.daily_loss_limit_usd} daily limit; trading is REDUCING (exits only). "
+        "Review before setting it back to ACTIVE.",
     )
 
 
@@ -337,8 +336,7 @@ def _holdings(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Rea
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("request", _request),
-    ("trading_enabled", _trading_enabled),
-    ("emergency_stop", _emergency_stop),
+    ("trading_state", _trading_state),
     ("bot_status", _bot_status),
     ("open_trade", _open_trade),
     ("product", _product),
@@ -384,6 +382,6 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         allowed=not reasons,
         reasons=tuple(reasons),
         checks=tuple(applied),
-        engage_emergency_stop="DAILY_LOSS_LIMIT" in codes,
+        reduce_trading="DAILY_LOSS_LIMIT" in codes,
         pause_bot="CONSECUTIVE_LOSSES" in codes,
     )

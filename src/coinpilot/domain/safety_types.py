@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from coinpilot.domain.market import Product
+from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
 
 I = TradeIntent  # noqa: E741
@@ -65,8 +66,7 @@ class SafetyRequest:
 class SafetyContext:
     now: datetime
     mode: TradingMode
-    trading_enabled: bool
-    emergency_stop: bool
+    trading_state: TradingState  # as this mode sees it (see domain.trading_state)
     bot_status: BotStatus
     bot_cooldown_minutes: float
     bot_max_tranches: int
@@ -85,6 +85,9 @@ class SafetyContext:
     quote_available: Decimal | None
     base_available: Decimal | None
     daily_pnl_position: Decimal = Decimal(0)  # this bot's realised P&L today
+    # An unfinished trade of the bot that the order sync gave up on (needs a person): it blocks
+    # entries, never exits (they sell only the settled position).
+    trade_needs_attention: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))
@@ -101,7 +104,7 @@ class Decision:
     allowed: bool
     reasons: tuple[Reason, ...]
     checks: tuple[str, ...]
-    engage_emergency_stop: bool = False
+    reduce_trading: bool = False  # the daily loss breaker: ACTIVE -> REDUCING
     pause_bot: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -288,6 +288,20 @@ class ExitDecision:
     rung: int | None = None
 
 
+def min_sell_size(
+    bid: Decimal, base_increment: Decimal, base_min_size: Decimal, quote_min_size: Decimal
+) -> Decimal:
+    """The smallest sale the exchange accepts at ``bid``: the base minimum, the increment, and
+    enough base to reach the quote minimum (rounded up to the increment)."""
+    smallest = max(base_min_size, base_increment)
+    if quote_min_size > 0 and bid > 0:
+        by_quote = quantize_down(quote_min_size / bid, base_increment)
+        if by_quote * bid < quote_min_size:
+            by_quote += base_increment
+        smallest = max(smallest, by_quote)
+    return smallest
+
+
 def exit_decision(
     cfg: StrategyConfig,
     position: PositionState,
@@ -296,11 +310,24 @@ def exit_decision(
     rungs_taken: frozenset[int],
     confirmed_sell: bool,
     base_increment: Decimal,
+    *,
+    base_min_size: Decimal = Decimal(0),
+    quote_min_size: Decimal = Decimal(0),
 ) -> ExitDecision | None:
-    """The exit to place now, or None. Priority: stop-loss, trailing, sell signal, take-profit."""
+    """The exit to place now, or None. Priority: stop-loss, trailing, sell signal, take-profit.
+
+    Never an order the product's minimums refuse (it would be refused on every retry): a rung
+    below the minimum waits and merges into the next rung (the last rung takes the whole
+    remainder), a rung after which less than the minimum would remain sells everything, and a
+    position smaller than the minimum plans no exit at all. A rung before a taken rung counts as
+    taken (it was merged into it).
+    """
     avg = position.avg_entry_price
     everything = quantize_down(position.base_size, base_increment)
     if avg is None or everything <= 0:
+        return None
+    smallest = min_sell_size(bid, base_increment, base_min_size, quote_min_size)
+    if everything < smallest:
         return None
     if cfg.stop_loss_pct is not None:
         stop = stop_loss_price(avg, cfg.stop_loss_pct)
@@ -321,20 +348,42 @@ def exit_decision(
             )
     if confirmed_sell and cfg.exit_on_sell_signal:
         return ExitDecision(TradeIntent.SIGNAL_EXIT, everything, "confirmed SELL signal")
+    return _take_profit(cfg, position, avg, bid, rungs_taken, base_increment, everything, smallest)
+
+
+def _take_profit(
+    cfg: StrategyConfig,
+    position: PositionState,
+    avg: Decimal,
+    bid: Decimal,
+    rungs_taken: frozenset[int],
+    base_increment: Decimal,
+    everything: Decimal,
+    smallest: Decimal,
+) -> ExitDecision | None:
     bought = sum((t.base_size for t in position.tranches), Decimal(0)) or position.base_size
-    for i, (gain, pct) in enumerate(cfg.take_profit_ladder):
-        if i in rungs_taken:
-            continue
+    ladder = cfg.take_profit_ladder
+    last_taken = max(rungs_taken, default=-1)
+    carried = Decimal(0)  # percent of reached rungs too small to sell on their own
+    for i, (gain, pct) in enumerate(ladder):
+        if i <= last_taken:
+            continue  # taken, or merged into a later rung that was taken
         target = take_profit_price(avg, gain)
         if bid < target:
-            continue
-        size = min(quantize_down(bought * pct / HUNDRED, base_increment), everything)
-        if size <= 0:
-            continue
+            break  # gains increase: no later rung is reached either
+        carried += pct
+        size = min(quantize_down(bought * carried / HUNDRED, base_increment), everything)
+        if size < smallest:
+            if i < len(ladder) - 1:
+                continue  # merge into the next rung
+            size = everything  # the last rung takes the whole remainder
+        if position.base_size - size < smallest:
+            size = everything  # what would remain could never be sold
+        share = f"{carried}% of the position" if size < everything else "the whole position"
         return ExitDecision(
             TradeIntent.TAKE_PROFIT,
             size,
-            f"+{gain}% reached (target {target.quantize(CENT)}): selling {pct}% of the position",
+            f"+{gain}% reached (target {target.quantize(CENT)}): selling {share}",
             rung=i,
         )
     return None

@@ -20,6 +20,7 @@ from coinpilot.domain.types import TradeStatus
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "IllegalTransition",
+    "adopt",
     "can_transition",
     "status_from_exchange",
     "transition",
@@ -49,6 +50,15 @@ ALLOWED_TRANSITIONS: Mapping[TradeStatus, frozenset[TradeStatus]] = MappingProxy
         _T.EXPIRED: frozenset(),
     }
 )
+
+
+def adopt(current: TradeStatus) -> TradeStatus:
+    """FAILED -> OPEN, for one case only: a trade that ended FAILED as "not sent" (its order
+    was never found) whose order later turns up on the exchange. The exchange's order is the
+    truth, so the trade follows it again. Every other FAILED trade stays final."""
+    if current is not _T.FAILED:
+        raise IllegalTransition(current, _T.OPEN)
+    return _T.OPEN
 
 
 def can_transition(current: TradeStatus, new: TradeStatus) -> bool:

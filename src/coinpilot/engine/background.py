@@ -2,7 +2,8 @@
 the lease heartbeat (PostgreSQL) and the periodic position-drift check.
 
 Order of start-up matters: every unfinished trade is reconciled with the exchange *before* the
-bot loop can place a new order.
+bot loop can place a new order. Reconciliation runs in the background (see ``startup``) so the
+server answers at once; trading is held until it has finished.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from coinpilot.domain.clock import SystemClock
+from coinpilot.domain.trading_state import EXCHANGE_BREAKER
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
 from coinpilot.engine.drift import DriftMonitor
 from coinpilot.engine.leases import LeaseManager
+from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
 from coinpilot.engine.shutdown import DrainingTradingStep, drain_in_flight
+from coinpilot.engine.startup import BackgroundReconciliation
 from coinpilot.services import Services
 from coinpilot.telemetry import Telemetry
 
@@ -39,12 +43,15 @@ class EngineHandle:
     leases: LeaseManager | None
     runners: list[PeriodicRunner] = field(default_factory=list)
     telemetry: Telemetry | None = None
+    loss_breaker: DailyLossBreaker | None = None
 
     def cycle(self) -> None:
         started = time.perf_counter()
         self.scheduler.run_once()
         protecting = time.perf_counter()
         self.scheduler.protect_paused()
+        if self.loss_breaker is not None:
+            self.loss_breaker.check_quietly()  # every tick: realised today + unrealised at the bid
         if self.telemetry is not None:
             done = time.perf_counter()
             self.telemetry.engine_cycle.observe(protecting - started)
@@ -55,9 +62,17 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
     settings = services.settings
 
     def trip(reason: str) -> None:
-        services.control.engage_emergency(actor="circuit_breaker", reason=reason)
+        services.control.breaker_trip(EXCHANGE_BREAKER, reason)
 
-    breaker = CircuitBreaker(trip, SystemClock())
+    def recover(reason: str) -> None:
+        services.control.breaker_recover(EXCHANGE_BREAKER, reason)
+
+    breaker = CircuitBreaker(
+        trip,
+        SystemClock(),
+        recover=recover,
+        recover_after_seconds=settings.exchange_breaker_recover_seconds,
+    )
     trading = DrainingTradingStep(
         services.sessions,
         services.trades,
@@ -76,32 +91,50 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
         retention=settings.evaluation_retention,
     )
     drift = DriftMonitor(services.sessions, services.exchange, services.clock, services.mode)
-    return EngineHandle(scheduler, trading, breaker, drift, leases, telemetry=services.telemetry)
+    return EngineHandle(
+        scheduler,
+        trading,
+        breaker,
+        drift,
+        leases,
+        telemetry=services.telemetry,
+        loss_breaker=services.loss_breaker,
+    )
 
 
 def start_engine(services: Services, *, worker_id: str | None = None) -> Callable[[], None]:
+    """Start at once: reconciliation runs in the background (trading held), and the order sync,
+    leases and bot loop start when it has finished: before any new order, every unfinished trade
+    of this mode is brought up to date."""
     settings = services.settings
-    # Before any new order: bring every unfinished trade of this mode up to date.
-    from coinpilot.engine.reconcile import reconcile_all
+    started: list[EngineHandle] = []
 
-    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
-    services.reconciled = True
-    services.sync.start()
-    leases = None
-    if services.engine.dialect.name == "postgresql":
-        leases = LeaseManager(services.engine, worker_id).start()
-        log.info("worker %s: sharing bots through leases (ttl %.1f s)", leases.worker_id, leases.ttl)
-    handle = build_engine(services, leases=leases)
-    tick = min(1.0, settings.engine_interval_seconds)
-    handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
-    handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
-    for r in handle.runners:
-        r.start()
-    log.info("engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds)
+    def launch() -> None:
+        services.sync.start()
+        leases = None
+        if services.engine.dialect.name == "postgresql":
+            leases = LeaseManager(services.engine, worker_id).start()
+            log.info("worker %s: sharing bots through leases (ttl %.1f s)", leases.worker_id, leases.ttl)
+        handle = build_engine(services, leases=leases)
+        tick = min(1.0, settings.engine_interval_seconds)
+        handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
+        handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
+        for r in handle.runners:
+            r.start()
+        started.append(handle)
+        log.info(
+            "engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds
+        )
+
+    reconciliation = BackgroundReconciliation(services, launch).start()
 
     def stop() -> None:
         """Graceful shutdown: no new entries from now on; protections and order sync keep
         running while in-flight orders finish (bounded), then everything stops in order."""
+        if not reconciliation.cancel(timeout=settings.shutdown_grace_seconds) or not started:
+            log.info("engine stopped before start-up reconciliation finished")
+            return
+        handle = started[0]
         assert isinstance(handle.trading, DrainingTradingStep)
         handle.trading.drain()
         left = drain_in_flight(services, settings.shutdown_grace_seconds)
@@ -109,8 +142,8 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
             r.stop()
         services.sync.stop()
         services.sync.sync_once()  # book what finished since the last pass
-        if leases is not None:
-            leases.stop(release=True)
+        if handle.leases is not None:
+            handle.leases.stop(release=True)
         log.info("engine stopped (%d order(s) still unfinished; reconciled at next start)", left)
 
     return stop

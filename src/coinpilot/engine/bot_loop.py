@@ -131,8 +131,12 @@ def decide(
     base_increment: Decimal,
     limits: SafetyLimits,
     strategy: StrategyConfig,
+    *,
+    base_min_size: Decimal = Decimal(0),
+    quote_min_size: Decimal = Decimal(0),
 ) -> OrderPlan | None:
-    """At most one order for this bot now (pure). ``signal`` is None for exit-only checks."""
+    """At most one order for this bot now (pure). ``signal`` is None for exit-only checks.
+    The product's minimums keep exits the exchange would refuse out of the plan."""
     if view.has_open_trade:
         return None
     pos = view.position
@@ -146,6 +150,8 @@ def decide(
             view.rungs_taken,
             confirmed_sell and view.status is BotStatus.RUNNING,
             base_increment,
+            base_min_size=base_min_size,
+            quote_min_size=quote_min_size,
         )
         if ex is not None:
             return OrderPlan(
@@ -215,6 +221,8 @@ def bots_with_open_trades(session: Session, mode: TradingMode, bot_ids: Iterable
     rows = session.scalars(
         sa.select(Trade.bot_id)
         .where(Trade.mode == mode, Trade.status.in_(trade_repo.NON_FINAL), Trade.bot_id.in_(ids))
+        # A trade needing a person's attention no longer holds back its bot's exits.
+        .where(Trade.attention_reason.is_(None))
         .distinct()
     )
     return set(rows)
@@ -349,6 +357,7 @@ class TradingStep:
                     str(r.get("message", r)) if isinstance(r, dict) else str(r)
                     for r in result.decision.get("reasons") or []
                 ),
+                extra={"bot": view.bot_id},
             )
         else:
             trade = result.trade
@@ -362,6 +371,7 @@ class TradingStep:
                 trade.id,
                 trade.status,
                 plan.reason,
+                extra={"bot": view.bot_id, "trade": trade.id, "client_order_id": trade.client_order_id},
             )
         if plan.confirmation_driven:
             self._restart_confirmation(view.bot_id, now)

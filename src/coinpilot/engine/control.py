@@ -1,15 +1,19 @@
-"""Control state: the trading switch, the emergency stop, and the safety status for the API.
+"""Control: the trading state (ACTIVE / REDUCING / HALTED) and the safety status for the API.
 
-Trading starts disabled and is switched on per mode by a person (audited as a ControlEvent).
-The emergency stop is persisted (it survives a restart), disables trading, blocks every new
-entry at once (the safety check reads it under the trading lock) and is released only by an
-explicit :meth:`ControlService.release_emergency`.
+A fresh install is HALTED ("not enabled yet"). Every change is made under the trading lock,
+persisted with its reason, who and when (it survives a restart) and audited as a ControlEvent;
+the safety check reads it under the same lock, so a change applies to the very next order.
+People set any state; the automatic breakers only move ACTIVE -> REDUCING
+(:meth:`ControlService.breaker_trip`), and only the exchange breaker may move its own REDUCING
+back to ACTIVE (:meth:`ControlService.breaker_recover`). The rules live in
+:mod:`coinpilot.domain.trading_state`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start, week_start
+from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
 from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining, loss_streak
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
@@ -31,6 +36,18 @@ from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.overview import bots_with_open_trades, load_overview, realized_per_bot_since
 
 log = logging.getLogger(__name__)
+
+
+_DEFAULT_REASON = {
+    TradingState.ACTIVE: "activated",
+    TradingState.REDUCING: "exits only",
+    TradingState.HALTED: "halted",
+}
+ALLOWS = {
+    TradingState.ACTIVE: "everything within the limits",
+    TradingState.REDUCING: "only sells that reduce risk (stops, take-profit, exits, manual sells); no buys",
+    TradingState.HALTED: "nothing but a person's emergency close; open orders can be cancelled",
+}
 
 
 class ControlError(Exception):
@@ -68,11 +85,26 @@ class ControlService:
     def mode(self) -> TradingMode:
         return self._mode
 
-    # ---- switches ----------------------------------------------------------------------
-    def enable_trading(self, actor: str, *, production_ready: bool = False) -> dict[str, Any]:
-        """Switch trading on for this process's mode. Production needs ``production_ready``
-        (the process runs in production mode with exchange keys configured)."""
-        if self._mode == TradingMode.PRODUCTION and not production_ready:
+    # ---- the trading state -------------------------------------------------------------
+    def set_state(
+        self,
+        new: TradingState | str,
+        actor: str,
+        reason: str = "",
+        *,
+        production_ready: bool = False,
+        command: str = "",
+    ) -> dict[str, Any]:
+        """A person sets the trading state (persisted with reason, who and when; audited).
+
+        ACTIVE in production needs ``production_ready`` (the process runs in production mode
+        with exchange keys). HALTED also marks every unsent PENDING trade "do not send", in the
+        same transaction."""
+        try:
+            target = TradingState(str(new).upper())
+        except ValueError:
+            raise ControlError(f"unknown trading state {new!r}: use ACTIVE, REDUCING or HALTED") from None
+        if target is TradingState.ACTIVE and self._mode == TradingMode.PRODUCTION and not production_ready:
             raise ControlError(
                 "production trading cannot be enabled: configure Coinbase API keys and start "
                 "Coinpilot in production mode (COINPILOT_TRADING_MODE=production) first"
@@ -80,31 +112,76 @@ class ControlService:
         now = self._clock.now()
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            if state.emergency_stop:
-                raise ControlError(
-                    "the emergency stop is engaged: release it explicitly before enabling trading"
-                )
-            state.trading_enabled = True
-            state.enabled_mode = self._mode
-            state.updated_at = now
-            control_repo.record_event(s, at=now, action="enable_trading", actor=actor, mode=self._mode)
+            self._write_state(s, state, target, now, actor, reason or _DEFAULT_REASON[target], command)
         return self.state()
 
+    def _write_state(
+        self,
+        s: Session,
+        state: Any,
+        target: TradingState,
+        now: datetime,
+        actor: str,
+        reason: str,
+        command: str,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        return control_repo.change_state(
+            s,
+            state,
+            target,
+            now=now,
+            actor=actor,
+            reason=reason,
+            mode=self._mode,
+            command=command,
+            extra=extra,
+        )
+
+    def activate(self, actor: str, reason: str = "", *, production_ready: bool = False) -> dict[str, Any]:
+        return self.set_state(TradingState.ACTIVE, actor, reason, production_ready=production_ready)
+
+    def reduce(self, actor: str, reason: str = "") -> dict[str, Any]:
+        return self.set_state(TradingState.REDUCING, actor, reason)
+
+    def halt(self, actor: str, reason: str = "") -> dict[str, Any]:
+        return self.set_state(TradingState.HALTED, actor, reason)
+
+    def enable_trading(self, actor: str, *, production_ready: bool = False) -> dict[str, Any]:
+        """``coinpilot trading enable``: ACTIVE in this process's mode."""
+        return self.set_state(
+            TradingState.ACTIVE, actor, "trading enabled", production_ready=production_ready, command="enable"
+        )
+
     def disable_trading(self, actor: str, reason: str = "") -> dict[str, Any]:
+        """``coinpilot trading disable``: HALTED (nothing is sent; open orders still sync)."""
+        return self.set_state(TradingState.HALTED, actor, reason or "trading disabled", command="disable")
+
+    def breaker_trip(self, breaker: str, reason: str, detail: dict[str, Any] | None = None) -> bool:
+        """An automatic breaker: ACTIVE -> REDUCING (never HALTED). True when it changed."""
         now = self._clock.now()
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            state.trading_enabled = False
-            state.updated_at = now
-            control_repo.record_event(
-                s,
-                at=now,
-                action="disable_trading",
-                actor=actor,
-                mode=self._mode,
-                detail={"reason": reason} if reason else {},
-            )
-        return self.state()
+            current = control_repo.effective_state(state, self._mode)
+            target = breaker_target(current)
+            if target is None:
+                return False
+            self._write_state(s, state, target, now, breaker, reason, "breaker", detail)
+        log.error("%s: trading is REDUCING (exits only) - %s", breaker, reason)
+        return True
+
+    def breaker_recover(self, breaker: str, reason: str) -> bool:
+        """The exchange breaker's own recovery: back to ACTIVE only from a REDUCING state it
+        set itself. True when it changed."""
+        now = self._clock.now()
+        with self._sf() as s, s.begin():
+            state = acquire_trading_lock(s, now)
+            status = control_repo.status_of(state)
+            if status.effective(self._mode) is not TradingState.REDUCING or not may_recover(status, breaker):
+                return False
+            self._write_state(s, state, TradingState.ACTIVE, now, breaker, reason, "recover")
+        log.warning("%s: trading is ACTIVE again - %s", breaker, reason)
+        return True
 
     def engage_emergency(
         self,
@@ -114,24 +191,22 @@ class ControlService:
         cancel_open_orders: bool = False,
         close_positions: bool = False,
     ) -> EmergencyReport:
-        """Stop everything now (committed before anything else happens), then optionally cancel
-        open orders and close positions with EMERGENCY_CLOSE sells through the normal path."""
+        """``coinpilot kill``: HALTED now, and every unsent PENDING trade marked "do not send",
+        committed in one transaction before anything else happens; then optionally cancel open
+        orders and close positions with EMERGENCY_CLOSE sells through the normal path."""
         now = self._clock.now()
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            engaged = control_repo.engage_emergency(s, state, now=now, reason=reason)
-            control_repo.record_event(
+            engaged = control_repo.effective_state(state, self._mode) is not TradingState.HALTED
+            self._write_state(
                 s,
-                at=now,
-                action="emergency_stop",
-                actor=actor,
-                mode=self._mode,
-                detail={
-                    "reason": reason,
-                    "cancel_open_orders": cancel_open_orders,
-                    "close_positions": close_positions,
-                    "already_engaged": not engaged,
-                },
+                state,
+                TradingState.HALTED,
+                now,
+                actor,
+                reason,
+                "kill",
+                {"cancel_open_orders": cancel_open_orders, "close_positions": close_positions},
             )
         report = EmergencyReport(engaged=engaged)
         if cancel_open_orders:
@@ -152,25 +227,24 @@ class ControlService:
             report.errors.append(f"syncing open trades failed: {exc}")
 
     def release_emergency(self, actor: str, note: str = "") -> dict[str, Any]:
-        """Release the stop. Trading stays disabled until someone enables it again."""
+        """``coinpilot release``: HALTED -> REDUCING. Protective exits run again; buys wait until
+        a person sets ACTIVE."""
         now = self._clock.now()
         with self._sf() as s, s.begin():
             state = acquire_trading_lock(s, now)
-            if not state.emergency_stop:
-                raise ControlError("the emergency stop is not engaged")
-            control_repo.record_event(
+            status = control_repo.status_of(state)
+            if status.effective(self._mode) is not TradingState.HALTED:
+                raise ControlError(f"trading is not HALTED (it is {status.effective(self._mode).value})")
+            self._write_state(
                 s,
-                at=now,
-                action="release_emergency",
-                actor=actor,
-                mode=self._mode,
-                detail={"released_reason": state.emergency_reason, "note": note},
+                state,
+                TradingState.REDUCING,
+                now,
+                actor,
+                note or "released: exits only until activated",
+                "release",
+                {"released_reason": status.reason},
             )
-            state.emergency_stop = False
-            state.emergency_reason = None
-            state.emergency_at = None
-            state.trading_enabled = False
-            state.updated_at = now
         return self.state()
 
     def _cancel_open_orders(self, report: EmergencyReport) -> None:
@@ -215,17 +289,25 @@ class ControlService:
 
     # ---- reads -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        """The trading state as this process's mode sees it, with its reason, who and when."""
         now = self._clock.now()
         with self._sf() as s:
             st = control_repo.read_state(s, now)
+            status = control_repo.status_of(st)
+            effective = status.effective(self._mode)
+            reason = status.reason
+            if effective is not status.state:
+                reason = f"not enabled for {self._mode.value} mode" + (
+                    f" (it is {status.state.value} in {status.mode.value} mode)" if status.mode else ""
+                )
             return {
                 "mode": self._mode.value,
-                "trading_enabled": control_repo.trading_enabled_for(st, self._mode),
-                "trading_switch_on": bool(st.trading_enabled),
-                "enabled_mode": st.enabled_mode.value if st.enabled_mode else None,
-                "emergency_stop": bool(st.emergency_stop),
-                "emergency_reason": st.emergency_reason,
-                "emergency_at": st.emergency_at.isoformat() if st.emergency_at else None,
+                "state": effective.value,
+                "reason": reason,
+                "by": status.by,
+                "since": status.since.isoformat() if status.since else None,
+                "allows": ALLOWS[effective],
+                "active_mode": status.mode.value if status.mode else None,
                 "updated_at": st.updated_at.isoformat() if st.updated_at else None,
             }
 

@@ -57,6 +57,14 @@ class BotEvaluation:
         }
 
 
+STALE_TOLERANCE = timedelta(minutes=1)
+
+
+class StaleEvaluation(Exception):
+    """An evaluation dated before the bot's latest one: storing it would put an old score, price
+    and confirmation on the dashboard as if current (a CLI on another replay clock than the demo)."""
+
+
 class EvaluationService:
     def __init__(
         self,
@@ -120,6 +128,13 @@ class EvaluationService:
             if bot is None:
                 raise BotNotFound(f"bot {bot_id} not found")
             rt = bot_repo.runtime_of(s, bot)
+            latest = rt.last_evaluated_at
+            if latest is not None and now < latest - STALE_TOLERANCE:
+                raise StaleEvaluation(
+                    f"not stored: this process's clock says {now.isoformat(timespec='seconds')}, but bot "
+                    f"{bot_id} was last evaluated at {latest.isoformat(timespec='seconds')}; it runs on "
+                    "another clock than the server (a replay clock of another database?)"
+                )
             state = bot_repo.confirmation_state(rt)
             new_state, status = advance(state, result.action, now, cfg.confirmation)
             bot_repo.save_confirmation(rt, new_state)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from coinpilot.domain.confirmation import status_of
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.domain.usage import bot_usage, loss_streak
 from coinpilot.engine.views import (
@@ -27,7 +28,7 @@ from coinpilot.engine.views import (
 )
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.models import Bot, ControlState
-from coinpilot.store.repos.control import trading_enabled_for
+from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos.overview import OverviewFacts, load_overview
 
 ZERO = Decimal(0)
@@ -65,6 +66,9 @@ def _position(
         "tranches": facts.open_tranches.get(pos.id, 0),
         "max_tranches": max_tranches,
         "mark_price": money(mark),
+        # unsellable remainders below the product's increment/minimum (cycles closed)
+        "dust_base_size": money(pos.dust_base_size),
+        "dust_value": money(pos.dust_value),
     }
 
 
@@ -128,23 +132,22 @@ def _bot_row(
 
 
 def trading_dict(control: ControlState | None, mode: TradingMode) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "enabled": bool(control is not None and trading_enabled_for(control, mode)),
-        "switch_on": bool(control is not None and control.trading_enabled),
-        "emergency_stop": bool(control is not None and control.emergency_stop),
-        "emergency_reason": control.emergency_reason if control is not None else None,
-        "emergency_at": iso(control.emergency_at) if control is not None else None,
+    """The trading state as the dashboard shows it: state, reason, who and since when."""
+    if control is None:
+        state, reason, by, since = TradingState.HALTED, NOT_ENABLED_REASON, None, None
+    else:
+        status = control_repo.status_of(control)
+        state = status.effective(mode)
+        reason = status.reason if state is status.state else f"not enabled for {mode.value} mode"
+        by, since = status.by, iso(status.since)
+    return {
+        "trading_state": state.value,
+        "trading_state_reason": reason,
+        "state": state.value,
+        "reason": reason,
+        "by": by,
+        "since": since,
     }
-    # The ACTIVE / REDUCING / HALTED state, where the schema has it.
-    state = getattr(control, "trading_state", None)
-    if state is not None:
-        out["trading_state"] = getattr(state, "value", str(state))
-        for key in ("state_reason", "trading_state_reason", "reason"):
-            reason = getattr(control, key, None)
-            if isinstance(reason, str):
-                out["trading_state_reason"] = reason
-                break
-    return out
 
 
 def build_overview(

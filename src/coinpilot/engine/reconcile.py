@@ -1,11 +1,11 @@
 """Start-up reconciliation and the position-vs-balance drift report.
 
 ``reconcile_all`` runs before the engine places any new order: every non-final trade of this
-mode is brought up to date — by ``get_order`` when its order id is known, or by replaying
-``place_market_order`` with the trade's *same* client_order_id when the process died between
-committing the trade and storing the ack (the exchange returns the existing order or creates it
-exactly once; a rejection then marks the trade FAILED). Filled trades are settled into their
-positions exactly once. Nothing is ever re-sent under a new id.
+mode is brought up to date — by ``get_order`` when its order id is known, or, when the process
+died between committing the trade and storing the ack, by looking the order up by its
+client_order_id (adopted if found; re-sent with the *same* id only with a fresh approval while
+young, else FAILED "not sent"; see :mod:`coinpilot.engine.unsent`). Filled trades are settled
+into their positions exactly once. Nothing is ever re-sent under a new id.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.types import TradingMode
-from coinpilot.engine.sync import OrderSync, SyncReport
+from coinpilot.engine.sync import Approver, OrderSync, SyncReport
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -32,9 +32,12 @@ def reconcile_all(
     exchange: Exchange,
     clock: Clock,
     mode: TradingMode,
+    approver: Approver | None = None,
 ) -> SyncReport:
-    """Bring every non-final trade of ``mode`` up to date now (ignores sync back-off)."""
-    sync = OrderSync(session_factory, exchange, clock, mode)
+    """Bring every non-final trade of ``mode`` up to date now (ignores sync back-off).
+    ``approver``: the fresh safety approval an unsent order needs to be re-sent (without one,
+    a young unsent trade waits for the order sync)."""
+    sync = OrderSync(session_factory, exchange, clock, mode, approver=approver)
     report = sync.sync_all()
     # A replayed order is acknowledged then looked up in the same pass; one more pass settles
     # anything that finished meanwhile.

@@ -19,7 +19,8 @@ One cycle (:meth:`EvaluationScheduler.run_once`):
 
 A failure of one bot (bad config, no data for its pair, a failing order) is recorded on that bot
 with an exponential back-off (ERROR after 5 in a row) and never stops the others or the loop.
-Transient exchange failures are also counted by the circuit breaker.
+Transient exchange failures are also counted by the exchange breaker, once per cycle however
+many pairs or bots failed in it.
 
 This module holds the cycle's order of steps; the steps live in ``cycle_bots`` (database reads,
 configuration cache), ``cycle_market`` (candles, quotes, scores), ``cycle_record`` (the one write)
@@ -32,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -40,7 +42,7 @@ from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop, cycle_bots
 from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide
-from coinpilot.engine.breaker import CircuitBreaker
+from coinpilot.engine.breaker import CircuitBreaker, CycleHealth
 from coinpilot.engine.cycle_bots import ConfigCache, LoadedBot
 from coinpilot.engine.cycle_failures import failure_message, record_failures
 from coinpilot.engine.cycle_market import fetch_candles, fetch_quotes, score_all
@@ -122,7 +124,9 @@ class EvaluationScheduler:
         report = CycleReport(due=len(held))
         try:
             if held:
-                self._cycle([b for b, _ in held], report)
+                with self._breaker_cycle() as health:
+                    self._cycle([b for b, _ in held], report)
+                    health.answered = report.evaluated > 0
         finally:
             for _, lock in held:
                 lock.release()
@@ -205,7 +209,17 @@ class EvaluationScheduler:
             try:
                 product = self._market.get_product(ev.pair)
                 strategy = self._configs.strategy(ev.bot_id)
-                plan = decide(view, signal, quote.bid, quote.ask, product.base_increment, limits, strategy)
+                plan = decide(
+                    view,
+                    signal,
+                    quote.bid,
+                    quote.ask,
+                    product.base_increment,
+                    limits,
+                    strategy,
+                    base_min_size=product.base_min_size,
+                    quote_min_size=product.quote_min_size,
+                )
                 if plan is None:
                     continue
                 outcome = self._trading.execute(view, plan, signal, started)
@@ -234,7 +248,9 @@ class EvaluationScheduler:
         if not ids:
             return 0
         views = self._views(ids, (BotStatus.PAUSED,))
-        quotes = self._quotes(sorted({v.pair for v in views.values()}))
+        with self._breaker_cycle() as health:
+            quotes = self._quotes(sorted({v.pair for v in views.values()}))
+            health.answered = bool(quotes)
         placed = 0
         for bot_id, view in views.items():
             quote = quotes.get(view.pair)
@@ -244,7 +260,15 @@ class EvaluationScheduler:
                 product = self._market.get_product(view.pair)
                 strategy = self._configs.strategy(bot_id)
                 plan = decide(
-                    view, None, quote.bid, quote.ask, product.base_increment, self._trading.limits, strategy
+                    view,
+                    None,
+                    quote.bid,
+                    quote.ask,
+                    product.base_increment,
+                    self._trading.limits,
+                    strategy,
+                    base_min_size=product.base_min_size,
+                    quote_min_size=product.quote_min_size,
                 )
                 if plan is not None and self._trading.execute(view, plan, None, time.perf_counter()).placed:
                     placed += 1
@@ -253,6 +277,10 @@ class EvaluationScheduler:
         return placed
 
     # ---- failures ----------------------------------------------------------------------
+    def _breaker_cycle(self) -> AbstractContextManager[CycleHealth]:
+        """One cycle is one exchange-breaker failure however many pairs or bots failed in it."""
+        return self._breaker.cycle() if self._breaker is not None else nullcontext(CycleHealth())
+
     def _exchange_failure(self, source: str, exc: BaseException) -> None:
         if self._breaker is not None and bot_loop.is_exchange_failure(exc):
             self._breaker.record_failure(source, exc)

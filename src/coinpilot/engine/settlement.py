@@ -53,7 +53,8 @@ def settle_trade(session: Session, trade: Trade, now: datetime, dust_below: Deci
         else:
             new_state, realised = apply_exit(state, fills, dust_below)
             trade.realized_pnl = realised
-            trade.realized_at = now
+            # Dated by the fill (the sale happened then), not by when it was settled.
+            trade.realized_at = fills[-1].time
     except ValueError as exc:
         raise SettlementError(f"trade {trade.id}: {exc}") from exc
     position_repo.write_state(pos, new_state, now=now, max_tranches=max_tranches)

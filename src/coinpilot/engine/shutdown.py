@@ -44,7 +44,9 @@ class DrainingTradingStep(TradingStep):
 
     def execute(self, view: BotView, plan: OrderPlan, signal: Signal | None, started: float) -> StepOutcome:
         if self._draining.is_set() and plan.side == Side.BUY:
-            return StepOutcome(view.bot_id, plan, None, "shutting down: no new entries")
+            outcome = StepOutcome(view.bot_id, plan, None, "shutting down: no new entries")
+            self._remember(outcome)
+            return outcome
         return super().execute(view, plan, signal, started)
 
 

@@ -1,11 +1,19 @@
 """Order sync: drive every non-final trade of this mode to a final status.
 
-Polls fast at first, then backs off (0.25 s, 0.5 s, 1 s … capped at 10 s) per trade. Trades
-still PENDING without an order id (outcome unknown) are replayed with the *same*
-client_order_id, which the exchange treats idempotently. Finished orders get their fills
-recorded (from the exchange's fill list, never from a ticker) and are settled into the position
-in the same transaction. Exchange calls happen outside any database transaction; every write
-takes the trade's lock first, so concurrent syncs apply a trade exactly once.
+Polls fast at first, then backs off (0.25 s, 0.5 s, 1 s … capped at 10 s) per trade. Finished
+orders get their fills recorded (from the exchange's fill list, never from a ticker) and are
+settled into the position in the same transaction. Exchange calls happen outside any database
+transaction; every write takes the trade's lock first, so concurrent syncs apply a trade
+exactly once.
+
+A trade still PENDING without an order id (its send's outcome is unknown) is never re-sent
+blindly: :mod:`coinpilot.engine.unsent` looks it up first and re-sends only with a fresh
+approval, else it ends FAILED "not sent" (and is adopted if its order turns up later).
+
+Each trade is handled in isolation: an unexpected error in one is recorded on it and the pass
+goes on. A trade that cannot be finished within ``ATTENTION_AFTER_TRIES`` tries or
+``ATTENTION_AFTER`` gets a needs-attention mark with its reason: it is still synced (slowly),
+but no longer blocks its bot's protective exits, which sell only the settled position.
 """
 
 from __future__ import annotations
@@ -13,16 +21,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.trade_state import status_from_exchange
-from coinpilot.domain.types import Side, TradeStatus, TradingMode
+from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.engine import unsent
 from coinpilot.engine.settlement import SettlementError, settle_trade
 from coinpilot.exchange.base import (
     Exchange,
@@ -40,8 +51,24 @@ from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
+Approver = Callable[["TradeView"], "str | None"]  # None: approved now; else why not
+DEFAULT_RESEND_MAX_AGE_SECONDS = 30.0
+ADOPT_WINDOW = timedelta(minutes=15)  # how long a "not sent" trade is watched for its order
+
 BACKOFF_START_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 10.0
+ATTENTION_AFTER_TRIES = 40  # about 6 minutes of capped back-off
+ATTENTION_AFTER = timedelta(minutes=15)
+ATTENTION_POLL_SECONDS = 60.0  # a trade needing attention is still looked at, slowly
+
+AfterSettlement = Callable[[], object]
+
+
+_ENDED_EARLY = {
+    TradeStatus.FAILED: "failed",
+    TradeStatus.EXPIRED: "expired",
+    TradeStatus.CANCELLED: "was cancelled",
+}
 
 
 def backoff_delay(attempts: int) -> float:
@@ -50,7 +77,7 @@ def backoff_delay(attempts: int) -> float:
 
 
 @dataclass(frozen=True)
-class _TradeView:
+class TradeView:
     """What the sync needs to know about a trade, read outside any lock."""
 
     id: int
@@ -61,6 +88,10 @@ class _TradeView:
     side: Side
     quote_size: Decimal | None
     base_size: Decimal | None
+    bot_id: int = 0
+    intent: TradeIntent = TradeIntent.MANUAL
+    created_at: datetime | None = None
+    do_not_send: bool = False
 
 
 @dataclass
@@ -94,16 +125,34 @@ class OrderSync:
         mode: TradingMode,
         *,
         interval_seconds: float = 0.5,
+        approver: Approver | None = None,
+        resend_max_age_seconds: float = DEFAULT_RESEND_MAX_AGE_SECONDS,
+        after_settlement: AfterSettlement | None = None,
     ) -> None:
         self._sf = session_factory
         self._exchange = exchange
         self._clock = clock
         self._mode = TradingMode(mode)
         self._interval = interval_seconds
+        self.approver = approver
+        self.resend_max_age = timedelta(seconds=resend_max_age_seconds)
+        self.after_settlement = after_settlement
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.telemetry: Telemetry | None = None  # set by the composition root; metrics only
         self.last_pass_at: float | None = None  # monotonic time of the last finished pass
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def exchange(self) -> Exchange:
+        return self._exchange
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sf
 
     # ---- background runner -------------------------------------------------------------
     def start(self) -> None:
@@ -139,6 +188,7 @@ class OrderSync:
         now = self._clock.now()
         with self._sf() as s:
             ids = trade_repo.due_for_sync(s, self._mode, now)
+            ids += trade_repo.unsent_watch_ids(s, self._mode, now, now - ADOPT_WINDOW)
             views = [self._view(s, i) for i in ids]
         return self._process([v for v in views if v is not None], batch=True)
 
@@ -154,11 +204,16 @@ class OrderSync:
         return self._process([view] if view else [], batch=False)
 
     @staticmethod
-    def _view(s: Session, trade_id: int) -> _TradeView | None:
+    def _view(s: Session, trade_id: int) -> TradeView | None:
         t = s.get(Trade, trade_id)
-        if t is None or TradeStatus(t.status).is_final:
+        if t is None:
             return None
-        return _TradeView(
+        watched = (
+            t.status == TradeStatus.FAILED and t.order_id is None and t.failure_code == trade_repo.NOT_SENT
+        )
+        if TradeStatus(t.status).is_final and not watched:
+            return None
+        return TradeView(
             t.id,
             TradeStatus(t.status),
             t.order_id,
@@ -167,16 +222,20 @@ class OrderSync:
             Side(t.side),
             t.requested_quote_size,
             t.requested_base_size,
+            t.bot_id,
+            TradeIntent(t.intent),
+            t.created_at,
+            bool(t.do_not_send),
         )
 
-    def _process(self, views: Sequence[_TradeView], *, batch: bool) -> SyncReport:
+    def _process(self, views: Sequence[TradeView], *, batch: bool) -> SyncReport:
         report = SyncReport(checked=len(views))
-        with_ids: list[_TradeView] = []
+        with_ids: list[TradeView] = []
         for v in views:
             if v.order_id is None:
-                replayed = self._replay(v, report)
-                if replayed is not None:
-                    with_ids.append(replayed)
+                found = self._isolated(v, report, partial(unsent.resolve, self, v, report))
+                if isinstance(found, TradeView):
+                    with_ids.append(found)
                 continue
             with_ids.append(v)
         snapshots: dict[str, OrderSnapshot] = {}
@@ -187,16 +246,35 @@ class OrderSync:
             except ExchangeError as exc:
                 log.warning("batched order look-up failed, falling back: %s", exc.reason)
         for v in with_ids:
-            assert v.order_id is not None
-            snap = snapshots.get(v.order_id)
-            if snap is None:
-                try:
-                    snap = self._exchange.get_order(v.order_id)
-                except Exception as exc:
-                    self._note_error(v.id, f"order look-up failed: {_describe(exc)}", report)
-                    continue
-            self._apply_snapshot(v, snap, report)
+            self._isolated(v, report, partial(self._advance, v, snapshots.get(v.order_id or ""), report))
+        if (report.settled or report.closed) and self.after_settlement is not None:
+            try:
+                self.after_settlement()
+            except Exception:  # a breaker check must never stop the sync
+                log.exception("the check after settlement failed")
         return report
+
+    def _isolated(self, v: TradeView, report: SyncReport, step: Callable[[], object]) -> object:
+        """Run one trade's step; an unexpected error is recorded on that trade only."""
+        try:
+            return step()
+        except Exception as exc:
+            log.exception("order sync: trade %s failed", v.id)
+            try:
+                self.note_error(v.id, f"unexpected error: {describe(exc)}", report)
+            except Exception:
+                log.exception("order sync: could not record the error of trade %s", v.id)
+            return None
+
+    def _advance(self, v: TradeView, snap: OrderSnapshot | None, report: SyncReport) -> None:
+        assert v.order_id is not None
+        if snap is None:
+            try:
+                snap = self._exchange.get_order(v.order_id)
+            except Exception as exc:
+                self.note_error(v.id, f"order look-up failed: {describe(exc)}", report)
+                return
+        self._apply_snapshot(v, snap, report)
 
     # ---- steps -------------------------------------------------------------------------
     def send(
@@ -208,6 +286,9 @@ class OrderSync:
         anything else leaves the trade PENDING with ``unknown`` + the error, to be replayed with
         the same client_order_id later.
         """
+        if not self._may_send(trade_id):
+            self.note_error(trade_id, "not sent: trading was halted; looking it up instead", report)
+            return None
         started = time.perf_counter()
         try:
             ack = self._exchange.place_market_order(request)
@@ -216,9 +297,14 @@ class OrderSync:
                 report.failed += 1
             return None
         except Exception as exc:  # outcome unknown: keep PENDING; sync/reconcile replays the id
-            message = f"{unknown}: {_describe(exc)}"
-            log.warning("order %s: %s", request.client_order_id, message)
-            self._note_error(trade_id, message, report)
+            message = f"{unknown}: {describe(exc)}"
+            log.warning(
+                "order %s: %s",
+                request.client_order_id,
+                message,
+                extra={"trade": trade_id, "client_order_id": request.client_order_id},
+            )
+            self.note_error(trade_id, message, report)
             return None
         self.record_ack(trade_id, ack)
         if self.telemetry is not None:
@@ -229,22 +315,10 @@ class OrderSync:
             report.opened += 1
         return ack
 
-    def _replay(self, v: _TradeView, report: SyncReport) -> _TradeView | None:
-        """Re-send a PENDING trade's order with its original client_order_id."""
-        request = OrderRequest(v.client_order_id, v.pair, v.side, v.quote_size, v.base_size)
-        ack = self.send(v.id, request, unknown="order replay failed", report=report)
-        if ack is None:
-            return None
-        return _TradeView(
-            v.id,
-            TradeStatus.OPEN,
-            ack.order_id,
-            v.client_order_id,
-            v.pair,
-            v.side,
-            v.quote_size,
-            v.base_size,
-        )
+    def _may_send(self, trade_id: int) -> bool:
+        """False once a halt marked the trade "do not send" (checked right before every send)."""
+        with self._sf() as s:
+            return not s.scalar(sa.select(Trade.do_not_send).where(Trade.id == trade_id))
 
     def record_ack(self, trade_id: int, ack: OrderAck) -> None:
         """PENDING -> OPEN with the exchange's order id (no-op if already further along)."""
@@ -287,7 +361,7 @@ class OrderSync:
             trade_repo.set_status(t, TradeStatus.FAILED, now, exc.code)
             return True
 
-    def _note_error(self, trade_id: int, message: str, report: SyncReport | None) -> None:
+    def note_error(self, trade_id: int, message: str, report: SyncReport | None) -> None:
         now = self._clock.now()
         if report is not None:
             report.errors.append(f"trade {trade_id}: {message}")
@@ -297,6 +371,25 @@ class OrderSync:
                 return
             self._schedule(t, now)
             t.last_error = message[:1000]
+            self._attention_if_stuck(t, message, now)
+
+    @staticmethod
+    def _attention_if_stuck(t: Trade, message: str, now: datetime) -> None:
+        """Past its bounds, a trade is marked for a person (once) and polled slowly."""
+        since = t.submitted_at or t.created_at
+        stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (
+            since is not None and now - since >= ATTENTION_AFTER
+        )
+        if not stuck:
+            return
+        if t.attention_reason is None:
+            t.attention_reason = (
+                f"could not finish after {t.sync_attempts} tries since "
+                f"{since:%Y-%m-%d %H:%M:%S} UTC: {message}"
+            )[:1000]
+            t.attention_at = now
+            log.error("trade %s needs attention: %s", t.id, t.attention_reason)
+        t.next_sync_at = now + timedelta(seconds=ATTENTION_POLL_SECONDS)
 
     def _dust_below(self, pair: str) -> Decimal | None:
         """The size below which a remainder is dust: the product's increment or minimum."""
@@ -308,7 +401,7 @@ class OrderSync:
         t.sync_attempts = t.sync_attempts + 1
         t.updated_at = now
 
-    def _apply_snapshot(self, v: _TradeView, snap: OrderSnapshot, report: SyncReport) -> None:
+    def _apply_snapshot(self, v: TradeView, snap: OrderSnapshot, report: SyncReport) -> None:
         target = status_from_exchange(str(snap.status), snap.filled_base)
         if target == TradeStatus.OPEN and v.status != TradeStatus.FILLED:
             self._still_open(v.id)
@@ -321,7 +414,7 @@ class OrderSync:
             try:
                 fills = [f for f in self._exchange.get_fills(snap.order_id)]
             except Exception as exc:
-                self._note_error(v.id, f"fill look-up failed: {_describe(exc)}", report)
+                self.note_error(v.id, f"fill look-up failed: {describe(exc)}", report)
                 return
         self._finish(v.id, target, snap, fills, report, pair=v.pair)
 
@@ -349,12 +442,12 @@ class OrderSync:
         accounted = account_fills(snap, fills)
         if accounted is None or (target == TradeStatus.FILLED and not accounted):
             # The fill list lags the order status: wait rather than settle on partial data.
-            self._note_error(trade_id, "waiting for the exchange to report all fills", None)
+            self.note_error(trade_id, "waiting for the exchange to report all fills", None)
             report.waiting += 1
             return
         dust_below = self._dust_below(pair) if accounted else Decimal(0)
         if dust_below is None:
-            self._note_error(trade_id, f"product {pair} unavailable: cannot tell dust from size", report)
+            self.note_error(trade_id, f"product {pair} unavailable: cannot tell dust from size", report)
             return
         filled_after: tuple[str, float] | None = None
         try:
@@ -367,10 +460,13 @@ class OrderSync:
                 trade_repo.record_fills(t, accounted)
                 s.flush()
                 trade_repo.aggregate_from_fills(t)
-                if target == TradeStatus.FAILED:
-                    t.failure_code = "ORDER_FAILED"
+                if target in _ENDED_EARLY:
+                    # Every FAILED / EXPIRED / CANCELLED trade says why, in the exchange's words.
+                    t.failure_code = f"ORDER_{target.value.upper()}"
                     t.failure_reason = (
-                        f"the exchange reports the order failed: {snap.reject_reason or 'no reason given'}"
+                        f"the exchange reports the order {_ENDED_EARLY[target]}: "
+                        f"{snap.reject_reason or 'no reason given'}"
+                        + (f" (filled {snap.filled_base} of it)" if snap.filled_base > 0 else "")
                     )[:1000]
                 trade_repo.set_status(t, target, now, f"exchange status {snap.status}")
                 t.last_error = None
@@ -387,7 +483,7 @@ class OrderSync:
                     report.closed += 1
         except SettlementError as exc:
             log.error("settlement failed: %s", exc, extra={"trade": trade_id})
-            self._note_error(trade_id, f"settlement failed: {exc}", report)
+            self.note_error(trade_id, f"settlement failed: {exc}", report)
             return
         if filled_after is not None and self.telemetry is not None:
             self.telemetry.order_filled(self._mode.value, *filled_after)
@@ -397,12 +493,12 @@ def _product_dust_threshold(exchange: Exchange, pair: str) -> Decimal | None:
     try:
         product = exchange.get_product(pair)
     except Exception as exc:
-        log.warning("product %s unavailable for settlement: %s", pair, _describe(exc))
+        log.warning("product %s unavailable for settlement: %s", pair, describe(exc))
         return None
     return max(product.base_increment, product.base_min_size)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, ExchangeError):
         return f"{exc.code}: {exc.reason}"
     return f"{type(exc).__name__}: {exc}"

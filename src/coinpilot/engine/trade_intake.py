@@ -8,8 +8,10 @@ increments, the price the safety check will use, and the balances it will see.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +26,8 @@ from coinpilot.store.repos.audit import write_audit
 from coinpilot.store.repos.dto import TradeDTO
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.snapshot import bot_facts
+
+log = logging.getLogger(__name__)
 
 
 class InvalidTradeRequest(ValueError):
@@ -41,6 +45,7 @@ class ExecutionResult:
     decision: dict[str, Any]  # safety Decision.to_dict() (or the fail-closed refusal)
     audit_id: int
     trade: TradeDTO | None  # None when refused
+    next_step: str | None = None  # what happens next when the answer is not final (PENDING)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,7 @@ class ExecutionResult:
             "decision": jsonable(self.decision),
             "audit_id": self.audit_id,
             "trade": self.trade.to_dict() if self.trade else None,
+            "next_step": self.next_step,
         }
 
 
@@ -59,6 +65,29 @@ class PreparedTrade:
     product: Product
     balances: dict[str, Balance]
     balances_read_at: datetime  # taken just before the read (see ``gather_context``)
+    # A full exit asked for more than the account holds by one increment or more: what it says.
+    drift: str | None = None
+
+
+# Exits that sell the whole position: they sell what the account really holds when that is less.
+FULL_EXITS = frozenset(
+    {TradeIntent.STOP_LOSS, TradeIntent.TRAILING_STOP, TradeIntent.SIGNAL_EXIT, TradeIntent.EMERGENCY_CLOSE}
+)
+
+
+def fit_full_exit(size: Decimal, available: Decimal, increment: Decimal) -> tuple[Decimal, str | None]:
+    """The size a full exit can sell: the smaller of ``size`` (the position, on the increment)
+    and what the account holds (on the increment). A difference of one increment or more is
+    drift between the position and the account: reported, never a reason to skip the stop."""
+    held = quantize_down(available, increment)
+    if held >= size:
+        return size, None
+    if size - available < increment:
+        return held, None
+    return held, (
+        f"drift: the position says {size} but the account holds {available}; selling {held}. "
+        "Check for trades made outside Coinpilot."
+    )
 
 
 def refusal(code: str, message: str) -> dict[str, Any]:
@@ -67,7 +96,7 @@ def refusal(code: str, message: str) -> dict[str, Any]:
         "allowed": False,
         "reasons": [{"code": code, "message": message}],
         "checks": [],
-        "engage_emergency_stop": False,
+        "reduce_trading": False,
         "pause_bot": False,
     }
 
@@ -150,7 +179,14 @@ class TradeIntake:
         except Exception as exc:
             message = f"could not read price or balances for {pair}: {exc}"
             return self._refuse_early(raw, known_bot, side_v, intent_v, message)
+        drift = None
+        held = balances.get(product.base_currency)
+        if field == "base_size" and side_v is Side.SELL and intent_v in FULL_EXITS and held is not None:
+            sized, drift = fit_full_exit(sized, held.available, product.base_increment)
+            if drift:
+                log.warning("bot %s %s: %s", bot_id, intent_v.value, drift)
         return PreparedTrade(
+            drift=drift,
             request=SafetyRequest(
                 bot_id=bot_id,
                 pair=pair,

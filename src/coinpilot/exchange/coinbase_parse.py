@@ -50,6 +50,17 @@ def parse_product(d: dict[str, Any]) -> Product:
     )
 
 
+def order_end_reason(o: dict[str, Any]) -> str | None:
+    """Why an order ended early, in the exchange's words: the reject code with its message, or
+    the cancel message (Coinbase puts an IOC order's "not fully filled" there)."""
+    parts = [str(o.get(k) or "").strip() for k in ("reject_reason", "reject_message", "cancel_message")]
+    seen: list[str] = []
+    for part in parts:
+        if part and part not in seen:
+            seen.append(part)
+    return ": ".join(seen) or None
+
+
 def parse_order(o: dict[str, Any]) -> OrderSnapshot:
     try:
         status = ExchangeOrderStatus(str(o.get("status")))
@@ -67,7 +78,7 @@ def parse_order(o: dict[str, Any]) -> OrderSnapshot:
         filled_value=parse_decimal(o.get("filled_value")),
         total_fees=parse_decimal(o.get("total_fees")),
         number_of_fills=int(parse_decimal(o.get("number_of_fills"))),
-        reject_reason=str(o.get("reject_reason") or "") or None,
+        reject_reason=order_end_reason(o),
         created_at=parse_time(o.get("created_time")),
         last_fill_at=parse_time(o.get("last_fill_time")),
     )

@@ -141,12 +141,31 @@ class PaperExchange:
             pass  # another process seeded it at the same moment
         self._seeded = True
 
+    def _starting_if_unused(self, currencies: Sequence[str] | None) -> dict[str, Balance] | None:
+        """The starting balances if the paper account was never used, else None (and it is
+        known to be seeded from then on)."""
+        with read_session(self._sf) as s:
+            if s.scalar(sa.select(sa.func.count()).select_from(PaperBalance)):
+                self._seeded = True
+                return None
+        wanted = None if currencies is None else set(currencies)
+        return {
+            cur: Balance(cur, amount)
+            for cur, amount in self._starting.items()
+            if wanted is None or cur in wanted
+        }
+
     def get_balances(self, currencies: Sequence[str] | None = None) -> dict[str, Balance]:
         """Balances per currency: ``available`` excludes ``hold`` (funds of OPEN orders).
 
-        Due orders are filled first; when none is due (the usual case) this is one read.
+        Due orders are filled first; when none is due (the usual case) this is one read. An
+        account never used shows its starting balances without writing them (a read stays a
+        read: ``GET /safety/drift`` must not change a fresh database); placing an order seeds.
         """
-        self._ensure_seeded()
+        if not self._seeded:
+            unused = self._starting_if_unused(currencies)
+            if unused is not None:
+                return unused
         now = self._clock.now()
         with read_session(self._sf) as s:
             orders = open_orders(s)
@@ -328,6 +347,13 @@ class PaperExchange:
         if not found:
             raise OrderNotFound(f"no paper order with id {order_id}", code="NOT_FOUND")
         return found[0]
+
+    def find_order(self, pair: str, client_order_id: str, around: datetime) -> OrderSnapshot | None:
+        """The paper book's order with this client_order_id (its own book is the truth)."""
+        with session_scope(self._sf) as s:
+            o = s.scalar(BY_CLIENT_ID, {"client_order_id": client_order_id})
+            order_id = o.order_id if o is not None and o.pair == pair else None
+        return None if order_id is None else self.get_order(order_id)
 
     def get_orders(self, order_ids: Sequence[str]) -> list[OrderSnapshot]:
         ids = list(dict.fromkeys(order_ids))

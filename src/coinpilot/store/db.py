@@ -26,7 +26,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from coinpilot.private_files import make_private_file
 from coinpilot.store.models import ControlState
+from coinpilot.store.repos.control import new_state_row
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -36,8 +38,10 @@ WAL_CHECKPOINT_SECONDS = 30.0
 
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        if url.startswith("sqlite:///") and ":memory:" not in url:
-            Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite:///") and ":memory:" not in url and "mode=memory" not in url:
+            db_file = Path(url[len("sqlite:///") :].split("?", 1)[0])
+            db_file.parent.mkdir(parents=True, exist_ok=True)
+            make_private_file(db_file)  # 0600, and so its -wal/-shm files
         engine = sa.create_engine(
             url,
             echo=echo,
@@ -129,7 +133,7 @@ def acquire_trading_lock(session: Session, now: datetime) -> ControlState:
     # One statement: the UPDATE takes the lock and RETURNING reads the row it locked.
     state = session.scalars(_TAKE_LOCK, execution_options={"populate_existing": True}).first()
     if state is None:  # first start: the migration seeds it, but be robust
-        state = ControlState(id=1, trading_enabled=False, emergency_stop=False, updated_at=now)
+        state = new_state_row(now)
         session.add(state)
         session.flush()
     return state

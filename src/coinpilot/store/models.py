@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import (
     Action,
     BotStatus,
@@ -165,6 +166,12 @@ class Trade(Base):
     sync_attempts: Mapped[int] = mapped_column(default=0)
     next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    # Set when the trading state was HALTED while the order was unsent: look it up, never send it.
+    do_not_send: Mapped[bool] = mapped_column(server_default=sa.false())
+    # A trade the sync could not finish within its bounds: shown to a person with the reason; it
+    # no longer blocks its bot's protective exits (which sell only the settled position).
+    attention_reason: Mapped[str | None] = mapped_column(sa.String(1000), nullable=True)
+    attention_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status_history: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -263,18 +270,23 @@ class SafetyAudit(Base):
 
 
 class ControlState(Base):
-    """Single row (id=1): trading switch and emergency stop. Also the row the safety lock takes."""
+    """Single row (id=1): the trading state (ACTIVE / REDUCING / HALTED, see
+    :mod:`coinpilot.domain.trading_state`) with its reason, who set it and when. Also the row the
+    trading lock takes."""
 
     __tablename__ = "control_state"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    trading_enabled: Mapped[bool] = mapped_column(default=False)
+    trading_state: Mapped[TradingState] = mapped_column(
+        enum_column(TradingState, "trading_state"), default=TradingState.HALTED
+    )
+    state_reason: Mapped[str] = mapped_column(sa.String(500), default=NOT_ENABLED_REASON)
+    state_by: Mapped[str] = mapped_column(sa.String(64), default="install")
+    state_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The mode the state was last activated in; any other mode sees HALTED.
     enabled_mode: Mapped[TradingMode | None] = mapped_column(
         enum_column(TradingMode, "enabled_mode"), nullable=True
     )
-    emergency_stop: Mapped[bool] = mapped_column(default=False)
-    emergency_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
-    emergency_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lock_version: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

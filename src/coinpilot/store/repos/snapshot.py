@@ -22,7 +22,7 @@ from coinpilot.exchange.base import Balance
 from coinpilot.store.models import Bot, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
-from coinpilot.store.repos.control import trading_enabled_for
+from coinpilot.store.repos.control import effective_state
 from coinpilot.store.repos.trade_counters import counts_against_limits
 
 ZERO = Decimal(0)
@@ -135,6 +135,7 @@ def gather_context(
     product: Product,
     balances: dict[str, Balance],
     balances_read_at: datetime | None = None,
+    exclude_trade_id: int | None = None,
 ) -> Gathered | None:
     """Everything ``safety.validate`` needs, read from the database (mode-filtered); None if
     the bot does not exist.
@@ -147,7 +148,7 @@ def gather_context(
     # In-flight buys are read BEFORE the position and the exposure: on PostgreSQL a settlement
     # may commit between the reads (it holds the trade's row lock, not the trading lock); in
     # this order a trade settling in between is counted twice (stricter), never missed.
-    inflight = trade_repo.in_flight(session, mode, bot_id, balances_read_at or now)
+    inflight = trade_repo.in_flight(session, mode, bot_id, balances_read_at or now, exclude_trade_id)
     facts = locked_facts(session, bot_id, mode, today)
     if facts is None:
         return None
@@ -161,8 +162,7 @@ def gather_context(
     context = SafetyContext(
         now=now,
         mode=mode,
-        trading_enabled=trading_enabled_for(state, mode),
-        emergency_stop=bool(state.emergency_stop),
+        trading_state=effective_state(state, mode),
         bot_status=bot.status,
         bot_cooldown_minutes=bot.cooldown_minutes,
         bot_max_tranches=bot.max_tranches,
@@ -171,6 +171,7 @@ def gather_context(
         trades_today_bot=facts.trades_today_bot,
         last_fill_at=facts.last_fill_at,
         has_open_trade=inflight.bot_has_open_trade,
+        trade_needs_attention=inflight.bot_needs_attention,
         position_tranches=facts.open_tranches,
         position_base=facts.position_base,
         # Buys in flight count as exposure until settled: limits can only be stricter.

@@ -161,14 +161,16 @@ class InFlight:
 
     buy_quote_bot: Decimal  # inflight_buy_quote(session, mode, bot_id)
     buy_quote_all: Decimal  # inflight_buy_quote(session, mode)
-    bot_has_open_trade: bool  # bool(open_trades(session, mode, bot_id))
+    bot_has_open_trade: bool  # a non-final trade of the bot that the sync is still driving
     # Per currency, what in-flight orders will take from the account that a balance read at
     # ``balances_read_at`` may not show yet: orders not acknowledged before that read (buys
     # spend the quote currency, sells the base currency). Counted once, stricter if in doubt.
     unheld: dict[str, Decimal] = field(default_factory=dict)
+    bot_needs_attention: bool = False  # a non-final trade of the bot the sync gave up on
 
 
 _IN_FLIGHT = sa.select(
+    Trade.id,
     Trade.bot_id,
     Trade.side,
     Trade.position_applied,
@@ -176,13 +178,18 @@ _IN_FLIGHT = sa.select(
     Trade.requested_base_size,
     Trade.average_fill_price,
     Trade.safety_audit_id,
+    Trade.attention_reason,
     Trade.pair,
     Trade.opened_at,
 ).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
 
 
 def in_flight(
-    session: Session, mode: TradingMode, bot_id: int, balances_read_at: datetime | None = None
+    session: Session,
+    mode: TradingMode,
+    bot_id: int,
+    balances_read_at: datetime | None = None,
+    exclude_trade_id: int | None = None,
 ) -> InFlight:
     """One read of the mode's non-final trades instead of three queries (same rules).
 
@@ -191,12 +198,20 @@ def in_flight(
     already in the exchange's ``available`` (as a hold or a fill); one still PENDING, or
     acknowledged at or after the read, may not be, so it is subtracted (never missed, at worst
     counted twice). This is what makes the reserve hold against simultaneous buys of two bots.
+    ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
+    obstacle.
     """
     bot_quote = all_quote = ZERO
-    bot_open = False
+    bot_open = bot_attention = False
     unheld: dict[str, Decimal] = {}
     for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
-        bot_open = bot_open or t.bot_id == bot_id
+        if t.id == exclude_trade_id:
+            continue
+        if t.bot_id == bot_id:
+            if t.attention_reason is None:
+                bot_open = True
+            else:
+                bot_attention = True
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
             all_quote += quote
@@ -209,7 +224,7 @@ def in_flight(
             unheld[quote_cur] = unheld.get(quote_cur, ZERO) + _inflight_quote(session, t)
         elif t.requested_base_size is not None:
             unheld[base_cur] = unheld.get(base_cur, ZERO) + t.requested_base_size
-    return InFlight(bot_quote, all_quote, bot_open, unheld)
+    return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention)
 
 
 class _Sized(Protocol):

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
 from coinpilot.domain.position import fill_value
-from coinpilot.domain.trade_state import transition
+from coinpilot.domain.trade_state import adopt, transition
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
@@ -48,14 +48,17 @@ from coinpilot.store.repos.trade_counters import (
 __all__ = [
     "LOSS_STREAK_CAP",
     "NON_FINAL",
+    "NOT_SENT",
     "QUANTUM",
     "InFlight",
+    "adopt_unsent",
     "aggregate_from_fills",
     "consecutive_losses",
     "count_trades_per_bot_since",
     "count_trades_since",
     "due_for_sync",
     "get_trade",
+    "give_up_unsent",
     "in_flight",
     "inflight_buy_quote",
     "insert_pending",
@@ -68,6 +71,7 @@ __all__ = [
     "realized_today_and_week",
     "record_fills",
     "set_status",
+    "unsent_watch_ids",
 ]
 
 QUANTUM = Decimal("1e-18")  # the scale of Money columns on PostgreSQL
@@ -196,6 +200,49 @@ def set_status(trade: Trade, new: TradeStatus, at: datetime, note: str = "") -> 
 
 def _history_entry(status: TradeStatus, at: datetime, note: str) -> dict[str, str]:
     return {"status": status.value, "at": at.isoformat(), "note": note[:300]}
+
+
+NOT_SENT = "NOT_SENT"  # failure_code of a trade whose order was never found on the exchange
+
+
+def give_up_unsent(trade: Trade, reason: str, now: datetime, watch_until: datetime | None) -> None:
+    """PENDING without an order id -> FAILED "not sent"; it stays watched (``next_sync_at``)
+    until ``watch_until`` in case its order turns up after all."""
+    trade.failure_code = NOT_SENT
+    trade.failure_reason = reason[:1000]
+    trade.last_error = None
+    trade.next_sync_at = watch_until
+    set_status(trade, TradeStatus.FAILED, now, reason)
+
+
+def adopt_unsent(trade: Trade, order_id: str, now: datetime) -> None:
+    """A "not sent" FAILED trade whose order turned up: OPEN again, following that order."""
+    trade.status = adopt(TradeStatus(trade.status))
+    trade.order_id = order_id
+    trade.failure_code = None
+    trade.failure_reason = None
+    trade.closed_at = None
+    trade.submitted_at = trade.submitted_at or now
+    trade.opened_at = trade.opened_at or now
+    trade.updated_at = now
+    trade.status_history = [
+        *(trade.status_history or []),
+        _history_entry(TradeStatus.OPEN, now, f"adopted: order {order_id} turned up on the exchange"),
+    ]
+
+
+def unsent_watch_ids(session: Session, mode: TradingMode, now: datetime, since: datetime) -> list[int]:
+    """FAILED "not sent" trades created since ``since`` whose next look-up is due."""
+    stmt = sa.select(Trade.id).where(
+        Trade.mode == mode,
+        Trade.created_at >= since,
+        Trade.status == TradeStatus.FAILED,
+        Trade.order_id.is_(None),
+        Trade.failure_code == NOT_SENT,
+        Trade.next_sync_at.is_not(None),
+        Trade.next_sync_at <= now,
+    )
+    return list(session.scalars(stmt.order_by(Trade.id)))
 
 
 def mark_acknowledged(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -73,11 +73,7 @@ class BrokerageApi:
             if route == "/best_bid_ask":
                 return self.best_bid_ask(query)
             if route == "/orders/historical/batch":
-                ids = query.get("order_ids", [])
-                with st.lock:
-                    found = [st.orders[i] for i in ids if i in st.orders] if ids else list(st.orders.values())
-                    out = [o.to_json(self._is_stale(o, stale_seconds)) for o in found]
-                return 200, {"orders": out, "sequence": "0", "has_next": False, "cursor": ""}
+                return self.list_orders(query, stale_seconds)
             if route == "/orders/historical/fills":
                 wanted = set(query.get("order_ids", []))
                 with st.lock:
@@ -122,7 +118,7 @@ class BrokerageApi:
         if method != "GET":
             return error(404, "NOT_FOUND", "public endpoints are read-only")
         if route == "/time":
-            now = datetime.now(UTC)
+            now = datetime.now(UTC) + timedelta(seconds=st.clock_offset)
             return 200, {
                 "iso": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "epochSeconds": str(int(now.timestamp())),
@@ -195,6 +191,30 @@ class BrokerageApi:
             "cursor": str(start + limit) if has_next else "",
             "size": len(accounts),
         }
+
+    def list_orders(self, query: dict[str, list[str]], stale_seconds: float | None) -> Response:
+        """Like Coinbase: filter by ``order_ids``, ``product_ids`` and the creation window
+        ``start_date`` / ``end_date`` (RFC 3339); newest first."""
+        st = self.state
+        ids = query.get("order_ids", [])
+        products = set(query.get("product_ids", []))
+        try:
+            start = _epoch(query.get("start_date", [""])[0])
+            end = _epoch(query.get("end_date", [""])[0])
+        except ValueError:
+            return error(400, "INVALID_ARGUMENT", "start_date/end_date must be RFC 3339 times")
+        with st.lock:
+            found = [st.orders[i] for i in ids if i in st.orders] if ids else list(st.orders.values())
+            found = [
+                o
+                for o in found
+                if (not products or o.product_id in products)
+                and (start is None or o.created >= start)
+                and (end is None or o.created <= end)
+            ]
+            found.sort(key=lambda o: o.created, reverse=True)
+            out = [o.to_json(self._is_stale(o, stale_seconds)) for o in found]
+        return 200, {"orders": out, "sequence": "0", "has_next": False, "cursor": ""}
 
     def candles(self, product_id: str, query: dict[str, list[str]]) -> Response:
         with self.state.lock:
@@ -320,3 +340,10 @@ def _default(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _epoch(text: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time, or None for an empty parameter."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -284,7 +284,7 @@
   }
 
   function onRelease() {
-    if (window.confirm("Release the emergency stop?\nTrading stays disabled until someone enables it again.")) {
+    if (window.confirm("Release the halt?\nTrading becomes REDUCING: stop-losses and exits run again, no buys until you enable trading.")) {
       control("Release emergency stop", "/safety/emergency-release");
     }
   }
@@ -371,7 +371,7 @@
       showTokenState();
     });
     els.enableBtn.addEventListener("click", onEnable);
-    els.disableBtn.addEventListener("click", () => control("Disable trading", "/trading/disable"));
+    els.disableBtn.addEventListener("click", () => control("Halt trading", "/trading/disable"));
     els.stopBtn.addEventListener("click", onEmergencyStop);
     els.releaseBtn.addEventListener("click", onRelease);
     els.bots.addEventListener("click", onTableClick);

@@ -8,14 +8,11 @@
   const { h, pnl, meter, field, level, usd } = D;
   const DASH = F.DASH;
 
-  /** The trading state in words: ACTIVE / REDUCING / HALTED when the server reports it. */
+  /** The trading state in words: ACTIVE / REDUCING / HALTED (HALTED when unknown). */
   function tradingWords(t) {
-    if (t.trading_state) {
-      const state = String(t.trading_state).toUpperCase();
-      const cls = state === "ACTIVE" ? "pill-on" : state === "REDUCING" ? "pill-warn" : "pill-danger";
-      return { text: `Trading ${state}`, cls };
-    }
-    return t.enabled ? { text: "Trading enabled", cls: "pill-on" } : { text: "Trading disabled", cls: "pill-off" };
+    const state = String(t.trading_state || t.state || "HALTED").toUpperCase();
+    const cls = state === "ACTIVE" ? "pill-on" : state === "REDUCING" ? "pill-warn" : "pill-danger";
+    return { text: `Trading ${state}`, cls };
   }
 
   function renderStatus(data, els) {
@@ -28,29 +25,43 @@
 
     const t = data.trading || {};
     const words = tradingWords(t);
+    const state = String(t.trading_state || t.state || "HALTED").toUpperCase();
+    const reason = t.trading_state_reason || t.reason || "";
     els.tradingState.textContent = words.text;
     els.tradingState.className = `pill pill-big ${words.cls}`;
-    els.tradingReason.textContent = t.trading_state_reason || (t.emergency_stop ? t.emergency_reason || "" : "");
-    els.emergencyState.textContent = t.emergency_stop ? "EMERGENCY STOP" : "No emergency stop";
-    els.emergencyState.className = `pill ${t.emergency_stop ? "pill-danger" : "pill-quiet"}`;
+    els.tradingState.title = {
+      ACTIVE: "Everything within the limits",
+      REDUCING: "Only sells that reduce risk (stops, take-profit, exits); no buys",
+      HALTED: "Nothing is sent but a person's emergency close",
+    }[state] || "";
+    els.tradingReason.textContent = reason;
+    els.emergencyState.textContent = state === "HALTED" ? "HALTED" : state === "REDUCING" ? "Exits only" : "No halt";
+    els.emergencyState.className = `pill ${state === "ACTIVE" ? "pill-quiet" : words.cls}`;
 
-    els.emergencyBanner.hidden = !t.emergency_stop;
-    if (t.emergency_stop) {
+    // A fresh install is HALTED "not enabled yet": said by the pill, no alarm banner.
+    const neverEnabled = state === "HALTED" && (t.by === "install" || t.by === "migration");
+    els.emergencyBanner.hidden = state === "ACTIVE" || neverEnabled;
+    if (!els.emergencyBanner.hidden) {
       els.emergencyBanner.replaceChildren(
-        h("strong", {}, "Emergency stop active"),
-        ` \u2014 ${t.emergency_reason || "no reason given"}`,
-        t.emergency_at ? ` (since ${F.formatTime(t.emergency_at)})` : "",
-        ". No new orders are placed until it is released; enabling trading is refused until then.",
+        h("strong", {}, `Trading ${state}`),
+        ` \u2014 ${reason || "no reason given"}`,
+        t.by ? ` (by ${t.by}` : "",
+        t.by && t.since ? `, since ${F.formatTime(t.since)})` : t.by ? ")" : "",
+        state === "REDUCING"
+          ? ". Only risk-reducing sells are sent (stop-losses keep working); no buys until a person enables trading."
+          : ". Nothing is sent but a person's emergency close; release gives exits only.",
       );
     }
-    // What each state allows: during an emergency stop the main action is releasing it.
-    els.enableBtn.disabled = Boolean(t.enabled) || Boolean(t.emergency_stop);
-    els.enableBtn.title = t.emergency_stop ? "Release the emergency stop first" : "";
-    els.enableBtn.className = `btn ${t.emergency_stop ? "" : "btn-primary"}`;
-    els.disableBtn.disabled = !t.enabled;
-    els.stopBtn.disabled = Boolean(t.emergency_stop);
-    els.releaseBtn.disabled = !t.emergency_stop;
-    els.releaseBtn.className = `btn ${t.emergency_stop ? "btn-primary" : ""}`;
+    // What each state allows: after a person's halt the main action is releasing it (to
+    // exits only); enabling comes after that, so a halt is never undone by one click.
+    const halted = state === "HALTED" && !neverEnabled;
+    els.enableBtn.disabled = state === "ACTIVE" || halted;
+    els.enableBtn.title = halted ? "Release the halt first (exits only), then enable" : "";
+    els.enableBtn.className = `btn ${halted ? "" : "btn-primary"}`;
+    els.disableBtn.disabled = state === "HALTED";
+    els.stopBtn.disabled = false;
+    els.releaseBtn.disabled = !halted;
+    els.releaseBtn.className = `btn ${halted ? "btn-primary" : ""}`;
   }
 
   function renderSafety(data, el) {
