@@ -209,7 +209,8 @@ def test_summary_has_everything_the_dashboard_polls(client) -> None:
     client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH)
     s = client.get("/api/v1/bots/status/summary").json()
     assert s["mode"] == "mock"
-    assert s["trading"]["enabled"] is False
+    assert s["trading"]["trading_state"] != "ACTIVE"  # nothing trades before a person enables it
+    assert s["trading"]["trading_state_reason"]
     assert {"trades_today", "max_daily_trades", "realized_pnl_today"} <= set(s["safety"])
     row = s["bots"][0]
     assert row["temperature"]["emoji"]
