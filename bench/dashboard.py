@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-TOKEN = "bench-token-0123456789abcdef"
+TOKEN = "bench-token-0123456789abcdef-0123456789abcdef"
 
 
 def serve(database: str, home: str, port: int) -> None:
