@@ -132,7 +132,21 @@ def test_candles_for_short_unaligned_range_use_one_request(ex: CoinbaseExchange,
     candles = ex.get_candles("BTC-USD", Granularity.ONE_MINUTE, start, start + timedelta(minutes=5))
     assert fake.request_count("/candles") == 1
     first = int(datetime(2024, 1, 1, 0, 1, tzinfo=UTC).timestamp())
-    assert candles.start.tolist() == [first + 60 * i for i in range(5)]
+    # 00:01 … 00:04; the 00:05 candle was still forming at the window's end (00:05:30)
+    assert candles.start.tolist() == [first + 60 * i for i in range(4)]
+
+
+def test_the_candle_still_forming_never_leaves_the_adapter(
+    ex: CoinbaseExchange, fake: FakeCoinbase, clock: FakeClock
+) -> None:
+    # The stand-in, like Coinbase, answers with the candle that started but has not closed yet.
+    clock.advance(30)
+    now = clock.now()
+    candles = ex.get_candles("BTC-USD", Granularity.ONE_MINUTE, now - timedelta(minutes=10), now)
+    forming = int(now.timestamp()) // 60 * 60
+    assert len(candles) >= 9
+    assert forming not in candles.start.tolist()
+    assert int(candles.start[-1]) + 60 <= int(now.timestamp())
 
 
 def test_best_bid_ask_is_decimal_per_pair(ex: CoinbaseExchange, fake: FakeCoinbase) -> None:

@@ -70,7 +70,7 @@ def test_start_up_serves_at_once_and_holds_trading_while_reconciling(rig, settin
         assert time.monotonic() - started < 2, "start-up waited for the exchange"
         assert svc.reconciling is not None and "reconciling 1 trade" in svc.reconciling
         app = create_app(settings, svc)
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1:8000") as client:
             ready = client.get("/ready")
             assert ready.status_code == 503 and "reconciling 1 trade" in ready.text
         held = svc.trades.execute(bot, Side.BUY, quote_size="10")

@@ -140,7 +140,8 @@ def safety_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
             b["status"],
             f"{b['trades_today']}/{b['max_daily_trades_per_bot']}",
             fmt.duration(b["cooldown_remaining_seconds"]),
-            str(b["consecutive_losses"]),
+            str(b["consecutive_losses"])
+            + (f" (buys locked until {b['loss_lock_until']})" if b.get("loss_lock_until") else ""),
             str(b["tranches"]),
         )
     console.print(table)

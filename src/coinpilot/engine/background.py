@@ -47,9 +47,10 @@ class EngineHandle:
 
     def cycle(self) -> None:
         started = time.perf_counter()
-        self.scheduler.run_once()
+        report = self.scheduler.run_cycle(self.scheduler.due_bot_ids())
         protecting = time.perf_counter()
-        self.scheduler.protect_paused()
+        # the protection pass for every bot holding a position, whatever its status
+        self.scheduler.protect(skip=report.evaluated_ids, quotes=report.quotes)
         if self.loss_breaker is not None:
             self.loss_breaker.check_quietly()  # every tick: realised today + unrealised at the bid
         if self.telemetry is not None:

@@ -21,14 +21,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.loss_lock import LossLock, loss_lock, window_start
 from coinpilot.domain.safety import day_start, week_start
 from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
-from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining, loss_streak
+from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.db import acquire_trading_lock
+from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -288,6 +290,14 @@ class ControlService:
                 report.errors.append(f"closing bot {bot_id}'s position failed: {exc}")
 
     # ---- reads -------------------------------------------------------------------------
+    def _loss_lock(self, s: Session, bot: Bot, limits: SafetyLimits, now: datetime) -> LossLock:
+        """The same consecutive-loss lock the safety check computes (domain/loss_lock.py)."""
+        cleared = bot.runtime.loss_lock_cleared_at if bot.runtime else None
+        since = window_start(now, limits, cleared)
+        exits = trade_repo.recent_exits(s, self._mode, bot.id, since, limits.max_consecutive_losses)
+        lock = loss_lock(exits, now, limits, cleared)
+        return lock if lock.active(now) else LossLock(lock.losses, None)
+
     def state(self) -> dict[str, Any]:
         """The trading state as this process's mode sees it, with its reason, who and when."""
         now = self._clock.now()
@@ -343,6 +353,7 @@ class ControlService:
                 pos = facts.positions.get(b.id)
                 last = facts.last_fill.get(b.id)
                 remaining = cooldown_remaining(now, last, limits, b.cooldown_minutes).total_seconds()
+                lock = self._loss_lock(s, b, limits, now)
                 bot_rows.append(
                     {
                         "bot_id": b.id,
@@ -355,7 +366,9 @@ class ControlService:
                         "cooldown_minutes": cooldown_minutes(limits, b.cooldown_minutes),
                         "last_fill_at": last,
                         "cooldown_remaining_seconds": Decimal(str(round(remaining, 3))),
-                        "consecutive_losses": loss_streak(facts.recent_exits.get(b.id, [])),
+                        # The loss lock as the safety check computes it (one read per bot).
+                        "consecutive_losses": lock.losses,
+                        "loss_lock_until": lock.until,
                         "weekly_realized_pnl": weekly.get(b.id, Decimal(0)),
                         "position_cost": pos.cost if pos else Decimal(0),
                         "position_base": pos.base_size if pos else Decimal(0),

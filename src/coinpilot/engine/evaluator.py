@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.clock import Clock
-from coinpilot.domain.confirmation import ConfirmationStatus, advance
+from coinpilot.domain.confirmation import ConfirmationState, ConfirmationStatus, advance, max_unobserved
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.signals import Evaluation, evaluate
@@ -136,7 +136,15 @@ class EvaluationService:
                     "another clock than the server (a replay clock of another database?)"
                 )
             state = bot_repo.confirmation_state(rt)
-            new_state, status = advance(state, result.action, now, cfg.confirmation)
+            # No engine interval here (an evaluation on request): a gap of one candle restarts.
+            new_state, status = advance(
+                state,
+                result.action,
+                now,
+                cfg.confirmation,
+                last_seen=rt.last_evaluated_at,
+                max_gap=max_unobserved(0, cfg.granularity.seconds),
+            )
             bot_repo.save_confirmation(rt, new_state)
             rt.last_evaluated_at = now
             rt.last_score = result.score
@@ -170,4 +178,5 @@ class EvaluationService:
             rt.last_error = message[:1000]
             rt.consecutive_errors = (rt.consecutive_errors or 0) + 1
             rt.next_evaluation_at = backoff_until
+            bot_repo.save_confirmation(rt, ConfirmationState())  # the signal was not observed
             return rt.consecutive_errors

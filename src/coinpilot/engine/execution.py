@@ -24,7 +24,6 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
@@ -32,7 +31,6 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import validate
 from coinpilot.domain.trading_state import LOSS_BREAKER, breaker_target
 from coinpilot.domain.types import (
-    BotStatus,
     Side,
     TemperatureLevel,
     TradeIntent,
@@ -281,6 +279,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    limits=self._limits,
                     balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
@@ -380,24 +379,6 @@ class TradeService:
                     command="breaker",
                     extra={"reasons": decision.get("reasons"), "bot_id": bot.id},
                 )
-        if getattr(decision_obj, "pause_bot", False) and bot.status != BotStatus.PAUSED:
-            s.execute(
-                sa.update(Bot)
-                .where(Bot.id == bot.id)
-                .values(
-                    status=BotStatus.PAUSED,
-                    status_reason=f"paused by safety: {reasons}"[:500],
-                    updated_at=now,
-                )
-            )
-            control_repo.record_event(
-                s,
-                at=now,
-                action="bot_paused",
-                actor="circuit_breaker",
-                mode=self._mode,
-                detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
-            )
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with).

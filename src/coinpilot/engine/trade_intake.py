@@ -97,7 +97,6 @@ def refusal(code: str, message: str) -> dict[str, Any]:
         "reasons": [{"code": code, "message": message}],
         "checks": [],
         "reduce_trading": False,
-        "pause_bot": False,
     }
 
 

@@ -310,6 +310,9 @@ class CoinbaseExchange:
                 if lo <= t < hi:
                     rows[t] = c
             chunk_start = chunk_end
+        # Coinbase includes the candle still forming: only closed ones leave the adapter.
+        closed_before = min(hi, int(self._clock.now().timestamp())) - g
+        rows = {t: c for t, c in rows.items() if t <= closed_before}
         if not rows:
             return Candles.empty(pair, granularity)
         order = sorted(rows)
