@@ -49,7 +49,14 @@ def serve(database: str, home: str, port: int) -> None:
     from coinpilot.config import Settings
 
     settings = Settings(home=Path(home), database_url=database, api_token=TOKEN)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=60,  # pollers keep their connection, like browsers
+    )
 
 
 def seed(url: str, bots: int, trades: int) -> list[int]:
@@ -111,7 +118,11 @@ async def poll_phase(
             while time.monotonic() < deadline:
                 path = rng.choice(paths)
                 t0 = time.perf_counter()
-                resp = await client.get(path)
+                try:
+                    resp = await client.get(path)
+                except httpx.TransportError:  # counted, not fatal: the figures say how many
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if resp.status_code != 200:
                     errors += 1
