@@ -353,7 +353,9 @@ class ControlService:
                 pos = facts.positions.get(b.id)
                 last = facts.last_fill.get(b.id)
                 remaining = cooldown_remaining(now, last, limits, b.cooldown_minutes).total_seconds()
-                lock = self._loss_lock(s, b, limits, now)
+                cleared = b.runtime.loss_lock_cleared_at if b.runtime else None
+                lock = loss_lock(facts.recent_exits.get(b.id, []), now, limits, cleared)
+                lock = lock if lock.active(now) else LossLock(lock.losses, None)
                 bot_rows.append(
                     {
                         "bot_id": b.id,
@@ -366,7 +368,7 @@ class ControlService:
                         "cooldown_minutes": cooldown_minutes(limits, b.cooldown_minutes),
                         "last_fill_at": last,
                         "cooldown_remaining_seconds": Decimal(str(round(remaining, 3))),
-                        # The loss lock as the safety check computes it (one read per bot).
+                        # The loss lock as the safety check computes it (domain/loss_lock.py).
                         "consecutive_losses": lock.losses,
                         "loss_lock_until": lock.until,
                         "weekly_realized_pnl": weekly.get(b.id, Decimal(0)),

@@ -37,7 +37,7 @@ class OverviewFacts:
     trades_today: dict[int, int]
     last_fill: dict[int, datetime]
     realized_today: dict[int, Decimal]
-    recent_exits: dict[int, list[Decimal | None]]  # newest first, at most LOSS_STREAK_WINDOW
+    recent_exits: dict[int, list[tuple[datetime, Decimal | None]]]  # (time, P&L), newest first
     last_trades: dict[int, Trade]
     recent_trades: list[tuple[Trade, str]]
     control: ControlState | None
@@ -116,7 +116,9 @@ def bots_with_open_trades(session: Session, mode: TradingMode) -> set[int]:
     return {int(b) for (b,) in rows}
 
 
-def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, list[Decimal | None]]:
+def _recent_exits(
+    session: Session, mode: TradingMode, bot_id: int | None
+) -> dict[int, list[tuple[datetime, Decimal | None]]]:
     """Each bot's newest exits (realised P&L, newest first), at most LOSS_STREAK_WINDOW.
 
     Per bot: the time of its LOSS_STREAK_WINDOW-th newest exit (one ``ix_trades_bot_realized``
@@ -140,7 +142,7 @@ def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> di
         .prefix_with("MATERIALIZED")  # not folded into the join (SQLite and PostgreSQL 12+)
     )
     rows = session.execute(
-        sa.select(windows.c.bot_id, Trade.realized_pnl)
+        sa.select(windows.c.bot_id, Trade.realized_at, Trade.realized_pnl)
         .select_from(windows)
         .join(
             Trade,
@@ -152,10 +154,10 @@ def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> di
         )
         .order_by(windows.c.bot_id, Trade.realized_at.desc(), Trade.id.desc())
     )
-    out: dict[int, list[Decimal | None]] = defaultdict(list)
-    for row_bot, pnl in rows:
+    out: dict[int, list[tuple[datetime, Decimal | None]]] = defaultdict(list)
+    for row_bot, at, pnl in rows:
         if len(out[int(row_bot)]) < LOSS_STREAK_WINDOW:  # ties at the boundary time
-            out[int(row_bot)].append(pnl)
+            out[int(row_bot)].append((at, pnl))
     return dict(out)
 
 
