@@ -92,8 +92,9 @@ def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, C
     if settings.trading_mode == TradingMode.PRODUCTION or settings.market_data == "coinbase":
         from coinpilot.exchange.coinbase import CoinbaseExchange
 
-        cb = CoinbaseExchange.from_settings(settings)
-        return cb, clock or SystemClock()
+        clock = clock or SystemClock()
+        # The adapter's clock decides which candles have closed: it must be the injected one.
+        return CoinbaseExchange.from_settings(settings, clock=clock), clock
     from coinpilot.exchange.replay import ReplayMarketData, replay_clock
     from coinpilot.exchange.replay_today import ReplayOnWallClock, ReplayWallClock
 
@@ -193,7 +194,7 @@ def build_services(
         if settings.trading_mode == TradingMode.PRODUCTION:
             from coinpilot.exchange.coinbase import CoinbaseExchange
 
-            exchange = CoinbaseExchange.from_settings(settings)
+            exchange = CoinbaseExchange.from_settings(settings, clock=clock)
         else:
             from coinpilot.exchange.paper import PaperExchange
 

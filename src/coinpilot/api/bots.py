@@ -6,12 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.shared_answer import SharedAnswer
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
@@ -20,7 +21,7 @@ from coinpilot.engine import bot_admin, bot_control, views
 from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.db import session_scope
+from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import Bot
 from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
@@ -100,12 +101,16 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
 
 
 @router.get("/status/summary", summary="Everything the dashboard polls every 5 s (read-only)")
-def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
-    now = services.clock.now()
-    with services.sessions() as s:
-        return build_overview(
-            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
-        )
+def status_summary(request: Request, services: Services = Depends(get_services)) -> dict[str, Any]:
+    def compute() -> dict[str, Any]:
+        now = services.clock.now()
+        with read_session(services.sessions) as s:
+            return build_overview(
+                s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
+            )
+
+    shared: SharedAnswer | None = getattr(request.app.state, "overview_answer", None)
+    return shared.get(compute) if shared is not None else compute()
 
 
 def stale_after(services: Services) -> timedelta:

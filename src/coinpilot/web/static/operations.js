@@ -3,7 +3,7 @@
  * Kept apart from app.js (the overview, bots and trades) so each can change on its own. Every
  * 15 s it GETs /api/v1/escalation and /api/v1/audit (read-only) and redraws the panel. The one
  * state-changing action, approving the next escalation step, is a POST a person clicks, sent
- * with the bearer token the controls card saved, after a confirm(). Text from the API is only
+ * with the bearer token the controls keep in sessionStorage, after a confirm(). Text from the API is only
  * ever set as textContent, never parsed as HTML.
  */
 "use strict";
@@ -74,7 +74,7 @@
   }
 
   async function approve(next, box) {
-    const token = localStorage.getItem(TOKEN_KEY);
+    const token = sessionStorage.getItem(TOKEN_KEY); // where the controls keep it (api.js)
     if (!token) {
       box.append(el("p", { class: "message" }, "Save the API token in the controls first."));
       return;
