@@ -14,6 +14,7 @@ import typer
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
+from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 OFF_WORDS = frozenset({"off", "none", ""})
 
@@ -48,15 +49,17 @@ def parse_ladder(text: str) -> list[list[str]]:
 
 
 def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``rsi.weight=0.5``-style settings to a copy of the signal config."""
-    out = {name: dict(section) for name, section in current.items()}
+    """Apply ``rsi.weight=0.5``-style settings (or a top-level one such as
+    ``min_data_weight=0.8``) to a copy of the signal config."""
+    out = {name: dict(v) if isinstance(v, dict) else v for name, v in current.items()}
     for item in items:
         key, sep, raw = item.partition("=")
         section, dot, field = key.strip().partition(".")
-        if not sep or not dot:
+        sections = [name for name, v in out.items() if isinstance(v, dict)]
+        if not sep or (not dot and section in sections):
             raise CliError(f"--signal: {item!r} should be SIGNAL.FIELD=VALUE, e.g. rsi.weight=0.5")
-        if section not in out:
-            raise CliError(f"--signal: unknown signal {section!r} (use {', '.join(out)})")
+        if dot and section not in sections:
+            raise CliError(f"--signal: unknown signal {section!r} (use {', '.join(sections)})")
         value: Any
         text = raw.strip()
         if text.lower() in ("true", "on", "yes"):
@@ -68,7 +71,10 @@ def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str
         else:
             number = parse_decimal(f"--signal {key}", text)
             value = int(number) if number == number.to_integral_value() and "." not in text else float(number)
-        out[section][field] = value
+        if dot:
+            out[section][field] = value
+        else:
+            out[section] = value  # a top-level setting; an unknown one is refused by the checks
     return out
 
 
@@ -166,6 +172,18 @@ def edit(
         if errors:
             raise FieldValidationError(errors)
         bot_repo.update_bot(s, row, bot_admin.normalise(patch), services.clock.now())
+        before, after = changed_fields(current, views.bot_dict(row))
+        if after:
+            record_change(
+                s,
+                at=services.clock.now(),
+                actor="cli",
+                mode=services.mode,
+                action="bot_updated",
+                bot_id=row.id,
+                before=before,
+                after=after,
+            )
         changed = ", ".join(sorted(patch))
         console.print(f"bot {row.id} {row.name!r} updated: {changed}", highlight=False)
 
@@ -177,7 +195,7 @@ def delete(
 ) -> None:
     """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin
+    from coinpilot.engine import bot_admin, views
     from coinpilot.store.db import session_scope
 
     services = _services()
@@ -189,5 +207,14 @@ def delete(
         if not yes and not typer.confirm(f"delete bot {row.id} {row.name!r} on {row.pair}?"):
             raise CliError("not deleted")
         label = f"bot {row.id} {row.name!r}"
+        record_change(
+            s,
+            at=services.clock.now(),
+            actor="cli",
+            mode=services.mode,
+            action="bot_deleted",
+            bot_id=row.id,
+            before=views.bot_dict(row),
+        )
         bot_admin.delete_bot(s, row)
     console.print(f"deleted {label}", highlight=False)

@@ -29,6 +29,8 @@
       buttons.push(h("button", { type: "button", class: "btn btn-danger", dataset: { pageAction: "stop-close" } }, "Stop and close"));
       notes.push("Stop and close: stops the bot, then sells the whole position at market through the safety check (refused while trading is disabled or an emergency stop is engaged).");
     }
+    buttons.push(h("a", { class: "btn", href: `/bots/${bot.id}/edit` }, "Edit settings"));
+    notes.push("Edit settings: signals, thresholds, confirmation, sizing, tranches, DCA step, ladder, stop-loss and trailing; nothing is stored while any field is refused.");
     if (status === "PAUSED") notes.unshift(`Paused by safety: ${bot.status_reason || "no reason recorded"}. Stop-losses of a paused bot still run.`);
     return h("div", { class: "card page-controls" }, h("h2", {}, "Controls"), h("div", { class: "row buttons" }, buttons), h("ul", { class: "notes muted" }, notes.map((n) => h("li", {}, n))));
   }
@@ -215,7 +217,9 @@
         bot.status_reason ? h("span", { class: "muted" }, bot.status_reason) : null,
       ),
       h("section", { class: "overview" }, controls(page), usagePanel(page), signalsCard(page)),
-      h("section", { class: "card wide" }, h("h2", {}, `Price \u00b7 ${String(bot.granularity).toLowerCase().replace("_", " ")} candles`), chartBox, h("p", { id: "chart-note", class: "muted small" }, "Loading candles\u2026")),
+      h("section", { class: "card wide" }, h("h2", {}, `Price \u00b7 ${String(bot.granularity).toLowerCase().replace("_", " ")} candles`), chartBox,
+        h("p", { id: "chart-note", class: "muted small" }, "Loading candles\u2026"),
+        h("p", { class: "muted small" }, "Charting by ", h("a", { href: "https://www.tradingview.com/", rel: "noopener" }, "TradingView"), " Lightweight Charts\u2122 (Apache-2.0, served from this server).")),
       h("section", { class: "overview" }, positionCard(page, inc), historyCard(page)),
       tradesCard(page, products),
       decisionsCard(page),
