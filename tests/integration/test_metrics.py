@@ -122,7 +122,7 @@ def test_a_restart_keeps_the_database_backed_counts(client, services, settings, 
     before = samples(client)
     restarted = build_services(settings, clock=replay_clock, migrate=False)
     try:
-        with TestClient(create_app(settings, restarted)) as fresh:
+        with TestClient(create_app(settings, restarted), base_url="http://127.0.0.1:8000") as fresh:
             after = samples(fresh)
     finally:
         restarted.close()
