@@ -52,6 +52,8 @@ class LimitsConfig(BaseModel):
     max_position_usd_per_bot: Decimal = SafetyLimits.max_position_usd_per_bot
     max_total_exposure_usd: Decimal = SafetyLimits.max_total_exposure_usd
     max_consecutive_losses: int = SafetyLimits.max_consecutive_losses
+    loss_streak_lookback_hours: int = SafetyLimits.loss_streak_lookback_hours
+    loss_streak_lock_hours: int = SafetyLimits.loss_streak_lock_hours
     daily_loss_limit_per_position_usd: Decimal = SafetyLimits.daily_loss_limit_per_position_usd
     weekly_loss_limit_per_position_usd: Decimal = SafetyLimits.weekly_loss_limit_per_position_usd
     min_reserved_balance_usd: Decimal = SafetyLimits.min_reserved_balance_usd

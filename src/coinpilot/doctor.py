@@ -283,31 +283,7 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
 
     sessions = make_session_factory(engine)
     state = ControlService(sessions, SystemClock(), settings.trading_mode).state()
-    mode = settings.trading_mode.value
-    if state["state"] == "HALTED" and state["by"] not in ("install", "migration"):
-        report.add(
-            "trading",
-            Severity.FAIL,
-            f"trading is HALTED by {state['by']}: {state['reason'] or 'no reason given'}",
-            "find the cause (docs/runbook.md), then 'coinpilot release' (exits only) "
-            "or 'coinpilot trading enable'",
-        )
-    elif state["state"] == "HALTED":
-        report.add(
-            "trading",
-            Severity.WARN,
-            f"trading is HALTED ({state['reason']}, {mode} mode)",
-            "'coinpilot trading enable' when you mean to trade",
-        )
-    elif state["state"] == "REDUCING":
-        report.add(
-            "trading",
-            Severity.WARN,
-            f"trading is REDUCING (exits only) by {state['by']}: {state['reason']}",
-            "review the reason (docs/runbook.md: breaker tripped), then 'coinpilot trading enable'",
-        )
-    else:
-        report.add("trading", Severity.OK, f"trading ACTIVE ({mode} mode)")
+    _report_trading_state(state, settings.trading_mode.value, report)
     with sessions() as s:
         errored = list(s.scalars(sa.select(Bot.name).where(Bot.status == BotStatus.ERROR)))
         running = s.scalar(sa.select(sa.func.count()).where(Bot.status == BotStatus.RUNNING)) or 0
@@ -331,6 +307,40 @@ def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: Docto
             "orders", Severity.WARN, f"trade {trade_id} is {status}: {error}", "docs/runbook.md: stuck order"
         )
     report.add("time", Severity.OK, f"checked at {datetime.now(UTC).isoformat(timespec='seconds')}")
+
+
+def _report_trading_state(state: dict[str, Any], mode: str, report: DoctorReport) -> None:
+    """ACTIVE is fine; HALTED because nobody enabled trading yet is a warning; any other HALTED
+    (a kill) or REDUCING (a breaker: no buys) blocks trading and needs a person."""
+    current = str(state.get("state") or "unknown").upper()
+    reason = state.get("reason") or "no reason given"
+    by = f" by {state['by']}" if state.get("by") else ""
+    if current == "ACTIVE":
+        report.add("trading", Severity.OK, f"trading is ACTIVE ({mode} mode)")
+    elif current == "HALTED" and (
+        reason in ("not enabled yet", "trading disabled") or str(reason).startswith("not enabled for")
+    ):
+        report.add(
+            "trading",
+            Severity.WARN,
+            f"trading is HALTED for {mode} mode ({reason}): nothing will be sent",
+            "'coinpilot trading enable' when you mean to trade",
+        )
+    elif current == "HALTED":
+        report.add(
+            "trading",
+            Severity.FAIL,
+            f"trading is HALTED{by}: {reason}",
+            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot release' and "
+            "'coinpilot trading enable'",
+        )
+    else:
+        report.add(
+            "trading",
+            Severity.FAIL,
+            f"trading is {current}{by}: {reason} (exits only, no buys)",
+            "find the cause (docs/runbook.md: breaker tripped), then 'coinpilot trading enable'",
+        )
 
 
 def print_report(report: DoctorReport, console: Any) -> None:

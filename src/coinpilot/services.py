@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -50,6 +52,8 @@ class Services:
     # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
     reconciled: bool = False
     loss_breaker: DailyLossBreaker | None = None  # after every settlement and every engine tick
+    # While start-up reconciliation runs: "reconciling n trades ..." (shown; trading is held).
+    reconciling: str | None = None
 
     @property
     def mode(self) -> TradingMode:
@@ -85,43 +89,70 @@ def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, C
         cb = CoinbaseExchange.from_settings(settings)
         return cb, clock or SystemClock()
     from coinpilot.exchange.replay import ReplayMarketData, replay_clock
+    from coinpilot.exchange.replay_today import ReplayOnWallClock, ReplayWallClock
 
     if clock is None:
         clock = shared_replay_clock(settings, replay_clock)
+    if isinstance(clock, ReplayWallClock):
+        return ReplayOnWallClock(clock, clock.offset), clock
     return ReplayMarketData(clock), clock
 
 
-REPLAY_ANCHOR_FILE = "replay-clock.json"
+REPLAY_ANCHOR_FILE = "replay-clock.json"  # the prefix; one anchor per database (see below)
 
 
-def shared_replay_clock(settings: Settings, factory: Any) -> Clock:
-    """The replay clock every process on this home shares (server, CLI, workers).
+def replay_anchor_path(settings: Settings) -> Path:
+    """Where the replay clock of this database is pinned: one file per database, because the
+    demo (``demo.db``, 1,800x) and a plain ``serve`` (``coinpilot.db``) share a home but not a
+    clock, and a CLI command must read the clock of the database it opens."""
+    import hashlib
 
-    The first process pins simulated start and wall-clock anchor in COINPILOT_HOME; later ones
-    reuse them while the speed is unchanged, so a trade placed from the CLI and one placed by the
-    engine carry consistent simulated times.
+    digest = hashlib.sha256(settings.resolved_database_url.encode()).hexdigest()[:12]
+    return settings.home / f"{REPLAY_ANCHOR_FILE.removesuffix('.json')}-{digest}.json"
+
+
+def shared_replay_clock(settings: Settings, factory: Any, restart_at: datetime | None = None) -> Clock:
+    """The replay clock every process on this database shares (server, CLI, workers).
+
+    The first process pins simulated start, speed and wall-clock anchor; later ones adopt them
+    unless their settings *explicitly* ask for another start or speed (a CLI command beside the
+    1,800x demo adopts the demo's clock, so its evaluation is dated in the demo's present, not in
+    2017). ``restart_at`` re-pins the clock to continue from that simulated time now (the demo's
+    ``--no-fresh``: where it stopped, neither rewound nor jumped ahead by the time it was off).
     """
     import json
-    from datetime import UTC, datetime
 
     from coinpilot.domain.clock import AcceleratedClock
 
-    path = settings.home / REPLAY_ANCHOR_FILE
+    path = replay_anchor_path(settings)
     start = None
     if settings.replay_start:
         start = datetime.fromisoformat(settings.replay_start)
         if start.tzinfo is None:  # a bare date/time in settings means UTC
             start = start.replace(tzinfo=UTC)
-    try:
-        saved = json.loads(path.read_text())
-        if saved["speed"] == settings.replay_speed and (start is None or saved["start"] == start.isoformat()):
-            return AcceleratedClock(
-                datetime.fromisoformat(saved["start"]), saved["speed"], saved["wall_anchor"]
-            )
-    except (OSError, ValueError, KeyError):
-        pass
-    clock: AcceleratedClock = factory(settings.replay_speed, start)
+    from coinpilot.exchange.replay_today import ReplayWallClock, offset_days_for
+
+    explicit_speed = "replay_speed" in settings.model_fields_set
+    if restart_at is None:
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("kind") == "wall":  # history moved to the present, at real speed
+                if start is None and (not explicit_speed or settings.replay_speed == 1.0):
+                    return ReplayWallClock(int(saved["offset_days"]))
+            else:
+                same_speed = saved["speed"] == settings.replay_speed or not explicit_speed
+                if same_speed and (start is None or saved["start"] == start.isoformat()):
+                    return AcceleratedClock(
+                        datetime.fromisoformat(saved["start"]), saved["speed"], saved["wall_anchor"]
+                    )
+        except (OSError, ValueError, KeyError):
+            pass
     make_private_dir(settings.home)
+    if restart_at is None and start is None and settings.replay_speed == 1.0:
+        wall = ReplayWallClock(offset_days_for(SystemClock().now()))
+        path.write_text(json.dumps({"kind": "wall", "offset_days": wall.offset_days}))
+        return wall
+    clock: AcceleratedClock = factory(settings.replay_speed, restart_at or start)
     path.write_text(
         json.dumps({"start": clock.start.isoformat(), "speed": clock.speed, "wall_anchor": clock.wall_anchor})
     )

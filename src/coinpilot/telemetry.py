@@ -93,7 +93,7 @@ class Telemetry:
 
     def _headroom(self) -> float:
         source = self._headroom_source
-        return float(source()) if source is not None else 0.0
+        return float(source()) if source is not None else float("nan")  # no limiter: paper exchange
 
     def exchange_request(self, endpoint: str, status: str, seconds: float) -> None:
         self.exchange_requests.labels(endpoint, status).inc()

@@ -283,10 +283,17 @@ def test_kill_9_during_order_flow_loses_and_duplicates_nothing(rig: Rig) -> None
             label += " +outage at restart"
             stats["outage_restarts"] = stats.get("outage_restarts", 0) + 1
         reconciliations_before = rig.server.log_path.read_text(errors="replace").count("reconciliation:")
+        resumed_before = rig.server.log_path.read_text(errors="replace").count("trading resumed")
         rig.server.start()
-        # Start-up reconciliation ran before the server answered anything: its log line is
-        # written, and no trade committed before the kill is still waiting for its order.
-        log_text = rig.server.log_path.read_text(errors="replace")
+        # The server answers at once; start-up reconciliation runs in the background with
+        # trading held. Once its log line is written, no trade committed before the kill is
+        # still waiting for its order.
+        deadline = time.monotonic() + 60
+        while True:
+            log_text = rig.server.log_path.read_text(errors="replace")
+            if log_text.count("trading resumed") > resumed_before or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert log_text.count("reconciliation:") == reconciliations_before + 1, label
         if outage:  # reconciliation could not reach the exchange: the sync finishes the job
             _check_round(rig, label)

@@ -37,6 +37,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOW_CREATE = 1.5  # the exchange takes this long to accept the order: SIGTERM lands inside it
 
 
+def db_is_sqlite() -> bool:
+    return not os.environ.get("COINPILOT_TEST_DATABASE", "sqlite").startswith("postgresql")
+
+
 @dataclass
 class Rig:
     fake: FakeCoinbaseProcess
@@ -183,3 +187,41 @@ def test_an_order_still_filling_at_the_deadline_is_finished_by_the_next_start(
         time.sleep(0.1)
     assert trade_rows(rig.sessions)[0].status == TradeStatus.SETTLED
     rig.check_nothing_lost_or_doubled()
+
+
+@pytest.mark.skipif(not db_is_sqlite(), reason="the server lock guards SQLite files")
+def test_a_running_server_blocks_restore_and_a_second_server_on_its_database(tmp_path, db_url, procs) -> None:
+    import subprocess
+
+    from tests.e2e._procs import coinpilot_command, free_port
+
+    env = clean_env(
+        {
+            "COINPILOT_HOME": str(tmp_path / "home"),
+            "COINPILOT_DATABASE_URL": db_url,
+            "COINPILOT_UNDER_TEST": "1",
+        }
+    )
+    server = procs.server(env, tmp_path / "server.log")
+    server.start()
+    backup = tmp_path / "backup.db"
+    r = subprocess.run([*coinpilot_command(), "backup", str(backup)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr  # a backup is fine while serving
+    r = subprocess.run(
+        [*coinpilot_command(), "restore", str(backup), "--yes"], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "server is running" in r.stderr
+    r = subprocess.run(
+        [*coinpilot_command(), "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and "server is running on this database" in r.stderr
+    assert server.alive
+    server.stop()  # SIGTERM: the lock goes with the process
+    r = subprocess.run(
+        [*coinpilot_command(), "restore", str(backup), "--yes"], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr

@@ -46,7 +46,8 @@ def test_create_bot_returns_it_stopped_with_defaults(client) -> None:
     assert bot["pair"] == "BTC-USD"
     assert bot["max_tranches"] == 3
     assert bot["trade_size_usd"] == "10"
-    assert set(bot["signal_config"]) == {"rsi", "ma_crossover", "macd"}
+    assert set(bot["signal_config"]) == {"rsi", "ma_crossover", "macd", "min_data_weight"}
+    assert bot["signal_config"]["min_data_weight"] == 1.0
 
 
 def test_create_bot_requires_token(client, engine) -> None:

@@ -187,3 +187,17 @@ def test_expose_prints_what_is_reachable_before_serving(cli_env) -> None:
         proc.terminate()
         proc.wait(30)
     assert "0.0.0.0" in first and "without a token" in first and "COINPILOT_ALLOWED_HOSTS" in first
+
+
+def test_stop_with_close_sells_the_position_and_protection_off_needs_a_reason(cli_env) -> None:
+    run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
+    assert run(cli_env, "trading", "enable").returncode == 0
+    assert run(cli_env, "trade", "b1", "buy", "--quote", "10").returncode == 0
+    r = run(cli_env, "bots", "protection", "b1", "off")
+    assert r.returncode == 1 and "reason" in (r.stdout + r.stderr)
+    r = run(cli_env, "bots", "protection", "b1", "off", "--reason", "selling by hand")
+    assert r.returncode == 0 and "protection off" in r.stdout
+    r = run(cli_env, "bots", "stop", "b1", "--close")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "STOPPED" in r.stdout and "closing" in r.stdout
+    assert "no position to close" in run(cli_env, "bots", "stop", "b1", "--close").stdout

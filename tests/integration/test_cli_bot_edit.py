@@ -118,3 +118,36 @@ def test_delete_a_bot_without_trades(cli, engine) -> None:
     assert bots(engine) == []
     code, _, err = cli("bots", "delete", "b", "--yes")
     assert code == 1 and "no bot 'b'" in err
+
+
+def test_a_command_beside_the_demo_database_does_not_create_a_second_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coinpilot.cli.main import _register_optional, app, run_cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "demo.db").write_bytes(b"")  # the demo's database exists in this home
+    monkeypatch.delenv("COINPILOT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("COINPILOT_HOME", str(home))
+    _register_optional()
+    assert run_cli(app, ["bots", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"no database at {home / 'coinpilot.db'}" in err and str(home / "demo.db") in err
+    assert "COINPILOT_DATABASE_URL=sqlite:///" in err
+    assert not (home / "coinpilot.db").exists()
+
+
+def test_listings_name_the_database_they_read_and_format_money(cli, db_url: str) -> None:
+    cli("bots", "create", "--name", "b", "--pair", "BTC-USD")
+    code, out, _ = cli("bots", "list")
+    assert code == 0 and "database: " in out and "mode: mock" in out
+    cli("trading", "enable")
+    assert cli("trade", "b", "buy", "--quote", "10")[0] == 0
+    code, out, _ = cli("trades")
+    assert code == 0, out
+    line = next(row for row in out.splitlines() if " buy " in row)
+    assert "$0.06" in line  # fees of a $10 buy at 0.6%, with the symbol and two decimals
+    price = next(cell for cell in line.split("│") if "," in cell and "." in cell).strip()
+    assert len(price.split(".")[1]) == 2  # BTC-USD prices to its 0.01 increment, not 59 digits

@@ -132,7 +132,21 @@ def test_candles_for_short_unaligned_range_use_one_request(ex: CoinbaseExchange,
     candles = ex.get_candles("BTC-USD", Granularity.ONE_MINUTE, start, start + timedelta(minutes=5))
     assert fake.request_count("/candles") == 1
     first = int(datetime(2024, 1, 1, 0, 1, tzinfo=UTC).timestamp())
-    assert candles.start.tolist() == [first + 60 * i for i in range(5)]
+    # 00:01 … 00:04; the 00:05 candle was still forming at the window's end (00:05:30)
+    assert candles.start.tolist() == [first + 60 * i for i in range(4)]
+
+
+def test_the_candle_still_forming_never_leaves_the_adapter(
+    ex: CoinbaseExchange, fake: FakeCoinbase, clock: FakeClock
+) -> None:
+    # The stand-in, like Coinbase, answers with the candle that started but has not closed yet.
+    clock.advance(30)
+    now = clock.now()
+    candles = ex.get_candles("BTC-USD", Granularity.ONE_MINUTE, now - timedelta(minutes=10), now)
+    forming = int(now.timestamp()) // 60 * 60
+    assert len(candles) >= 9
+    assert forming not in candles.start.tolist()
+    assert int(candles.start[-1]) + 60 <= int(now.timestamp())
 
 
 def test_best_bid_ask_is_decimal_per_pair(ex: CoinbaseExchange, fake: FakeCoinbase) -> None:
@@ -478,3 +492,38 @@ def test_adapter_calls_go_through_the_rate_limiter(make: Make) -> None:
     ex.get_fee_rates()
     ex.get_fee_rates()
     assert t.slept == [pytest.approx(0.5), pytest.approx(1.0)]
+
+
+# ---- clock skew ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("offset", [200, -200])
+def test_token_refused_for_clock_skew_names_the_skew_and_how_to_fix_it(
+    ex: CoinbaseExchange, fake: FakeCoinbase, offset: int
+) -> None:
+    fake.set_clock_offset(offset)  # Coinbase's clock 200 s away from ours
+    with pytest.raises(AuthenticationFailed) as info:
+        ex.get_fee_rates()
+    reason = info.value.reason
+    assert info.value.code == "CLOCK_SKEW", reason
+    assert "API key" not in reason  # not blamed on the key
+    assert f"{offset:+d} s" in reason or f"{offset - 1:+d} s" in reason or f"{offset + 1:+d} s" in reason
+    assert "time endpoint" in reason and "Date header" in reason
+    assert "NTP" in reason  # how to fix it
+    assert info.value.detail["time_endpoint_skew_seconds"] == pytest.approx(offset, abs=2)
+    assert info.value.detail["date_header_skew_seconds"] == pytest.approx(offset, abs=2)
+
+
+def test_refused_key_without_skew_is_still_blamed_on_the_key(make: Make, fake: FakeCoinbase) -> None:
+    with pytest.raises(AuthenticationFailed) as info:
+        make(generate_ec_key()).get_balances()
+    assert info.value.code == "UNAUTHENTICATED" and "key name" in info.value.reason
+
+
+def test_exchange_check_checks_the_clock_first(ex: CoinbaseExchange, fake: FakeCoinbase) -> None:
+    fake.set_clock_offset(200)
+    report = run_exchange_check(ex, "BTC-USD")
+    assert not report.ok
+    assert report.clock_skew_seconds == pytest.approx(200, abs=2)
+    assert "clock" in report.problems[0] and "NTP" in report.problems[0]
+    lines = report.lines()
+    assert lines[0].startswith("clock:") and "API key: REFUSED" not in lines
+    assert fake.request_count("/key_permissions") == 0  # signed calls would only fail

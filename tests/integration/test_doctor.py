@@ -59,7 +59,7 @@ def test_disabled_trading_is_a_warning_with_the_command_that_enables_it(home_set
     report = run_doctor(home_settings)
     assert report.exit_code == 1
     ((severity, message, fix),) = findings(report, "trading")
-    assert severity == Severity.WARN and "disabled" in message and "coinpilot trading enable" in fix
+    assert severity == Severity.WARN and "HALTED" in message and "coinpilot trading enable" in fix
 
 
 def test_an_emergency_stop_is_a_problem_that_names_its_reason(home_settings, engine) -> None:
@@ -90,15 +90,22 @@ def test_an_unreachable_database_is_a_problem(tmp_path) -> None:
 
 
 def test_an_old_schema_is_a_warning_and_an_unknown_one_a_problem(home_settings, engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-    report = run_doctor(home_settings)
-    assert worst(report, "migrations") == Severity.WARN
-    assert "coinpilot db upgrade" in findings(report, "migrations")[0][2]
-    with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff'"))
-    report = run_doctor(home_settings)
-    assert worst(report, "migrations") == Severity.FAIL and report.exit_code == 2
+    from coinpilot.store.migrate import head_revision
+
+    def set_revision(revision: str | None) -> None:
+        with engine.begin() as conn:  # alembic_version outlives the per-test reset on PostgreSQL
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+
+    try:
+        set_revision("0001")
+        report = run_doctor(home_settings)
+        assert worst(report, "migrations") == Severity.WARN
+        assert "coinpilot db upgrade" in findings(report, "migrations")[0][2]
+        set_revision("ffff")
+        report = run_doctor(home_settings)
+        assert worst(report, "migrations") == Severity.FAIL and report.exit_code == 2
+    finally:
+        set_revision(head_revision())
 
 
 def test_a_nearly_full_disk_is_a_problem(home_settings, engine, monkeypatch) -> None:
@@ -108,6 +115,15 @@ def test_a_nearly_full_disk_is_a_problem(home_settings, engine, monkeypatch) -> 
     monkeypatch.setattr(shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**9, 10**9, 50 * 1024**2))
     report = run_doctor(home_settings)
     assert worst(report, "disk") == Severity.FAIL and report.exit_code == 2
+
+
+def test_a_tripped_breaker_blocks_buys_and_is_a_problem(home_settings, engine) -> None:
+    control = enable(home_settings, engine)
+    assert control.breaker_trip("daily_loss_breaker", "daily loss limit reached")
+    report = run_doctor(home_settings)
+    assert report.exit_code == 2
+    ((severity, message, _fix),) = findings(report, "trading")
+    assert severity == Severity.FAIL and "REDUCING" in message and "daily loss limit reached" in message
 
 
 def test_bad_configuration_is_a_problem_naming_the_setting(monkeypatch) -> None:
@@ -179,5 +195,5 @@ def test_the_doctor_command_exits_with_the_worst_severity(db_url, tmp_path) -> N
     )
     r = subprocess.run([*COINPILOT, "doctor"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr  # a fresh install: trading disabled is a warning
-    assert "trading is disabled" in r.stdout and "fix: 'coinpilot trading enable'" in r.stdout
+    assert "trading is HALTED" in r.stdout and "fix: 'coinpilot trading enable'" in r.stdout
     assert "result: warnings (0 problems, 1 warnings)" in r.stdout

@@ -186,7 +186,11 @@ def test_cooldown_after_a_fill_delays_the_next_entry_and_is_refused_by_safety(se
     assert refusals and all(r.reasons[0]["code"] == "COOLDOWN" for r in refusals)
 
 
-def test_consecutive_losing_exits_pause_the_bot_with_the_reason(session_factory, clock):
+def test_consecutive_losing_exits_lock_entries_until_a_person_resumes_the_bot(session_factory, clock):
+    from coinpilot.domain.types import BotStatus
+    from coinpilot.engine import bot_control
+    from coinpilot.store.models import Bot
+
     sf = session_factory
     limits = TEST_LIMITS.__class__(**{**TEST_LIMITS.__dict__, "max_consecutive_losses": 2})
     rig = make_rig(sf, clock, limits)
@@ -199,11 +203,15 @@ def test_consecutive_losing_exits_pause_the_bot_with_the_reason(session_factory,
     trades = _trades(sf, bot)
     assert [t.intent for t in trades] == [TradeIntent.ENTRY, TradeIntent.STOP_LOSS] * 2
     with sf() as s:
-        from coinpilot.store.models import Bot
-
-        b = s.get(Bot, bot)
-        assert b.status.value == "PAUSED"
-        assert "losing exits in a row" in (b.status_reason or "")
+        assert s.get(Bot, bot).status == BotStatus.RUNNING
+        refusal = s.scalars(
+            sa.select(SafetyAudit).where(SafetyAudit.bot_id == bot, SafetyAudit.allowed.is_(False))
+        ).first()
+        assert refusal.reasons[0]["code"] == "CONSECUTIVE_LOSSES"
+    with sf() as s, s.begin():
+        bot_control.start(s, s.get(Bot, bot), now=clock.now(), actor="test", mode=TradingMode.MOCK)
+    rig.tick()
+    assert [t.intent for t in _trades(sf, bot)][-1] == TradeIntent.ENTRY  # a resumed bot trades again
 
 
 def test_paused_bot_still_takes_its_stop_loss(session_factory, clock):
@@ -220,8 +228,7 @@ def test_paused_bot_still_takes_its_stop_loss(session_factory, clock):
 
         s.get(Bot, bot).status = BotStatus.PAUSED
     rig.market.set(PAIR, "90", "buy")
-    rig.scheduler.run_once()  # a paused bot is not evaluated: no entry
-    assert rig.scheduler.protect_paused() == 1
+    rig.scheduler.run_once()  # a paused bot is not evaluated (no entry), but protected: stop-loss
     rig.clock.advance(1)
     rig.sync.sync_once()
     trades = _trades(sf, bot)

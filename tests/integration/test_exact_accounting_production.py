@@ -194,3 +194,45 @@ def test_full_exit_reports_larger_drift_and_still_sells_what_is_held(
     assert result.trade.requested_base_size is not None
     assert D(result.trade.requested_base_size) == quantize_down(held, SAT)
     assert "drift" in result.decision and str(everything) in result.decision["drift"]
+
+
+# ---- bounded waits ---------------------------------------------------------------------------------
+def test_manual_trade_on_a_hanging_exchange_answers_within_one_timeout_and_says_what_happens_next(
+    svc: Services, fake: FakeCoinbase
+) -> None:
+    timeout = svc.settings.coinbase_timeout_seconds
+    bot = make_bot(svc.sessions, svc.clock, "BTC-USD")
+    enable_trading(svc.sessions, svc.clock, PRODUCTION)
+    svc.exchange.get_product("BTC-USD")  # warm: the product read is cached
+    fault = fake.inject("slow", r"/orders$", method="POST", count=None, seconds=timeout * 1.5)
+    started = time.monotonic()
+    result = svc.trades.execute(bot, Side.BUY, quote_size="10")
+    elapsed = time.monotonic() - started
+    assert result.trade is not None and result.trade.status == TradeStatus.PENDING.value
+    assert elapsed < timeout * 1.9, f"answered after {elapsed:.1f} s (timeout {timeout} s)"
+    assert fault.fired == 1  # one attempt in the request
+    assert result.next_step is not None and "background" in result.next_step
+    assert "PENDING" in result.to_dict()["next_step"]
+    fake.clear_faults()
+    _settle(svc)  # the later attempts run in the background (order sync), same client_order_id
+    (order,) = fake.orders_for(result.trade.client_order_id)
+    assert order.status == "FILLED"
+
+
+def test_exit_leaving_less_than_the_minimum_closes_the_cycle_as_dust(
+    svc: Services, fake: FakeCoinbase
+) -> None:
+    bot = make_bot(svc.sessions, svc.clock, "SOL-USD")  # 0.0001 increment, 0.001 minimum
+    enable_trading(svc.sessions, svc.clock, PRODUCTION)
+    _buy(svc, bot, "20.00")
+    pos, _ = _position(svc, bot)
+    leave = D("0.0005")  # below the 0.001 minimum: can never be sold
+    sell = svc.trades.execute(bot, Side.SELL, base_size=pos.base_size - leave, intent=TradeIntent.MANUAL)
+    assert sell.trade is not None, sell.decision
+    _settle(svc)
+    after, status = _position(svc, bot)
+    assert after.is_flat and status is PositionStatus.FLAT and after.tranches == ()
+    assert after.dust_base_size == fake.balances()["SOL"][0] >= leave
+    assert after.dust_value > 0
+    again = svc.trades.execute(bot, Side.BUY, quote_size="10", intent=TradeIntent.ENTRY)
+    assert again.trade is not None, again.decision  # a new cycle starts

@@ -34,7 +34,7 @@ def test_not_ready_until_reconciliation_finished_and_order_sync_runs(client, ser
         assert code == 200, body
         assert body["ready"] is True and body["failing"] == []
         assert body["checks"]["exchange"]["detail"] == "paper exchange (mock mode)"
-        assert body["trading_state"] == "DISABLED"
+        assert body["trading_state"] == "HALTED"
     finally:
         services.sync.stop()
 
@@ -65,10 +65,17 @@ def test_an_order_waiting_too_long_for_sync_makes_it_not_ready(client, services,
 
 
 def test_an_old_schema_revision_is_named(client, services, engine) -> None:
+    from coinpilot.store.migrate import head_revision
+
     services.reconciled = True
+    update = sa.text("UPDATE alembic_version SET version_num = :v")
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
-    code, body = ready(client)
+        conn.execute(update, {"v": "0001"})
+    try:
+        code, body = ready(client)
+    finally:
+        with engine.begin() as conn:  # alembic_version outlives the per-test reset on PostgreSQL
+            conn.execute(update, {"v": head_revision()})
     assert code == 503
     assert "migrations" in body["failing"]
     assert "coinpilot db upgrade" in body["checks"]["migrations"]["detail"]

@@ -125,17 +125,49 @@ def test_daily_loss_per_position_blocks_that_bot_only(session_factory, clock, ex
     assert svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
 
 
-def test_consecutive_losses_pause_the_bot_with_a_reason(session_factory, clock, exchange):
+def test_consecutive_losses_lock_buys_until_the_lock_expires(session_factory, clock, exchange):
+    limits = replace(TEST_LIMITS, max_consecutive_losses=1, loss_streak_lock_hours=2)
+    svc = TradeService(session_factory, exchange, clock, MOCK, limits)
+    bot = make_bot(session_factory, clock)
+    enable_trading(session_factory, clock)
+    _losing_round_trip(session_factory, clock, exchange, svc, bot)
+    for intent in (TradeIntent.ENTRY, TradeIntent.MANUAL):
+        res = svc.execute(bot, Side.BUY, quote_size="20", intent=intent)
+        assert not res.allowed and "CONSECUTIVE_LOSSES" in _codes(res)
+    with session_factory() as s:
+        assert s.get(Bot, bot).status == BotStatus.RUNNING  # locked, not paused
+    clock.advance(2 * 3600 - 10)
+    assert not svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+    clock.advance(10)
+    assert svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+
+
+def test_a_person_resuming_the_bot_clears_the_loss_lock_and_it_trades_again(session_factory, clock, exchange):
+    from coinpilot.engine import bot_control
+    from coinpilot.store.models import ControlEvent
+
     limits = replace(TEST_LIMITS, max_consecutive_losses=1)
     svc = TradeService(session_factory, exchange, clock, MOCK, limits)
     bot = make_bot(session_factory, clock)
     enable_trading(session_factory, clock)
     _losing_round_trip(session_factory, clock, exchange, svc, bot)
-    res = svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
-    assert not res.allowed and "CONSECUTIVE_LOSSES" in _codes(res)
-    with session_factory() as s:
+    assert not svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+    with session_factory() as s, s.begin():
         b = s.get(Bot, bot)
-        assert b.status == BotStatus.PAUSED and "losing exits" in b.status_reason
+        b.status = BotStatus.PAUSED
+        bot_control.start(s, b, now=clock.now(), actor="alice", mode=MOCK)
+    clock.advance(1)
+    assert svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
+    with session_factory() as s:
+        event = s.scalars(sa.select(ControlEvent).where(ControlEvent.action == "bot_started")).one()
+        assert event.actor == "alice" and event.detail["loss_lock_cleared"] is True
+        assert event.detail["from"] == "PAUSED"
+    # a new losing exit after the resume locks again
+    clock.advance(1)
+    sync = OrderSync(session_factory, exchange, clock, MOCK)
+    sync.sync_once()
+    _losing_round_trip(session_factory, clock, exchange, svc, bot)
+    assert not svc.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY).allowed
 
 
 def test_losses_in_production_do_not_trip_mock_breakers(session_factory, clock, exchange):
@@ -218,7 +250,7 @@ def test_audit_row_holds_the_request_context_and_decision(session_factory, clock
 @pytest.mark.parametrize(
     "module, reader",
     [
-        ("trades", "consecutive_losses"),  # the last read: the transaction is poisoned mid-way
+        ("trades", "recent_exits"),  # the last read: the transaction is poisoned mid-way
         ("snapshot", "locked_facts"),  # the combined read of bot, position and counters
     ],
 )

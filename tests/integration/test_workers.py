@@ -244,7 +244,7 @@ def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
     engine = make_engine(db_url)
     sf = make_session_factory(engine)
     ids = [add_bot(sf, clock, f"L{i}-USD") for i in range(10)]
-    add_bot(sf, clock, "STOP-USD", status=BotStatus.STOPPED)  # never leased
+    add_bot(sf, clock, "STOP-USD", status=BotStatus.STOPPED)  # no position: never leased
     a = LeaseManager(engine, "a", heartbeat_seconds=0.5, ttl_seconds=1.5)
     b = LeaseManager(engine, "b", heartbeat_seconds=0.5, ttl_seconds=1.5)
     try:
@@ -269,4 +269,39 @@ def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
     finally:
         a.stop(release=False)
         b.stop()
+        engine.dispose()
+
+
+def test_a_stopped_bot_holding_a_position_is_leased_so_its_protection_runs(db_url, clock):
+    from decimal import Decimal
+
+    from coinpilot.domain.types import BotStatus, PositionStatus, TradingMode
+    from coinpilot.engine.leases import LeaseManager
+    from coinpilot.store.db import make_engine, make_session_factory
+    from coinpilot.store.models import Position
+    from tests.integration._engine import add_bot
+
+    engine = make_engine(db_url)
+    sf = make_session_factory(engine)
+    holding = add_bot(sf, clock, "HOLD-USD", status=BotStatus.STOPPED)
+    add_bot(sf, clock, "IDLE-USD", status=BotStatus.ERROR)
+    with sf() as s, s.begin():
+        s.add(
+            Position(
+                bot_id=holding,
+                mode=TradingMode.MOCK,
+                pair="HOLD-USD",
+                status=PositionStatus.OPEN,
+                base_size=Decimal("0.5"),
+                cost=Decimal("50"),
+                opened_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
+    a = LeaseManager(engine, "a", heartbeat_seconds=0.5, ttl_seconds=1.5)
+    try:
+        a.refresh()
+        assert a.owned() == {holding}
+    finally:
+        a.stop(release=True)
         engine.dispose()

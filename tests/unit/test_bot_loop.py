@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from coinpilot.domain.bot import BotConfig
+from coinpilot.domain.decision import BotView, Signal, decide, effective_strategy, next_high_water
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.position import PositionState, TrancheState
 from coinpilot.domain.signal_config import SignalConfig
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import Action, BotStatus, Side, TemperatureLevel, TradeIntent
-from coinpilot.engine.bot_loop import BotView, Signal, decide, effective_strategy, next_high_water
 
 D = Decimal
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -140,3 +140,26 @@ def test_naive_times_and_negative_durations_are_rejected(clock: FakeClock) -> No
         advance(ConfirmationState(), Action.BUY, datetime(2024, 1, 1), FIVE_MIN)
     with pytest.raises(ValueError):
         advance(ConfirmationState(), Action.BUY, clock.now(), timedelta(seconds=-1))
+
+
+def test_a_gap_longer_than_the_allowed_restarts_the_timer_and_an_equal_gap_keeps_it() -> None:
+    from coinpilot.domain.confirmation import max_unobserved
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    gap = max_unobserved(60, 3600)
+    assert gap == timedelta(hours=1) and max_unobserved(3600, 60) == timedelta(hours=2)
+    state = ConfirmationState(Action.BUY, t0)
+    kept, status = advance(
+        state,
+        Action.BUY,
+        t0 + timedelta(hours=1, minutes=1),
+        timedelta(minutes=30),
+        last_seen=t0 + timedelta(minutes=1),
+        max_gap=gap,
+    )
+    assert kept.since == t0 and status.confirmed
+    later = t0 + timedelta(hours=2, minutes=2)
+    restarted, status = advance(
+        state, Action.BUY, later, timedelta(minutes=30), last_seen=t0 + timedelta(minutes=1), max_gap=gap
+    )
+    assert restarted.since == later and not status.confirmed

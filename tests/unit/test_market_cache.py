@@ -218,3 +218,24 @@ def test_pairs_nobody_asks_for_any_more_drop_out_of_the_batched_refresh() -> Non
         cache.get_best_bid_ask(["BTC-USD"])
     assert inner.quote_calls[1] == ["BTC-USD", "ETH-USD"]
     assert inner.quote_calls[-1] == ["BTC-USD"]
+
+
+def test_the_forming_candle_is_dropped_whatever_the_inner_source_returns() -> None:
+    import numpy as np
+
+    g = Granularity.ONE_MINUTE
+    clock = FakeClock(T0)  # 12:00:07: the 12:00 candle is still forming
+    forming = int(T0.timestamp()) // 60 * 60
+    starts = np.arange(forming - 4 * 60, forming + 60, 60, dtype=np.int64)  # 11:56 … 12:00
+
+    class WithForming(RecordingMarket):
+        def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
+            ones = np.ones(len(starts))
+            return Candles(pair, granularity, starts, ones, ones, ones, ones, ones)
+
+    cache = CachedMarketData(WithForming(), clock, ttl_seconds=300)
+    got = cache.get_candles("BTC-USD", g, T0 - timedelta(minutes=5), T0)
+    assert got.start.tolist() == starts[:-1].tolist()
+    clock.advance(53)  # 12:01:00: the 12:00 candle has closed (a new window, a new fetch)
+    got = cache.get_candles("BTC-USD", g, clock.now() - timedelta(minutes=5), clock.now())
+    assert got.start.tolist() == starts.tolist()

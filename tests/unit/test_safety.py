@@ -188,12 +188,18 @@ def test_max_exposure_allows_reaching_it_blocks_past() -> None:
     assert codes(refused) == {"MAX_EXPOSURE"}
 
 
-def test_consecutive_losses_pause_the_bot_when_reached() -> None:
-    below = check(buy(), ctx(consecutive_losses=2))
-    assert below.allowed and not below.pause_bot
-    at = check(buy(), ctx(consecutive_losses=3))
-    assert codes(at) == {"CONSECUTIVE_LOSSES"}
-    assert at.pause_bot and not at.reduce_trading
+def test_the_loss_lock_refuses_buys_until_it_expires_and_never_exits() -> None:
+    until = NOW + timedelta(hours=1)
+    assert check(buy(), ctx(consecutive_losses=3, loss_lock_until=None)).allowed
+    at = check(buy(), ctx(consecutive_losses=3, loss_lock_until=until))
+    assert codes(at) == {"CONSECUTIVE_LOSSES"} and not at.reduce_trading
+    assert "locked until" in at.reasons[0].message
+    assert (
+        check(buy(intent=TradeIntent.MANUAL), ctx(loss_lock_until=until)).reasons[0].code
+        == "CONSECUTIVE_LOSSES"
+    )
+    assert check(buy(), ctx(consecutive_losses=3, loss_lock_until=NOW)).allowed  # expired exactly now
+    assert check(sell(), ctx(consecutive_losses=3, loss_lock_until=until)).allowed
 
 
 def test_weekly_loss_per_position_trips_when_reached() -> None:
@@ -205,7 +211,7 @@ def test_daily_loss_per_position_trips_when_reached() -> None:
     assert check(buy(), ctx(daily_pnl_position=D("-24.99"))).allowed
     refused = check(buy(), ctx(daily_pnl_position=D(-25)))
     assert codes(refused) == {"DAILY_POSITION_LOSS_LIMIT"}
-    assert not refused.reduce_trading and not refused.pause_bot
+    assert not refused.reduce_trading
     assert check(sell(base_size=D("0.0001")), ctx(daily_pnl_position=D(-25), position_base=D(1))).allowed
 
 
@@ -291,9 +297,20 @@ def test_manual_trade_refused_for_bot_in_error() -> None:
     assert codes(refused) == {"BOT_ERROR"}
 
 
-def test_paused_bot_still_runs_its_stop_loss_but_stopped_bot_does_not() -> None:
-    assert check(sell(), ctx(bot_status=BotStatus.PAUSED)).allowed
-    assert codes(check(sell(), ctx(bot_status=BotStatus.STOPPED))) == {"BOT_NOT_RUNNING"}
+@pytest.mark.parametrize("status", list(BotStatus))
+@pytest.mark.parametrize(
+    "intent",
+    [
+        TradeIntent.STOP_LOSS,
+        TradeIntent.TRAILING_STOP,
+        TradeIntent.TAKE_PROFIT,
+        TradeIntent.SIGNAL_EXIT,
+        TradeIntent.MANUAL,
+        TradeIntent.EMERGENCY_CLOSE,
+    ],
+)
+def test_exits_are_allowed_in_every_bot_status(status: BotStatus, intent: TradeIntent) -> None:
+    assert check(sell(intent=intent), ctx(bot_status=status)).allowed
 
 
 def test_open_trade_blocks_buys_and_sells() -> None:
@@ -356,6 +373,7 @@ def test_exit_bypasses_counts_cooldown_position_losses_and_reserve() -> None:
         total_exposure=D(5000),
         realized_pnl_today=D(-100),
         consecutive_losses=9,
+        loss_lock_until=NOW + timedelta(hours=1),
         weekly_pnl_position=D(-500),
         daily_pnl_position=D(-500),
         quote_available=D(0),
@@ -365,14 +383,20 @@ def test_exit_bypasses_counts_cooldown_position_losses_and_reserve() -> None:
     for intent in (TradeIntent.TAKE_PROFIT, TradeIntent.SIGNAL_EXIT, TradeIntent.MANUAL):
         d = check(sell(intent=intent, base_size=D(1)), c)  # $50,000: over max_trade_usd too
         assert d.allowed, d.reasons
-        assert not d.reduce_trading and not d.pause_bot
+        assert not d.reduce_trading
     assert "cooldown" not in check(sell(), c).checks
     refused = check(buy(), c)
     assert {"DAILY_TRADES", "COOLDOWN", "MAX_TRANCHES", "DAILY_LOSS_LIMIT"} <= codes(refused)
 
 
 def test_validate_returns_every_reason_not_the_first() -> None:
-    c = ctx(trading_state=TradingState.HALTED, has_open_trade=True, trades_today_bot=10, consecutive_losses=5)
+    c = ctx(
+        trading_state=TradingState.HALTED,
+        has_open_trade=True,
+        trades_today_bot=10,
+        consecutive_losses=5,
+        loss_lock_until=NOW + timedelta(hours=1),
+    )
     d = check(buy(quote_size=D(30)), c)
     assert codes(d) == {
         "TRADING_HALTED",
@@ -381,7 +405,6 @@ def test_validate_returns_every_reason_not_the_first() -> None:
         "CONSECUTIVE_LOSSES",
         "MAX_TRADE_SIZE",
     }
-    assert d.pause_bot
 
 
 def test_exception_inside_a_check_refuses_with_check_error(

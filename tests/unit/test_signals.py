@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -114,9 +115,32 @@ def test_score_is_the_weighted_sum_of_signal_scores() -> None:
         assert s.contribution == pytest.approx((s.score or 0.0) * s.effective_weight)
 
 
+def test_fifteen_candles_of_a_fall_give_no_buy_while_the_other_signals_lack_data() -> None:
+    # Only RSI (needs 15) has data: 40% of the weight. By default every enabled signal must.
+    close = np.linspace(100.0, 90.0, 15)
+    ev = evaluate(candles(close), DEFAULT, 0.5, 0.5)
+    by_name = {s.name: s for s in ev.signals}
+    assert by_name["rsi"].status == STATUS_OK and by_name["rsi"].score == pytest.approx(1.0)
+    assert (ev.score, ev.action, ev.sufficient) == (0.0, Action.HOLD, False)
+    assert ev.coverage == pytest.approx(0.4)
+    assert {s.name for s in ev.signals if s.status == STATUS_INSUFFICIENT} == {"ma_crossover", "macd"}
+    assert all(s.effective_weight == 0.0 and s.contribution == 0.0 for s in ev.signals)
+    # A bot that accepts 40% of its weight acts on RSI alone.
+    lenient = evaluate(candles(close), replace(DEFAULT, min_data_weight=0.4), 0.5, 0.5)
+    assert lenient.action is Action.BUY and lenient.sufficient
+
+
+def test_the_data_share_must_be_above_zero_and_at_most_one() -> None:
+    for bad in (0, 1.5, "all", float("nan")):
+        with pytest.raises(SignalConfigError) as err:
+            SignalConfig.from_dict({"min_data_weight": bad})
+        assert [e.field for e in err.value.errors] == ["signal_config.min_data_weight"]
+    assert SignalConfig.from_dict({"min_data_weight": 0.7}).to_dict()["min_data_weight"] == 0.7
+
+
 def test_insufficient_signal_is_left_out_and_weights_renormalised() -> None:
     # 20 candles: RSI (needs 15) is ok; MA (needs 31) and MACD (needs 34) are not.
-    ev = evaluate(candles(walk(20, seed=2)), DEFAULT, 0.5, 0.5)
+    ev = evaluate(candles(walk(20, seed=2)), replace(DEFAULT, min_data_weight=0.4), 0.5, 0.5)
     by_name = {s.name: s for s in ev.signals}
     rsi = by_name["rsi"]
     assert rsi.status == STATUS_OK and rsi.effective_weight == pytest.approx(1.0)
@@ -132,7 +156,7 @@ def test_insufficient_signal_is_left_out_and_weights_renormalised() -> None:
 
 def test_partial_data_renormalises_over_the_remaining_two_signals() -> None:
     # 32 candles: RSI and MA are ok, MACD (34) is not -> weights 0.4/0.7 and 0.3/0.7.
-    ev = evaluate(candles(walk(32, seed=9)), DEFAULT, 0.5, 0.5)
+    ev = evaluate(candles(walk(32, seed=9)), replace(DEFAULT, min_data_weight=0.7), 0.5, 0.5)
     by_name = {s.name: s for s in ev.signals}
     assert by_name["macd"].status == STATUS_INSUFFICIENT
     assert by_name["rsi"].effective_weight == pytest.approx(0.4 / 0.7)
@@ -275,7 +299,11 @@ def test_any_price_path_gives_a_bounded_score_equal_to_the_sum_of_contributions(
     assert -1.0 <= ev.score <= 1.0
     assert ev.score == pytest.approx(sum(s.contribution for s in ev.signals), abs=1e-12)
     ok = [s for s in ev.signals if s.status == STATUS_OK]
-    if ok:
+    assert ev.sufficient == (ev.coverage >= DEFAULT.min_data_weight - 1e-9 and bool(ok))
+    if ev.sufficient:
         assert sum(s.effective_weight for s in ok) == pytest.approx(1.0)
+    else:
+        assert ev.score == 0.0 and all(s.effective_weight == 0.0 for s in ev.signals)
+    if ok:
         assert all(s.score is not None and -1.0 <= s.score <= 1.0 for s in ok)
     assert ev.action is (decide_action(ev.score, buy, sell) if ev.sufficient else Action.HOLD)

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from coinpilot import __version__
-from coinpilot.api import bots, health, market, pages
+from coinpilot.api import bots, form_pages, health, market, pages
 from coinpilot.api.browser import BrowserGuard, install_local_docs
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.config import Settings
@@ -70,6 +70,9 @@ def create_app(
         @app.get("/", include_in_schema=False)
         def dashboard() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
+
+        # Before the deep links: /bots/new is a page of its own, not bot "new".
+        form_pages.register_pages(app, STATIC_DIR)
 
         # Deep links into the single-page dashboard: the page reads the path and shows it.
         @app.get("/bots/{bot_id}", include_in_schema=False)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
+from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BotStatus
-from coinpilot.engine import bot_admin, views
+from coinpilot.engine import bot_admin, bot_control, views
 from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
@@ -56,6 +59,18 @@ def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> d
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
         return views.bot_dict(bot)
+
+
+@router.get("/defaults", summary="The values a new bot gets when a field is left out (for the form)")
+def bot_defaults() -> dict[str, Any]:
+    from coinpilot.domain.strategy import StrategyConfig
+
+    values = BotCreate(name="defaults", pair="BTC-USD").model_dump()
+    out = {
+        k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k not in ("name", "pair")
+    }
+    out["effective_strategy"] = StrategyConfig.from_dict({"stop_loss_pct": values["stop_loss_pct"]}).to_dict()
+    return out
 
 
 @router.get("/pairs", summary="Pairs the exchange of the current mode trades (for new bots)")
@@ -152,25 +167,74 @@ def delete_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) ->
     return Response(status_code=204)
 
 
-def _set_status(bot_id: int, status: BotStatus, services: Services, reason: str | None) -> dict[str, Any]:
+@router.post(
+    "/{bot_id}/start",
+    summary="Start (resume) a bot: evaluated and, if trading is enabled, trading",
+    description="A person's resume: clears the consecutive-loss lock and restarts the confirmation "
+    "(audited).",
+    dependencies=[Depends(require_token)],
+)
+def start_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        bot_repo.set_status(s, bot, status, services.clock.now(), reason)
+        bot_control.start(s, bot, now=services.clock.now(), actor="api", mode=services.mode)
         return views.bot_dict(bot)
 
 
 @router.post(
-    "/{bot_id}/start",
-    summary="Start evaluating (and, if trading is enabled, trading)",
+    "/{bot_id}/stop",
+    summary="Stop a bot (no more entries); optionally close its position",
+    description="A stopped bot's position keeps its stop-loss, trailing stop and take-profit. "
+    "With close_position=true the whole position is also sold through the safety check.",
     dependencies=[Depends(require_token)],
 )
-def start_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return _set_status(bot_id, BotStatus.RUNNING, services, None)
+def stop_bot(
+    bot_id: BotIdPath,
+    close_position: bool = Query(default=False, description="also sell the whole position now"),
+    services: Services = Depends(get_services),
+) -> dict[str, Any]:
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        bot_control.stop(
+            s, bot, now=services.clock.now(), actor="api", mode=services.mode, close_position=close_position
+        )
+        out = views.bot_dict(bot)
+    if close_position:
+        out["close"] = bot_control.close_position(services.sessions, services.trades, bot_id).to_dict()
+    return out
 
 
-@router.post("/{bot_id}/stop", summary="Stop a bot", dependencies=[Depends(require_token)])
-def stop_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return _set_status(bot_id, BotStatus.STOPPED, services, "stopped by user")
+class ProtectionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(description="false turns the position's automatic exits off")
+    reason: str = Field(default="", max_length=500, description="required when turning protection off")
+
+
+@router.post(
+    "/{bot_id}/protection",
+    summary="Turn the position's automatic stop-loss, trailing stop and take-profit on or off",
+    description="Off is an explicit, audited choice with a reason; nothing else turns it off.",
+    dependencies=[Depends(require_token)],
+)
+def set_protection(
+    bot_id: BotIdPath, body: ProtectionChange, services: Services = Depends(get_services)
+) -> dict[str, Any]:
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        try:
+            bot_control.set_protection(
+                s,
+                bot,
+                enabled=body.enabled,
+                now=services.clock.now(),
+                actor="api",
+                mode=services.mode,
+                reason=body.reason,
+            )
+        except ValueError as exc:
+            raise FieldValidationError([FieldError("reason", str(exc))]) from None
+        return views.bot_dict(bot)
 
 
 @router.post(

@@ -37,9 +37,8 @@ IN_FLIGHT = [s for s in TradeStatus if not s.is_final]
 
 
 def trading_state_label(state: dict[str, Any]) -> str:
-    """One word for the trading state: ACTIVE, REDUCING or HALTED."""
-    explicit = state.get("state") or state.get("trading_state")
-    return explicit.upper() if isinstance(explicit, str) else "HALTED"
+    """ACTIVE, REDUCING or HALTED, as this process's mode sees it."""
+    return str(state.get("state") or "unknown").upper()
 
 
 def sync_lag_seconds(services: Services, s: Any, now: datetime) -> float:

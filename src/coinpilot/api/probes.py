@@ -61,7 +61,9 @@ def readiness(services: Services) -> dict[str, dict[str, Any]]:
     put(
         "reconciliation",
         services.reconciled,
-        "finished" if services.reconciled else "start-up reconciliation has not finished",
+        "finished"
+        if services.reconciled
+        else (services.reconciling or "start-up reconciliation has not finished"),
     )
     if services.mode == TradingMode.PRODUCTION:
         reachable, why = services.telemetry.exchange_health()

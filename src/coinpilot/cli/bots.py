@@ -7,16 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
-from coinpilot.domain.types import BotStatus, Granularity
+from coinpilot.cli.common import CliError, console, one_line_errors
+from coinpilot.domain.types import Granularity
 
 app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
 
 def _services() -> Any:
-    from coinpilot.services import build_services
+    from coinpilot.cli.database import open_services
 
-    return build_services(settings_or_exit())
+    return open_services()
 
 
 def _find(session: Any, ref: str) -> Any:
@@ -49,7 +49,9 @@ def list_bots() -> None:
                 "—" if rt is None or rt.last_temperature is None else rt.last_temperature.value,
                 (rt.last_error or "") if rt is not None else "",
             )
-    console.print(f"mode: {services.mode.value}")
+    from coinpilot.cli.database import where
+
+    console.print(where(services), highlight=False)
     console.print(table)
 
 
@@ -98,29 +100,86 @@ def create(
         console.print(f"created bot {bot.id} {bot.name!r} on {bot.pair} (STOPPED)")
 
 
-def _set(ref: str, status: BotStatus, reason: str | None) -> None:
-    from coinpilot.store import bots as bot_repo
+@app.command("start")
+@one_line_errors
+def start(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
+    """Start (resume) a bot: the engine evaluates it (and trades only if trading is enabled).
+
+    Clears the consecutive-loss lock and restarts the confirmation (audited)."""
+    from coinpilot.engine import bot_control
     from coinpilot.store.db import session_scope
 
     services = _services()
     with session_scope(services.sessions) as s:
-        bot = _find(s, ref)
-        bot_repo.set_status(s, bot, status, services.clock.now(), reason)
-        console.print(f"bot {bot.id} {bot.name!r}: {status.value}")
-
-
-@app.command("start")
-@one_line_errors
-def start(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
-    """Start a bot: the engine evaluates it (and trades only if trading is enabled)."""
-    _set(bot, BotStatus.RUNNING, None)
+        b = _find(s, bot)
+        bot_control.start(s, b, now=services.clock.now(), actor="cli", mode=services.mode)
+        console.print(f"bot {b.id} {b.name!r}: RUNNING (loss lock cleared, confirmation restarted)")
 
 
 @app.command("stop")
 @one_line_errors
-def stop(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
-    """Stop a bot."""
-    _set(bot, BotStatus.STOPPED, "stopped by user")
+def stop(
+    bot: Annotated[str, typer.Argument(help="bot id or name")],
+    close: Annotated[bool, typer.Option("--close", help="also sell the whole position now")] = False,
+) -> None:
+    """Stop a bot: no more entries. Its position keeps its stop-loss, trailing stop and
+    take-profit unless you close it (--close) or turn protection off."""
+    from coinpilot.engine import bot_control
+    from coinpilot.store.db import session_scope
+
+    services = _services()
+    with session_scope(services.sessions) as s:
+        b = _find(s, bot)
+        bot_id, name = b.id, b.name
+        bot_control.stop(
+            s, b, now=services.clock.now(), actor="cli", mode=services.mode, close_position=close
+        )
+    console.print(f"bot {bot_id} {name!r}: STOPPED")
+    if close:
+        out = bot_control.close_position(services.sessions, services.trades, bot_id)
+        if out.base_size is None:
+            console.print("no position to close")
+        elif out.allowed and out.trade_id is not None:
+            from coinpilot.cli.trading import _wait_until_final
+
+            trade = services.trades.get_trade(out.trade_id)
+            final = _wait_until_final(services, trade) if trade is not None else None
+            status = final.status if final is not None else "unknown"
+            console.print(f"closing {out.base_size}: trade {out.trade_id} {status}")
+        else:
+            reasons = "; ".join(str(r.get("message", r)) for r in out.reasons if isinstance(r, dict))
+            raise CliError(f"closing the position was refused: {reasons}")
+
+
+@app.command("protection")
+@one_line_errors
+def protection(
+    bot: Annotated[str, typer.Argument(help="bot id or name")],
+    state: Annotated[str, typer.Argument(help="on or off")],
+    reason: Annotated[str, typer.Option(help="why (required to turn it off)")] = "",
+) -> None:
+    """Turn the position's automatic stop-loss, trailing stop and take-profit on or off (audited)."""
+    from coinpilot.engine import bot_control
+    from coinpilot.store.db import session_scope
+
+    if state not in ("on", "off"):
+        raise CliError("state must be 'on' or 'off'")
+    services = _services()
+    with session_scope(services.sessions) as s:
+        b = _find(s, bot)
+        try:
+            bot_control.set_protection(
+                s,
+                b,
+                enabled=state == "on",
+                now=services.clock.now(),
+                actor="cli",
+                mode=services.mode,
+                reason=reason,
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"bot {b.id} {b.name!r}: protection {state}")
 
 
 def evaluate_command(ref: str) -> None:
@@ -143,11 +202,14 @@ def evaluate_command(ref: str) -> None:
             f(sig["contribution"]),
         )
     console.print(table)
+    from coinpilot.cli import formatting as fmt
+
     t, c = result["temperature"], result["confirmation"]
     console.print(
-        f"score {result['score']:+.4f} → {result['action']}  {t['emoji']} {t['level']}  "
-        f"confirmation {c['progress'] * 100:.0f}% ({c['remaining_seconds']:.0f}s left)  "
-        f"price {result['price']}"
+        f"score {result['score']:+.4f} → {result['action']}  {t['level'].upper()}  "
+        f"confirmation {c['progress'] * 100:.0f}% ({fmt.duration(c['remaining_seconds'])} left)  "
+        f"price {fmt.usd(result['price'])}",
+        highlight=False,
     )
 
 

@@ -12,7 +12,18 @@ from rich.console import Console
 
 from coinpilot.config import ConfigError, Settings, load_settings
 
-console = Console()
+
+def _width() -> int | None:
+    """The terminal's width on a terminal; when piped, wide enough that no table is cut at 80
+    columns (Rich's default without a terminal) unless COLUMNS says otherwise."""
+    import os
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 240
+
+
+console = Console(width=_width())
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +71,7 @@ def describe_error(exc: Exception) -> str | None:
         return exc.message
     if isinstance(exc, ExchangeError):
         return f"{exc.reason} ({exc.code})"
-    for name in ("InvalidTradeRequest", "TradingNotAllowed", "ControlError", "TokenError"):
+    for name in ("InvalidTradeRequest", "TradingNotAllowed", "ControlError", "TokenError", "StaleEvaluation"):
         if type(exc).__name__ == name:
             return str(exc)
     if isinstance(exc, (OSError,)) and not isinstance(exc, (BrokenPipeError,)):

@@ -110,15 +110,21 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool, expose: bool 
     )
     check_bind_address(settings, expose)
     ensure_port_free(settings.host, settings.port)
-    if fresh:
-        from coinpilot.services import REPLAY_ANCHOR_FILE
+    from coinpilot.exchange.replay import replay_clock
+    from coinpilot.services import replay_anchor_path, shared_replay_clock
 
+    if fresh:
         for p in [db_path.with_name(db_path.name + s) for s in ("", "-wal", "-shm")] + [
-            settings.home / REPLAY_ANCHOR_FILE
+            replay_anchor_path(settings)
         ]:
             if p.exists():
                 p.unlink()
-    services = build_services(settings)
+    resume_at = None if fresh else where_the_demo_stopped(settings.resolved_database_url)
+    try:
+        clock = shared_replay_clock(settings, replay_clock, restart_at=resume_at)
+    except ValueError as exc:  # past the end of the shipped data
+        raise CliError(f"cannot continue the demo: {exc}; run it without --no-fresh") from None
+    services = build_services(settings, clock=clock)
     now = services.clock.now()
     with session_scope(services.sessions) as s:
         for spec in DEMO_BOTS:
@@ -132,6 +138,39 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool, expose: bool 
         f"{now:%Y-%m-%d %H:%M} UTC and runs {speed:g}x faster than real time"
     )
     run_server(settings, services=services, with_engine=True, expose=expose)
+
+
+def where_the_demo_stopped(database_url: str) -> Any:
+    """The latest simulated time recorded in the demo's database (an evaluation, a trade, a bot
+    change), or None for an empty or missing database. ``--no-fresh`` continues from here, so old
+    trades stay in their own simulated day instead of being counted as today."""
+    import sqlalchemy as sa
+
+    from coinpilot.store.backup import sqlite_path
+    from coinpilot.store.db import make_engine
+    from coinpilot.store.migrate import upgrade
+    from coinpilot.store.models import Bot, BotRuntime, Evaluation, Trade
+
+    path = sqlite_path(database_url)
+    if path is None or not path.exists():
+        return None
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            times = [
+                conn.execute(sa.select(sa.func.max(column))).scalar()
+                for column in (
+                    Evaluation.evaluated_at,
+                    BotRuntime.last_evaluated_at,
+                    Trade.updated_at,
+                    Bot.updated_at,
+                )
+            ]
+    finally:
+        engine.dispose()
+    found = [t for t in times if t is not None]
+    return max(found) if found else None
 
 
 def _enable_mock_trading(services: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from coinpilot.cli.common import CliError, console, one_line_errors, settings_or_exit
+from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import TradingMode
 
 
@@ -32,12 +32,12 @@ def export(
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
     """Write every trade or fill of one mode as CSV (exact decimals, ISO 8601 UTC times)."""
-    from coinpilot.services import build_services
+    from coinpilot.cli.database import open_services
     from coinpilot.store.repos import analytics as reads
 
     if str(csv_path) != "-" and csv_path.exists() and not force:
         raise CliError(f"{csv_path} exists: choose another file or pass --force")
-    services = build_services(settings_or_exit())
+    services = open_services()
     chosen = mode or services.mode
     header, read = (
         (reads.TRADE_COLUMNS, reads.trade_rows)

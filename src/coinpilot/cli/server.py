@@ -69,15 +69,16 @@ def start_background(services: Services) -> Callable[[], None]:
 
 def start_order_services(services: Services) -> Callable[[], None]:
     """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
-    reconcile unfinished trades before the API accepts requests, then keep syncing orders."""
-    from coinpilot.engine.reconcile import reconcile_all
+    unfinished trades are reconciled (in the background, trading held until done), then orders
+    keep syncing."""
     from coinpilot.engine.shutdown import drain_in_flight
+    from coinpilot.engine.startup import BackgroundReconciliation
 
-    reconcile_all(services.sessions, services.exchange, services.clock, services.mode)
-    services.reconciled = True
-    services.sync.start()
+    reconciliation = BackgroundReconciliation(services, services.sync.start).start()
 
     def stop() -> None:
+        if not reconciliation.cancel(timeout=services.settings.shutdown_grace_seconds):
+            return
         drain_in_flight(services, services.settings.shutdown_grace_seconds)
         services.sync.stop()
         services.sync.sync_once()
@@ -104,13 +105,19 @@ def run_server(
 
     from coinpilot.api.app import create_app
     from coinpilot.security import load_or_create_token
-    from coinpilot.store.backup import ServerLock
+    from coinpilot.store.backup import BackupError, ServerLock, sqlite_path
 
     check_bind_address(settings, expose)
     ensure_port_free(settings.host, settings.port)
     configure_logging(settings)
-    # Held while serving so that `coinpilot restore` refuses to replace a database in use.
-    server_lock = ServerLock.for_settings(settings).acquire()
+    # SQLite: held while serving, so `coinpilot restore` refuses to replace a database in use and
+    # a second server on the same file is refused (PostgreSQL shares the database by leases).
+    server_lock = ServerLock.for_settings(settings)
+    if sqlite_path(settings.resolved_database_url) is not None:
+        try:
+            server_lock.acquire()
+        except BackupError as exc:
+            raise CliError(str(exc)) from None
     services = services or build_services(settings)
     token, created = load_or_create_token(
         settings.home, settings.api_token.get_secret_value() if settings.api_token else None

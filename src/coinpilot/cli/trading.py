@@ -24,9 +24,9 @@ exchange_app = typer.Typer(help="Check the Coinbase connection (read-only).", no
 
 
 def _services() -> Any:
-    from coinpilot.services import build_services
+    from coinpilot.cli.database import open_services
 
-    return build_services(settings_or_exit())
+    return open_services()
 
 
 _STATE_COLOUR = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "red"}
@@ -120,19 +120,28 @@ def safety_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
         return
     _print_state(status)
     today = status["today"]
+    from coinpilot.cli.formatting import usd
+
     console.print(
         f"today: {today['trades']}/{today['max_daily_trades']} trades, realised P&L "
-        f"{today['realized_pnl']} (limit -{today['daily_loss_limit_usd']})  exposure "
-        f"{status['exposure']['total']}/{status['exposure']['max']}"
+        f"{usd(today['realized_pnl'], signed=True)} (limit −{usd(today['daily_loss_limit_usd'])})  "
+        f"exposure {usd(status['exposure']['total'])}/{usd(status['exposure']['max'])}",
+        highlight=False,
     )
-    table = Table("bot", "status", "trades today", "cooldown left (s)", "losses in a row", "tranches")
+    from coinpilot.cli import formatting as fmt
+
+    table = fmt.table(
+        "bot", "status", "trades today", "cooldown left", "losses in a row", "tranches",
+        numeric=("trades today", "cooldown left", "losses in a row", "tranches"),
+    )  # fmt: skip
     for b in status["bots"]:
         table.add_row(
             b["name"],
             b["status"],
             f"{b['trades_today']}/{b['max_daily_trades_per_bot']}",
-            str(b["cooldown_remaining_seconds"]),
-            str(b["consecutive_losses"]),
+            fmt.duration(b["cooldown_remaining_seconds"]),
+            str(b["consecutive_losses"])
+            + (f" (buys locked until {b['loss_lock_until']})" if b.get("loss_lock_until") else ""),
             str(b["tranches"]),
         )
     console.print(table)
@@ -249,25 +258,42 @@ def _wait_until_final(services: Any, trade: Any, seconds: float = 5.0) -> Any:
 
 def trades(limit: Annotated[int, typer.Option(help="how many")] = 20) -> None:
     """Recent trades in this mode."""
+    from coinpilot.cli import formatting as fmt
+    from coinpilot.cli.database import where
     from coinpilot.engine.views import recent_trades
 
     services = _services()
-    table = Table("id", "time", "bot", "side", "intent", "status", "filled", "price", "fees", "P&L")
+    table = fmt.table(
+        "id", "time (UTC)", "bot", "side", "intent", "status", "filled", "price", "fees", "P&L",
+        numeric=("id", "filled", "price", "fees", "P&L"),
+    )  # fmt: skip
+    increments: dict[str, tuple[Any, Any]] = {}
+
+    def product_increments(pair: str) -> tuple[Any, Any]:
+        if pair not in increments:
+            try:
+                p = services.market.get_product(pair)
+                increments[pair] = (p.base_increment, p.price_increment or p.quote_increment)
+            except Exception:  # a listing never fails for want of a product lookup
+                increments[pair] = (None, None)
+        return increments[pair]
+
     with services.sessions() as s:
         for t in recent_trades(s, services.mode, limit):
+            base_inc, price_inc = product_increments(t["pair"])
             table.add_row(
                 str(t["id"]),
-                (t["created_at"] or "")[:19],
+                (t["created_at"] or "")[:19].replace("T", " "),
                 t["bot_name"] or "",
                 t["side"],
                 t["intent"],
                 t["status"],
-                t["filled_base_size"] or "",
-                t["average_fill_price"] or "—",
-                t["fees"] or "",
-                t["realized_pnl"] or "—",
+                fmt.to_increment(t["filled_base_size"], base_inc),
+                fmt.to_increment(t["average_fill_price"], price_inc),
+                fmt.usd(t["fees"]),
+                fmt.usd(t["realized_pnl"], signed=True),
             )
-    console.print(f"mode: {services.mode.value}")
+    console.print(where(services), highlight=False)
     console.print(table)
 
 

@@ -11,6 +11,12 @@ Rules, applied by :func:`advance` on every evaluation:
 * The same BUY/SELL keeps the timer; it is confirmed once ``now - since >= required``.
   A required duration of 0 confirms at once.
 * If ``now`` is before ``since`` (clock moved back), elapsed time counts as 0: never early.
+* A gap restarts it: when the bot was last observed (``last_seen``) longer than ``max_gap``
+  ago — downtime, an error back-off, a forward clock jump — nobody saw the signal hold in
+  between, so the state is cleared before the new action is fed. The engine's gap is
+  :func:`max_unobserved`: twice the evaluation interval or one candle, whichever is larger.
+  Starting a bot clears the state too (``engine/bot_control.py``), and so does a failed
+  evaluation.
 
 After an order is placed the engine calls :meth:`ConfirmationState.restarted` so a second order
 needs a fresh, full confirmation period.
@@ -110,11 +116,26 @@ def status_of(state: ConfirmationState, now: datetime, required: timedelta) -> C
     )
 
 
+def max_unobserved(interval_seconds: float, candle_seconds: float) -> timedelta:
+    """The longest a bot may go unobserved and keep its confirmation: twice the evaluation
+    interval, or one candle, whichever is larger."""
+    return timedelta(seconds=max(2 * interval_seconds, candle_seconds))
+
+
 def advance(
-    state: ConfirmationState, action: Action, now: datetime, required: timedelta
+    state: ConfirmationState,
+    action: Action,
+    now: datetime,
+    required: timedelta,
+    *,
+    last_seen: datetime | None = None,
+    max_gap: timedelta | None = None,
 ) -> tuple[ConfirmationState, ConfirmationStatus]:
-    """Feed the latest action; return the new state and its status at ``now``."""
+    """Feed the latest action; return the new state and its status at ``now``. With
+    ``last_seen`` and ``max_gap``, a longer gap since the last observation restarts the timer."""
     now = ensure_utc(now)
+    if last_seen is not None and max_gap is not None and now - ensure_utc(last_seen) > max_gap:
+        state = ConfirmationState()
     if action is Action.HOLD:
         new_state = ConfirmationState()
     elif state.action is action and state.since is not None:

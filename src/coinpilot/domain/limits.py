@@ -21,7 +21,9 @@ class SafetyLimits:
     max_tranches: int = 3
     max_position_usd_per_bot: Decimal = Decimal("100")
     max_total_exposure_usd: Decimal = Decimal("300")
-    max_consecutive_losses: int = 3
+    max_consecutive_losses: int = 3  # losing exits in a row that lock the bot's entries ...
+    loss_streak_lookback_hours: int = 24  # ... when all of them fall within this window ...
+    loss_streak_lock_hours: int = 12  # ... for this long after the newest (a resume clears it)
     daily_loss_limit_per_position_usd: Decimal = Decimal("25")
     weekly_loss_limit_per_position_usd: Decimal = Decimal("50")
     min_reserved_balance_usd: Decimal = Decimal("10")
@@ -50,6 +52,8 @@ HARD_FLOORS: dict[str, Decimal | int] = {
     "max_daily_trades": 1,
     "max_daily_trades_per_bot": 1,
     "max_consecutive_losses": 1,
+    "loss_streak_lookback_hours": 1,
+    "loss_streak_lock_hours": 1,
 }
 
 

@@ -60,6 +60,31 @@ class Candles:
         f = np.empty(0, dtype=np.float64)
         return Candles(pair, granularity, np.empty(0, dtype=np.int64), f, f, f, f, f)
 
+    def closed(self, as_of: datetime) -> Candles:
+        """Only the candles that had closed at ``as_of`` (start + granularity <= as_of).
+
+        Coinbase returns the still-forming candle, whose close moves until it ends; scoring it
+        would make live scores differ from replay and backtests, which only ever see closed
+        candles. The market-data edge (the Coinbase adapter and the shared cache) drops it, so
+        it never reaches the signals in any mode; reaction inside a candle comes from the bid.
+        """
+        if not len(self):
+            return self
+        cutoff = int(as_of.timestamp()) - self.granularity.seconds  # last start that has closed
+        keep = int(np.searchsorted(self.start, cutoff, side="right"))
+        if keep == len(self):
+            return self
+        return Candles(
+            self.pair,
+            self.granularity,
+            self.start[:keep],
+            self.open[:keep],
+            self.high[:keep],
+            self.low[:keep],
+            self.close[:keep],
+            self.volume[:keep],
+        )
+
 
 @dataclass(frozen=True)
 class Product:

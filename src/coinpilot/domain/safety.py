@@ -9,10 +9,10 @@ Policy
 - The trading state (:mod:`coinpilot.domain.trading_state`): ACTIVE allows everything within
   the limits; REDUCING only sells (every buy refused); HALTED only a SELL with intent
   EMERGENCY_CLOSE (a person's kill switch).
-- Bot status: engine entries (intent ENTRY) need a RUNNING bot. Automatic exits (signal exit,
-  take-profit, stop-loss, trailing stop) need RUNNING or PAUSED: a paused bot still protects its
-  position. MANUAL trades are allowed unless the bot is in ERROR (fix the error first).
-  EMERGENCY_CLOSE is allowed whatever the status.
+- Bot status blocks entries only: engine entries (intent ENTRY) need a RUNNING bot; a MANUAL
+  buy is refused while the bot is in ERROR (fix the error first). Every exit (automatic stop-loss,
+  trailing stop, take-profit, signal exit, manual sell, EMERGENCY_CLOSE) is allowed whatever the
+  status: a bot that is PAUSED, STOPPED or in ERROR still protects the position it holds.
 - Risk-reducing exits (side SELL of an existing position, any intent) bypass the cooldown, the
   daily trade counts, the tranche, position and exposure limits, the consecutive-loss and the
   daily/weekly loss limits, the reserved balance and our own min/max trade size: refusing an
@@ -25,8 +25,10 @@ Policy
   reaching exactly its maximum, a balance left at exactly the reserve, a cooldown elapsed exactly.
 - Loss limits trip when reached: realised P&L today <= -daily_loss_limit_usd refuses the buy
   and sets ``reduce_trading`` (the daily loss breaker: ACTIVE -> REDUCING; the engine also
-  checks it after every settlement and tick, with unrealised P&L); >= max_consecutive_losses
-  losing exits in a row refuses the buy and sets ``pause_bot``; this week's P&L of the position <=
+  checks it after every settlement and tick, with unrealised P&L); while the consecutive-loss
+  lock holds (max_consecutive_losses losing exits in a row within the lookback window, see
+  :mod:`coinpilot.domain.loss_lock`) buys are refused until it expires or a person resumes the
+  bot; this week's P&L of the position <=
   -weekly_loss_limit_per_position_usd refuses the buy; so does today's P&L of the position <=
   -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
@@ -43,7 +45,6 @@ from datetime import UTC
 from coinpilot.domain import trading_state
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety_types import (
-    _AUTO_EXITS,
     Decision,
     I,
     Reason,
@@ -101,8 +102,8 @@ def _bot_status(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[R
         return []
     if r.intent is I.ENTRY and s is not BotStatus.RUNNING:
         return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; start it to let it enter trades.")
-    if r.intent in _AUTO_EXITS and s not in (BotStatus.RUNNING, BotStatus.PAUSED):
-        return _r("BOT_NOT_RUNNING", f"The bot is {s.value}; automatic exits need it running.")
+    if r.is_exit:
+        return []  # reducing risk is never blocked by the bot's status
     if r.intent is I.MANUAL and s is BotStatus.ERROR:
         return _r("BOT_ERROR", "The bot is in ERROR; fix the error (or use emergency close) first.")
     return []
@@ -266,12 +267,13 @@ def _exposure(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Rea
 def _consecutive_losses(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if r.is_exit:
         return None
-    if c.consecutive_losses < lim.max_consecutive_losses:
+    if c.loss_lock_until is None or c.now >= c.loss_lock_until:
         return []
     return _r(
         "CONSECUTIVE_LOSSES",
-        f"The bot had {c.consecutive_losses} losing exits in a row and is paused. "
-        "Review its settings before resuming it.",
+        f"The bot had {c.consecutive_losses} losing exits in a row; its buys are locked until "
+        f"{c.loss_lock_until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC. Review its settings; "
+        "resuming the bot (start) clears the lock.",
     )
 
 
@@ -383,5 +385,4 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         reasons=tuple(reasons),
         checks=tuple(applied),
         reduce_trading="DAILY_LOSS_LIMIT" in codes,
-        pause_bot="CONSECUTIVE_LOSSES" in codes,
     )

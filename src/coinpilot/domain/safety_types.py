@@ -85,6 +85,8 @@ class SafetyContext:
     quote_available: Decimal | None
     base_available: Decimal | None
     daily_pnl_position: Decimal = Decimal(0)  # this bot's realised P&L today
+    # Until when the consecutive-loss lock refuses this bot's buys (domain/loss_lock.py).
+    loss_lock_until: datetime | None = None
     # An unfinished trade of the bot that the order sync gave up on (needs a person): it blocks
     # entries, never exits (they sell only the settled position).
     trade_needs_attention: bool = False
@@ -105,7 +107,6 @@ class Decision:
     reasons: tuple[Reason, ...]
     checks: tuple[str, ...]
     reduce_trading: bool = False  # the daily loss breaker: ACTIVE -> REDUCING
-    pause_bot: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))

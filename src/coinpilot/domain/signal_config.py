@@ -90,6 +90,10 @@ class SignalConfig:
     rsi: RsiConfig = field(default_factory=RsiConfig)
     ma_crossover: MaCrossoverConfig = field(default_factory=MaCrossoverConfig)
     macd: MacdConfig = field(default_factory=MacdConfig)
+    # The share of the enabled signals' weight that must have enough data before the score may
+    # ask for an action (default: all of it). Below it the action is HOLD: a signal with data
+    # is never renormalised into full conviction while the others are still warming up.
+    min_data_weight: float = 1.0
 
     @classmethod
     def default(cls) -> SignalConfig:
@@ -102,9 +106,14 @@ class SignalConfig:
         if not isinstance(data, Mapping):
             raise SignalConfigError([FieldError(ROOT, "must be an object")])
         for key in data:
-            if key not in _SECTIONS:
+            if key not in _SECTIONS and key != "min_data_weight":
                 errors.append(FieldError(f"{ROOT}.{key}", "unknown key"))
         parsed: dict[str, Any] = {}
+        share = data.get("min_data_weight", 1.0)
+        if _is_number(share):
+            parsed["min_data_weight"] = float(share)
+        else:
+            errors.append(FieldError(f"{ROOT}.min_data_weight", "must be a number"))
         for name, section_cls in _SECTIONS.items():
             raw = data.get(name, {})
             path = f"{ROOT}.{name}"
@@ -127,7 +136,9 @@ class SignalConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: asdict(getattr(self, name)) for name in _SECTIONS}
+        out: dict[str, Any] = {name: asdict(getattr(self, name)) for name in _SECTIONS}
+        out["min_data_weight"] = self.min_data_weight
+        return out
 
     def enabled_names(self) -> list[str]:
         return [name for name in _SECTIONS if getattr(self, name).enabled]
@@ -239,6 +250,8 @@ def _validate_cached(cfg: SignalConfig) -> tuple[FieldError, ...]:
     if fast_ok and slow_ok and d.slow_period <= d.fast_period:
         errors.append(FieldError(f"{ROOT}.macd.slow_period", "must be above fast_period"))
 
+    if not _is_number(cfg.min_data_weight) or not 0.0 < cfg.min_data_weight <= 1.0:
+        errors.append(FieldError(f"{ROOT}.min_data_weight", "must be above 0 and at most 1"))
     if enabled == 0:
         errors.append(FieldError(ROOT, "at least one signal must be enabled"))
     elif abs(total - 1.0) > WEIGHT_TOLERANCE and not any(e.field.endswith(".weight") for e in errors):

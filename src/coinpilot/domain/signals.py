@@ -23,9 +23,13 @@ candle sizes (on the shipped BTC/ETH history, 1-minute and 1-hour alike, about 9
 scales). When ``sigma`` is 0 (no movement at all) these two scores are 0.
 
 Aggregation: signals with too few candles (or non-finite results) are reported as
-``insufficient_data`` and left out; the weights of the rest are renormalised to sum to 1
-(``effective_weight``). ``score = sum(score_i * effective_weight_i)``. With nothing usable the
-score is 0, the action HOLD and ``sufficient`` False. Disabled signals are not listed.
+``insufficient_data`` and left out; ``coverage`` is the share of the enabled weight whose
+signals have data. Only when ``coverage >= cfg.min_data_weight`` (default 1: every enabled
+signal) are the weights of the usable signals renormalised to sum to 1 (``effective_weight``)
+and ``score = sum(score_i * effective_weight_i)``. Below it (or with nothing usable) the score
+is 0, the action HOLD and ``sufficient`` False, while the breakdown still lists each signal's
+value and score and which ones lack data: 15 candles of a fall must not turn RSI alone into
+full conviction. Disabled signals are not listed.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ STATUS_INSUFFICIENT = "insufficient_data"
 SIGNAL_NAMES = ("rsi", "ma_crossover", "macd")
 MA_FULL_SCALE_SIGMAS = 4.0
 MACD_FULL_SCALE_SIGMAS = 0.65
+COVERAGE_TOLERANCE = 1e-9  # weights are floats summing to 1 within WEIGHT_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ class Evaluation:
     signals: tuple[SignalResult, ...]
     price: float | None
     candle_time: datetime | None
-    sufficient: bool
+    sufficient: bool  # enough of the enabled weight had data (cfg.min_data_weight) to act on
+    coverage: float = 1.0  # share of the enabled signals' weight that had enough data
 
     def breakdown(self) -> list[dict[str, Any]]:
         """JSON-able per-signal breakdown (stored in ``bot_runtime.last_breakdown``)."""
@@ -251,6 +257,9 @@ def _aggregate(
     raw: dict[str, _Raw | None],
 ) -> Evaluation:
     usable = sum(getattr(cfg, n).weight for n in SIGNAL_NAMES if n in raw and raw[n] is not None)
+    enabled = sum(getattr(cfg, n).weight for n in SIGNAL_NAMES if n in raw)
+    coverage = usable / enabled if enabled > 0.0 else 0.0
+    covered = usable > 0.0 and coverage >= cfg.min_data_weight - COVERAGE_TOLERANCE
     results: list[SignalResult] = []
     total = 0.0
     for name in SIGNAL_NAMES:
@@ -262,11 +271,11 @@ def _aggregate(
             results.append(SignalResult(name, STATUS_INSUFFICIENT, None, None, weight, 0.0, 0.0, {}))
             continue
         value, score, detail = item
-        effective = weight / usable
+        effective = weight / usable if covered else 0.0
         contribution = score * effective
         total += contribution
         results.append(SignalResult(name, STATUS_OK, value, score, weight, effective, contribution, detail))
-    sufficient = any(r.status == STATUS_OK for r in results)
+    sufficient = covered
     score = min(1.0, max(-1.0, total)) if sufficient else 0.0
     action = decide_action(score, buy_threshold, sell_threshold) if sufficient else Action.HOLD
     last_time = datetime.fromtimestamp(int(candles.start[-1]), UTC) if len(candles) else None
@@ -277,4 +286,5 @@ def _aggregate(
         price=candles.last_close,
         candle_time=last_time,
         sufficient=sufficient,
+        coverage=coverage,
     )

@@ -2,7 +2,8 @@
 the lease heartbeat (PostgreSQL) and the periodic position-drift check.
 
 Order of start-up matters: every unfinished trade is reconciled with the exchange *before* the
-bot loop can place a new order.
+bot loop can place a new order. Reconciliation runs in the background (see ``startup``) so the
+server answers at once; trading is held until it has finished.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
 from coinpilot.engine.shutdown import DrainingTradingStep, drain_in_flight
+from coinpilot.engine.startup import BackgroundReconciliation
 from coinpilot.services import Services
 from coinpilot.telemetry import Telemetry
 
@@ -45,9 +47,10 @@ class EngineHandle:
 
     def cycle(self) -> None:
         started = time.perf_counter()
-        self.scheduler.run_once()
+        report = self.scheduler.run_cycle(self.scheduler.due_bot_ids())
         protecting = time.perf_counter()
-        self.scheduler.protect_paused()
+        # the protection pass for every bot holding a position, whatever its status
+        self.scheduler.protect(skip=report.evaluated_ids, quotes=report.quotes)
         if self.loss_breaker is not None:
             self.loss_breaker.check_quietly()  # every tick: realised today + unrealised at the bid
         if self.telemetry is not None:
@@ -101,30 +104,38 @@ def build_engine(services: Services, *, leases: LeaseManager | None = None) -> E
 
 
 def start_engine(services: Services, *, worker_id: str | None = None) -> Callable[[], None]:
+    """Start at once: reconciliation runs in the background (trading held), and the order sync,
+    leases and bot loop start when it has finished: before any new order, every unfinished trade
+    of this mode is brought up to date."""
     settings = services.settings
-    # Before any new order: bring every unfinished trade of this mode up to date.
-    from coinpilot.engine.reconcile import reconcile_all
+    started: list[EngineHandle] = []
 
-    reconcile_all(
-        services.sessions, services.exchange, services.clock, services.mode, services.trades.fresh_approval
-    )
-    services.reconciled = True
-    services.sync.start()
-    leases = None
-    if services.engine.dialect.name == "postgresql":
-        leases = LeaseManager(services.engine, worker_id).start()
-        log.info("worker %s: sharing bots through leases (ttl %.1f s)", leases.worker_id, leases.ttl)
-    handle = build_engine(services, leases=leases)
-    tick = min(1.0, settings.engine_interval_seconds)
-    handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
-    handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
-    for r in handle.runners:
-        r.start()
-    log.info("engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds)
+    def launch() -> None:
+        services.sync.start()
+        leases = None
+        if services.engine.dialect.name == "postgresql":
+            leases = LeaseManager(services.engine, worker_id).start()
+            log.info("worker %s: sharing bots through leases (ttl %.1f s)", leases.worker_id, leases.ttl)
+        handle = build_engine(services, leases=leases)
+        tick = min(1.0, settings.engine_interval_seconds)
+        handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
+        handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
+        for r in handle.runners:
+            r.start()
+        started.append(handle)
+        log.info(
+            "engine started (%s mode, every %g s)", services.mode.value, settings.engine_interval_seconds
+        )
+
+    reconciliation = BackgroundReconciliation(services, launch).start()
 
     def stop() -> None:
         """Graceful shutdown: no new entries from now on; protections and order sync keep
         running while in-flight orders finish (bounded), then everything stops in order."""
+        if not reconciliation.cancel(timeout=settings.shutdown_grace_seconds) or not started:
+            log.info("engine stopped before start-up reconciliation finished")
+            return
+        handle = started[0]
         assert isinstance(handle.trading, DrainingTradingStep)
         handle.trading.drain()
         left = drain_in_flight(services, settings.shutdown_grace_seconds)
@@ -132,8 +143,8 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
             r.stop()
         services.sync.stop()
         services.sync.sync_once()  # book what finished since the last pass
-        if leases is not None:
-            leases.stop(release=True)
+        if handle.leases is not None:
+            handle.leases.stop(release=True)
         log.info("engine stopped (%d order(s) still unfinished; reconciled at next start)", left)
 
     return stop

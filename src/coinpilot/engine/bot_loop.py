@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,21 +43,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.confirmation import ConfirmationState
-from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.position import PositionState
-from coinpilot.domain.strategy import StrategyConfig, exit_decision, plan_entry, sizing_temperature
-from coinpilot.domain.types import (
-    Action,
-    BotStatus,
-    Side,
-    TemperatureLevel,
-    TradeIntent,
-    TradeStatus,
-    TradingMode,
+from coinpilot.domain.decision import (
+    BotView,
+    OrderPlan,
+    Signal,
+    decide,
+    effective_strategy,
+    next_high_water,
 )
+from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.types import Action, TradeIntent, TradeStatus, TradingMode
 from coinpilot.engine.execution import ExecutionResult, InvalidTradeRequest, TradeService
 from coinpilot.exchange.base import ExchangeError
 from coinpilot.store.db import session_scope
@@ -68,135 +65,6 @@ from coinpilot.store.repos.positions import OPEN_TRANCHES
 log = logging.getLogger("coinpilot.engine")
 
 RETRY_REFUSED_SECONDS = 300.0
-
-
-@dataclass(frozen=True)
-class BotView:
-    """What the decision needs to know about one bot, read in bulk before deciding."""
-
-    bot_id: int
-    pair: str
-    status: BotStatus
-    config: BotConfig
-    position: PositionState
-    position_opened_at: datetime | None
-    high_water: Decimal | None
-    rungs_taken: frozenset[int]
-    has_open_trade: bool
-
-
-@dataclass(frozen=True)
-class Signal:
-    """The evaluation facts a decision uses (confirmation already advanced)."""
-
-    action: Action
-    confirmed: bool
-    temperature: TemperatureLevel
-    score: float
-    snapshot: dict[str, Any] = field(default_factory=dict)
-    confirmation: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class OrderPlan:
-    side: Side
-    intent: TradeIntent
-    reason: str
-    quote_size: Decimal | None = None
-    base_size: Decimal | None = None
-    rung: int | None = None
-    confirmation_driven: bool = False
-
-
-def effective_strategy(raw: dict[str, Any] | None, cfg: BotConfig) -> StrategyConfig:
-    """The bot's strategy, with the bot-level ``stop_loss_pct`` / ``take_profit_pct`` used when
-    the strategy JSON does not set its own stop or ladder."""
-    raw = dict(raw or {})
-    strategy = cfg.strategy
-    changes: dict[str, Any] = {}
-    if "stop_loss_pct" not in raw and cfg.stop_loss_pct is not None:
-        changes["stop_loss_pct"] = cfg.stop_loss_pct
-    if "take_profit_ladder" not in raw and cfg.take_profit_pct is not None:
-        changes["take_profit_ladder"] = ((cfg.take_profit_pct, Decimal(100)),)
-    if not changes:
-        return strategy
-    return StrategyConfig.from_dict({**strategy.to_dict(), **changes})
-
-
-def decide(
-    view: BotView,
-    signal: Signal | None,
-    bid: Decimal,
-    ask: Decimal,
-    base_increment: Decimal,
-    limits: SafetyLimits,
-    strategy: StrategyConfig,
-    *,
-    base_min_size: Decimal = Decimal(0),
-    quote_min_size: Decimal = Decimal(0),
-) -> OrderPlan | None:
-    """At most one order for this bot now (pure). ``signal`` is None for exit-only checks.
-    The product's minimums keep exits the exchange would refuse out of the plan."""
-    if view.has_open_trade:
-        return None
-    pos = view.position
-    confirmed_sell = bool(signal and signal.confirmed and signal.action is Action.SELL)
-    if not pos.is_flat:
-        ex = exit_decision(
-            strategy,
-            pos,
-            bid,
-            view.high_water,
-            view.rungs_taken,
-            confirmed_sell and view.status is BotStatus.RUNNING,
-            base_increment,
-            base_min_size=base_min_size,
-            quote_min_size=quote_min_size,
-        )
-        if ex is not None:
-            return OrderPlan(
-                Side.SELL,
-                ex.intent,
-                ex.reason,
-                base_size=ex.base_size,
-                rung=ex.rung,
-                confirmation_driven=ex.intent is TradeIntent.SIGNAL_EXIT,
-            )
-    if signal is None or view.status is not BotStatus.RUNNING:
-        return None
-    if not (signal.confirmed and signal.action is Action.BUY):
-        return None
-    cfg = view.config
-    index = len(pos.tranches) if not pos.is_flat else 0
-    plan = plan_entry(
-        strategy,
-        cfg.trade_size_usd,
-        sizing_temperature(signal.score, cfg.buy_threshold),
-        index,
-        pos.cost,
-        limits.max_position_usd_per_bot,
-        min(cfg.max_tranches, limits.max_tranches),
-        pos.last_entry_price if not pos.is_flat else None,
-        ask,
-    )
-    if plan.quote_size is None or plan.quote_size < limits.min_trade_usd:
-        return None
-    return OrderPlan(
-        Side.BUY,
-        TradeIntent.ENTRY,
-        plan.reason,
-        quote_size=min(plan.quote_size, limits.max_trade_usd),
-        confirmation_driven=True,
-    )
-
-
-def next_high_water(position: PositionState, current: Decimal | None, bid: Decimal | None) -> Decimal | None:
-    """Highest bid since the cycle's first entry; cleared when flat."""
-    if position.is_flat:
-        return None
-    if bid is None:
-        return current
-    return bid if current is None or bid > current else current
 
 
 # ---- bulk reads ----------------------------------------------------------------------------
@@ -293,6 +161,9 @@ class TradingStep:
         self._clock = clock
         self._retry = timedelta(seconds=retry_refused_after)
         self._refused_until: dict[tuple[int, TradeIntent], datetime] = {}
+        # Plans refused for a reason time cannot cure (below the product's minimums): never
+        # re-sent while the plan stays the same (no audit row every 5 minutes); the reason, once.
+        self._never: dict[tuple[int, TradeIntent, Decimal | None, Decimal | None], str] = {}
         self._guard = threading.Lock()
         self._on_exchange_error = on_exchange_error
         self._may_trade = may_trade
@@ -317,6 +188,10 @@ class TradingStep:
 
     def execute(self, view: BotView, plan: OrderPlan, signal: Signal | None, started: float) -> StepOutcome:
         now = self._clock.now()
+        with self._guard:
+            never = self._never.get(_plan_key(view.bot_id, plan))
+        if never is not None:
+            return StepOutcome(view.bot_id, plan, None, never)
         if self.retry_blocked(view.bot_id, plan, now):
             return StepOutcome(view.bot_id, plan, None, "refused recently; waiting before retrying")
         if self._may_trade is not None and not self._may_trade(view.bot_id):
@@ -346,6 +221,8 @@ class TradingStep:
         if result.trade is None:
             self._note_refusal(view.bot_id, plan, now)
             codes = [r.get("code") for r in result.decision.get("reasons") or [] if isinstance(r, dict)]
+            if codes and all(c in NEVER_MEETS for c in codes):
+                self._note_never(view.bot_id, plan, result.decision)
             if "market_data_unavailable" in codes and self._on_exchange_error is not None:
                 self._on_exchange_error("execute", "; ".join(str(r) for r in result.decision["reasons"]))
             log.info(
@@ -378,6 +255,18 @@ class TradingStep:
         self._remember(outcome)
         return outcome
 
+    def _note_never(self, bot_id: int, plan: OrderPlan, decision: dict[str, Any]) -> None:
+        reasons = "; ".join(
+            str(r.get("message", r)) for r in decision.get("reasons") or [] if isinstance(r, dict)
+        )
+        message = (
+            f"{plan.intent.value} {plan.side.value} of {plan.base_size or plan.quote_size} can never meet "
+            f"the product's minimum ({reasons}); not retried while the plan stays the same"
+        )
+        log.warning("bot %s: %s", bot_id, message)  # said once
+        with self._guard:
+            self._never[_plan_key(bot_id, plan)] = message
+
     def _note_refusal(self, bot_id: int, plan: OrderPlan, now: datetime) -> None:
         if plan.confirmation_driven:
             return
@@ -399,6 +288,14 @@ class TradingStep:
             state = ConfirmationState(Action(rt.confirm_action), rt.confirm_since).restarted(now)
             rt.confirm_action = state.action
             rt.confirm_since = state.since
+
+
+# Refusal codes no amount of waiting cures: the same order would be refused on every retry.
+NEVER_MEETS = frozenset({"BELOW_PRODUCT_MINIMUM"})
+
+
+def _plan_key(bot_id: int, plan: OrderPlan) -> tuple[int, TradeIntent, Decimal | None, Decimal | None]:
+    return (bot_id, plan.intent, plan.base_size, plan.quote_size)
 
 
 def is_exchange_failure(exc: BaseException) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.loss_lock import LossLock, loss_lock, window_start
 from coinpilot.domain.safety import day_start, week_start
 from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
@@ -288,6 +289,14 @@ class ControlService:
                 report.errors.append(f"closing bot {bot_id}'s position failed: {exc}")
 
     # ---- reads -------------------------------------------------------------------------
+    def _loss_lock(self, s: Session, bot: Bot, limits: SafetyLimits, now: datetime) -> LossLock:
+        """The same consecutive-loss lock the safety check computes (domain/loss_lock.py)."""
+        cleared = bot.runtime.loss_lock_cleared_at if bot.runtime else None
+        since = window_start(now, limits, cleared)
+        exits = trade_repo.recent_exits(s, self._mode, bot.id, since, limits.max_consecutive_losses)
+        lock = loss_lock(exits, now, limits, cleared)
+        return lock if lock.active(now) else LossLock(lock.losses, None)
+
     def state(self) -> dict[str, Any]:
         """The trading state as this process's mode sees it, with its reason, who and when."""
         now = self._clock.now()
@@ -359,6 +368,7 @@ class ControlService:
                         "last_fill_at": last,
                         "cooldown_remaining_seconds": remaining,
                         "consecutive_losses": trade_repo.consecutive_losses(s, self._mode, b.id),
+                        "loss_lock_until": self._loss_lock(s, b, limits, now).until,
                         "weekly_realized_pnl": trade_repo.realized_since(s, self._mode, week, b.id),
                         "position_cost": pos.cost if pos else Decimal(0),
                         "position_base": pos.base_size if pos else Decimal(0),

@@ -1,7 +1,7 @@
 """The bots one bot-loop cycle works on, read in a handful of queries.
 
-Split from the scheduler so its database reads sit together: which bots are due (or paused with a
-position to protect), each bot with its parsed configuration, and the :class:`BotView` the trading
+Split from the scheduler so its database reads sit together: which bots are due (or hold a position
+to protect), each bot with its parsed configuration, and the :class:`BotView` the trading
 decision needs. Parsing a bot's configuration is cached per bot until its ``updated_at`` changes.
 """
 
@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
+from coinpilot.domain.decision import BotView, effective_strategy
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop
-from coinpilot.engine.bot_loop import BotView, effective_strategy
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.models import Bot, BotRuntime, Position
+from coinpilot.store.models import Bot, BotRuntime
 from coinpilot.store.repos import positions as position_repo
 
 
@@ -46,6 +46,15 @@ class ConfigCache:
         self._entries[bot.id] = (bot.updated_at, cfg, strategy)
         return cfg, strategy
 
+    def is_current(self, bot_id: int, updated_at: datetime) -> bool:
+        """Whether the cached parse of this bot is for its ``updated_at`` (no reparse needed)."""
+        cached = self._entries.get(bot_id)
+        return cached is not None and cached[0] == updated_at
+
+    def config(self, bot_id: int) -> BotConfig:
+        """The last resolved configuration of a bot (KeyError when it was never resolved)."""
+        return self._entries[bot_id][1]
+
     def strategy(self, bot_id: int) -> StrategyConfig:
         """The last resolved strategy of a bot (KeyError when it was never resolved)."""
         return self._entries[bot_id][2]
@@ -62,19 +71,6 @@ def due_bot_ids(sessions: sessionmaker[Session], now: datetime) -> list[int]:
             .order_by(Bot.id)
         ).all()
     return [r[0] for r in rows]
-
-
-def paused_holding_ids(sessions: sessionmaker[Session], mode: TradingMode) -> list[int]:
-    """PAUSED bots that still hold a position in this mode."""
-    with sessions() as s:
-        return list(
-            s.scalars(
-                sa.select(Bot.id)
-                .join(Position, Position.bot_id == Bot.id)
-                .where(Bot.status == BotStatus.PAUSED)
-                .where(Position.mode == mode, Position.base_size > 0)
-            )
-        )
 
 
 def load_running(
@@ -131,5 +127,6 @@ def load_views(
                 high_water=bot.runtime.high_water_price if bot.runtime else None,
                 rungs_taken=rungs.get(bot_id, frozenset()),
                 has_open_trade=bot_id in open_ids,
+                protection_off=bool(bot.runtime.protection_off) if bot.runtime else False,
             )
     return out

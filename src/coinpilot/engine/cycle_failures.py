@@ -45,6 +45,9 @@ def record_failures(
                 bot.runtime = rt
             rt.consecutive_errors = (rt.consecutive_errors or 0) + 1
             rt.last_error = message[:1000]
+            # Nobody saw the signal hold while the bot failed: its confirmation starts over.
+            rt.confirm_action = None
+            rt.confirm_since = None
             backoff = min(MAX_BACKOFF_SECONDS, interval * (2 ** min(rt.consecutive_errors, 12)))
             rt.next_evaluation_at = now + timedelta(seconds=backoff)
             if rt.consecutive_errors >= MAX_ERRORS_BEFORE_ERROR_STATUS and bot.status == BotStatus.RUNNING:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from coinpilot.domain.confirmation import advance
+from coinpilot.domain.confirmation import advance, max_unobserved
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.temperature import temperature
@@ -86,7 +86,14 @@ class EvaluationRecorder:
                 if rt is None:
                     rt = BotRuntime(bot_id=b, consecutive_errors=0)
                     s.add(rt)
-                state, status = advance(bot_repo.confirmation_state(rt), result.action, now, cfg.confirmation)
+                state, status = advance(
+                    bot_repo.confirmation_state(rt),
+                    result.action,
+                    now,
+                    cfg.confirmation,
+                    last_seen=rt.last_evaluated_at,
+                    max_gap=max_unobserved(self._interval, cfg.granularity.seconds),
+                )
                 bot_repo.save_confirmation(rt, state)
                 breakdown = result.breakdown()
                 rt.last_evaluated_at = now

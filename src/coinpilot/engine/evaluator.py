@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.clock import Clock
-from coinpilot.domain.confirmation import ConfirmationStatus, advance
+from coinpilot.domain.confirmation import ConfirmationState, ConfirmationStatus, advance, max_unobserved
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.signals import Evaluation, evaluate
@@ -55,6 +55,14 @@ class BotEvaluation:
             "temperature": self.temperature.to_dict(),
             "confirmation": self.confirmation.to_dict(),
         }
+
+
+STALE_TOLERANCE = timedelta(minutes=1)
+
+
+class StaleEvaluation(Exception):
+    """An evaluation dated before the bot's latest one: storing it would put an old score, price
+    and confirmation on the dashboard as if current (a CLI on another replay clock than the demo)."""
 
 
 class EvaluationService:
@@ -120,8 +128,23 @@ class EvaluationService:
             if bot is None:
                 raise BotNotFound(f"bot {bot_id} not found")
             rt = bot_repo.runtime_of(s, bot)
+            latest = rt.last_evaluated_at
+            if latest is not None and now < latest - STALE_TOLERANCE:
+                raise StaleEvaluation(
+                    f"not stored: this process's clock says {now.isoformat(timespec='seconds')}, but bot "
+                    f"{bot_id} was last evaluated at {latest.isoformat(timespec='seconds')}; it runs on "
+                    "another clock than the server (a replay clock of another database?)"
+                )
             state = bot_repo.confirmation_state(rt)
-            new_state, status = advance(state, result.action, now, cfg.confirmation)
+            # No engine interval here (an evaluation on request): a gap of one candle restarts.
+            new_state, status = advance(
+                state,
+                result.action,
+                now,
+                cfg.confirmation,
+                last_seen=rt.last_evaluated_at,
+                max_gap=max_unobserved(0, cfg.granularity.seconds),
+            )
             bot_repo.save_confirmation(rt, new_state)
             rt.last_evaluated_at = now
             rt.last_score = result.score
@@ -155,4 +178,5 @@ class EvaluationService:
             rt.last_error = message[:1000]
             rt.consecutive_errors = (rt.consecutive_errors or 0) + 1
             rt.next_evaluation_at = backoff_until
+            bot_repo.save_confirmation(rt, ConfirmationState())  # the signal was not observed
             return rt.consecutive_errors

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
@@ -31,10 +31,10 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import validate
 from coinpilot.domain.trading_state import LOSS_BREAKER, breaker_target
 from coinpilot.domain.types import (
-    BotStatus,
     Side,
     TemperatureLevel,
     TradeIntent,
+    TradeStatus,
     TradingMode,
 )
 from coinpilot.engine.fresh_approval import FreshApproval
@@ -75,6 +75,18 @@ class _SafetyCheckFailed(Exception):
         self.cause = cause
 
 
+def pending_next_step(trade: TradeDTO | None) -> str | None:
+    """For an answer that is not final: what Coinpilot does next, in plain words."""
+    if trade is None or trade.status != TradeStatus.PENDING.value:
+        return None
+    return (
+        f"Trade {trade.id} is PENDING: the exchange did not confirm the order in time "
+        f"({trade.last_error or 'no answer'}). Coinpilot keeps checking in the background with the "
+        f"same client_order_id {trade.client_order_id}, so the order is placed at most once; follow "
+        f"it at GET /api/v1/trades/{trade.id} or with 'coinpilot trades'."
+    )
+
+
 class TradeService:
     def __init__(
         self,
@@ -94,6 +106,14 @@ class TradeService:
         self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
         # What the order sync asks before re-sending an order whose first send is unknown.
         self.fresh_approval = FreshApproval(session_factory, self._intake, clock, self._mode, limits)
+        self._held: str | None = None  # why new orders are held (start-up reconciliation)
+
+    def hold(self, reason: str) -> None:
+        """Refuse every new order (audited, nothing sent) until :meth:`release`."""
+        self._held = reason
+
+    def release(self) -> None:
+        self._held = None
 
     @property
     def mode(self) -> TradingMode:
@@ -172,6 +192,9 @@ class TradeService:
             "intent": intent,
             "dry_run": not create,
         }
+        held = self._held
+        if held is not None and create:
+            return self._refuse_held(raw, bot_id, held)
         temperature = (extras or {}).get("temperature")
         if temperature is not None:
             try:
@@ -195,7 +218,28 @@ class TradeService:
             return ExecutionResult(bool(decision.get("allowed")) and not create, decision, audit_id, None)
         trade_id, client_order_id = created
         self._send(trade_id, client_order_id, prep)
-        return ExecutionResult(True, decision, audit_id, self.get_trade(trade_id))
+        trade = self.get_trade(trade_id)
+        return ExecutionResult(True, decision, audit_id, trade, pending_next_step(trade))
+
+    def _refuse_held(self, raw: dict[str, Any], bot_id: int, reason: str) -> ExecutionResult:
+        """Trading is held: refuse before any exchange call (it may be the one hanging)."""
+        decision = refusal("RECONCILING", f"Trading is held: {reason}. Retry when it has finished.")
+        with self._sf() as s, s.begin():
+            audit_id = write_audit(
+                s,
+                now=self._clock.now(),
+                mode=self._mode,
+                bot_id=bot_id if isinstance(bot_id, int) and s.get(Bot, bot_id) is not None else None,
+                side=None,
+                intent=None,
+                allowed=False,
+                reasons=decision["reasons"],
+                request={
+                    k: v if isinstance(v, str | int | bool | type(None)) else repr(v) for k, v in raw.items()
+                },
+                inputs={"decision": decision},
+            )
+        return ExecutionResult(False, decision, audit_id, None)
 
     def _decide(
         self,
@@ -235,6 +279,7 @@ class TradeService:
                     bot_id=prep.request.bot_id,
                     product=prep.product,
                     balances=prep.balances,
+                    limits=self._limits,
                     balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
@@ -334,27 +379,13 @@ class TradeService:
                     command="breaker",
                     extra={"reasons": decision.get("reasons"), "bot_id": bot.id},
                 )
-        if getattr(decision_obj, "pause_bot", False) and bot.status != BotStatus.PAUSED:
-            s.execute(
-                sa.update(Bot)
-                .where(Bot.id == bot.id)
-                .values(
-                    status=BotStatus.PAUSED,
-                    status_reason=f"paused by safety: {reasons}"[:500],
-                    updated_at=now,
-                )
-            )
-            control_repo.record_event(
-                s,
-                at=now,
-                action="bot_paused",
-                actor="circuit_breaker",
-                mode=self._mode,
-                detail={"reasons": decision.get("reasons"), "bot_id": bot.id},
-            )
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
-        """Place the order of the committed PENDING trade (the same values it was stored with)."""
+        """Place the order of the committed PENDING trade (the same values it was stored with).
+
+        A manual order is answered to someone waiting: one attempt only (one client timeout);
+        if its outcome is unknown the order sync makes the later attempts in the background,
+        with the same client_order_id."""
         request = OrderRequest(
             client_order_id,
             prep.request.pair,
@@ -362,4 +393,9 @@ class TradeService:
             prep.request.quote_size,
             prep.request.base_size,
         )
-        self._orders.send(trade_id, request, unknown="order outcome unknown")
+        single = getattr(self._exchange, "single_attempt", None)
+        once: AbstractContextManager[None] = nullcontext()
+        if single is not None and prep.request.intent is TradeIntent.MANUAL:
+            once = single()
+        with once:
+            self._orders.send(trade_id, request, unknown="order outcome unknown")

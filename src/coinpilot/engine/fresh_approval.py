@@ -80,6 +80,7 @@ class FreshApproval:
                 bot_id=v.bot_id,
                 product=prep.product,
                 balances=prep.balances,
+                limits=self._limits,
                 exclude_trade_id=v.id,
             )
             if gathered is None:

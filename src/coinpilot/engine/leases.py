@@ -11,7 +11,7 @@ database server's ``now()``, so workers with different clocks agree. A heartbeat
 3. keeps its fair share ``ceil(bots / workers)``: releases extra leases (so a newcomer gets
    work) and claims free or expired ones with one statement::
 
-       INSERT INTO worker_leases … SELECT <RUNNING/PAUSED bots without a live lease> LIMIT n
+       INSERT INTO worker_leases … SELECT <RUNNING/PAUSED or holding bots without a live lease> LIMIT n
        ON CONFLICT (bot_id) DO UPDATE … WHERE worker_leases.expires_at < now()
        RETURNING bot_id
 
@@ -46,13 +46,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 
 from coinpilot.domain.types import BotStatus
-from coinpilot.store.models import Bot, WorkerLease
+from coinpilot.store.models import Bot, Position, WorkerLease
 
 log = logging.getLogger("coinpilot.engine")
 
 PRESENCE_CLASS = 0x636F696E  # advisory lock namespace for worker presence ("coin")
 DEFAULT_HEARTBEAT_SECONDS = 1.0
 LEASED_STATUSES = (BotStatus.RUNNING, BotStatus.PAUSED)
+
+
+def _leased() -> sa.ColumnElement[bool]:
+    """Bots a worker leases: RUNNING or PAUSED ones, and any bot that holds a position, so a
+    STOPPED or ERROR bot's position still gets the protection pass (stop-loss, trailing stop,
+    take-profit) from whichever worker holds its lease."""
+    holding = sa.exists().where(Position.bot_id == Bot.id, Position.base_size > 0)
+    return sa.or_(Bot.status.in_(LEASED_STATUSES), holding)
 
 
 def new_worker_id() -> str:
@@ -149,8 +157,8 @@ class LeaseManager:
                 )
             )
         with self._engine.begin() as conn:
-            # Bots no longer RUNNING/PAUSED: let them go.
-            active = set(conn.scalars(sa.select(Bot.id).where(Bot.status.in_(LEASED_STATUSES))))
+            # Bots no longer leased (stopped without a position, deleted): let them go.
+            active = set(conn.scalars(sa.select(Bot.id).where(_leased())))
             gone = mine - active
             if gone:
                 self._delete(conn, gone)
@@ -181,7 +189,7 @@ class LeaseManager:
                 sa.func.now(),
             )
             .outerjoin(WorkerLease, WorkerLease.bot_id == Bot.id)
-            .where(Bot.status.in_(LEASED_STATUSES))
+            .where(_leased())
             .order_by(Bot.id)
         )
         if stale:

@@ -66,6 +66,9 @@ def _position(
         "tranches": facts.open_tranches.get(pos.id, 0),
         "max_tranches": max_tranches,
         "mark_price": money(mark),
+        # unsellable remainders below the product's increment/minimum (cycles closed)
+        "dust_base_size": money(pos.dust_base_size),
+        "dust_value": money(pos.dust_value),
     }
 
 

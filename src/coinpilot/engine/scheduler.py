@@ -1,6 +1,7 @@
 """The bot loop: every due RUNNING bot, in one batched cycle.
 
-fetch shared market data → score → confirmation → record → decide → safety → execute.
+fetch shared market data → score → confirmation → record → decide → safety → execute, then the
+protection pass for every bot holding a position (any status).
 
 One cycle (:meth:`EvaluationScheduler.run_once`):
 
@@ -37,10 +38,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from coinpilot.domain.market import BestBidAsk
+from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.engine import bot_loop, cycle_bots
+from coinpilot.engine import bot_loop, cycle_bots, cycle_protect
 from coinpilot.engine.bot_loop import BotView, Signal, TradingStep, decide
 from coinpilot.engine.breaker import CircuitBreaker, CycleHealth
 from coinpilot.engine.cycle_bots import ConfigCache, LoadedBot
@@ -64,6 +65,8 @@ class CycleReport:
     refused: int = 0
     seconds: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
+    evaluated_ids: frozenset[int] = frozenset()
+    quotes: dict[str, BestBidAsk] = field(default_factory=dict)
 
 
 class EvaluationScheduler:
@@ -91,6 +94,7 @@ class EvaluationScheduler:
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._configs = ConfigCache()
+        self._positions = cycle_protect.PositionCache()
         self._recorder = EvaluationRecorder(evaluations.sessions, self._mode, interval_seconds, retention)
         self.last_report = CycleReport()
 
@@ -107,8 +111,11 @@ class EvaluationScheduler:
         return self._filter(ids) if self._filter else ids
 
     def run_once(self) -> int:
-        """One cycle over every due bot; returns how many were evaluated successfully."""
-        return self.run_cycle(self.due_bot_ids()).evaluated
+        """One engine tick: a cycle over every due bot, then the protection pass over every bot
+        holding a position that the cycle did not evaluate. Returns how many were evaluated."""
+        report = self.run_cycle(self.due_bot_ids())
+        self.protect(skip=report.evaluated_ids, quotes=report.quotes)
+        return report.evaluated
 
     def evaluate_one(self, bot_id: int) -> bool:
         """Evaluate (and trade) one bot now, whether due or not."""
@@ -151,6 +158,8 @@ class EvaluationScheduler:
 
         evaluations = self._record(results, loaded, quotes, now, failures)
         report.evaluated = len(evaluations)
+        report.quotes = quotes
+        report.evaluated_ids = frozenset(e.bot_id for e in evaluations if e.pair in quotes)
         if failures:
             self._record_failures(failures)
             report.failed = len(failures)
@@ -238,27 +247,57 @@ class EvaluationScheduler:
     ) -> dict[int, BotView]:
         return cycle_bots.load_views(self._evals.sessions, self._mode, ids, statuses, self._configs)
 
-    def protect_paused(self) -> int:
-        """Exit rules (stops, take-profit) for PAUSED bots that still hold a position."""
+    def protect(self, skip: Iterable[int] = (), quotes: dict[str, BestBidAsk] | None = None) -> int:
+        """The protection pass: stop-loss, trailing stop and take-profit for every bot holding a
+        position, from the best bid alone, whatever the bot's status (RUNNING, PAUSED, ERROR,
+        STOPPED) and whether or not its candles or signals evaluated. ``skip``: bots the cycle
+        just evaluated (their exits were decided with the same bid); ``quotes``: the cycle's
+        quotes, reused so only pairs it did not quote are fetched (in one call).
+
+        The high-water mark of every such bot moves with the bid first, so a trailing stop
+        follows the price even while the bot is not evaluated. Returns the orders placed."""
         if self._trading is None:
             return 0
-        ids = cycle_bots.paused_holding_ids(self._evals.sessions, self._mode)
-        if self._filter:
-            ids = self._filter(ids)
+        skipped = set(skip)
+        pairs = {b: p for b, p in cycle_protect.holding(self._evals.sessions, self._mode) if b not in skipped}
+        ids = self._filter(list(pairs)) if self._filter else list(pairs)
         if not ids:
             return 0
-        views = self._views(ids, (BotStatus.PAUSED,))
-        with self._breaker_cycle() as health:
-            quotes = self._quotes(sorted({v.pair for v in views.values()}))
-            health.answered = bool(quotes)
+        held: list[tuple[int, threading.Lock]] = []
+        for bot_id in ids:
+            lock = self._lock_for(bot_id)
+            if lock.acquire(blocking=False):  # busy: being evaluated right now, which checks exits
+                held.append((bot_id, lock))
+        try:
+            known = dict(quotes or {})
+            missing = sorted({pairs[b] for b, _ in held} - set(known))
+            if missing:
+                with self._breaker_cycle() as health:
+                    fetched = self._quotes(missing)
+                    health.answered = bool(fetched)
+                known.update(fetched)
+            return self._protect([b for b, _ in held], known)
+        finally:
+            for _, lock in held:
+                lock.release()
+
+    def _protect(self, ids: list[int], quotes: dict[str, BestBidAsk]) -> int:
+        assert self._trading is not None
+        if not ids or not quotes:
+            return 0  # no quotes (the call failed): nothing to decide on, marks unchanged
+        views, marks = cycle_protect.load_holding_views(
+            self._evals.sessions, self._mode, ids, self._configs, self._positions, quotes
+        )
+        cycle_protect.write_high_water(self._evals.sessions, marks)
         placed = 0
+        products: dict[str, Product] = {}
         for bot_id, view in views.items():
             quote = quotes.get(view.pair)
             if quote is None:
                 continue
             try:
-                product = self._market.get_product(view.pair)
-                strategy = self._configs.strategy(bot_id)
+                product = products.get(view.pair) or self._market.get_product(view.pair)
+                products[view.pair] = product
                 plan = decide(
                     view,
                     None,
@@ -266,14 +305,14 @@ class EvaluationScheduler:
                     quote.ask,
                     product.base_increment,
                     self._trading.limits,
-                    strategy,
+                    self._configs.strategy(bot_id),
                     base_min_size=product.base_min_size,
                     quote_min_size=product.quote_min_size,
                 )
                 if plan is not None and self._trading.execute(view, plan, None, time.perf_counter()).placed:
                     placed += 1
             except Exception:
-                log.exception("bot %s: protecting the paused position failed", bot_id)
+                log.exception("bot %s: protecting the position failed", bot_id)
         return placed
 
     # ---- failures ----------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Order sync: drive every non-final trade of this mode to a final status.
 
 Polls fast at first, then backs off (0.25 s, 0.5 s, 1 s … capped at 10 s) per trade. Finished
-orders get their fills recorded (from the exchange's fill list, never from a ticker) and are
-settled into the position in the same transaction. Exchange calls happen outside any database
-transaction; every write takes the trade's lock first, so concurrent syncs apply a trade
-exactly once.
+orders get their fills recorded (from the exchange's fill list, never from a ticker) as the
+exchange accounted them (``fill_accounting``: base sizes from the order's filled size, values and
+fees as credited) and are settled into the position in the same transaction, a remainder below
+the product's increment or minimum after an exit closing the cycle as dust. Exchange calls
+happen outside any database transaction; every write takes the trade's lock first, so
+concurrent syncs apply a trade exactly once.
 
 A trade still PENDING without an order id (its send's outcome is unknown) is never re-sent
 blindly: :mod:`coinpilot.engine.unsent` looks it up first and re-sends only with a fresh

@@ -46,6 +46,7 @@ class ExecutionResult:
     decision: dict[str, Any]  # safety Decision.to_dict() (or the fail-closed refusal)
     audit_id: int
     trade: TradeDTO | None  # None when refused
+    next_step: str | None = None  # what happens next when the answer is not final (PENDING)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class ExecutionResult:
             "decision": jsonable(self.decision),
             "audit_id": self.audit_id,
             "trade": self.trade.to_dict() if self.trade else None,
+            "next_step": self.next_step,
         }
 
 
@@ -96,7 +98,6 @@ def refusal(code: str, message: str) -> dict[str, Any]:
         "reasons": [{"code": code, "message": message}],
         "checks": [],
         "reduce_trading": False,
-        "pause_bot": False,
     }
 
 

@@ -48,6 +48,8 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
         "stop_loss_pct": money(bot.stop_loss_pct),
         "take_profit_pct": money(bot.take_profit_pct),
         "strategy": bot.strategy or {},
+        # A person turned the position's automatic stop-loss / trailing / take-profit off.
+        "protection_off": bool(bot.runtime.protection_off) if bot.runtime else False,
         "effective_strategy": effective_strategy_dict(bot),
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),

@@ -1,8 +1,9 @@
 """``coinpilot exchange check``: prove the keys work before trading, without placing an order.
 
-Read-only calls only: key permissions, accounts, one product, the fee tier. Clock skew comes
-from the server's Date header (1 s resolution); Coinbase JWTs live 120 s, so a skew of more than
-~30 s will make requests fail.
+Read-only calls only: the clock first (Coinbase's public time endpoint, then the Date headers),
+then key permissions, accounts, one product, the fee tier. Coinbase JWTs live 120 s, so a skew of
+more than ~30 s makes every signed request fail with the same refusal as a bad key: the clock is
+checked first so that a wrong clock is never reported as a wrong key.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 from coinpilot.domain.market import Product
 from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, FeeRates
 from coinpilot.exchange.coinbase import CoinbaseExchange
+from coinpilot.exchange.coinbase_errors import CLOCK_SKEW_LIMIT_SECONDS, clock_skew_error
 
-MAX_SKEW_SECONDS = 30.0
+MAX_SKEW_SECONDS = CLOCK_SKEW_LIMIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,25 @@ class CheckReport:
     fee_rates: FeeRates | None = None
     clock_skew_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
+    key_checked: bool = True  # False when the clock is too far off for a signed request
+
+    @property
+    def clock_ok(self) -> bool:
+        return self.clock_skew_seconds is None or abs(self.clock_skew_seconds) <= MAX_SKEW_SECONDS
 
     @property
     def ok(self) -> bool:
         return self.key_valid and not self.problems
 
     def lines(self) -> list[str]:
-        out = [f"API key: {'valid' if self.key_valid else 'REFUSED'}"]
+        out = []
+        if self.clock_skew_seconds is not None:
+            verdict = "OK" if self.clock_ok else "TOO FAR OFF"
+            out.append(f"clock: {self.clock_skew_seconds:+.1f} s from Coinbase's ({verdict})")
+        if not self.key_checked:
+            out.append("API key: not checked (fix the clock first)")
+        else:
+            out.append(f"API key: {'valid' if self.key_valid else 'REFUSED'}")
         if self.can_view is not None:
             out.append(
                 f"permissions: view={self.can_view} trade={self.can_trade} transfer={self.can_transfer}"
@@ -49,8 +63,6 @@ class CheckReport:
             out.append(
                 f"fees: taker {self.fee_rates.taker} maker {self.fee_rates.maker} ({self.fee_rates.tier})"
             )
-        if self.clock_skew_seconds is not None:
-            out.append(f"clock skew vs Coinbase: {self.clock_skew_seconds:+.0f} s")
         out.extend(f"PROBLEM: {p}" for p in self.problems)
         out.append("result: OK" if self.ok else "result: NOT READY")
         return out
@@ -59,6 +71,12 @@ class CheckReport:
 def run_exchange_check(exchange: CoinbaseExchange, pair: str = "BTC-USD") -> CheckReport:
     """Run the read-only checks; never raises for exchange problems, reports them instead."""
     problems: list[str] = []
+    endpoint_skew, _ = exchange.clock_skew()
+    if endpoint_skew is not None and abs(endpoint_skew) > MAX_SKEW_SECONDS:
+        problem = clock_skew_error(endpoint_skew, exchange.server_time_offset).reason
+        return CheckReport(
+            key_valid=False, clock_skew_seconds=endpoint_skew, problems=[problem], key_checked=False
+        )
     perms: dict[str, object] = {}
     try:
         perms = exchange.get_key_permissions()
@@ -96,7 +114,9 @@ def run_exchange_check(exchange: CoinbaseExchange, pair: str = "BTC-USD") -> Che
     except ExchangeError as exc:
         problems.append(f"fee tier: {exc.reason}")
 
-    skew = exchange.server_time_offset
+    # Either measure out of bounds is a problem; report the larger one.
+    measured = [m for m in (endpoint_skew, exchange.server_time_offset) if m is not None]
+    skew = max(measured, key=abs) if measured else None
     if skew is not None and abs(skew) > MAX_SKEW_SECONDS:
         problems.append(
             f"this computer's clock is {skew:+.0f} s off Coinbase's: synchronise it (NTP), "

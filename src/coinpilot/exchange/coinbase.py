@@ -13,11 +13,13 @@ Facts checked against the installed SDK 1.8.4 source:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import multiprocessing
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +50,7 @@ from coinpilot.exchange.base import (
     ProductionGuardError,
     ProductNotFound,
 )
+from coinpilot.exchange.coinbase_clock import time_endpoint_skew
 from coinpilot.exchange.coinbase_parse import (
     parse_decimal,
     parse_fill,
@@ -132,6 +135,7 @@ class CoinbaseExchange:
         self._wall = wall_clock or SystemClock()
         self._sleep = sleep
         self._max_attempts = max(1, max_attempts)
+        self._local = threading.local()  # per-thread attempt limit (see single_attempt)
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._jitter = jitter
@@ -184,6 +188,19 @@ class CoinbaseExchange:
                 return
             self.server_time_offset = (server - self._wall.now()).total_seconds()
 
+    def clock_skew(self) -> tuple[float | None, float | None]:
+        """(Coinbase minus local seconds from its time endpoint, from the last Date header)."""
+        return time_endpoint_skew(self._client.get_unix_time, self._wall.now), self.server_time_offset
+
+    def _auth_failure(self, exc: requests.HTTPError) -> AuthenticationFailed:
+        """A refused token blames the clock when the clock is off, else the key."""
+        if errs.status_of(exc) == 401:
+            endpoint, header = self.clock_skew()
+            skew = errs.skew_of(endpoint, header)
+            if skew is not None and abs(skew) > errs.CLOCK_SKEW_LIMIT_SECONDS:
+                return errs.clock_skew_error(endpoint, header)
+        return errs.auth_error(exc)
+
     def _backoff(self, attempt: int) -> float:
         base = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
         return float(base / 2 + base / 2 * self._jitter())
@@ -197,7 +214,8 @@ class CoinbaseExchange:
         **kwargs: Any,
     ) -> T:
         last = ""
-        for attempt in range(1, self._max_attempts + 1):
+        attempts = getattr(self._local, "attempts", None) or self._max_attempts
+        for attempt in range(1, attempts + 1):
             retry_after = 0.0
             self._limiter.acquire()
             self.calls.hit(what)
@@ -211,7 +229,7 @@ class CoinbaseExchange:
                 status = errs.status_of(exc)
                 outcome = str(status)
                 if status in (401, 403):
-                    raise errs.auth_error(exc) from None
+                    raise self._auth_failure(exc) from None
                 if status == 404 and not_found is not None:
                     _, message = errs.body_code(exc)
                     raise not_found(
@@ -234,10 +252,21 @@ class CoinbaseExchange:
             finally:
                 if self.request_observer is not None:
                     self.request_observer(what, outcome, time.perf_counter() - started)
-            if attempt < self._max_attempts:
+            if attempt < attempts:
                 # a 429's Retry-After wins over our backoff (bounded by backoff_max)
                 self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))
-        raise errs.unavailable(what, self._max_attempts, last)
+        raise errs.unavailable(what, attempts, last)
+
+    @contextlib.contextmanager
+    def single_attempt(self) -> Iterator[None]:
+        """Calls made in this block (this thread) try once: a request someone waits for answers
+        within one timeout; the order sync makes the later attempts in the background."""
+        previous = getattr(self._local, "attempts", None)
+        self._local.attempts = 1
+        try:
+            yield
+        finally:
+            self._local.attempts = previous
 
     # ---- market data ----------------------------------------------------------------------
     def list_products(self) -> list[Product]:
@@ -281,6 +310,9 @@ class CoinbaseExchange:
                 if lo <= t < hi:
                     rows[t] = c
             chunk_start = chunk_end
+        # Coinbase includes the candle still forming: only closed ones leave the adapter.
+        closed_before = min(hi, int(self._clock.now().timestamp())) - g
+        rows = {t: c for t, c in rows.items() if t <= closed_before}
         if not rows:
             return Candles.empty(pair, granularity)
         order = sorted(rows)

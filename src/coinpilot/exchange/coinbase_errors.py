@@ -129,6 +129,36 @@ def body_code(exc: requests.HTTPError) -> tuple[str, str]:
     return str(data.get("error") or ""), str(data.get("message") or data.get("error_details") or "")
 
 
+# Coinbase's JWTs are valid for 120 s from their ``nbf``; beyond ~30 s of skew requests start
+# failing (and a token signed by a clock that runs behind arrives already expired).
+CLOCK_SKEW_LIMIT_SECONDS = 30.0
+
+
+def _skew_text(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds:+.0f} s"
+
+
+def skew_of(time_endpoint: float | None, date_header: float | None) -> float | None:
+    """The skew to act on: the time endpoint's (sub-second) when known, else the Date header's."""
+    return time_endpoint if time_endpoint is not None else date_header
+
+
+def clock_skew_error(time_endpoint: float | None, date_header: float | None) -> AuthenticationFailed:
+    """A token refused because this computer's clock is off: say by how much and what to do."""
+    skew = skew_of(time_endpoint, date_header) or 0.0
+    direction = "behind" if skew > 0 else "ahead of"
+    return AuthenticationFailed(
+        f"Coinbase refused the signed request because this computer's clock is {abs(skew):.0f} s "
+        f"{direction} Coinbase's (Coinbase minus local: {_skew_text(time_endpoint)} from its time "
+        f"endpoint, {_skew_text(date_header)} from the response Date header). Signed requests are "
+        f"only accepted within about {CLOCK_SKEW_LIMIT_SECONDS:.0f} s: synchronise the clock with NTP "
+        "(e.g. 'sudo timedatectl set-ntp true', or 'chronyc makestep') and retry; the key itself "
+        "was not refused.",
+        code="CLOCK_SKEW",
+        detail={"time_endpoint_skew_seconds": time_endpoint, "date_header_skew_seconds": date_header},
+    )
+
+
 def auth_error(exc: requests.HTTPError) -> AuthenticationFailed:
     status = status_of(exc)
     if status == 403:

@@ -9,6 +9,8 @@
   next grid point and the key changes, so a closed candle is never hidden behind the TTL.
 - **Single flight**: concurrent callers for the same key wait for the one in-flight fetch and
   share its result (or its exception); errors are never cached.
+- **Closed candles only**: a candle still forming at ``min(end, now)`` is dropped from every
+  answer (cached or not), so the signals never score it in any mode.
 - **Products** are cached for ``product_ttl_seconds`` (they change rarely).
 - **Best bid/ask** is cached for ``quote_ttl_seconds`` and batched: a miss refreshes, in one
   inner call, every pair someone asked about recently (within ``max(10 x quote TTL, 5 min)``)
@@ -140,7 +142,9 @@ class CachedMarketData:
         g = granularity.seconds
         lo, hi = _grid_ceil(start, g), _grid_ceil(end, g)
         key = ("get_candles", pair, granularity, lo, hi)
-        return self._cached(key, self._ttl, lambda: self.inner.get_candles(pair, granularity, start, end))
+        got = self._cached(key, self._ttl, lambda: self.inner.get_candles(pair, granularity, start, end))
+        # Closed candles only, whatever the inner source returns (see Candles.closed).
+        return got.closed(min(ensure_utc(end), self._clock.now()))
 
     def list_products(self) -> list[Product]:
         return list(self._cached(("list_products",), self._product_ttl, self.inner.list_products))

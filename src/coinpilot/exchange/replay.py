@@ -53,7 +53,7 @@ SOURCES: dict[str, dict[str, tuple[str, Granularity]]] = {
 }
 DEFAULT_SOURCE = "hourly"
 
-# Coinbase's published increments for the pairs we ship.
+# Coinbase's published increments for the pairs we ship (ETH-USD with a large minimum, see below).
 PRODUCTS: dict[str, Product] = {
     "BTC-USD": Product(
         product_id="BTC-USD",
@@ -71,7 +71,9 @@ PRODUCTS: dict[str, Product] = {
         quote_currency="USD",
         base_increment=Decimal("0.00000001"),
         quote_increment=Decimal("0.01"),
-        base_min_size=Decimal("0.00000001"),
+        # A large minimum, as many Coinbase products have: mock mode and backtests meet the same
+        # "too small to sell" rules (dust, merged take-profit rungs) as real trading.
+        base_min_size=Decimal("0.001"),
         quote_min_size=Decimal("1"),
         price_increment=Decimal("0.01"),
     ),

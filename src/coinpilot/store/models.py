@@ -100,6 +100,10 @@ class BotRuntime(Base):
     consecutive_errors: Mapped[int] = mapped_column(default=0)
     next_evaluation_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     high_water_price: Mapped[Decimal | None] = mapped_column(Money, nullable=True)
+    # A person's resume clears the consecutive-loss lock: earlier losing exits no longer count.
+    loss_lock_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A person turned the position's automatic stop-loss / trailing stop / take-profit off.
+    protection_off: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
 
     bot: Mapped[Bot] = relationship(back_populates="runtime")
 

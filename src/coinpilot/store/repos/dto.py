@@ -194,6 +194,9 @@ class PositionDTO:
     opened_at: datetime | None
     updated_at: datetime
     tranches: tuple[TrancheDTO, ...]  # open tranches of the current cycle
+    # Remainders too small to sell, set aside when cycles closed (the account still holds them).
+    dust_base_size: Decimal = Decimal(0)
+    dust_value: Decimal = Decimal(0)  # at the exit prices that left them
 
     def to_dict(self) -> dict[str, Any]:
         return dict(jsonable(self))
@@ -222,4 +225,6 @@ def position_dto(pos: Position, mark: Decimal | None = None) -> PositionDTO:
             for t in sorted(pos.tranches, key=lambda t: (t.opened_at, t.id or 0))
             if t.closed_at is None
         ),
+        dust_base_size=state.dust_base_size,
+        dust_value=state.dust_value,
     )

@@ -15,11 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.loss_lock import loss_lock, window_start
 from coinpilot.domain.market import Product
 from coinpilot.domain.safety import SafetyContext, day_start, week_start
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.exchange.base import Balance
-from coinpilot.store.models import Bot, ControlState, Position, Trade, Tranche
+from coinpilot.store.models import Bot, BotRuntime, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.control import effective_state
@@ -62,6 +64,7 @@ class LockedFacts:
     trades_today_total: int
     trades_today_bot: int
     last_fill_at: datetime | None
+    loss_lock_cleared_at: datetime | None = None  # a person's last resume
 
 
 def _locked_facts_statement() -> sa.Select[Any]:
@@ -88,6 +91,7 @@ def _locked_facts_statement() -> sa.Select[Any]:
             .order_by(Trade.last_fill_at.desc())
             .limit(1)
             .scalar_subquery(),
+            sa.select(BotRuntime.loss_lock_cleared_at).where(BotRuntime.bot_id == Bot.id).scalar_subquery(),
         )
         .select_from(Bot)
         .outerjoin(Position, sa.and_(Position.bot_id == Bot.id, Position.mode == mode))
@@ -116,6 +120,7 @@ def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: dateti
         trades_today_total=int(row[9] or 0),
         trades_today_bot=int(row[10] or 0),
         last_fill_at=row[11],
+        loss_lock_cleared_at=row[12],
     )
 
 
@@ -134,6 +139,7 @@ def gather_context(
     bot_id: int,
     product: Product,
     balances: dict[str, Balance],
+    limits: SafetyLimits,
     balances_read_at: datetime | None = None,
     exclude_trade_id: int | None = None,
 ) -> Gathered | None:
@@ -157,6 +163,9 @@ def gather_context(
     realized_today, daily_pnl_bot, weekly_pnl_bot = trade_repo.realized_today_and_week(
         session, mode, today, week, bot.id
     )
+    since = window_start(now, limits, facts.loss_lock_cleared_at)
+    exits = trade_repo.recent_exits(session, mode, bot.id, since, limits.max_consecutive_losses)
+    lock = loss_lock(exits, now, limits, facts.loss_lock_cleared_at)
     quote = balances.get(product.quote_currency)
     base = balances.get(product.base_currency)
     context = SafetyContext(
@@ -178,7 +187,8 @@ def gather_context(
         position_cost=facts.position_cost + inflight.buy_quote_bot,
         total_exposure=exposure + inflight.buy_quote_all,
         realized_pnl_today=realized_today,
-        consecutive_losses=trade_repo.consecutive_losses(session, mode, bot.id),
+        consecutive_losses=lock.losses,
+        loss_lock_until=lock.until,
         weekly_pnl_position=weekly_pnl_bot,
         daily_pnl_position=daily_pnl_bot,
         # Unknown fails closed; in-flight orders the read may not show are taken off.

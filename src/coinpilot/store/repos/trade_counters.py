@@ -14,18 +14,19 @@ the day, the week or the bot, never the whole history.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.loss_lock import leading_losses
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
-from coinpilot.domain.usage import loss_streak
 from coinpilot.store.models import Bot, SafetyAudit, Trade
 
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
 
 
@@ -120,26 +121,36 @@ def realized_today_and_week(
 
 
 LOSS_STREAK_CAP = 200
-_LOSS_STREAK = (
-    sa.select(Trade.realized_pnl)
+_RECENT_EXITS = (
+    sa.select(Trade.realized_at, Trade.realized_pnl)
     .where(
         Trade.bot_id == sa.bindparam("bot_id"),
         Trade.mode == sa.bindparam("mode"),
         Trade.realized_at.is_not(None),
+        Trade.realized_at >= sa.bindparam("since"),
     )
     .order_by(Trade.realized_at.desc(), Trade.id.desc())
-    .limit(LOSS_STREAK_CAP)
+    .limit(sa.bindparam("limit"))
 )
 
 
-def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
-    """Losing exits in a row, newest first, until the first non-losing exit (at most 200).
+def recent_exits(
+    session: Session, mode: TradingMode, bot_id: int, since: datetime, limit: int
+) -> list[tuple[datetime, Decimal | None]]:
+    """The bot's newest ``limit`` realised exits since ``since`` (time, P&L), newest first.
 
-    Reads ``ix_trades_bot_realized`` newest first through a Core cursor, which steps lazily: the
-    loop stops at the first non-loss, so a long history costs nothing unless the streak is long.
-    """
-    with session.connection().execute(_LOSS_STREAK, {"bot_id": bot_id, "mode": mode}) as rows:
-        return loss_streak(pnl for (pnl,) in rows)
+    What counts as a loss and what locks the bot is decided in :mod:`coinpilot.domain.loss_lock`;
+    this read is bounded by the window and the limit (``ix_trades_bot_realized``), so its cost
+    does not grow with history."""
+    params = {"bot_id": bot_id, "mode": mode, "since": since, "limit": limit}
+    return [(at, pnl) for at, pnl in session.connection().execute(_RECENT_EXITS, params) if at is not None]
+
+
+def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
+    """Losing exits in a row over the bot's whole history, newest first (at most 200): shown in
+    the safety status; the lock itself only counts exits in its window."""
+    exits = recent_exits(session, mode, bot_id, EPOCH, LOSS_STREAK_CAP)
+    return leading_losses(exits)
 
 
 def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None = None) -> Decimal:

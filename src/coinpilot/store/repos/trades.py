@@ -41,6 +41,7 @@ from coinpilot.store.repos.trade_counters import (
     open_trades,
     realized_since,
     realized_today_and_week,
+    recent_exits,
 )
 
 # Public names, the counters of trade_counters among them (re-exported: callers, and tests that
@@ -69,6 +70,7 @@ __all__ = [
     "open_trades",
     "realized_since",
     "realized_today_and_week",
+    "recent_exits",
     "record_fills",
     "set_status",
     "unsent_watch_ids",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -118,7 +118,7 @@ class BrokerageApi:
         if method != "GET":
             return error(404, "NOT_FOUND", "public endpoints are read-only")
         if route == "/time":
-            now = datetime.now(UTC)
+            now = datetime.now(UTC) + timedelta(seconds=st.clock_offset)
             return 200, {
                 "iso": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "epochSeconds": str(int(now.timestamp())),

@@ -3,7 +3,8 @@
 POST bodies are JSON. Routes: GET state; POST price {product_id, price, spread?};
 POST balance {currency, amount}; POST fault {kind, path?, method?, count?, seconds?};
 POST clear_faults; POST fills {delay?, partial_fills?, style?}; POST fail_next {reject_reason?};
-POST key {name, public_pem | privateKey}; POST fees {taker, maker, tier?}.
+POST key {name, public_pem | privateKey}; POST fees {taker, maker, tier?};
+POST clock {offset_seconds}.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def handle_control(fake: FakeCoinbase, method: str, path: str, raw: bytes) -> tu
         elif route == "key":
             pem = body.get("public_pem") or public_pem_from_private(body["privateKey"])
             fake.add_key(body["name"], pem)
+        elif route == "clock":
+            fake.set_clock_offset(float(body["offset_seconds"]))
         elif route == "fees":
             fake.set_fees(str(body["taker"]), str(body["maker"]), body.get("tier", "Advanced 1"))
         else:

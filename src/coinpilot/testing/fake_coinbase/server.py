@@ -244,6 +244,14 @@ class FakeCoinbase:
             self.state.maker_fee_rate = Decimal(str(maker))
             self.state.pricing_tier = tier
 
+    def set_clock_offset(self, seconds: float) -> None:
+        """Coinbase's clock ``seconds`` away from ours: its time endpoint, its Date header and its
+        token check (a 120 s JWT signed by us is then outside its validity window)."""
+        self.keys.clock_offset = seconds
+        self.date_offset = seconds
+        with self.state.lock:
+            self.state.clock_offset = seconds
+
     def set_fill_behaviour(
         self, delay: float | None = None, partial_fills: int | None = None, style: str | None = None
     ) -> None:

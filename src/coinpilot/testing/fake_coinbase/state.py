@@ -176,6 +176,7 @@ class ExchangeState:
         self.fill_delay = 0.05
         self.partial_fills = 1
         self.fail_next: list[str] = []  # reject reasons for the next accepted orders
+        self.clock_offset = 0.0  # seconds Coinbase's clock is away from ours (time endpoint)
         self.style: str = "rounded"  # "rounded" (cents, base increments) or "raw" (16 decimals)
 
     # ---- configuration -------------------------------------------------------------------

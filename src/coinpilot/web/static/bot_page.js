@@ -117,7 +117,12 @@
 
   function positionCard(page, inc) {
     const p = page.position;
-    if (!p || F.signOf(p.base_size) === 0) return h("div", { class: "card" }, h("h2", {}, "Position"), h("p", { class: "muted" }, "Flat: no position."));
+    // Dust: remainders below the product's increment or minimum, held but never sellable.
+    const dust =
+      p && F.signOf(p.dust_base_size || "0") > 0
+        ? h("p", { class: "muted dust" }, `Dust (too small to sell): ${F.formatSizeAt(p.dust_base_size, inc.base_increment)}, worth ${F.formatUsd(p.dust_value)} when set aside.`)
+        : null;
+    if (!p || F.signOf(p.base_size) === 0) return h("div", { class: "card" }, h("h2", {}, "Position"), h("p", { class: "muted" }, "Flat: no position."), dust);
     const rows = (p.tranches || []).map((t) =>
       h(
         "tr",
@@ -144,6 +149,7 @@
         field("Realised", pnl(p.realized_pnl)),
         field("Fees", usd(p.total_fees)),
       ),
+      dust,
       h("h3", { class: "sub" }, "Tranches"),
       table("tranches", ["Trade", { label: "Entry", num: true }, { label: "Size", num: true }, { label: "Cost", num: true }, { label: "Fee", num: true }, "Opened"], rows, "No open tranches."),
     );
