@@ -32,7 +32,7 @@ from tests.e2e._production import (
     trade_rows,
 )
 
-TOKEN = "shutdown-test-token-0123456789"
+TOKEN = "shutdown-test-token-0123456789-abcdefghij"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOW_CREATE = 1.5  # the exchange takes this long to accept the order: SIGTERM lands inside it
 
