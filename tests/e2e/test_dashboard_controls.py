@@ -25,7 +25,7 @@ def test_control_without_token_shows_the_401_refusal_and_changes_nothing(live_se
         "() => /401/.test(document.querySelector('#action-message').textContent)", timeout=5000
     )
     assert "no API token set" in message.inner_text()
-    assert live_server.summary()["trading"]["enabled"] is False
+    assert live_server.summary()["trading"]["state"] == "HALTED"
 
 
 def test_dismissed_confirmation_sends_no_request(live_server: Any, page: Any) -> None:
@@ -35,7 +35,7 @@ def test_dismissed_confirmation_sends_no_request(live_server: Any, page: Any) ->
     page.click("#btn-emergency-stop")  # prompt dismissed: no stop
     page.wait_for_timeout(300)
     assert page.log.posts() == []
-    assert live_server.summary()["trading"]["enabled"] is False
+    assert live_server.summary()["trading"]["state"] == "HALTED"
 
 
 def test_control_with_saved_token_enables_trading_and_sends_bearer_header(
