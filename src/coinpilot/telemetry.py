@@ -64,7 +64,7 @@ class Telemetry:
         )
         self.protection_pass = Histogram(
             "coinpilot_protection_pass_seconds",
-            "One protection pass (stops and take-profits of bots that are not RUNNING)",
+            "One protection pass: stops and take-profits of held positions not evaluated in the cycle",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

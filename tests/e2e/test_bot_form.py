@@ -90,6 +90,16 @@ def test_creating_a_valid_bot_then_editing_its_stop_loss_changes_the_bot(live_se
     assert (name, status) == ("eth-form", BotStatus.STOPPED)
     assert str(stop) == "2.5" and strategy["stop_loss_pct"] == "2.5" and strategy["trailing_stop_pct"] == "3"
     assert page.evaluate("localStorage.length") == 0  # the token is not kept in localStorage
+    assert [e for e in page.log.errors if "Content Security Policy" in e] == []
+
+
+def test_the_bot_page_links_to_its_edit_form(live_server: Any, page: Any) -> None:
+    bot_id = live_server.create_bot("btc-link", "BTC-USD")
+    page.goto(f"{live_server.url}/bots/{bot_id}")
+    page.click(f"a[href='/bots/{bot_id}/edit']")
+    page.wait_for_url(f"**/bots/{bot_id}/edit", timeout=5000)
+    page.locator("#form-title", has_text="Edit btc-link").wait_for(timeout=5000)
+    assert page.input_value("#f-name") == "btc-link"
 
 
 def test_a_wrong_token_is_refused_when_saved(live_server: Any, page: Any) -> None:

@@ -32,7 +32,7 @@ from tests.e2e._production import (
     trade_rows,
 )
 
-TOKEN = "shutdown-test-token-0123456789-abcdefghij"
+TOKEN = "shutdown-test-token-0123456789abcdefghijkl"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOW_CREATE = 1.5  # the exchange takes this long to accept the order: SIGTERM lands inside it
 
@@ -112,7 +112,7 @@ def procs() -> Iterator[ProcessGroup]:
 
 
 def start_with_a_bot(rig: Rig) -> int:
-    rig.server.start()
+    rig.server.start(timeout=90)  # generous: the test machine is shared
     r = rig.api("POST", "/bots", json={"name": "btc", "pair": "BTC-USD", "cooldown_minutes": 0})
     assert r.status_code == 201, r.text
     assert rig.api("POST", "/trading/enable").status_code == 200
@@ -181,7 +181,7 @@ def test_an_order_still_filling_at_the_deadline_is_finished_by_the_next_start(
     assert took < 1 + SLOW_CREATE + 8, f"shutdown took {took:.1f} s: not bounded by the grace period"
     (trade,) = trade_rows(rig.sessions)
     assert trade.status == TradeStatus.OPEN and trade.order_id is not None  # acknowledged, not filled
-    rig.server.start()  # reconciles, then order sync books the fills when the exchange has them
+    rig.server.start(timeout=90)  # reconciles, then order sync books the fills when the exchange has them
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not trade_rows(rig.sessions)[0].status.is_final:
         time.sleep(0.1)
@@ -203,7 +203,7 @@ def test_a_running_server_blocks_restore_and_a_second_server_on_its_database(tmp
         }
     )
     server = procs.server(env, tmp_path / "server.log")
-    server.start()
+    server.start(timeout=90)
     backup = tmp_path / "backup.db"
     r = subprocess.run([*coinpilot_command(), "backup", str(backup)], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr  # a backup is fine while serving

@@ -210,7 +210,7 @@ def test_summary_has_everything_the_dashboard_polls(client) -> None:
     client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH)
     s = client.get("/api/v1/bots/status/summary").json()
     assert s["mode"] == "mock"
-    assert s["trading"]["enabled"] is False
+    assert s["trading"]["state"] == "HALTED" and s["trading"]["reason"] == "not enabled yet"
     assert {"trades_today", "max_daily_trades", "realized_pnl_today"} <= set(s["safety"])
     row = s["bots"][0]
     assert row["temperature"]["emoji"]

@@ -227,6 +227,21 @@ def test_get_orders_uses_one_batch_request(ex: CoinbaseExchange, fake: FakeCoinb
     assert ex.get_orders([]) == []
 
 
+def test_find_order_matches_the_client_order_id_in_the_products_window(
+    ex: CoinbaseExchange, fake: FakeCoinbase
+) -> None:
+    placed = ex.place_market_order(buy("find-me", "10"))
+    ex.place_market_order(buy("someone-else", "10"))
+    now = datetime.now(UTC)
+    found = ex.find_order("BTC-USD", "find-me", now)
+    assert found is not None and found.order_id == placed.order_id
+    assert found.client_order_id == "find-me"
+    assert ex.find_order("BTC-USD", "never-sent", now) is None  # read-only: nothing created
+    assert ex.find_order("ETH-USD", "find-me", now) is None  # another product
+    assert ex.find_order("BTC-USD", "find-me", now - timedelta(days=1)) is None  # outside the window
+    assert fake.request_count("/orders") == 2
+
+
 def test_unknown_order_raises_order_not_found(ex: CoinbaseExchange) -> None:
     with pytest.raises(OrderNotFound):
         ex.get_order("no-such-order")

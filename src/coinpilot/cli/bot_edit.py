@@ -48,15 +48,17 @@ def parse_ladder(text: str) -> list[list[str]]:
 
 
 def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``rsi.weight=0.5``-style settings to a copy of the signal config."""
-    out = {name: dict(section) for name, section in current.items()}
+    """Apply ``rsi.weight=0.5``-style settings (or a top-level one such as
+    ``min_data_weight=0.8``) to a copy of the signal config."""
+    out = {name: dict(v) if isinstance(v, dict) else v for name, v in current.items()}
     for item in items:
         key, sep, raw = item.partition("=")
         section, dot, field = key.strip().partition(".")
-        if not sep or not dot:
+        sections = [name for name, v in out.items() if isinstance(v, dict)]
+        if not sep or (not dot and section in sections):
             raise CliError(f"--signal: {item!r} should be SIGNAL.FIELD=VALUE, e.g. rsi.weight=0.5")
-        if section not in out:
-            raise CliError(f"--signal: unknown signal {section!r} (use {', '.join(out)})")
+        if dot and section not in sections:
+            raise CliError(f"--signal: unknown signal {section!r} (use {', '.join(sections)})")
         value: Any
         text = raw.strip()
         if text.lower() in ("true", "on", "yes"):
@@ -68,7 +70,10 @@ def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str
         else:
             number = parse_decimal(f"--signal {key}", text)
             value = int(number) if number == number.to_integral_value() and "." not in text else float(number)
-        out[section][field] = value
+        if dot:
+            out[section][field] = value
+        else:
+            out[section] = value  # a top-level setting; an unknown one is refused by the checks
     return out
 
 

@@ -145,6 +145,12 @@ def safety_status(as_json: Annotated[bool, typer.Option("--json", help="print JS
             str(b["tranches"]),
         )
     console.print(table)
+    for b in status["bots"]:
+        for stuck in b.get("needs_attention") or []:
+            console.print(
+                f"[red]needs attention[/red] trade {stuck['trade_id']} of {b['name']}: {stuck['reason']}",
+                highlight=False,
+            )
 
 
 @safety_app.command("audit")

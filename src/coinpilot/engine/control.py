@@ -355,6 +355,7 @@ class ControlService:
                     left = (last + timedelta(minutes=minutes) - now).total_seconds()
                     remaining = Decimal(str(max(0.0, round(left, 3))))
                 pos = positions.get(b.id)
+                open_trades = trade_repo.open_trades(s, self._mode, b.id)
                 bot_rows.append(
                     {
                         "bot_id": b.id,
@@ -373,7 +374,12 @@ class ControlService:
                         "position_cost": pos.cost if pos else Decimal(0),
                         "position_base": pos.base_size if pos else Decimal(0),
                         "tranches": len([t for t in pos.tranches if t.closed_at is None]) if pos else 0,
-                        "has_open_trade": bool(trade_repo.open_trades(s, self._mode, b.id)),
+                        "has_open_trade": bool(open_trades),
+                        "needs_attention": [
+                            {"trade_id": t.id, "reason": t.attention_reason}
+                            for t in open_trades
+                            if t.attention_reason is not None
+                        ],
                     }
                 )
         status = {

@@ -34,6 +34,9 @@ class BackgroundReconciliation:
         svc = self._services
         with svc.sessions() as s:
             count = len(trade_repo.non_final_ids(s, svc.mode))
+        if count == 0:  # nothing to wait for: no exchange call, trading is not held at all
+            self._run()
+            return self
         message = (
             f"reconciling {count} trade{'' if count == 1 else 's'} with the exchange; "
             "trading is held until that has finished"
@@ -63,7 +66,7 @@ class BackgroundReconciliation:
 
     @property
     def finished(self) -> bool:
-        return self._thread is not None and not self._thread.is_alive()
+        return self._thread is None or not self._thread.is_alive()
 
     def cancel(self, timeout: float = 5.0) -> bool:
         """Stop waiting; returns True when ``then`` ran (so what it started must be stopped)."""

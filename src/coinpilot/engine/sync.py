@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -37,6 +36,21 @@ from coinpilot.domain.trade_state import status_from_exchange
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.engine import unsent
 from coinpilot.engine.settlement import SettlementError, settle_trade
+from coinpilot.engine.sync_values import (
+    ADOPT_WINDOW,
+    ATTENTION_AFTER,
+    ATTENTION_AFTER_TRIES,
+    ATTENTION_POLL_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    BACKOFF_START_SECONDS,
+    DEFAULT_RESEND_MAX_AGE_SECONDS,
+    AfterSettlement,
+    Approver,
+    SyncReport,
+    TradeView,
+    backoff_delay,
+    describe,
+)
 from coinpilot.exchange.base import (
     Exchange,
     ExchangeError,
@@ -51,71 +65,28 @@ from coinpilot.store.models import Trade
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.telemetry import Telemetry
 
+__all__ = [
+    "ADOPT_WINDOW",
+    "ATTENTION_AFTER",
+    "ATTENTION_AFTER_TRIES",
+    "BACKOFF_CAP_SECONDS",
+    "BACKOFF_START_SECONDS",
+    "AfterSettlement",
+    "Approver",
+    "OrderSync",
+    "SyncReport",
+    "TradeView",
+    "backoff_delay",
+    "describe",
+]
+
 log = logging.getLogger(__name__)
-
-Approver = Callable[["TradeView"], "str | None"]  # None: approved now; else why not
-DEFAULT_RESEND_MAX_AGE_SECONDS = 30.0
-ADOPT_WINDOW = timedelta(minutes=15)  # how long a "not sent" trade is watched for its order
-
-BACKOFF_START_SECONDS = 0.25
-BACKOFF_CAP_SECONDS = 10.0
-ATTENTION_AFTER_TRIES = 40  # about 6 minutes of capped back-off
-ATTENTION_AFTER = timedelta(minutes=15)
-ATTENTION_POLL_SECONDS = 60.0  # a trade needing attention is still looked at, slowly
-
-AfterSettlement = Callable[[], object]
-
 
 _ENDED_EARLY = {
     TradeStatus.FAILED: "failed",
     TradeStatus.EXPIRED: "expired",
     TradeStatus.CANCELLED: "was cancelled",
 }
-
-
-def backoff_delay(attempts: int) -> float:
-    """Delay before the next poll after ``attempts`` polls: 0.25, 0.5, 1, 2 … capped at 10 s."""
-    return float(min(BACKOFF_START_SECONDS * (2 ** min(attempts, 20)), BACKOFF_CAP_SECONDS))
-
-
-@dataclass(frozen=True)
-class TradeView:
-    """What the sync needs to know about a trade, read outside any lock."""
-
-    id: int
-    status: TradeStatus
-    order_id: str | None
-    client_order_id: str
-    pair: str
-    side: Side
-    quote_size: Decimal | None
-    base_size: Decimal | None
-    bot_id: int = 0
-    intent: TradeIntent = TradeIntent.MANUAL
-    created_at: datetime | None = None
-    do_not_send: bool = False
-
-
-@dataclass
-class SyncReport:
-    checked: int = 0
-    opened: int = 0
-    settled: int = 0
-    failed: int = 0
-    closed: int = 0
-    waiting: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "checked": self.checked,
-            "opened": self.opened,
-            "settled": self.settled,
-            "failed": self.failed,
-            "closed": self.closed,
-            "waiting": self.waiting,
-            "errors": list(self.errors),
-        }
 
 
 class OrderSync:
@@ -498,9 +469,3 @@ def _product_dust_threshold(exchange: Exchange, pair: str) -> Decimal | None:
         log.warning("product %s unavailable for settlement: %s", pair, describe(exc))
         return None
     return max(product.base_increment, product.base_min_size)
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, ExchangeError):
-        return f"{exc.code}: {exc.reason}"
-    return f"{type(exc).__name__}: {exc}"

@@ -22,11 +22,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from coinpilot.domain.types import TradeStatus
+from coinpilot.engine.sync_values import ADOPT_WINDOW, SyncReport, TradeView, backoff_delay, describe
 from coinpilot.exchange.base import OrderAck, OrderRequest
 from coinpilot.store.repos import trades as trade_repo
 
 if TYPE_CHECKING:
-    from coinpilot.engine.sync import OrderSync, SyncReport, TradeView
+    from coinpilot.engine.sync import OrderSync
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ WATCH_FIRST_SECONDS = 5.0
 
 def resolve(sync: OrderSync, v: TradeView, report: SyncReport) -> TradeView | None:
     """Advance one trade without an order id; returns its view with the order id once known."""
-    from coinpilot.engine.sync import describe
-
     now = sync.clock.now()
     try:
         found = sync.exchange.find_order(v.pair, v.client_order_id, v.created_at or now)
@@ -106,8 +105,6 @@ def _adopt(sync: OrderSync, v: TradeView, order_id: str, now: datetime) -> Trade
 
 def _watch_later(sync: OrderSync, v: TradeView, now: datetime) -> None:
     """Not there (yet): look again later, until the watch window ends."""
-    from coinpilot.engine.sync import ADOPT_WINDOW, backoff_delay
-
     with sync.sessions() as s, s.begin():
         t = trade_repo.lock_trade(s, v.id, now)
         if t is None or t.status != TradeStatus.FAILED or t.order_id is not None:

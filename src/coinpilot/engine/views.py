@@ -107,6 +107,7 @@ def trade_brief(t: Trade, bot_name: str | None = None) -> dict[str, Any]:
         "fees": money(t.fees),
         "realized_pnl": money(t.realized_pnl),
         "failure_reason": t.failure_reason,
+        "attention_reason": t.attention_reason,
     }
 
 

@@ -66,6 +66,9 @@ class TradeDTO:
     settled_at: datetime | None
     closed_at: datetime | None
     updated_at: datetime
+    # Set when the order sync could not finish the trade within its bounds (a person looks).
+    attention_reason: str | None = None
+    attention_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(jsonable(self))
@@ -127,6 +130,8 @@ def _trade_dto(trade: Any, decision: dict[str, Any] | None, fills: Iterable[Any]
         settled_at=trade.settled_at,
         closed_at=trade.closed_at,
         updated_at=trade.updated_at,
+        attention_reason=trade.attention_reason,
+        attention_at=trade.attention_at,
     )
 
 

@@ -44,6 +44,7 @@
       { path: "signal_config.macd.fast_period", label: "MACD fast", kind: "int" },
       { path: "signal_config.macd.slow_period", label: "MACD slow", kind: "int" },
       { path: "signal_config.macd.signal_period", label: "MACD signal", kind: "int" },
+      { path: "signal_config.min_data_weight", label: "Weight with data needed to act", kind: "float", hint: "0 < x ≤ 1 (1 = every signal)" },
     ] },
     { legend: "Sizing and exits", error: "strategy", fields: [
       { path: "trade_size_usd", label: "Trade size (USD per tranche)", kind: "money" },

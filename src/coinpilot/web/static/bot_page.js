@@ -29,6 +29,8 @@
       buttons.push(h("button", { type: "button", class: "btn btn-danger", dataset: { pageAction: "stop-close" } }, "Stop and close"));
       notes.push("Stop and close: stops the bot, then sells the whole position at market through the safety check (refused while trading is disabled or an emergency stop is engaged).");
     }
+    buttons.push(h("a", { class: "btn", href: `/bots/${bot.id}/edit` }, "Edit settings"));
+    notes.push("Edit settings: signals, thresholds, confirmation, sizing, tranches, DCA step, ladder, stop-loss and trailing; nothing is stored while any field is refused.");
     if (status === "PAUSED") notes.unshift(`Paused by safety: ${bot.status_reason || "no reason recorded"}. Stop-losses of a paused bot still run.`);
     return h("div", { class: "card page-controls" }, h("h2", {}, "Controls"), h("div", { class: "row buttons" }, buttons), h("ul", { class: "notes muted" }, notes.map((n) => h("li", {}, n))));
   }

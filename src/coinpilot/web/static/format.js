@@ -175,53 +175,8 @@
     return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${time}`;
   }
 
-  /** US dollars: "$1,234.50", "−$3.20"; `signed` adds "+" to gains (P&L). */
-  function formatUsd(text, signed) {
-    const dec = parseDecimal(text);
-    if (!dec) return text === null || text === undefined ? DASH : String(text);
-    const units = rescale(dec, 2);
-    const body = unitsToString(units < 0n ? -units : units, 2, false);
-    if (units < 0n) return MINUS + "$" + body;
-    return (signed && units > 0n ? "+$" : "$") + body;
-  }
-
-  /** A percentage with its sign: "+2.50%", "−1.25%", "0.00%". `fraction` means 0.025 → 2.50%. */
-  function formatPercent(value, fraction, places) {
-    if (value === null || value === undefined || value === "") return DASH;
-    const n = Number(value) * (fraction ? 100 : 1);
-    if (!Number.isFinite(n)) return DASH;
-    const p = places === undefined ? 2 : places;
-    const s = Math.abs(n).toFixed(p);
-    if (Number(s) === 0) return `${s}%`;
-    return (n < 0 ? MINUS : "+") + s + "%";
-  }
-
-  /** Decimal places of an increment such as "0.01" or "1E-8" (its exponent, never below 0). */
-  function incrementPlaces(increment) {
-    const dec = parseDecimal(increment);
-    return dec ? Math.max(dec.scale, 0) : null;
-  }
-
-  /** A size or price rounded to the product's increment ("0.00010000" for 1E-8). */
-  function formatToIncrement(text, increment) {
-    const places = incrementPlaces(increment);
-    if (places === null) return formatSize(text);
-    return formatDecimal(text, places, false);
-  }
-
-  /** Minutes as "1h 05m" / "45m" (settings such as cooldowns and confirmation). */
-  function formatMinutes(minutes) {
-    if (minutes === null || minutes === undefined || !Number.isFinite(Number(minutes))) return DASH;
-    return formatDuration(Number(minutes) * 60);
-  }
-
   global.CoinpilotFormat = {
     DASH,
-    formatUsd,
-    formatPercent,
-    incrementPlaces,
-    formatToIncrement,
-    formatMinutes,
     parseDecimal,
     formatDecimal,
     formatMoney,
