@@ -39,6 +39,23 @@ TEST_DATABASE = os.environ.get("COINPILOT_TEST_DATABASE", "sqlite")
 IS_POSTGRES = TEST_DATABASE.startswith("postgresql")
 
 
+# Tests that are not about gradual risk escalation run production at the configured limits (the
+# top step), as they did before escalation existed. Escalation tests start from the canary step
+# by deleting this row (tests/integration/test_escalation_service.py).
+_TOP_ESCALATION_STEP = (
+    "INSERT INTO escalation_state (mode, step, step_since, reason, updated_at) VALUES "
+    "('production', 4, '2026-01-01T00:00:00+00:00', 'test default: configured limits', "
+    "'2026-01-01T00:00:00+00:00')"
+)
+
+
+def _seed_top_escalation_step(url: str) -> None:
+    engine = make_engine(url, pool_size=1) if url.startswith("postgresql") else make_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_TOP_ESCALATION_STEP)
+    engine.dispose()
+
+
 def _pg_admin_url() -> str:
     return TEST_DATABASE
 
@@ -61,6 +78,7 @@ def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         path = tmp_path_factory.mktemp("template") / "template.db"
         url = f"sqlite:///{path}"
         upgrade(url)
+        _seed_top_escalation_step(url)
         yield str(path)
 
 
@@ -73,6 +91,7 @@ def _reset_postgres(url: str) -> None:
             "INSERT INTO control_state (id, trading_state, state_reason, state_by, lock_version, updated_at)"
             " VALUES (1, 'HALTED', 'not enabled yet', 'install', 0, '2026-01-01T00:00:00+00:00')"
         )
+        conn.exec_driver_sql(_TOP_ESCALATION_STEP)
     engine.dispose()
 
 

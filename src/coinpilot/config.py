@@ -32,7 +32,7 @@ from pydantic_settings import (
 )
 
 from coinpilot.domain.limits import SafetyLimits, limit_violations
-from coinpilot.domain.types import TradingMode
+from coinpilot.domain.types import TemperatureLevel, TradingMode
 
 COINBASE_PRODUCTION_HOST = "api.coinbase.com"
 
@@ -57,6 +57,7 @@ class LimitsConfig(BaseModel):
     daily_loss_limit_per_position_usd: Decimal = SafetyLimits.daily_loss_limit_per_position_usd
     weekly_loss_limit_per_position_usd: Decimal = SafetyLimits.weekly_loss_limit_per_position_usd
     min_reserved_balance_usd: Decimal = SafetyLimits.min_reserved_balance_usd
+    min_entry_temperature: TemperatureLevel | None = SafetyLimits.min_entry_temperature
 
     @model_validator(mode="after")
     def _within_caps(self) -> LimitsConfig:
@@ -67,6 +68,28 @@ class LimitsConfig(BaseModel):
 
     def to_domain(self) -> SafetyLimits:
         return SafetyLimits(**self.model_dump())
+
+
+class AlertsConfig(BaseModel):
+    """Where alerts go (Apprise URLs) and how often they may repeat. No URLs: no alerts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Apprise URLs, e.g. ["json://127.0.0.1:9000/", "tgram://BOT_TOKEN/CHAT_ID"]. Secrets: never logged.
+    urls: list[SecretStr] = Field(default_factory=list)
+    dedupe_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    max_per_hour: int = Field(default=20, ge=1, le=1000)
+    check_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    exchange_unreachable_minutes: float = Field(default=5.0, gt=0, le=24 * 60)
+    trade_attention_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+
+    @field_validator("urls", mode="after")
+    @classmethod
+    def _apprise_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
+        for i, url in enumerate(urls):
+            if "://" not in url.get_secret_value():
+                raise ValueError(f"entry {i} is not a URL (scheme://...); see Apprise's URL list")
+        return urls
 
 
 class Settings(BaseSettings):
@@ -123,6 +146,7 @@ class Settings(BaseSettings):
     paper_starting_usd: Decimal = Field(default=Decimal("1000"), gt=0)
 
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @classmethod
     def settings_customise_sources(

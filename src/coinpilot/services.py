@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from coinpilot.alerts.dispatch import AlertDispatcher, apprise_sender
 from coinpilot.config import Settings, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
 from coinpilot.domain.types import TradingMode
 from coinpilot.engine.control import ControlService
+from coinpilot.engine.escalation import EscalationService
 from coinpilot.engine.evaluator import EvaluationService
 from coinpilot.engine.execution import TradeService
 from coinpilot.engine.loss_breaker import DailyLossBreaker
@@ -48,6 +50,8 @@ class Services:
     control: ControlService
     sync: OrderSync
     extras: dict[str, Any] = field(default_factory=dict)
+    escalation: EscalationService | None = None  # gradual risk escalation (production only)
+    alerts: AlertDispatcher | None = None  # None: no alert URLs configured
     telemetry: Telemetry = field(default_factory=Telemetry)
     # Set once start-up reconciliation has brought every unfinished trade up to date (/ready).
     reconciled: bool = False
@@ -60,6 +64,8 @@ class Services:
         return self.settings.trading_mode
 
     def close(self) -> None:
+        if self.alerts is not None:
+            self.alerts.stop()
         checkpointer = self.extras.pop("wal_checkpointer", None)
         if checkpointer is not None:
             checkpointer.stop()
@@ -86,8 +92,9 @@ def build_market(settings: Settings, clock: Clock | None) -> tuple[MarketData, C
     if settings.trading_mode == TradingMode.PRODUCTION or settings.market_data == "coinbase":
         from coinpilot.exchange.coinbase import CoinbaseExchange
 
-        cb = CoinbaseExchange.from_settings(settings)
-        return cb, clock or SystemClock()
+        clock = clock or SystemClock()
+        # The adapter's clock decides which candles have closed: it must be the injected one.
+        return CoinbaseExchange.from_settings(settings, clock=clock), clock
     from coinpilot.exchange.replay import ReplayMarketData, replay_clock
     from coinpilot.exchange.replay_today import ReplayOnWallClock, ReplayWallClock
 
@@ -187,7 +194,7 @@ def build_services(
         if settings.trading_mode == TradingMode.PRODUCTION:
             from coinpilot.exchange.coinbase import CoinbaseExchange
 
-            exchange = CoinbaseExchange.from_settings(settings)
+            exchange = CoinbaseExchange.from_settings(settings, clock=clock)
         else:
             from coinpilot.exchange.paper import PaperExchange
 
@@ -220,9 +227,33 @@ def build_services(
         settings, clock, engine, sessions, market, exchange, evaluations, trades, control, sync
     )
     services.extras["wal_checkpointer"] = WalCheckpointer(engine)
+    services.escalation = EscalationService(sessions, clock, mode)
+    services.alerts = build_alerts(settings)
     services.loss_breaker = loss_breaker
     attach_telemetry(services)
     return services
+
+
+def build_alerts(settings: Settings) -> AlertDispatcher | None:
+    """The alert dispatcher for the configured Apprise URLs (None when there are none). Its
+    de-duplication and rate limit run on the wall clock: they protect a person's inbox."""
+    cfg = settings.alerts
+    if not cfg.urls:
+        return None
+    try:
+        sender = apprise_sender([u.get_secret_value() for u in cfg.urls])
+    except ValueError:
+        raise StartupError(
+            "alerts.urls (COINPILOT_ALERTS__URLS): an entry is not a URL Apprise supports; "
+            "see https://github.com/caronc/apprise/wiki for the URL of each service"
+        ) from None
+    return AlertDispatcher(
+        sender,
+        SystemClock(),
+        dedupe_seconds=cfg.dedupe_minutes * 60,
+        max_per_window=cfg.max_per_hour,
+        window_seconds=3600,
+    )
 
 
 def attach_telemetry(services: Services) -> None:

@@ -51,3 +51,29 @@ def card(page: Any, name: str) -> Any:
 def save_token(page: Any, token: str) -> None:
     """Put the API token where the page keeps it (sessionStorage) before the page loads."""
     page.add_init_script(f"sessionStorage.setItem('coinpilot.apiToken', '{token}')")
+
+
+# A strict policy like the one the server sends in production: nothing inline, nothing remote.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def enforce_strict_csp(page: Any, origin: str) -> None:
+    """Serve every HTML page of ``origin`` with STRICT_CSP and record any violation."""
+    page.add_init_script(RECORD_CSP_VIOLATIONS)
+
+    def add_header(route: Any) -> None:
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": STRICT_CSP}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(
+        lambda url: url.startswith(origin) and "/api/" not in url and "/static/" not in url, add_header
+    )

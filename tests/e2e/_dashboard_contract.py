@@ -151,6 +151,52 @@ CONTRACT_SUMMARY: dict[str, Any] = {
         },
     ],
 }
+# The operations panel's endpoints (operations.js): production at the canary step.
+ESCALATION = {
+    "mode": "production",
+    "escalated": True,
+    "step_since": "2024-03-01T09:00:00+00:00",
+    "reason": "production starts at the canary step",
+    "step": {
+        "number": 1,
+        "name": "canary",
+        "max_trade_usd": "10",
+        "max_daily_trades": 3,
+        "max_position_usd_per_bot": "20",
+        "max_total_exposure_usd": "30",
+        "settled_trades_to_advance": 5,
+    },
+    "record": {"settled_trades": 2, "failed_orders": 0, "drift_incidents": 0, "breaker_trips": 0},
+    "next_step": {
+        "number": 2,
+        "name": "small",
+        "max_trade_usd": "25",
+        "max_daily_trades": 10,
+        "max_position_usd_per_bot": "75",
+        "max_total_exposure_usd": "150",
+        "settled_trades_to_advance": 10,
+    },
+    "missing": ["3 more settled trade(s) at this step (have 2 of 5)"],
+    "can_approve": False,
+}
+AUDIT = {
+    "items": [
+        {
+            "id": 7,
+            "at": "2024-03-01T11:58:00+00:00",
+            "source": "change",
+            "action": "bot_updated",
+            "actor": "alice",
+            "mode": "production",
+            "bot_id": 1,
+            "before": {"trade_size_usd": "10"},
+            "after": {"trade_size_usd": "12"},
+            "detail": {"bot_id": 1},
+        }
+    ],
+    "next_before_id": None,
+}
+HISTORY = [{"evaluated_at": f"2024-03-01T11:{m:02d}:00+00:00", "score": (m % 7 - 3) / 5} for m in range(20)]
 PRODUCTS = [
     {"product_id": "BTC-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
     {"product_id": "ETH-USD", "base_increment": "0.00000001", "quote_increment": "0.01"},
@@ -167,6 +213,12 @@ def serve_contract(page: Any, summary: dict[str, Any]) -> list[str]:
             hits.append(path)
             if path == "/api/v1/bots/status/summary":
                 route.fulfill(status=200, content_type="application/json", body=json.dumps(summary))
+            elif path == "/api/v1/escalation":
+                route.fulfill(status=200, content_type="application/json", body=json.dumps(ESCALATION))
+            elif path == "/api/v1/audit":
+                route.fulfill(status=200, content_type="application/json", body=json.dumps(AUDIT))
+            elif path.endswith("/signal-history"):
+                route.fulfill(status=200, content_type="application/json", body=json.dumps(HISTORY))
             elif path == "/api/v1/market/products":
                 route.fulfill(status=200, content_type="application/json", body=json.dumps(PRODUCTS))
             else:

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from coinpilot.cli.demo import DEMO_BOTS
-from tests.e2e._dashboard import card, is_summary, open_dashboard, pause_timers, use_fake_timers
+from tests.e2e._dashboard import (
+    card,
+    enforce_strict_csp,
+    is_summary,
+    open_dashboard,
+    pause_timers,
+    use_fake_timers,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -57,6 +64,7 @@ def test_overview_shows_the_demo_bots_mode_state_and_usage(
     live_server.post("/trades/execute", json={"bot_id": ids["btc-demo"], "side": "buy", "quote_size": "20"})
     _settle(live_server)
     page.set_viewport_size({"width": 1280, "height": 800})
+    enforce_strict_csp(page, live_server.url)
     open_dashboard(page, live_server.url)
 
     assert page.locator("#mode-badge").inner_text() == "MOCK"
@@ -79,6 +87,7 @@ def test_overview_shows_the_demo_bots_mode_state_and_usage(
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0  # the bots table scrolls inside its own box
     page.screenshot(path=str(artifacts / "overview-phone.png"), full_page=True)
+    assert page.evaluate("window.__cspViolations") == []
     assert page.log.errors == []
 
 
@@ -114,6 +123,7 @@ def test_bot_page_chart_has_a_marker_for_each_trade_and_the_levels(
     )
     assert refused.status_code == 403
     page.set_viewport_size({"width": 1280, "height": 800})
+    enforce_strict_csp(page, live_server.url)
     page.goto(f"{live_server.url}/bots/{bot}")  # a deep link
     chart = page.locator("#bot-chart")
     page.wait_for_function(
@@ -128,11 +138,13 @@ def test_bot_page_chart_has_a_marker_for_each_trade_and_the_levels(
     assert page.locator(".fill-row").count() >= 3  # every trade filled at least once
     assert "COOLDOWN" in page.locator(".decisions tr.refused").first.inner_text()
     page.screenshot(path=str(artifacts / "bot-page.png"), full_page=True)
+    chart.screenshot(path=str(artifacts / "bot-chart.png"))
 
     # The levels the chart draws are the server's: average entry and the demo bot's 4% stop.
     data = live_server.request("GET", f"/bots/{bot}/page").json()
     assert Decimal(data["levels"]["stop_loss"]) == Decimal(data["levels"]["avg_entry"]) * Decimal("0.96")
     assert len(data["levels"]["take_profit"]) == 2
+    assert page.evaluate("window.__cspViolations") == []  # no inline script or style text
     assert page.log.errors == []
 
 

@@ -43,7 +43,7 @@ def test_enable_requires_the_token_and_is_audited(client) -> None:
     assert r.json()["state"] == "ACTIVE"
     events = client.get("/api/v1/trading/events").json()
     assert events[0]["action"] == "state_active"
-    assert events[0]["actor"] == "api"
+    assert events[0]["actor"] == "default"  # the configured token's name
 
 
 def test_manual_buy_is_filled_settled_and_builds_a_tranche(client, services) -> None:
@@ -198,7 +198,7 @@ def test_trading_state_endpoint_sets_each_state_with_token_and_reason(client) ->
     assert client.post("/api/v1/trading/state", json=body).status_code == 401
     r = client.post("/api/v1/trading/state", json=body, headers=AUTH)
     assert r.status_code == 200
-    assert (r.json()["state"], r.json()["reason"], r.json()["by"]) == ("REDUCING", "volatile", "api")
+    assert (r.json()["state"], r.json()["reason"], r.json()["by"]) == ("REDUCING", "volatile", "default")
     assert client.get("/api/v1/trading/state").json()["state"] == "REDUCING"
     for state in ("ACTIVE", "HALTED"):
         assert (

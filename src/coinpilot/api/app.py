@@ -6,8 +6,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -15,6 +16,7 @@ from coinpilot import __version__
 from coinpilot.api import bots, form_pages, health, market, pages
 from coinpilot.api.browser import BrowserGuard, install_local_docs
 from coinpilot.api.errors import install_error_handlers
+from coinpilot.api.shared_answer import SharedAnswer
 from coinpilot.config import Settings
 from coinpilot.security import load_or_create_token
 from coinpilot.services import Services, build_services
@@ -57,6 +59,18 @@ def create_app(
     app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts)
     install_local_docs(app)
     app.state.services = services
+    app.state.overview_answer = SharedAnswer(ttl=1.0)
+
+    @app.middleware("http")
+    async def fresh_overview_after_changes(request: Request, call_next: Any) -> Any:
+        """A person's own action shows on the next refresh: writes clear the shared overview."""
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            app.state.overview_answer.invalidate()
+            response = await call_next(request)
+            app.state.overview_answer.invalidate()
+            return response
+        return await call_next(request)
+
     app.state.api_token = token
     install_error_handlers(app)
     for module in (health, pages, bots, market):
@@ -87,11 +101,12 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import analytics, trading
+    from coinpilot.api import analytics, operations, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics.router, prefix="/api/v1")
+    app.include_router(operations.router, prefix="/api/v1")
 
 
 def _include_monitoring(app: FastAPI, services: Services) -> None:

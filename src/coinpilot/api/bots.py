@@ -6,12 +6,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.shared_answer import SharedAnswer
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
@@ -20,8 +21,9 @@ from coinpilot.engine import bot_admin, bot_control, views
 from coinpilot.engine.overview import bot_overview_row, build_overview
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.db import session_scope
+from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import Bot
+from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 router = APIRouter(prefix="/bots", tags=["bots"])
 
@@ -50,7 +52,9 @@ def list_bots(services: Services = Depends(get_services)) -> list[dict[str, Any]
     summary="Create a bot (STOPPED); an unknown pair is refused with the tradable ones",
     dependencies=[Depends(require_token)],
 )
-def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> dict[str, Any]:
+def create_bot(
+    body: BotCreate, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
     values = body.model_dump(exclude_none=False)
     _raise_if(bot_admin.creation_problems(values, services.settings.safety_limits, services.market))
     values = bot_admin.normalise(values)
@@ -58,7 +62,9 @@ def create_bot(body: BotCreate, services: Services = Depends(get_services)) -> d
         values["strategy"] = {}
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
-        return views.bot_dict(bot)
+        out = views.bot_dict(bot)
+        _audit(s, services, actor, "bot_created", bot.id, after=out)
+        return out
 
 
 @router.get("/defaults", summary="The values a new bot gets when a field is left out (for the form)")
@@ -95,12 +101,16 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
 
 
 @router.get("/status/summary", summary="Everything the dashboard polls every 5 s (read-only)")
-def status_summary(services: Services = Depends(get_services)) -> dict[str, Any]:
-    now = services.clock.now()
-    with services.sessions() as s:
-        return build_overview(
-            s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
-        )
+def status_summary(request: Request, services: Services = Depends(get_services)) -> dict[str, Any]:
+    def compute() -> dict[str, Any]:
+        now = services.clock.now()
+        with read_session(services.sessions) as s:
+            return build_overview(
+                s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
+            )
+
+    shared: SharedAnswer | None = getattr(request.app.state, "overview_answer", None)
+    return shared.get(compute) if shared is not None else compute()
 
 
 def stale_after(services: Services) -> timedelta:
@@ -109,14 +119,18 @@ def stale_after(services: Services) -> timedelta:
 
 
 @router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
-def stop_all(services: Services = Depends(get_services)) -> dict[str, Any]:
+def stop_all(
+    services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
     now = services.clock.now()
     stopped = []
     with session_scope(services.sessions) as s:
         for bot in bot_repo.list_bots(s):
             if bot.status != BotStatus.STOPPED:
+                before = bot.status.value
                 bot_repo.set_status(s, bot, BotStatus.STOPPED, now, "stopped by stop-all")
                 stopped.append(bot.id)
+                _audit(s, services, actor, "bot_stopped", bot.id, {"status": before}, {"status": "STOPPED"})
     return {"stopped": stopped}
 
 
@@ -140,14 +154,22 @@ def get_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> di
 
 @router.patch("/{bot_id}", summary="Change a bot's settings", dependencies=[Depends(require_token)])
 def update_bot(
-    bot_id: BotIdPath, body: BotUpdate, services: Services = Depends(get_services)
+    bot_id: BotIdPath,
+    body: BotUpdate,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
 ) -> dict[str, Any]:
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        _raise_if(bot_admin.edit_problems(views.bot_dict(bot), patch, services.settings.safety_limits))
+        old = views.bot_dict(bot)
+        _raise_if(bot_admin.edit_problems(old, patch, services.settings.safety_limits))
         bot = bot_repo.update_bot(s, bot, bot_admin.normalise(patch), services.clock.now())
-        return views.bot_dict(bot)
+        new = views.bot_dict(bot)
+        before, after = changed_fields(old, new)
+        if after:
+            _audit(s, services, actor, "bot_updated", bot.id, before, after)
+        return new
 
 
 @router.delete(
@@ -156,12 +178,16 @@ def update_bot(
     summary="Delete a bot that holds nothing and has no trades (409 says why not)",
     dependencies=[Depends(require_token)],
 )
-def delete_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> Response:
+def delete_bot(
+    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> Response:
     from coinpilot.store.bots import BotConflict
 
     with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
         try:
-            bot_admin.delete_bot(s, _load(s, bot_id))
+            bot_admin.delete_bot(s, bot)
         except bot_admin.BotDeleteRefused as exc:
             raise BotConflict("id", str(exc)) from None
     return Response(status_code=204)
@@ -174,11 +200,28 @@ def delete_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) ->
     "(audited).",
     dependencies=[Depends(require_token)],
 )
-def start_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
+def start_bot(
+    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        bot_control.start(s, bot, now=services.clock.now(), actor="api", mode=services.mode)
+        bot_control.start(s, bot, now=services.clock.now(), actor=actor, mode=services.mode)
         return views.bot_dict(bot)
+
+
+def _audit(
+    s: Any, services: Services, actor: str, action: str, bot_id: int, before: Any = None, after: Any = None
+) -> None:
+    record_change(
+        s,
+        at=services.clock.now(),
+        actor=actor,
+        mode=services.mode,
+        action=action,
+        bot_id=bot_id,
+        before=before,
+        after=after,
+    )
 
 
 @router.post(
@@ -192,11 +235,12 @@ def stop_bot(
     bot_id: BotIdPath,
     close_position: bool = Query(default=False, description="also sell the whole position now"),
     services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
 ) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
         bot_control.stop(
-            s, bot, now=services.clock.now(), actor="api", mode=services.mode, close_position=close_position
+            s, bot, now=services.clock.now(), actor=actor, mode=services.mode, close_position=close_position
         )
         out = views.bot_dict(bot)
     if close_position:
@@ -218,7 +262,10 @@ class ProtectionChange(BaseModel):
     dependencies=[Depends(require_token)],
 )
 def set_protection(
-    bot_id: BotIdPath, body: ProtectionChange, services: Services = Depends(get_services)
+    bot_id: BotIdPath,
+    body: ProtectionChange,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
 ) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
@@ -228,7 +275,7 @@ def set_protection(
                 bot,
                 enabled=body.enabled,
                 now=services.clock.now(),
-                actor="api",
+                actor=actor,
                 mode=services.mode,
                 reason=body.reason,
             )

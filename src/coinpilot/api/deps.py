@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the services container and bearer-token auth."""
+"""FastAPI dependencies: the services container and bearer-token auth.
+
+``require_token`` returns the *name* of the token presented — ``default`` for the configured
+``COINPILOT_API_TOKEN``, else the name of an active token from ``coinpilot tokens create`` — so a
+route can record who made a change (``actor: str = Depends(require_token)``; FastAPI runs the
+dependency once per request however often it is named).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from coinpilot.security import tokens_match
 from coinpilot.services import Services
+from coinpilot.store.db import read_session
+from coinpilot.store.repos.tokens import DEFAULT_TOKEN_NAME, token_name
 
 _bearer = HTTPBearer(auto_error=False, description="COINPILOT_API_TOKEN (printed once at first start)")
 
@@ -20,11 +28,18 @@ def require_token(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> str:
     expected: str = request.app.state.api_token
-    if credentials is None or not tokens_match(credentials.credentials, expected):
+    name: str | None = None
+    if credentials is not None:
+        if tokens_match(credentials.credentials, expected):
+            name = DEFAULT_TOKEN_NAME
+        else:
+            with read_session(get_services(request).sessions) as s:
+                name = token_name(s, credentials.credentials)
+    if name is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="missing or wrong API token: send 'Authorization: Bearer <token>' "
             "(the token is in COINPILOT_HOME/api_token or COINPILOT_API_TOKEN)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return "api"
+    return name

@@ -18,6 +18,7 @@ from coinpilot.api.strict_types import BotIdPath, DbId, DecimalText, TradeIdPath
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
 from coinpilot.engine import views
+from coinpilot.engine.audit import record_manual_trade
 from coinpilot.services import Services, production_ready
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.repos import positions as position_repo
@@ -73,7 +74,9 @@ def _invalid(exc: Exception) -> JSONResponse:
     )
 
 
-def _trade_call(services: Services, body: TradeRequestBody, execute: bool) -> JSONResponse:
+def _trade_call(
+    services: Services, body: TradeRequestBody, execute: bool, actor: str | None = None
+) -> JSONResponse:
     from coinpilot.engine.execution import InvalidTradeRequest
 
     fn = services.trades.execute if execute else services.trades.validate
@@ -82,6 +85,8 @@ def _trade_call(services: Services, body: TradeRequestBody, execute: bool) -> JS
     except InvalidTradeRequest as exc:
         return _invalid(exc)
     payload = {"mode": services.mode.value, **result.to_dict()}
+    if execute and actor is not None:
+        record_manual_trade(services.sessions, services.clock, services.mode, actor, body.bot_id, result)
     if execute:
         return JSONResponse(status_code=201 if result.allowed else 403, content=payload)
     return JSONResponse(status_code=200, content=payload)
@@ -103,12 +108,14 @@ def trading_state(services: Services = Depends(get_services)) -> dict[str, Any]:
     summary="Set the trading state: ACTIVE, REDUCING (exits only) or HALTED (persisted, audited)",
     dependencies=[Depends(require_token)],
 )
-def set_trading_state(body: StateBody, services: Services = Depends(get_services)) -> Any:
+def set_trading_state(
+    body: StateBody, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> Any:
     from coinpilot.engine.control import ControlError
 
     try:
         return services.control.set_state(
-            body.state, "api", body.reason, production_ready=production_ready(services.settings)
+            body.state, actor, body.reason, production_ready=production_ready(services.settings)
         )
     except ControlError as exc:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
@@ -117,20 +124,24 @@ def set_trading_state(body: StateBody, services: Services = Depends(get_services
 @trading.post(
     "/enable", summary="Enable trading: ACTIVE (persisted and audited)", dependencies=[Depends(require_token)]
 )
-def enable(services: Services = Depends(get_services)) -> Any:
+def enable(services: Services = Depends(get_services), actor: str = Depends(require_token)) -> Any:
     from coinpilot.engine.control import ControlError
 
     try:
         return services.control.enable_trading(
-            actor="api", production_ready=production_ready(services.settings)
+            actor=actor, production_ready=production_ready(services.settings)
         )
     except ControlError as exc:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
 @trading.post("/disable", summary="Disable trading: HALTED", dependencies=[Depends(require_token)])
-def disable(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return services.control.disable_trading(actor="api", reason=body.reason if body else "")
+def disable(
+    body: ReasonBody | None = None,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
+) -> dict[str, Any]:
+    return services.control.disable_trading(actor=actor, reason=body.reason if body else "")
 
 
 @trading.get("/events", summary="Audit trail of enable/disable/emergency actions")
@@ -152,11 +163,13 @@ def safety_status(services: Services = Depends(get_services)) -> dict[str, Any]:
     dependencies=[Depends(require_token)],
 )
 def emergency_stop(
-    body: EmergencyBody | None = None, services: Services = Depends(get_services)
+    body: EmergencyBody | None = None,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
 ) -> dict[str, Any]:
     body = body or EmergencyBody()
     report = services.control.engage_emergency(
-        "api", body.reason, cancel_open_orders=body.cancel_open_orders, close_positions=body.close_positions
+        actor, body.reason, cancel_open_orders=body.cancel_open_orders, close_positions=body.close_positions
     )
     return {"report": report.to_dict(), "state": services.control.state()}
 
@@ -166,11 +179,15 @@ def emergency_stop(
     summary="Release a halt: HALTED -> REDUCING (exits only)",
     dependencies=[Depends(require_token)],
 )
-def emergency_release(body: ReasonBody | None = None, services: Services = Depends(get_services)) -> Any:
+def emergency_release(
+    body: ReasonBody | None = None,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
+) -> Any:
     from coinpilot.engine.control import ControlError
 
     try:
-        return services.control.release_emergency("api", body.reason if body else "")
+        return services.control.release_emergency(actor, body.reason if body else "")
     except ControlError as exc:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
@@ -213,8 +230,10 @@ def validate_trade(body: TradeRequestBody, services: Services = Depends(get_serv
     dependencies=[Depends(require_token)],
     status_code=201,
 )
-def execute_trade(body: TradeRequestBody, services: Services = Depends(get_services)) -> JSONResponse:
-    return _trade_call(services, body, execute=True)
+def execute_trade(
+    body: TradeRequestBody, services: Services = Depends(get_services), actor: str = Depends(require_token)
+) -> JSONResponse:
+    return _trade_call(services, body, execute=True, actor=actor)
 
 
 @trades.get("/trades", summary="Recent trades in this mode")

@@ -14,6 +14,7 @@ import typer
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
+from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 OFF_WORDS = frozenset({"off", "none", ""})
 
@@ -171,6 +172,18 @@ def edit(
         if errors:
             raise FieldValidationError(errors)
         bot_repo.update_bot(s, row, bot_admin.normalise(patch), services.clock.now())
+        before, after = changed_fields(current, views.bot_dict(row))
+        if after:
+            record_change(
+                s,
+                at=services.clock.now(),
+                actor="cli",
+                mode=services.mode,
+                action="bot_updated",
+                bot_id=row.id,
+                before=before,
+                after=after,
+            )
         changed = ", ".join(sorted(patch))
         console.print(f"bot {row.id} {row.name!r} updated: {changed}", highlight=False)
 
@@ -182,7 +195,7 @@ def delete(
 ) -> None:
     """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin
+    from coinpilot.engine import bot_admin, views
     from coinpilot.store.db import session_scope
 
     services = _services()
@@ -194,5 +207,14 @@ def delete(
         if not yes and not typer.confirm(f"delete bot {row.id} {row.name!r} on {row.pair}?"):
             raise CliError("not deleted")
         label = f"bot {row.id} {row.name!r}"
+        record_change(
+            s,
+            at=services.clock.now(),
+            actor="cli",
+            mode=services.mode,
+            action="bot_deleted",
+            bot_id=row.id,
+            before=views.bot_dict(row),
+        )
         bot_admin.delete_bot(s, row)
     console.print(f"deleted {label}", highlight=False)

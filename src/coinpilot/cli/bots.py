@@ -9,6 +9,8 @@ from rich.table import Table
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
+from coinpilot.engine import views
+from coinpilot.store.repos.audit_trail import record_change
 
 app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
@@ -97,6 +99,15 @@ def create(
         raise FieldValidationError(errors)
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, bot_admin.normalise(values), services.clock.now())
+        record_change(
+            s,
+            at=services.clock.now(),
+            actor="cli",
+            mode=services.mode,
+            action="bot_created",
+            bot_id=bot.id,
+            after=views.bot_dict(bot),
+        )
         console.print(f"created bot {bot.id} {bot.name!r} on {bot.pair} (STOPPED)")
 
 

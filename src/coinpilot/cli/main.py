@@ -167,6 +167,7 @@ def _register_optional() -> None:
     trading_cli.register(app)
     __import__("coinpilot.cli.ops", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
+    __import__("coinpilot.cli.operations", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.export", fromlist=["register"]).register(app)
 
 

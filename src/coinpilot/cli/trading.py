@@ -226,6 +226,10 @@ def trade(
         )
     fn = services.trades.validate if dry_run else services.trades.execute
     result = fn(bot_id, side, quote_size=quote, base_size=base)
+    if not dry_run:
+        from coinpilot.engine.audit import record_manual_trade
+
+        record_manual_trade(services.sessions, services.clock, services.mode, "cli", bot_id, result)
     console.print(f"mode: [bold]{services.mode.value}[/bold]")
     if not result.allowed:
         for r in result.decision.get("reasons", []):

@@ -23,7 +23,7 @@ from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.strategy import StrategyConfig, exit_decision, plan_entry, sizing_temperature
-from coinpilot.domain.types import Action, BotStatus, Side, TemperatureLevel, TradeIntent
+from coinpilot.domain.types import Action, BotStatus, Side, TemperatureLevel, TradeIntent, quantize_down
 
 __all__ = [
     "BotView",
@@ -51,6 +51,9 @@ class BotView:
     # A person turned this position's automatic protection (stop-loss, trailing stop,
     # take-profit) off, explicitly and audited; only a RUNNING bot's confirmed SELL still exits.
     protection_off: bool = False
+    # The optional cooling exit is due: the bot stayed below its strategy's level for the whole
+    # period (computed from its evaluations when the view is loaded; see domain/cooling.py).
+    cooled: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,20 @@ def decide(
                 base_size=ex.base_size,
                 rung=ex.rung,
                 confirmation_driven=ex.intent is TradeIntent.SIGNAL_EXIT,
+            )
+        everything = quantize_down(pos.base_size, base_increment)
+        if (
+            view.cooled
+            and view.status is BotStatus.RUNNING
+            and strategy.cooling_exit_below
+            and everything > 0
+        ):
+            return OrderPlan(
+                Side.SELL,
+                TradeIntent.SIGNAL_EXIT,
+                f"the bot stayed below {strategy.cooling_exit_below.value} for "
+                f"{strategy.cooling_exit_minutes} minutes (cooling exit)",
+                base_size=everything,
             )
     if signal is None or view.status is not BotStatus.RUNNING:
         return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
+from coinpilot.domain.types import TemperatureLevel
+
 
 @dataclass(frozen=True)
 class SafetyLimits:
@@ -27,6 +29,9 @@ class SafetyLimits:
     daily_loss_limit_per_position_usd: Decimal = Decimal("25")
     weekly_loss_limit_per_position_usd: Decimal = Decimal("50")
     min_reserved_balance_usd: Decimal = Decimal("10")
+    # Opening or adding to a position needs the bot at least this warm on the buy side
+    # (None: no minimum). Exits never wait for temperature.
+    min_entry_temperature: TemperatureLevel | None = None
 
 
 # Upper bounds a configured limit may not exceed. None = no upper cap for that field.

@@ -33,6 +33,9 @@ Policy
   -daily_loss_limit_per_position_usd.
 - The cooldown after the bot's last fill is max(limits.cooldown_minutes, the bot's own cooldown);
   the tranche limit is min(limits.max_tranches, the bot's max_tranches).
+- Temperature: with ``limits.min_entry_temperature`` set, a buy (engine or manual) needs the
+  bot at least that warm on the buy side; an unknown temperature refuses the buy (fail closed).
+  Exits never wait for temperature.
 - Unknown balances fail closed: a buy without a known quote balance, or a sell without a known
   base balance, is refused.
 """
@@ -53,6 +56,7 @@ from coinpilot.domain.safety_types import (
     day_start,
     week_start,
 )
+from coinpilot.domain.temperature import level_rank
 from coinpilot.domain.types import BotStatus, Side
 from coinpilot.domain.usage import cooldown_minutes, cooldown_ready_at, tranche_limit
 
@@ -317,6 +321,24 @@ def _reserve(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reas
     )
 
 
+def _temperature(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
+    minimum = lim.min_entry_temperature
+    if r.is_exit or minimum is None:
+        return None
+    if c.entry_temperature is None:
+        return _r(
+            "TEMPERATURE_UNKNOWN",
+            "The bot's temperature is unknown (not evaluated yet); evaluate it before buying.",
+        )
+    if level_rank(c.entry_temperature) >= level_rank(minimum):
+        return []
+    return _r(
+        "TOO_COOL",
+        f"The bot is {c.entry_temperature.value} for a buy; opening or adding to a position needs "
+        f"at least {minimum.value}. Wait for a stronger buy signal.",
+    )
+
+
 def _holdings(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     if not r.is_exit or r.base_size is None:
         return None
@@ -354,6 +376,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("daily_position_loss", _daily_position_loss),
     ("weekly_loss", _weekly_loss),
     ("reserve", _reserve),
+    ("temperature", _temperature),
     ("holdings", _holdings),
 )
 

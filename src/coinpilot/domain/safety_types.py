@@ -14,7 +14,7 @@ from typing import Any
 
 from coinpilot.domain.market import Product
 from coinpilot.domain.trading_state import TradingState
-from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
+from coinpilot.domain.types import BotStatus, Side, TemperatureLevel, TradeIntent, TradingMode
 
 I = TradeIntent  # noqa: E741
 _AUTO_EXITS = frozenset({I.SIGNAL_EXIT, I.TAKE_PROFIT, I.STOP_LOSS, I.TRAILING_STOP})
@@ -90,6 +90,8 @@ class SafetyContext:
     # An unfinished trade of the bot that the order sync gave up on (needs a person): it blocks
     # entries, never exits (they sell only the settled position).
     trade_needs_attention: bool = False
+    # The bot's temperature for a buy (FROZEN when it leans to sell); None when unknown.
+    entry_temperature: TemperatureLevel | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(self))

@@ -90,6 +90,10 @@ class StrategyConfig:
     stop_loss_pct: Decimal | None = Decimal(5)
     trailing_stop_pct: Decimal | None = None
     exit_on_sell_signal: bool = True
+    # Optional cooling exit: sell the position when the bot stays below this temperature (for
+    # a buy) for ``cooling_exit_minutes`` (see :mod:`coinpilot.domain.cooling`). None: off.
+    cooling_exit_below: TemperatureLevel | None = None
+    cooling_exit_minutes: Decimal = Decimal(30)
 
     @staticmethod
     def default() -> StrategyConfig:
@@ -122,7 +126,16 @@ class StrategyConfig:
         exit_on_sell = data.get("exit_on_sell_signal", d.exit_on_sell_signal)
         if not isinstance(exit_on_sell, bool):
             raise TypeError("exit_on_sell_signal must be true or false")
+        raw_cooling = data.get("cooling_exit_below", d.cooling_exit_below)
+        try:
+            cooling = None if raw_cooling is None else TemperatureLevel(str(raw_cooling).lower())
+        except ValueError:
+            raise ValueError("cooling_exit_below must be frozen, cool, warm or hot (or empty)") from None
         return StrategyConfig(
+            cooling_exit_below=cooling,
+            cooling_exit_minutes=_dec(
+                data.get("cooling_exit_minutes", d.cooling_exit_minutes), "cooling_exit_minutes"
+            ),
             sizing=sizing,
             graduated_sizes=MappingProxyType(sizes),
             pyramid_factor=_dec(data.get("pyramid_factor", d.pyramid_factor), "pyramid_factor"),
@@ -150,6 +163,8 @@ class StrategyConfig:
             "stop_loss_pct": opt(self.stop_loss_pct),
             "trailing_stop_pct": opt(self.trailing_stop_pct),
             "exit_on_sell_signal": self.exit_on_sell_signal,
+            "cooling_exit_below": self.cooling_exit_below.value if self.cooling_exit_below else None,
+            "cooling_exit_minutes": str(self.cooling_exit_minutes),
         }
 
     def validate(self) -> list[tuple[str, str]]:
@@ -178,6 +193,10 @@ class StrategyConfig:
             previous = max(previous, gain)
         if sum((p for _, p in self.take_profit_ladder), Decimal(0)) > HUNDRED:
             errs.append(("take_profit_ladder", "the rungs together sell more than 100%"))
+        if not Decimal(0) < self.cooling_exit_minutes <= Decimal(7 * 24 * 60):
+            errs.append(("cooling_exit_minutes", "must be above 0 and at most a week (10080)"))
+        if self.cooling_exit_below is TemperatureLevel.FROZEN:
+            errs.append(("cooling_exit_below", "nothing is below frozen; use cool, warm or hot"))
         for name in ("stop_loss_pct", "trailing_stop_pct"):
             v: Decimal | None = getattr(self, name)
             if v is not None and not Decimal(0) < v < HUNDRED:

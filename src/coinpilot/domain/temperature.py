@@ -76,3 +76,21 @@ def temperature(score: float, buy_threshold: float, sell_threshold: float) -> Te
         distance_to_action=max(0.0, threshold - magnitude),
         leaning=leaning,
     )
+
+
+_LEVEL_ORDER = (TemperatureLevel.FROZEN, TemperatureLevel.COOL, TemperatureLevel.WARM, TemperatureLevel.HOT)
+
+
+def level_rank(level: TemperatureLevel) -> int:
+    """FROZEN 0 < COOL 1 < WARM 2 < HOT 3: "at least warm" is ``rank >= level_rank(WARM)``."""
+    return _LEVEL_ORDER.index(TemperatureLevel(level))
+
+
+def buy_side_temperature(score: float, buy_threshold: float, sell_threshold: float) -> TemperatureLevel:
+    """How hot the bot is *for a buy*: its temperature when it leans to buy, else FROZEN.
+
+    A bot hot on the sell side is no reason to open or add to a position, so the minimum entry
+    temperature in safety is judged on this, not on the side-blind level.
+    """
+    t = temperature(score, buy_threshold, sell_threshold)
+    return t.level if t.leaning is Action.BUY else TemperatureLevel.FROZEN

@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from coinpilot.alerts.watch import AlertWatcher
 from coinpilot.domain.clock import SystemClock
 from coinpilot.domain.trading_state import EXCHANGE_BREAKER
+from coinpilot.engine.audit import record_limits_if_changed
 from coinpilot.engine.bot_loop import TradingStep
 from coinpilot.engine.breaker import CircuitBreaker
 from coinpilot.engine.drift import DriftMonitor
@@ -23,13 +25,36 @@ from coinpilot.engine.loss_breaker import DailyLossBreaker
 from coinpilot.engine.runner import PeriodicRunner
 from coinpilot.engine.scheduler import EvaluationScheduler
 from coinpilot.engine.shutdown import DrainingTradingStep, drain_in_flight
-from coinpilot.engine.startup import BackgroundReconciliation
+from coinpilot.engine.startup import RECONCILIATION_REPORT, BackgroundReconciliation
 from coinpilot.services import Services
 from coinpilot.telemetry import Telemetry
 
 log = logging.getLogger("coinpilot.engine")
 
 DRIFT_INTERVAL_SECONDS = 300.0
+ESCALATION_INTERVAL_SECONDS = 15.0  # an incident drops the escalation step within this long
+
+
+def build_watcher(services: Services) -> AlertWatcher | None:
+    """The alert watcher, when alerts are configured (its dispatcher thread starts here)."""
+    if services.alerts is None:
+        return None
+    cfg = services.settings.alerts
+    exchange = services.exchange
+
+    def probe() -> None:  # one cheap, read-only call
+        exchange.get_balances(["USD"])
+
+    return AlertWatcher(
+        services.sessions,
+        services.clock,
+        services.mode,
+        services.alerts.start(),
+        daily_loss_limit=services.settings.safety_limits.daily_loss_limit_usd,
+        probe=probe,
+        unreachable_minutes=cfg.exchange_unreachable_minutes,
+        attention_minutes=cfg.trade_attention_minutes,
+    )
 
 
 @dataclass
@@ -111,6 +136,13 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
     started: list[EngineHandle] = []
 
     def launch() -> None:
+        record_limits_if_changed(services.sessions, services.clock, services.mode, settings.safety_limits)
+        watcher = build_watcher(services)
+        if watcher is not None:
+            watcher.check()  # marks where history ends: only what happens from now on is news
+            report = services.extras.get(RECONCILIATION_REPORT)
+            if report is not None:
+                watcher.reconciliation(report)
         services.sync.start()
         leases = None
         if services.engine.dialect.name == "postgresql":
@@ -120,6 +152,16 @@ def start_engine(services: Services, *, worker_id: str | None = None) -> Callabl
         tick = min(1.0, settings.engine_interval_seconds)
         handle.runners.append(PeriodicRunner("bot-scheduler", handle.cycle, tick))
         handle.runners.append(PeriodicRunner("position-drift", handle.drift.check, DRIFT_INTERVAL_SECONDS))
+        if services.escalation is not None and services.escalation.escalated:
+            handle.runners.append(
+                PeriodicRunner(
+                    "risk-escalation", services.escalation.check_incidents, ESCALATION_INTERVAL_SECONDS
+                )
+            )
+        if watcher is not None:
+            handle.runners.append(
+                PeriodicRunner("alerts", watcher.check, settings.alerts.check_interval_seconds)
+            )
         for r in handle.runners:
             r.start()
         started.append(handle)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
@@ -26,6 +25,7 @@ from coinpilot.domain.loss_lock import LossLock, loss_lock, window_start
 from coinpilot.domain.safety import day_start, week_start
 from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
+from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange
@@ -35,6 +35,7 @@ from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.jsonable import jsonable
+from coinpilot.store.repos.overview import bots_with_open_trades, load_overview, realized_per_bot_since
 
 log = logging.getLogger(__name__)
 
@@ -339,23 +340,23 @@ class ControlService:
         now = self._clock.now()
         today, week = day_start(now), week_start(now)
         with self._sf() as s:
-            per_bot = trade_repo.count_trades_per_bot_since(s, self._mode, today)
-            last_fills = trade_repo.last_fill_per_bot(s, self._mode)
-            bots = list(s.scalars(sa.select(Bot).order_by(Bot.id)))
-            positions = {p.bot_id: p for p in position_repo.positions_for_mode(s, self._mode)}
+            # The overview's loader: a fixed number of statements whatever the number of bots.
+            facts = load_overview(s, self._mode, today, recent_limit=0)
+            weekly = realized_per_bot_since(s, self._mode, week)
+            open_bots = bots_with_open_trades(s, self._mode)
+            attention = trade_repo.needs_attention_per_bot(s, self._mode)
             exposure = position_repo.total_cost(s, self._mode)
-            inflight = trade_repo.inflight_buy_quote(s, self._mode)
-            realised_today = trade_repo.realized_since(s, self._mode, today)
+            inflight = facts.inflight_buys
+            realised_today = facts.realized_today_total
+            per_bot = facts.trades_today
             bot_rows = []
-            for b in bots:
-                minutes = max(float(limits.cooldown_minutes), float(b.cooldown_minutes))
-                last = last_fills.get(b.id)
-                remaining = Decimal(0)
-                if last is not None:
-                    left = (last + timedelta(minutes=minutes) - now).total_seconds()
-                    remaining = Decimal(str(max(0.0, round(left, 3))))
-                pos = positions.get(b.id)
-                open_trades = trade_repo.open_trades(s, self._mode, b.id)
+            for b in facts.bots:
+                pos = facts.positions.get(b.id)
+                last = facts.last_fill.get(b.id)
+                remaining = cooldown_remaining(now, last, limits, b.cooldown_minutes).total_seconds()
+                cleared = b.runtime.loss_lock_cleared_at if b.runtime else None
+                lock = loss_lock(facts.recent_exits.get(b.id, []), now, limits, cleared)
+                lock = lock if lock.active(now) else LossLock(lock.losses, None)
                 bot_rows.append(
                     {
                         "bot_id": b.id,
@@ -365,20 +366,19 @@ class ControlService:
                         "status_reason": b.status_reason,
                         "trades_today": per_bot.get(b.id, 0),
                         "max_daily_trades_per_bot": limits.max_daily_trades_per_bot,
-                        "cooldown_minutes": minutes,
+                        "cooldown_minutes": cooldown_minutes(limits, b.cooldown_minutes),
                         "last_fill_at": last,
-                        "cooldown_remaining_seconds": remaining,
-                        "consecutive_losses": trade_repo.consecutive_losses(s, self._mode, b.id),
-                        "loss_lock_until": self._loss_lock(s, b, limits, now).until,
-                        "weekly_realized_pnl": trade_repo.realized_since(s, self._mode, week, b.id),
+                        "cooldown_remaining_seconds": Decimal(str(round(remaining, 3))),
+                        # The loss lock as the safety check computes it (domain/loss_lock.py).
+                        "consecutive_losses": lock.losses,
+                        "loss_lock_until": lock.until,
+                        "weekly_realized_pnl": weekly.get(b.id, Decimal(0)),
                         "position_cost": pos.cost if pos else Decimal(0),
                         "position_base": pos.base_size if pos else Decimal(0),
-                        "tranches": len([t for t in pos.tranches if t.closed_at is None]) if pos else 0,
-                        "has_open_trade": bool(open_trades),
+                        "tranches": facts.open_tranches.get(pos.id, 0) if pos else 0,
+                        "has_open_trade": b.id in open_bots,
                         "needs_attention": [
-                            {"trade_id": t.id, "reason": t.attention_reason}
-                            for t in open_trades
-                            if t.attention_reason is not None
+                            {"trade_id": tid, "reason": why} for tid, why in attention.get(b.id, [])
                         ],
                     }
                 )

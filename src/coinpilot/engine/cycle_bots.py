@@ -8,18 +8,19 @@ decision needs. Parsing a bot's configuration is cached per bot until its ``upda
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.bot import BotConfig
+from coinpilot.domain.cooling import Reading, cooling_exit_due
 from coinpilot.domain.decision import BotView, effective_strategy
 from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.engine import bot_loop
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.models import Bot, BotRuntime
+from coinpilot.store.models import Bot, BotRuntime, Evaluation
 from coinpilot.store.repos import positions as position_repo
 
 
@@ -102,6 +103,7 @@ def load_views(
     ids: list[int],
     statuses: tuple[BotStatus, ...],
     cache: ConfigCache,
+    now: datetime | None = None,
 ) -> dict[int, BotView]:
     """What the trading decision sees of each bot in ``ids`` with one of ``statuses``."""
     out: dict[int, BotView] = {}
@@ -115,8 +117,14 @@ def load_views(
         opened = {b: p.opened_at for b, p in positions.items() if p.base_size > 0 and p.opened_at is not None}
         rungs = bot_loop.rungs_taken(s, mode, opened)
         for bot_id, bot in bots.items():
-            config, _strategy = cache.resolve(bot)
+            config, strategy = cache.resolve(bot)
             pos = positions.get(bot_id)
+            cooled = (
+                now is not None
+                and strategy.cooling_exit_below is not None
+                and bot_id in opened
+                and _cooled(s, bot_id, config, strategy, now)
+            )
             out[bot_id] = BotView(
                 bot_id=bot_id,
                 pair=bot.pair,
@@ -127,6 +135,30 @@ def load_views(
                 high_water=bot.runtime.high_water_price if bot.runtime else None,
                 rungs_taken=rungs.get(bot_id, frozenset()),
                 has_open_trade=bot_id in open_ids,
+                cooled=cooled,
                 protection_off=bool(bot.runtime.protection_off) if bot.runtime else False,
             )
     return out
+
+
+def _cooled(s: Session, bot_id: int, config: BotConfig, strategy: StrategyConfig, now: datetime) -> bool:
+    """Whether the bot's cooling exit is due: its evaluations over the period, plus the last
+    one before it (the period must be proven from its start)."""
+    assert strategy.cooling_exit_below is not None
+    minutes = float(strategy.cooling_exit_minutes)
+    start = now - timedelta(minutes=minutes)
+    inside = s.execute(
+        sa.select(Evaluation.evaluated_at, Evaluation.score)
+        .where(Evaluation.bot_id == bot_id, Evaluation.evaluated_at > start, Evaluation.evaluated_at <= now)
+        .order_by(Evaluation.evaluated_at)
+    ).all()
+    before = s.execute(
+        sa.select(Evaluation.evaluated_at, Evaluation.score)
+        .where(Evaluation.bot_id == bot_id, Evaluation.evaluated_at <= start)
+        .order_by(Evaluation.evaluated_at.desc())
+        .limit(1)
+    ).all()
+    readings = [Reading(at, score) for at, score in [*before, *inside]]
+    return cooling_exit_due(
+        readings, now, strategy.cooling_exit_below, minutes, config.buy_threshold, config.sell_threshold
+    )

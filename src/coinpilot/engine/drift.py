@@ -26,6 +26,7 @@ from coinpilot.engine.reconcile import Drift, position_drift
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.db import session_scope
 from coinpilot.store.models import Bot, Position
+from coinpilot.store.repos import control as control_repo
 
 log = logging.getLogger("coinpilot.engine")
 
@@ -93,4 +94,13 @@ class DriftMonitor:
                     bot.status = BotStatus.PAUSED
                 bot.updated_at = now
             ids = tuple(b.id for b in bots)
+            # An incident for risk escalation (and an entry in the audit trail).
+            control_repo.record_event(
+                s,
+                at=now,
+                action="position_drift",
+                actor="drift_monitor",
+                mode=self._mode,
+                detail={**d.to_dict(), "bot_ids": list(ids), "paused": self.pause_on_drift},
+            )
         return DriftFinding(d, ids, self.pause_on_drift)

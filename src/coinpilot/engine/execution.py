@@ -21,14 +21,17 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.safety import validate
+from coinpilot.domain.safety import SafetyContext, validate
+from coinpilot.domain.temperature import buy_side_temperature
 from coinpilot.domain.trading_state import LOSS_BREAKER, breaker_target
 from coinpilot.domain.types import (
     Side,
@@ -37,6 +40,7 @@ from coinpilot.domain.types import (
     TradeStatus,
     TradingMode,
 )
+from coinpilot.engine import escalation
 from coinpilot.engine.fresh_approval import FreshApproval
 from coinpilot.engine.sync import OrderSync
 from coinpilot.engine.trade_intake import (
@@ -48,7 +52,7 @@ from coinpilot.engine.trade_intake import (
 )
 from coinpilot.exchange.base import Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock, read_session
-from coinpilot.store.models import Bot
+from coinpilot.store.models import Bot, BotRuntime
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -101,6 +105,7 @@ class TradeService:
         self._clock = clock
         self._mode = TradingMode(mode)
         self._limits = limits
+        self._escalated = escalation.is_escalated(self._mode)
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
         self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
@@ -283,7 +288,10 @@ class TradeService:
                     balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
-                    decision_obj = validate(prep.request, gathered.context, self._limits)
+                    limits = self._limits_now(s)
+                    context = self._with_temperature(s, gathered.context, prep, temperature, limits)
+                    gathered = replace(gathered, context=context)
+                    decision_obj = validate(prep.request, context, limits)
                     decision = dict(decision_obj.to_dict())
                     if prep.drift:
                         decision["drift"] = prep.drift
@@ -295,7 +303,9 @@ class TradeService:
                 raise _BotChanged  # gone, or the id names another bot: start over (input check)
             bot = gathered.facts.bot
             allowed = bool(decision.get("allowed"))
-            audit_id = self._audit(s, prep, create, decision, context=gathered.context, now=now)
+            audit_id = self._audit(
+                s, prep, create, decision, context=gathered.context, now=now, limits=limits
+            )
             if create:
                 self._apply_breakers(s, state, bot, decision_obj, decision, now)
             if not (create and allowed):
@@ -322,6 +332,35 @@ class TradeService:
             )
             return decision, audit_id, (trade_id, client_order_id)
 
+    def _limits_now(self, s: Session) -> SafetyLimits:
+        """The configured limits, capped by the risk-escalation step in production."""
+        if not self._escalated:
+            return self._limits
+        return escalation.limits_for(s, self._mode, self._limits)
+
+    def _with_temperature(
+        self,
+        s: Session,
+        context: SafetyContext,
+        prep: PreparedTrade,
+        temperature: TemperatureLevel | None,
+        limits: SafetyLimits,
+    ) -> SafetyContext:
+        """Add the bot's buy-side temperature when a minimum applies to this buy: the engine's
+        own reading for its entries, else the bot's latest evaluation."""
+        if prep.request.is_exit or limits.min_entry_temperature is None:
+            return context
+        level = temperature if prep.request.intent is TradeIntent.ENTRY else None
+        if level is None:
+            row = s.execute(
+                sa.select(BotRuntime.last_score, Bot.buy_threshold, Bot.sell_threshold)
+                .join(Bot, Bot.id == BotRuntime.bot_id)
+                .where(BotRuntime.bot_id == prep.request.bot_id)
+            ).first()
+            if row is not None and row[0] is not None:
+                level = buy_side_temperature(row[0], row[1], row[2])
+        return replace(context, entry_temperature=level)
+
     def _audit(
         self,
         s: Session,
@@ -331,8 +370,10 @@ class TradeService:
         *,
         context: Any,
         now: datetime,
+        limits: SafetyLimits | None = None,
     ) -> int:
-        """The audit row of a safety decision, with the inputs it saw."""
+        """The audit row of a safety decision, with the inputs it saw (and the limits in force,
+        when escalation lowered them)."""
         return write_audit(
             s,
             now=now,
@@ -345,7 +386,7 @@ class TradeService:
             request={**jsonable(prep.request), "dry_run": not create},
             inputs={
                 "context": jsonable(context) if context is not None else None,
-                "limits": self._limits_json,
+                "limits": self._limits_json if limits in (None, self._limits) else jsonable(limits),
                 "decision": jsonable(decision),
             },
         )

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from coinpilot.domain.confirmation import status_of
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.loss_lock import loss_lock
 from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.domain.usage import bot_usage, loss_streak
+from coinpilot.domain.usage import bot_usage
 from coinpilot.engine.views import (
     iso,
     money,
@@ -78,6 +79,9 @@ def _bot_row(
     rt = bot.runtime
     mark = rt.last_price if rt is not None else None
     pos = facts.positions.get(bot.id)
+    # The safety check's own loss lock (window, reset on resume, expiry) over the newest exits.
+    cleared = rt.loss_lock_cleared_at if rt is not None else None
+    lock = loss_lock(facts.recent_exits.get(bot.id, []), now, limits, cleared)
     usage = bot_usage(
         now=now,
         limits=limits,
@@ -85,7 +89,7 @@ def _bot_row(
         bot_max_tranches=bot.max_tranches,
         trades_today=facts.trades_today.get(bot.id, 0),
         last_fill_at=facts.last_fill.get(bot.id),
-        consecutive_losses=loss_streak(facts.recent_exits.get(bot.id, [])),
+        consecutive_losses=lock.losses,
         realized_pnl_today=facts.realized_today.get(bot.id, ZERO),
         position_cost=pos.cost if pos is not None and pos.base_size > 0 else ZERO,
         open_tranches=facts.open_tranches.get(pos.id, 0) if pos is not None else 0,
@@ -120,6 +124,7 @@ def _bot_row(
             "cooldown_minutes": usage.cooldown_minutes,
             "cooldown_remaining_seconds": usage.cooldown_remaining_seconds,
             "consecutive_losses": usage.consecutive_losses,
+            "loss_lock_until": iso(lock.until) if lock.active(now) else None,
             "max_consecutive_losses": usage.max_consecutive_losses,
             "realized_pnl_today": money(usage.realized_pnl_today),
             "daily_loss_limit_usd": money(usage.daily_loss_limit),

@@ -245,7 +245,9 @@ class EvaluationScheduler:
     def _views(
         self, ids: list[int], statuses: tuple[BotStatus, ...] = (BotStatus.RUNNING,)
     ) -> dict[int, BotView]:
-        return cycle_bots.load_views(self._evals.sessions, self._mode, ids, statuses, self._configs)
+        return cycle_bots.load_views(
+            self._evals.sessions, self._mode, ids, statuses, self._configs, self._evals.clock.now()
+        )
 
     def protect(self, skip: Iterable[int] = (), quotes: dict[str, BestBidAsk] | None = None) -> int:
         """The protection pass: stop-loss, trailing stop and take-profit for every bot holding a

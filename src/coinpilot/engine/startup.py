@@ -14,10 +14,13 @@ import threading
 from collections.abc import Callable
 
 from coinpilot.engine.reconcile import reconcile_all
+from coinpilot.engine.sync import SyncReport
 from coinpilot.services import Services
 from coinpilot.store.repos import trades as trade_repo
 
 log = logging.getLogger("coinpilot.engine")
+
+RECONCILIATION_REPORT = "reconciliation_report"  # Services.extras key: the start-up SyncReport
 
 
 class BackgroundReconciliation:
@@ -52,9 +55,11 @@ class BackgroundReconciliation:
     def _run(self) -> None:
         svc = self._services
         try:
-            reconcile_all(svc.sessions, svc.exchange, svc.clock, svc.mode, svc.trades.fresh_approval)
-        except Exception:  # the order sync keeps trying every unfinished trade afterwards
+            report = reconcile_all(svc.sessions, svc.exchange, svc.clock, svc.mode, svc.trades.fresh_approval)
+            svc.extras[RECONCILIATION_REPORT] = report  # read by the alerts (anything unexpected?)
+        except Exception as exc:  # the order sync keeps trying every unfinished trade afterwards
             log.exception("start-up reconciliation failed; the order sync keeps trying")
+            svc.extras[RECONCILIATION_REPORT] = SyncReport(errors=[f"reconciliation failed: {exc!r}"[:300]])
         with self._lock:
             if self._cancelled:
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, aliased
 
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
-from coinpilot.store.repos.trade_counters import counts_against_limits, inflight_buy_quote
+from coinpilot.store.repos.trade_counters import NON_FINAL, counts_against_limits, inflight_buy_quote
 
 ZERO = Decimal(0)
 # The newest exits read per bot for its loss streak: more than the hard cap on
 # max_consecutive_losses (10), so the streak is exact wherever a limit can act on it.
 LOSS_STREAK_WINDOW = 20
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -36,7 +37,7 @@ class OverviewFacts:
     trades_today: dict[int, int]
     last_fill: dict[int, datetime]
     realized_today: dict[int, Decimal]
-    recent_exits: dict[int, list[Decimal | None]]  # newest first, at most LOSS_STREAK_WINDOW
+    recent_exits: dict[int, list[tuple[datetime, Decimal | None]]]  # (time, P&L), newest first
     last_trades: dict[int, Trade]
     recent_trades: list[tuple[Trade, str]]
     control: ControlState | None
@@ -102,48 +103,88 @@ def _realized_today(
     return dict(out)
 
 
-def _recent_exits(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, list[Decimal | None]]:
-    """Each bot's newest exits (realised P&L, newest first), one bounded index range per bot."""
+def realized_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, Decimal]:
+    """Each bot's realised P&L booked since ``since`` (one statement for all bots)."""
+    return _realized_today(session, mode, since, None)
+
+
+def bots_with_open_trades(session: Session, mode: TradingMode) -> set[int]:
+    """Bots with a trade not final yet (one ``ix_trades_mode_status`` range)."""
+    rows = session.execute(
+        sa.select(Trade.bot_id).where(Trade.mode == mode, Trade.status.in_(NON_FINAL)).distinct()
+    )
+    return {int(b) for (b,) in rows}
+
+
+def _recent_exits(
+    session: Session, mode: TradingMode, bot_id: int | None
+) -> dict[int, list[tuple[datetime, Decimal | None]]]:
+    """Each bot's newest exits (realised P&L, newest first), at most LOSS_STREAK_WINDOW.
+
+    Per bot: the time of its LOSS_STREAK_WINDOW-th newest exit (one ``ix_trades_bot_realized``
+    look-up), then the exits at or after it (a short index range), so history never adds work."""
     t2 = aliased(Trade)
-    newest = (
-        sa.select(t2.id)
+    oldest_kept = (
+        sa.select(t2.realized_at)
         .where(t2.bot_id == Bot.id, t2.mode == mode, t2.realized_at.is_not(None))
-        .order_by(t2.realized_at.desc(), t2.id.desc())
-        .limit(LOSS_STREAK_WINDOW)
+        .order_by(t2.realized_at.desc())
+        .limit(1)
+        .offset(LOSS_STREAK_WINDOW - 1)
         .correlate(Bot)
+        .scalar_subquery()
+    )
+    # A materialised table of (bot, since) first, so the database walks the bots and then each bot's
+    # short range of exits (joined the other way round, SQLite scans every exit).
+    windows = (
+        sa.select(Bot.id.label("bot_id"), sa.func.coalesce(oldest_kept, EPOCH).label("since"))
+        .where(_for_bots(bot_id, Bot.id))
+        .cte("windows")
+        .prefix_with("MATERIALIZED")  # not folded into the join (SQLite and PostgreSQL 12+)
     )
     rows = session.execute(
-        sa.select(Bot.id, Trade.realized_pnl)
-        .select_from(Bot)
-        .join(Trade, Trade.id.in_(newest))
-        .where(_for_bots(bot_id, Bot.id))
-        .order_by(Bot.id, Trade.realized_at.desc(), Trade.id.desc())
+        sa.select(windows.c.bot_id, Trade.realized_at, Trade.realized_pnl)
+        .select_from(windows)
+        .join(
+            Trade,
+            sa.and_(
+                Trade.bot_id == windows.c.bot_id,
+                Trade.mode == mode,
+                Trade.realized_at >= windows.c.since,
+            ),
+        )
+        .order_by(windows.c.bot_id, Trade.realized_at.desc(), Trade.id.desc())
     )
-    out: dict[int, list[Decimal | None]] = defaultdict(list)
-    for row_bot, pnl in rows:
-        out[int(row_bot)].append(pnl)
+    out: dict[int, list[tuple[datetime, Decimal | None]]] = defaultdict(list)
+    for row_bot, at, pnl in rows:
+        if len(out[int(row_bot)]) < LOSS_STREAK_WINDOW:  # ties at the boundary time
+            out[int(row_bot)].append((at, pnl))
     return dict(out)
 
 
 def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Trade]:
+    """Each bot's newest trade: one ``ix_trades_bot_created`` look-up per bot."""
     t2 = aliased(Trade)
     newest = (
-        sa.select(sa.func.max(t2.id))
+        sa.select(t2.id)
         .where(t2.bot_id == Bot.id, t2.mode == mode)
+        .order_by(t2.created_at.desc(), t2.id.desc())
+        .limit(1)
         .correlate(Bot)
         .scalar_subquery()
     )
-    rows = session.scalars(sa.select(Trade).join(Bot, Trade.id == newest).where(_for_bots(bot_id, Bot.id)))
-    return {t.bot_id: t for t in rows}
+    ids = [i for (i,) in session.execute(sa.select(newest).where(_for_bots(bot_id, Bot.id))) if i is not None]
+    if not ids:
+        return {}
+    return {t.bot_id: t for t in session.scalars(sa.select(Trade).where(Trade.id.in_(ids)))}
 
 
 def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[Trade, str]]:
+    newest = sa.select(Trade.id).where(Trade.mode == mode).order_by(Trade.id.desc()).limit(limit).subquery()
     rows = session.execute(
         sa.select(Trade, Bot.name)
+        .join(newest, newest.c.id == Trade.id)
         .join(Bot, Bot.id == Trade.bot_id)
-        .where(Trade.mode == mode)
         .order_by(Trade.id.desc())
-        .limit(limit)
     ).all()
     return [(t, name) for t, name in rows]
 

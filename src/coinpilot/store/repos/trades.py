@@ -66,6 +66,7 @@ __all__ = [
     "last_fill_per_bot",
     "lock_trade",
     "mark_acknowledged",
+    "needs_attention_per_bot",
     "non_final_ids",
     "open_trades",
     "realized_since",
@@ -148,6 +149,19 @@ def due_for_sync(session: Session, mode: TradingMode, now: datetime, limit: int 
 def non_final_ids(session: Session, mode: TradingMode) -> list[int]:
     stmt = sa.select(Trade.id).where(Trade.mode == mode, Trade.status.in_(NON_FINAL))
     return list(session.scalars(stmt.order_by(Trade.id)))
+
+
+def needs_attention_per_bot(session: Session, mode: TradingMode) -> dict[int, list[tuple[int, str]]]:
+    """Unfinished trades a person must look at, per bot, in one statement: (trade id, reason)."""
+    stmt = (
+        sa.select(Trade.bot_id, Trade.id, Trade.attention_reason)
+        .where(Trade.mode == mode, Trade.status.in_(NON_FINAL), Trade.attention_reason.is_not(None))
+        .order_by(Trade.id)
+    )
+    out: dict[int, list[tuple[int, str]]] = {}
+    for bot_id, trade_id, reason in session.execute(stmt):
+        out.setdefault(bot_id, []).append((trade_id, reason or ""))
+    return out
 
 
 def get_trade(session: Session, trade_id: int) -> Trade | None:

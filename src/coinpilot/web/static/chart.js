@@ -85,7 +85,9 @@
     const grid = cssVar("--border") || "#dde1e7";
     const chart = LC.createChart(container, {
       autoSize: true,
-      layout: { background: { color: "transparent" }, textColor: text, panes: { separatorColor: grid } },
+      // The library's own logo injects a <style> element, which a strict CSP blocks; the
+      // attribution is a plain link under the chart instead (bot_page.js).
+      layout: { background: { color: "transparent" }, textColor: text, panes: { separatorColor: grid }, attributionLogo: false },
       grid: { vertLines: { color: grid }, horzLines: { color: grid } },
       timeScale: { timeVisible: step < 86400, secondsVisible: false },
       rightPriceScale: { borderColor: grid },
@@ -129,6 +131,10 @@
       line.setData(toLine(times, macd));
     }
 
+    // The price pane gets most of the height; indicator panes share the rest.
+    const panes = typeof chart.panes === "function" ? chart.panes() : [];
+    if (panes.length > 1 && typeof panes[0].setStretchFactor === "function") panes[0].setStretchFactor(2.5);
+
     // Protection levels, exactly as the server computed them from the engine's rules.
     const lv = page.levels || {};
     const priceLine = (price, color, title, style) => {
@@ -162,7 +168,7 @@
     }
     const plugin = LC.createSeriesMarkers(series, markers);
     // The newest 150 candles, with room on the right so the latest markers clear the price axis.
-    chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, times.length - 150), to: times.length + 4 });
+    chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, times.length - 150), to: times.length + 16 });
     container.dataset.markerCount = String(plugin.markers().length);
     container.dataset.candleCount = String(series.data().length);
     return { chart, plugin, shown: markers.length, outside };
