@@ -265,3 +265,19 @@ def test_trading_a_deleted_bot_whose_pair_was_cached_is_422_not_500(client) -> N
         r = client.post(f"/api/v1/trades/{route}", json=body, headers=AUTH)
         assert r.status_code == 422, r.text
         assert _fields_of(r) == ["bot_id"]
+
+
+def test_a_malformed_trade_for_a_deleted_bot_whose_pair_was_cached_is_422_not_500(client, engine) -> None:
+    """Found by the fuzzer: the audit row of the malformed request named the deleted bot."""
+    bot = _make_bot(client)
+    client.post("/api/v1/trading/enable", headers=AUTH)
+    good = {"bot_id": bot, "side": "buy", "quote_size": "10"}
+    assert client.post("/api/v1/trades/validate", json=good, headers=AUTH).status_code == 200
+    assert client.delete(f"/api/v1/bots/{bot}", headers=AUTH).status_code == 204
+    before = database_fingerprint(engine)
+    for body in ({"bot_id": bot, "side": "buy"}, {"bot_id": bot, "side": "buy", "quote_size": "0"}):
+        for route in ("validate", "execute"):
+            r = client.post(f"/api/v1/trades/{route}", json=body, headers=AUTH)
+            assert r.status_code == 422, r.text
+            assert _fields_of(r) == ["bot_id"]
+    assert database_fingerprint(engine) != before  # each refusal is audited (without the bot)

@@ -127,6 +127,68 @@ def test_exchange_check_without_keys_says_what_to_set(cli_env) -> None:
     assert "COINPILOT_COINBASE_API_KEY" in r.stderr
 
 
+def _one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_exchange_check_with_a_bad_key_is_one_line_without_traceback(cli_env) -> None:
+    env = {
+        **cli_env,
+        "COINPILOT_COINBASE_API_KEY": "organizations/x/apiKeys/y",
+        "COINPILOT_COINBASE_API_SECRET": "not a private key",
+        "COINPILOT_COINBASE_BASE_URL": "127.0.0.1:9",
+    }
+    r = run(env, "exchange", "check")
+    assert r.returncode == 1
+    line = _one_line(r)
+    assert "API key" in line and "COINPILOT_COINBASE_API_KEY" in line
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_needs_debug(cli_env) -> None:
+    env = {**cli_env, "COINPILOT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    r = run(env, "bots", "list")
+    assert r.returncode == 1
+    assert "--debug" in _one_line(r)
+    r = run(env, "--debug", "bots", "list")
+    assert r.returncode != 0
+    assert "Traceback" in r.stderr
+
+
+def test_a_short_api_token_stops_start_up_in_one_line(cli_env) -> None:
+    r = run({**cli_env, "COINPILOT_API_TOKEN": "x"}, "serve", "--port", "1")
+    assert r.returncode == 2
+    assert "COINPILOT_API_TOKEN" in _one_line(r) and "32 characters" in r.stderr
+
+
+def test_a_non_loopback_bind_needs_expose(cli_env) -> None:
+    r = run(cli_env, "serve", "--host", "0.0.0.0", "--port", "1")
+    assert r.returncode == 1
+    line = _one_line(r)
+    assert "--expose" in line and "0.0.0.0" in line
+
+
+def test_expose_prints_what_is_reachable_before_serving(cli_env) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [*COINPILOT, "serve", "--host", "0.0.0.0", "--port", str(port), "--expose", "--no-engine"],
+        env={**cli_env, "COINPILOT_API_TOKEN": "t" * 32},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stderr.readline() if proc.stderr else ""
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "0.0.0.0" in first and "without a token" in first and "COINPILOT_ALLOWED_HOSTS" in first
+
+
 def test_stop_with_close_sells_the_position_and_protection_off_needs_a_reason(cli_env) -> None:
     run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
     assert run(cli_env, "trading", "enable").returncode == 0

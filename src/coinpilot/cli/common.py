@@ -45,10 +45,15 @@ def one_line_errors(fn: F) -> F:
             message = describe_error(exc)
             if message is None:
                 raise
-            err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/red] {one_line(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2 if isinstance(exc, ConfigError) else 1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def one_line(message: str) -> str:
+    """Messages from libraries (the Coinbase SDK's key errors) can span lines: join them."""
+    return " ".join(message.split())
 
 
 def describe_error(exc: Exception) -> str | None:
@@ -78,5 +83,5 @@ def settings_or_exit(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {one_line(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

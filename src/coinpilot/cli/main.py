@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from coinpilot.cli import bots as bots_cli
-from coinpilot.cli.common import console, err_console, one_line_errors, settings_or_exit
+from coinpilot.cli.common import console, err_console, one_line, one_line_errors, settings_or_exit
 
 app = typer.Typer(
     name="coinpilot",
@@ -123,9 +123,12 @@ def run_cli(application: typer.Typer, args: list[str] | None = None) -> int:
     # Typer 0.29 ships its own copy of Click; its exception classes live here.
     from typer._click import exceptions as click_errors
 
+    argv = list(sys.argv[1:] if args is None else args)
+    debug = "--debug" in argv  # anywhere on the line: show tracebacks of unexpected errors
+    argv = [a for a in argv if a != "--debug"]
     try:
         result = typer.main.get_command(application).main(
-            args=args, prog_name="coinpilot", standalone_mode=False
+            args=argv, prog_name="coinpilot", standalone_mode=False
         )
     except click_errors.NoArgsIsHelpError as exc:
         exc.show()  # a group called bare prints its help, as before
@@ -143,6 +146,16 @@ def run_cli(application: typer.Typer, args: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         err_console.print("aborted", highlight=False)
+        return 1
+    except Exception as exc:
+        if debug:
+            raise
+        err_console.print(
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {one_line(str(exc))} "
+            "(run again with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 1
     return result if isinstance(result, int) else 0
 

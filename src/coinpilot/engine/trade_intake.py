@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
@@ -201,7 +202,21 @@ class TradeIntake:
         )
 
     def audit_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> NoReturn:
-        """Audit the malformed request, then raise ``InvalidTradeRequest``."""
+        """Audit the malformed request, then raise ``InvalidTradeRequest``.
+
+        The bot's pair may come from the cache while the bot itself is gone: then the audit row
+        cannot name it, and the request is refused as one for an unknown bot."""
+        try:
+            self._write_invalid(raw, bot_id, field, message)
+        except IntegrityError:
+            if bot_id is None:
+                raise
+            self.forget(bot_id)
+            field, message = "bot_id", f"no bot with id {bot_id!r}"
+            self._write_invalid(raw, None, field, message)
+        raise InvalidTradeRequest(field, message)
+
+    def _write_invalid(self, raw: dict[str, Any], bot_id: int | None, field: str, message: str) -> None:
         with self._sf() as s, s.begin():
             write_audit(
                 s,
@@ -218,24 +233,29 @@ class TradeIntake:
                 },
                 inputs={},
             )
-        raise InvalidTradeRequest(field, message)
 
     def _refuse_early(
         self, raw: dict[str, Any], bot_id: int | None, side: Side, intent: TradeIntent, message: str
     ) -> ExecutionResult:
         """Refuse (and audit) a request the market cannot price: fail closed."""
         decision = refusal("market_data_unavailable", message)
-        with self._sf() as s, s.begin():
-            audit_id = write_audit(
-                s,
-                now=self._clock.now(),
-                mode=self._mode,
-                bot_id=bot_id,
-                side=side,
-                intent=intent,
-                allowed=False,
-                reasons=decision["reasons"],
-                request=raw,
-                inputs={"decision": decision},
-            )
+        try:
+            with self._sf() as s, s.begin():
+                audit_id = write_audit(
+                    s,
+                    now=self._clock.now(),
+                    mode=self._mode,
+                    bot_id=bot_id,
+                    side=side,
+                    intent=intent,
+                    allowed=False,
+                    reasons=decision["reasons"],
+                    request=raw,
+                    inputs={"decision": decision},
+                )
+        except IntegrityError:  # the bot of a cached pair is gone
+            if bot_id is None:
+                raise
+            self.forget(bot_id)
+            self.audit_invalid(raw, None, "bot_id", f"no bot with id {bot_id!r}")
         return ExecutionResult(False, decision, audit_id, None)

@@ -223,6 +223,7 @@ def in_flight(
                 bot_open = True
             else:
                 bot_attention = True
+        quote: Decimal | None = None
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
             all_quote += quote
@@ -232,7 +233,9 @@ def in_flight(
             continue
         base_cur, _, quote_cur = str(t.pair).partition("-")
         if t.side == Side.BUY:
-            unheld[quote_cur] = unheld.get(quote_cur, ZERO) + _inflight_quote(session, t)
+            if quote is None:  # valued once: a base-sized buy may cost a read of its audit row
+                quote = _inflight_quote(session, t)
+            unheld[quote_cur] = unheld.get(quote_cur, ZERO) + quote
         elif t.requested_base_size is not None:
             unheld[base_cur] = unheld.get(base_cur, ZERO) + t.requested_base_size
     return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention)
