@@ -7,33 +7,32 @@ Facts checked against the installed SDK 1.8.4 source:
 - URLs are ``https://{base_url}{path}``; the JWT (ES256/EdDSA) is rebuilt per request.
 - 4xx/5xx raise ``requests.HTTPError``; responses are typed objects (we only use ``to_dict()``).
 - The SDK does not retry; this adapter retries 429/5xx/timeouts/connection errors with
-  exponential backoff + jitter. Order creation is retried with the SAME client_order_id:
-  Coinbase answers a replay with the existing order, so a retry cannot double an order.
+  exponential backoff + jitter (``coinbase_requests.py``). Order creation is retried with the
+  SAME client_order_id: Coinbase answers a replay with the existing order, so a retry cannot double an order.
+
+This module holds the construction (guards, key check, TLS trust) and the order/account calls;
+the request plumbing is in ``coinbase_requests.py`` and the market-data reads in
+``coinbase_market.py`` (base classes of :class:`CoinbaseExchange`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
-import multiprocessing
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
-import requests
 from coinbase import jwt_generator
 from coinbase.rest import RESTClient
 
 from coinpilot.config import Settings, is_loopback_host, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
-from coinpilot.domain.market import BestBidAsk, Candles, Product
-from coinpilot.domain.types import Granularity, Side, TradingMode, quantize_down
+from coinpilot.domain.market import Product
+from coinpilot.domain.types import Side, TradingMode, quantize_down
 from coinpilot.exchange import coinbase_errors as errs
 from coinpilot.exchange.base import (
     AuthenticationFailed,
@@ -48,20 +47,11 @@ from coinpilot.exchange.base import (
     OrderRequest,
     OrderSnapshot,
     ProductionGuardError,
-    ProductNotFound,
 )
-from coinpilot.exchange.coinbase_clock import time_endpoint_skew
-from coinpilot.exchange.coinbase_parse import (
-    parse_decimal,
-    parse_fill,
-    parse_order,
-    parse_product,
-    parse_time,
-)
+from coinpilot.exchange.coinbase_market import MAX_CANDLES_PER_REQUEST, CoinbaseMarketData
+from coinpilot.exchange.coinbase_parse import parse_decimal, parse_fill, parse_order
 from coinpilot.exchange.ratelimit import TokenBucket
 
-T = TypeVar("T")
-MAX_CANDLES_PER_REQUEST = 350
 # How far around a trade's creation its order is looked for (covers clock skew and a slow send).
 FIND_ORDER_MARGIN = timedelta(hours=1)
 
@@ -79,7 +69,7 @@ def guard_base_url(base_url: str) -> None:
         )
 
 
-class CoinbaseExchange:
+class CoinbaseExchange(CoinbaseMarketData):
     """Implements :class:`coinpilot.exchange.base.Exchange` in PRODUCTION mode."""
 
     def __init__(
@@ -169,200 +159,6 @@ class CoinbaseExchange:
     @property
     def mode(self) -> TradingMode:
         return TradingMode.PRODUCTION
-
-    def rate_limiter_tokens(self) -> float:
-        """Requests the client-side limiter allows now without waiting (metrics headroom)."""
-        return self._limiter.available
-
-    @property
-    def authenticated(self) -> bool:
-        return bool(self._client.is_authenticated)
-
-    # ---- plumbing ---------------------------------------------------------------------------
-    def _record_date(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        header = response.headers.get("Date")
-        if header:
-            try:
-                server = email.utils.parsedate_to_datetime(header)
-            except (TypeError, ValueError):
-                return
-            self.server_time_offset = (server - self._wall.now()).total_seconds()
-
-    def clock_skew(self) -> tuple[float | None, float | None]:
-        """(Coinbase minus local seconds from its time endpoint, from the last Date header)."""
-        return time_endpoint_skew(self._client.get_unix_time, self._wall.now), self.server_time_offset
-
-    def _auth_failure(self, exc: requests.HTTPError) -> AuthenticationFailed:
-        """A refused token blames the clock when the clock is off, else the key."""
-        if errs.status_of(exc) == 401:
-            endpoint, header = self.clock_skew()
-            skew = errs.skew_of(endpoint, header)
-            if skew is not None and abs(skew) > errs.CLOCK_SKEW_LIMIT_SECONDS:
-                return errs.clock_skew_error(endpoint, header)
-        return errs.auth_error(exc)
-
-    def _backoff(self, attempt: int) -> float:
-        base = min(self._backoff_max, self._backoff_base * 2 ** (attempt - 1))
-        return float(base / 2 + base / 2 * self._jitter())
-
-    def _call(
-        self,
-        what: str,
-        fn: Callable[..., T],
-        *args: Any,
-        not_found: type[ExchangeError] | None = None,
-        **kwargs: Any,
-    ) -> T:
-        last = ""
-        attempts = getattr(self._local, "attempts", None) or self._max_attempts
-        for attempt in range(1, attempts + 1):
-            retry_after = 0.0
-            self._limiter.acquire()
-            self.calls.hit(what)
-            started = time.perf_counter()
-            outcome = "error"
-            try:
-                result = fn(*args, **kwargs)
-                outcome = "200"
-                return result
-            except requests.HTTPError as exc:
-                status = errs.status_of(exc)
-                outcome = str(status)
-                if status in (401, 403):
-                    raise self._auth_failure(exc) from None
-                if status == 404 and not_found is not None:
-                    _, message = errs.body_code(exc)
-                    raise not_found(
-                        f"{what}: Coinbase says not found ({message})", code="NOT_FOUND"
-                    ) from None
-                if not errs.is_retryable_status(status):
-                    raise errs.client_error(exc, what) from None
-                last = f"HTTP {status}"
-                retry_after = errs.retry_after_seconds(exc)
-            except requests.exceptions.SSLError as exc:
-                raise errs.unavailable(what, attempt, f"TLS error: {exc}") from None
-            except (requests.RequestException, ValueError) as exc:
-                # timeouts, dropped connections, truncated or non-JSON bodies: outcome unknown
-                last = type(exc).__name__
-                outcome = "timeout" if isinstance(exc, requests.Timeout) else "error"
-            except multiprocessing.AuthenticationError:
-                raise AuthenticationFailed(
-                    "no Coinbase API key configured: " + errs.AUTH_ADVICE, code="NO_KEY"
-                ) from None
-            finally:
-                if self.request_observer is not None:
-                    self.request_observer(what, outcome, time.perf_counter() - started)
-            if attempt < attempts:
-                # a 429's Retry-After wins over our backoff (bounded by backoff_max)
-                self._sleep(max(self._backoff(attempt), min(retry_after, self._backoff_max)))
-        raise errs.unavailable(what, attempts, last)
-
-    @contextlib.contextmanager
-    def single_attempt(self) -> Iterator[None]:
-        """Calls made in this block (this thread) try once: a request someone waits for answers
-        within one timeout; the order sync makes the later attempts in the background."""
-        previous = getattr(self._local, "attempts", None)
-        self._local.attempts = 1
-        try:
-            yield
-        finally:
-            self._local.attempts = previous
-
-    # ---- market data ----------------------------------------------------------------------
-    def list_products(self) -> list[Product]:
-        c = self._client
-        if self.authenticated:
-            resp = self._call("list products", c.get_products)
-        else:
-            resp = self._call("list products", c.get_public_products)
-        products = [parse_product(p) for p in resp.to_dict().get("products") or []]
-        self._products.update({p.product_id: p for p in products})
-        return products
-
-    def get_product(self, pair: str) -> Product:
-        fn = self._client.get_product if self.authenticated else self._client.get_public_product
-        product = parse_product(self._call("get product", fn, pair, not_found=ProductNotFound).to_dict())
-        self._products[pair] = product
-        return product
-
-    def cached_product(self, pair: str) -> Product:
-        return self._products.get(pair) or self.get_product(pair)
-
-    def get_candles(self, pair: str, granularity: Granularity, start: datetime, end: datetime) -> Candles:
-        g = granularity.seconds
-        lo, hi = int(start.timestamp()), int(end.timestamp())
-        fn = self._client.get_candles if self.authenticated else self._client.get_public_candles
-        rows: dict[int, dict[str, Any]] = {}
-        chunk_start = lo
-        while chunk_start < hi:
-            chunk_end = min(hi, chunk_start + MAX_CANDLES_PER_REQUEST * g)
-            resp = self._call(
-                "get candles",
-                fn,
-                pair,
-                str(chunk_start),
-                str(chunk_end),
-                granularity.value,
-                not_found=ProductNotFound,
-            )
-            for c in resp.to_dict().get("candles") or []:
-                t = int(c["start"])
-                if lo <= t < hi:
-                    rows[t] = c
-            chunk_start = chunk_end
-        # Coinbase includes the candle still forming at the window's end (callers ask up to
-        # "now"): only candles closed by then leave the adapter. The shared cache also cuts at
-        # the engine's clock, so a window reaching past now cannot let a forming one through.
-        rows = {t: c for t, c in rows.items() if t + g <= hi}
-        if not rows:
-            return Candles.empty(pair, granularity)
-        order = sorted(rows)
-
-        def col(name: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-            return np.array([float(rows[t][name]) for t in order], dtype=np.float64)
-
-        return Candles(
-            pair,
-            granularity,
-            np.array(order, dtype=np.int64),
-            col("open"),
-            col("high"),
-            col("low"),
-            col("close"),
-            col("volume"),
-        )
-
-    def get_best_bid_ask(self, pairs: Sequence[str]) -> dict[str, BestBidAsk]:
-        if not pairs:
-            return {}
-        if self.authenticated:
-            books = (
-                self._call("best bid ask", self._client.get_best_bid_ask, list(pairs))
-                .to_dict()
-                .get("pricebooks")
-                or []
-            )
-        else:
-            books = [
-                self._call("product book", self._client.get_public_product_book, p, limit=1)
-                .to_dict()
-                .get("pricebook")
-                or {}
-                for p in pairs
-            ]
-        out: dict[str, BestBidAsk] = {}
-        for b in books:
-            bids, asks = b.get("bids") or [], b.get("asks") or []
-            if not bids or not asks:
-                continue
-            when = parse_time(b.get("time")) if isinstance(b.get("time"), str) else None
-            out[str(b["product_id"])] = BestBidAsk(
-                str(b["product_id"]),
-                parse_decimal(bids[0]["price"]),
-                parse_decimal(asks[0]["price"]),
-                when or self._clock.now(),
-            )
-        return out
 
     # ---- orders --------------------------------------------------------------------------
     def place_market_order(self, request: OrderRequest) -> OrderAck:
@@ -497,4 +293,9 @@ class CoinbaseExchange:
         return dict(self._call("key permissions", self._client.get_api_key_permissions).to_dict())
 
 
-__all__ = ["CoinbaseExchange", "OrderRejected", "guard_base_url"]
+__all__ = [
+    "MAX_CANDLES_PER_REQUEST",
+    "CoinbaseExchange",
+    "OrderRejected",
+    "guard_base_url",
+]
