@@ -5,7 +5,8 @@ restarted process still answers ``get_order`` (the engine reconciles by it).
 
 The pieces: order rules and fill arithmetic in :mod:`.paper_rules`, booking a fill on the rows
 (with the arithmetic spelled out) in :mod:`.paper_booking`, the SQL and the reads in
-:mod:`.paper_queries`; this module is the order's life (place, fill when due, cancel).
+:mod:`.paper_queries`, filling due orders in :mod:`.paper_filling`; this module is the rest of
+the order's life (place, read, cancel).
 
 Funds are reserved at placement (``available`` falls, ``hold`` rises) so two orders cannot spend
 the same dollars. An order is created OPEN with ``fill_due_at = now + fill_delay`` and fills at
@@ -24,13 +25,11 @@ created the order first, whose ack is returned.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +53,7 @@ from coinpilot.exchange.base import (
     ProductNotFound,
 )
 from coinpilot.exchange.paper_booking import apply_fill, release_hold
+from coinpilot.exchange.paper_filling import PaperFilling
 from coinpilot.exchange.paper_queries import (
     BY_CLIENT_ID,
     OPEN,
@@ -70,12 +70,10 @@ from coinpilot.exchange.paper_rules import check_order, reject, reservation
 from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import PaperBalance, PaperOrder
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 BPS = Decimal(10000)
 
 
-class PaperExchange:
+class PaperExchange(PaperFilling):
     """:class:`~coinpilot.exchange.base.Exchange` in mock mode, persisted in the database."""
 
     def __init__(
@@ -270,78 +268,7 @@ class PaperExchange:
             return existing
         return OrderAck(order_id, request.client_order_id, request.pair, request.side)
 
-    # -- filling ------------------------------------------------------------------------------
-    def process_due(self) -> int:
-        """Fill every OPEN order whose ``fill_due_at`` has passed; returns how many were done."""
-        now = self._clock.now()
-        with session_scope(self._sf) as s:
-            due = s.scalars(
-                sa.select(PaperOrder.order_id)
-                .where(PaperOrder.status == OPEN, PaperOrder.fill_due_at <= now)
-                .order_by(PaperOrder.created_at)
-            ).all()
-        return sum(1 for oid in due if self._fill(oid))
-
-    def _fill(self, order_id: str) -> bool:
-        """Fill (or fail) one due OPEN order. Returns False if someone else got there first."""
-        now = self._clock.now()
-        with session_scope(self._sf) as s:
-            o = s.get(PaperOrder, order_id)
-            if o is None or o.status != OPEN or o.fill_due_at > now:
-                return False
-            pair = o.pair
-        try:  # network-ish calls outside any transaction
-            product = self.market.get_product(pair)
-            quote = self.market.get_best_bid_ask([pair])[pair]
-        except ExchangeUnavailable as exc:
-            log.warning("paper order %s stays OPEN: no price yet (%s)", order_id, exc)
-            return False
-        except (ExchangeError, KeyError) as exc:
-            reason = f"no market price for {pair}: {exc}"
-            return self._retry_integrity(lambda: self._finish(order_id, now, failure=reason))
-        return self._retry_integrity(lambda: self._finish(order_id, now, product=product, quote=quote))
-
-    def _finish(
-        self,
-        order_id: str,
-        now: datetime,
-        *,
-        product: Product | None = None,
-        quote: BestBidAsk | None = None,
-        failure: str | None = None,
-    ) -> bool:
-        with session_scope(self._sf) as s:
-            o = claim_open(s, order_id, ExchangeOrderStatus.FILLED)
-            if o is None:
-                return False
-            bal = fresh_balances(s, o.pair.split("-", 1))
-            apply_fill(
-                s,
-                o,
-                bal,
-                now,
-                slippage=self.slippage,
-                fee_rate=self.fee_rate,
-                product=product,
-                quote=quote,
-                failure=failure,
-            )
-            return True
-
     # -- reading ------------------------------------------------------------------------------
-    def _due_first(self, order_ids: Sequence[str]) -> None:
-        now = self._clock.now()
-        with session_scope(self._sf) as s:
-            due = s.scalars(
-                sa.select(PaperOrder.order_id).where(
-                    PaperOrder.order_id.in_(list(order_ids)),
-                    PaperOrder.status == OPEN,
-                    PaperOrder.fill_due_at <= now,
-                )
-            ).all()
-        for oid in due:
-            self._fill(oid)
-
     def get_order(self, order_id: str) -> OrderSnapshot:
         found = self.get_orders([order_id])
         if not found:
@@ -400,13 +327,3 @@ class PaperExchange:
                 return False
             release_hold(s, o, now)
             return True
-
-    @staticmethod
-    def _retry_integrity(fn: Callable[[], T], attempts: int = 3) -> T:
-        for i in range(attempts):
-            try:
-                return fn()
-            except IntegrityError:
-                if i == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
