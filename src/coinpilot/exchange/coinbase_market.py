@@ -122,4 +122,3 @@ class CoinbaseMarketData(CoinbaseRequests):
                 when or self._clock.now(),
             )
         return out
-
