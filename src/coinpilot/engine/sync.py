@@ -81,6 +81,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 class OrderSync:
     def __init__(
         self,

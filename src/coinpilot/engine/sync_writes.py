@@ -98,15 +98,12 @@ def record_error(sf: sessionmaker[Session], now: datetime, trade_id: int, messag
 def attention_if_stuck(t: Trade, message: str, now: datetime) -> None:
     """Past its bounds, a trade is marked for a person (once) and polled slowly."""
     since = t.submitted_at or t.created_at
-    stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (
-        since is not None and now - since >= ATTENTION_AFTER
-    )
+    stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (since is not None and now - since >= ATTENTION_AFTER)
     if not stuck:
         return
     if t.attention_reason is None:
         t.attention_reason = (
-            f"could not finish after {t.sync_attempts} tries since "
-            f"{since:%Y-%m-%d %H:%M:%S} UTC: {message}"
+            f"could not finish after {t.sync_attempts} tries since {since:%Y-%m-%d %H:%M:%S} UTC: {message}"
         )[:1000]
         t.attention_at = now
         log.error("trade %s needs attention: %s", t.id, t.attention_reason)
