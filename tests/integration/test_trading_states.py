@@ -314,7 +314,7 @@ def test_the_exchange_breaker_recovers_only_its_own_reducing(session_factory, cl
 
 def _break_settlement_of(monkeypatch, trade_id: int) -> None:
     """An unexpected error (not a SettlementError) whenever this one trade is settled."""
-    from coinpilot.engine import sync as sync_module
+    from coinpilot.engine import sync_writes as sync_module
 
     real = sync_module.settle_trade
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,11 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import LossLock, loss_lock, window_start
-from coinpilot.domain.safety import day_start, week_start
 from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
-from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
+from coinpilot.engine.safety_status import usage_status
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.db import acquire_trading_lock
@@ -35,7 +33,6 @@ from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.jsonable import jsonable
-from coinpilot.store.repos.overview import bots_with_open_trades, load_overview, realized_per_bot_since
 
 log = logging.getLogger(__name__)
 
@@ -337,68 +334,5 @@ class ControlService:
 
     def safety_status(self, limits: SafetyLimits) -> dict[str, Any]:
         """Limits, today's usage (global and per bot), cooldowns, emergency state, mode."""
-        now = self._clock.now()
-        today, week = day_start(now), week_start(now)
-        with self._sf() as s:
-            # The overview's loader: a fixed number of statements whatever the number of bots.
-            facts = load_overview(s, self._mode, today, recent_limit=0)
-            weekly = realized_per_bot_since(s, self._mode, week)
-            open_bots = bots_with_open_trades(s, self._mode)
-            attention = trade_repo.needs_attention_per_bot(s, self._mode)
-            exposure = position_repo.total_cost(s, self._mode)
-            inflight = facts.inflight_buys
-            realised_today = facts.realized_today_total
-            per_bot = facts.trades_today
-            bot_rows = []
-            for b in facts.bots:
-                pos = facts.positions.get(b.id)
-                last = facts.last_fill.get(b.id)
-                remaining = cooldown_remaining(now, last, limits, b.cooldown_minutes).total_seconds()
-                cleared = b.runtime.loss_lock_cleared_at if b.runtime else None
-                lock = loss_lock(facts.recent_exits.get(b.id, []), now, limits, cleared)
-                lock = lock if lock.active(now) else LossLock(lock.losses, None)
-                bot_rows.append(
-                    {
-                        "bot_id": b.id,
-                        "name": b.name,
-                        "pair": b.pair,
-                        "status": str(b.status),
-                        "status_reason": b.status_reason,
-                        "trades_today": per_bot.get(b.id, 0),
-                        "max_daily_trades_per_bot": limits.max_daily_trades_per_bot,
-                        "cooldown_minutes": cooldown_minutes(limits, b.cooldown_minutes),
-                        "last_fill_at": last,
-                        "cooldown_remaining_seconds": Decimal(str(round(remaining, 3))),
-                        # The loss lock as the safety check computes it (domain/loss_lock.py).
-                        "consecutive_losses": lock.losses,
-                        "loss_lock_until": lock.until,
-                        "weekly_realized_pnl": weekly.get(b.id, Decimal(0)),
-                        "position_cost": pos.cost if pos else Decimal(0),
-                        "position_base": pos.base_size if pos else Decimal(0),
-                        "tranches": facts.open_tranches.get(pos.id, 0) if pos else 0,
-                        "has_open_trade": b.id in open_bots,
-                        "needs_attention": [
-                            {"trade_id": tid, "reason": why} for tid, why in attention.get(b.id, [])
-                        ],
-                    }
-                )
-        status = {
-            **self.state(),
-            "now": now,
-            "limits": limits,
-            "today": {
-                "day_start": today,
-                "trades": sum(per_bot.values()),
-                "max_daily_trades": limits.max_daily_trades,
-                "realized_pnl": realised_today,
-                "daily_loss_limit_usd": limits.daily_loss_limit_usd,
-            },
-            "exposure": {
-                "positions_cost": exposure,
-                "in_flight_buys": inflight,
-                "total": exposure + inflight,
-                "max": limits.max_total_exposure_usd,
-            },
-            "bots": bot_rows,
-        }
-        return dict(jsonable(status))
+        usage = usage_status(self._sf, self._mode, self._clock.now(), limits)
+        return dict(jsonable({**self.state(), **usage}))

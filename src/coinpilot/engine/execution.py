@@ -32,7 +32,6 @@ from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import SafetyContext, validate
 from coinpilot.domain.temperature import buy_side_temperature
-from coinpilot.domain.trading_state import LOSS_BREAKER, breaker_target
 from coinpilot.domain.types import (
     Side,
     TemperatureLevel,
@@ -40,6 +39,7 @@ from coinpilot.domain.types import (
     TradeStatus,
     TradingMode,
 )
+from coinpilot.engine import decision_records as records
 from coinpilot.engine import escalation
 from coinpilot.engine.fresh_approval import FreshApproval
 from coinpilot.engine.sync import OrderSync
@@ -53,13 +53,11 @@ from coinpilot.engine.trade_intake import (
 from coinpilot.exchange.base import Exchange, OrderRequest
 from coinpilot.store.db import acquire_trading_lock, read_session
 from coinpilot.store.models import Bot, BotRuntime
-from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
-from coinpilot.store.repos.audit import write_audit
 from coinpilot.store.repos.dto import TradeDTO, read_trade_dto
 from coinpilot.store.repos.jsonable import jsonable
-from coinpilot.store.repos.snapshot import BotFacts, gather_context
+from coinpilot.store.repos.snapshot import gather_context
 
 __all__ = ["SEND_GRACE_SECONDS", "ExecutionResult", "InvalidTradeRequest", "TradeService"]
 log = logging.getLogger(__name__)
@@ -230,19 +228,8 @@ class TradeService:
         """Trading is held: refuse before any exchange call (it may be the one hanging)."""
         decision = refusal("RECONCILING", f"Trading is held: {reason}. Retry when it has finished.")
         with self._sf() as s, s.begin():
-            audit_id = write_audit(
-                s,
-                now=self._clock.now(),
-                mode=self._mode,
-                bot_id=bot_id if isinstance(bot_id, int) and s.get(Bot, bot_id) is not None else None,
-                side=None,
-                intent=None,
-                allowed=False,
-                reasons=decision["reasons"],
-                request={
-                    k: v if isinstance(v, str | int | bool | type(None)) else repr(v) for k, v in raw.items()
-                },
-                inputs={"decision": decision},
+            audit_id = records.audit_held(
+                s, now=self._clock.now(), mode=self._mode, raw=raw, bot_id=bot_id, decision=decision
             )
         return ExecutionResult(False, decision, audit_id, None)
 
@@ -307,7 +294,7 @@ class TradeService:
                 s, prep, create, decision, context=gathered.context, now=now, limits=limits
             )
             if create:
-                self._apply_breakers(s, state, bot, decision_obj, decision, now)
+                records.apply_breakers(s, state, bot, decision_obj, decision, now, mode=self._mode)
             if not (create and allowed):
                 return decision, audit_id, None
             if gathered.facts.position_id is None:
@@ -372,54 +359,18 @@ class TradeService:
         now: datetime,
         limits: SafetyLimits | None = None,
     ) -> int:
-        """The audit row of a safety decision, with the inputs it saw (and the limits in force,
-        when escalation lowered them)."""
-        return write_audit(
+        return records.audit_decision(
             s,
-            now=now,
+            prep,
+            create,
+            decision,
             mode=self._mode,
-            bot_id=prep.request.bot_id,
-            side=prep.request.side,
-            intent=prep.request.intent,
-            allowed=bool(decision.get("allowed")),
-            reasons=list(decision.get("reasons") or []),
-            request={**jsonable(prep.request), "dry_run": not create},
-            inputs={
-                "context": jsonable(context) if context is not None else None,
-                "limits": self._limits_json if limits in (None, self._limits) else jsonable(limits),
-                "decision": jsonable(decision),
-            },
+            configured=self._limits,
+            configured_json=self._limits_json,
+            context=context,
+            now=now,
+            limits=limits,
         )
-
-    def _apply_breakers(
-        self,
-        s: Session,
-        state: Any,
-        bot: BotFacts,
-        decision_obj: Any,
-        decision: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        reasons = (
-            "; ".join(
-                str(r.get("message", r) if isinstance(r, dict) else r) for r in decision.get("reasons") or []
-            )
-            or "circuit breaker"
-        )
-        if getattr(decision_obj, "reduce_trading", False):
-            target = breaker_target(control_repo.effective_state(state, self._mode))
-            if target is not None:
-                control_repo.change_state(
-                    s,
-                    state,
-                    target,
-                    now=now,
-                    actor=LOSS_BREAKER,
-                    reason=f"daily loss breaker: {reasons}",
-                    mode=self._mode,
-                    command="breaker",
-                    extra={"reasons": decision.get("reasons"), "bot_id": bot.id},
-                )
 
     def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
         """Place the order of the committed PENDING trade (the same values it was stored with).

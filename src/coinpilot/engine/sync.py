@@ -5,8 +5,8 @@ orders get their fills recorded (from the exchange's fill list, never from a tic
 exchange accounted them (``fill_accounting``: base sizes from the order's filled size, values and
 fees as credited) and are settled into the position in the same transaction, a remainder below
 the product's increment or minimum after an exit closing the cycle as dust. Exchange calls
-happen outside any database transaction; every write takes the trade's lock first, so
-concurrent syncs apply a trade exactly once.
+happen outside any database transaction; every write (:mod:`coinpilot.engine.sync_writes`) takes
+the trade's lock first, so concurrent syncs apply a trade exactly once.
 
 A trade still PENDING without an order id (its send's outcome is unknown) is never re-sent
 blindly: :mod:`coinpilot.engine.unsent` looks it up first and re-sends only with a fresh
@@ -24,23 +24,22 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.trade_state import status_from_exchange
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.engine import sync_writes as writes
 from coinpilot.engine import unsent
-from coinpilot.engine.settlement import SettlementError, settle_trade
+from coinpilot.engine.settlement import SettlementError
 from coinpilot.engine.sync_values import (
     ADOPT_WINDOW,
     ATTENTION_AFTER,
     ATTENTION_AFTER_TRIES,
-    ATTENTION_POLL_SECONDS,
     BACKOFF_CAP_SECONDS,
     BACKOFF_START_SECONDS,
     DEFAULT_RESEND_MAX_AGE_SECONDS,
@@ -81,12 +80,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_ENDED_EARLY = {
-    TradeStatus.FAILED: "failed",
-    TradeStatus.EXPIRED: "expired",
-    TradeStatus.CANCELLED: "was cancelled",
-}
 
 
 class OrderSync:
@@ -290,89 +283,25 @@ class OrderSync:
 
     def _may_send(self, trade_id: int) -> bool:
         """False once a halt marked the trade "do not send" (checked right before every send)."""
-        with self._sf() as s:
-            return not s.scalar(sa.select(Trade.do_not_send).where(Trade.id == trade_id))
+        return writes.may_send(self._sf, trade_id)
 
     def record_ack(self, trade_id: int, ack: OrderAck) -> None:
         """PENDING -> OPEN with the exchange's order id (no-op if already further along)."""
-        now = self._clock.now()
-        next_sync_at = now + timedelta(seconds=backoff_delay(0))
-        with self._sf() as s, s.begin():  # the usual case: a PENDING trade without an order id
-            if trade_repo.mark_acknowledged(s, trade_id, ack.order_id, now, next_sync_at):
-                return
-        with self._sf() as s, s.begin():
-            t = trade_repo.lock_trade(s, trade_id, now)
-            if t is None:
-                return
-            if t.order_id is None:
-                t.order_id = ack.order_id
-            elif t.order_id != ack.order_id:
-                t.last_error = f"exchange returned order {ack.order_id}, expected {t.order_id}"
-                return
-            if t.submitted_at is None:
-                t.submitted_at = now
-            if t.status == TradeStatus.PENDING:
-                trade_repo.set_status(t, TradeStatus.OPEN, now, f"acknowledged: {ack.order_id}")
-            t.last_error = None
-            t.sync_attempts = 0
-            t.next_sync_at = next_sync_at
-            t.updated_at = now
+        writes.record_ack(self._sf, self._clock.now(), trade_id, ack)
 
     def record_rejection(self, trade_id: int, exc: OrderRejected) -> bool:
         """PENDING -> FAILED with the exchange's code and a readable reason."""
-        now = self._clock.now()
-        with self._sf() as s, s.begin():
-            t = trade_repo.lock_trade(s, trade_id, now)
-            if t is None or t.status != TradeStatus.PENDING:
-                return False
-            t.failure_code = exc.code[:64]
-            t.failure_reason = f"order rejected by the exchange: {exc.reason}"[:1000]
-            t.last_error = None
-            t.next_sync_at = None
-            if t.submitted_at is None:
-                t.submitted_at = now
-            trade_repo.set_status(t, TradeStatus.FAILED, now, exc.code)
-            return True
+        return writes.record_rejection(self._sf, self._clock.now(), trade_id, exc)
 
     def note_error(self, trade_id: int, message: str, report: SyncReport | None) -> None:
         now = self._clock.now()
         if report is not None:
             report.errors.append(f"trade {trade_id}: {message}")
-        with self._sf() as s, s.begin():
-            t = trade_repo.lock_trade(s, trade_id, now)
-            if t is None or TradeStatus(t.status).is_final:
-                return
-            self._schedule(t, now)
-            t.last_error = message[:1000]
-            self._attention_if_stuck(t, message, now)
-
-    @staticmethod
-    def _attention_if_stuck(t: Trade, message: str, now: datetime) -> None:
-        """Past its bounds, a trade is marked for a person (once) and polled slowly."""
-        since = t.submitted_at or t.created_at
-        stuck = t.sync_attempts >= ATTENTION_AFTER_TRIES or (
-            since is not None and now - since >= ATTENTION_AFTER
-        )
-        if not stuck:
-            return
-        if t.attention_reason is None:
-            t.attention_reason = (
-                f"could not finish after {t.sync_attempts} tries since "
-                f"{since:%Y-%m-%d %H:%M:%S} UTC: {message}"
-            )[:1000]
-            t.attention_at = now
-            log.error("trade %s needs attention: %s", t.id, t.attention_reason)
-        t.next_sync_at = now + timedelta(seconds=ATTENTION_POLL_SECONDS)
+        writes.record_error(self._sf, now, trade_id, message)
 
     def _dust_below(self, pair: str) -> Decimal | None:
         """The size below which a remainder is dust: the product's increment or minimum."""
         return _product_dust_threshold(self._exchange, pair)
-
-    @staticmethod
-    def _schedule(t: Trade, now: datetime) -> None:
-        t.next_sync_at = now + timedelta(seconds=backoff_delay(t.sync_attempts))
-        t.sync_attempts = t.sync_attempts + 1
-        t.updated_at = now
 
     def _apply_snapshot(self, v: TradeView, snap: OrderSnapshot, report: SyncReport) -> None:
         target = status_from_exchange(str(snap.status), snap.filled_base)
@@ -392,14 +321,7 @@ class OrderSync:
         self._finish(v.id, target, snap, fills, report, pair=v.pair)
 
     def _still_open(self, trade_id: int) -> None:
-        now = self._clock.now()
-        with self._sf() as s, s.begin():
-            t = trade_repo.lock_trade(s, trade_id, now)
-            if t is None or TradeStatus(t.status).is_final:
-                return
-            if t.status == TradeStatus.PENDING:
-                trade_repo.set_status(t, TradeStatus.OPEN, now, "order found on the exchange")
-            self._schedule(t, now)
+        writes.record_still_open(self._sf, self._clock.now(), trade_id)
 
     def _finish(
         self,
@@ -422,38 +344,10 @@ class OrderSync:
         if dust_below is None:
             self.note_error(trade_id, f"product {pair} unavailable: cannot tell dust from size", report)
             return
-        filled_after: tuple[str, float] | None = None
         try:
-            with self._sf() as s, s.begin():
-                t = trade_repo.lock_trade(s, trade_id, now)
-                if t is None or t.position_applied or TradeStatus(t.status).is_final:
-                    return
-                if accounted:
-                    filled_after = (Side(t.side).value, (now - t.created_at).total_seconds())
-                trade_repo.record_fills(t, accounted)
-                s.flush()
-                trade_repo.aggregate_from_fills(t)
-                if target in _ENDED_EARLY:
-                    # Every FAILED / EXPIRED / CANCELLED trade says why, in the exchange's words.
-                    t.failure_code = f"ORDER_{target.value.upper()}"
-                    t.failure_reason = (
-                        f"the exchange reports the order {_ENDED_EARLY[target]}: "
-                        f"{snap.reject_reason or 'no reason given'}"
-                        + (f" (filled {snap.filled_base} of it)" if snap.filled_base > 0 else "")
-                    )[:1000]
-                trade_repo.set_status(t, target, now, f"exchange status {snap.status}")
-                t.last_error = None
-                t.next_sync_at = None
-                if t.fills:
-                    settle_trade(s, t, now, dust_below)
-                    if t.status == TradeStatus.SETTLED:
-                        report.settled += 1
-                    else:
-                        report.closed += 1
-                elif target == TradeStatus.FAILED:
-                    report.failed += 1
-                else:
-                    report.closed += 1
+            filled_after = writes.record_outcome(
+                self._sf, now, trade_id, target, snap, accounted, dust_below, report
+            )
         except SettlementError as exc:
             log.error("settlement failed: %s", exc, extra={"trade": trade_id})
             self.note_error(trade_id, f"settlement failed: {exc}", report)
