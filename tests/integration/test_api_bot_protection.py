@@ -83,7 +83,7 @@ def test_turning_protection_off_needs_a_reason_and_is_audited(client, services) 
     )
     assert r.status_code == 200 and r.json()["protection_off"] is True
     [event] = _events(services, "protection_off")
-    assert event.actor == "api" and event.detail == {"bot_id": bot, "reason": "manual exit planned"}
+    assert event.actor == "default" and event.detail == {"bot_id": bot, "reason": "manual exit planned"}
     r = client.post(f"/api/v1/bots/{bot}/protection", json={"enabled": True}, headers=AUTH)
     assert r.json()["protection_off"] is False
     assert len(_events(services, "protection_on")) == 1
