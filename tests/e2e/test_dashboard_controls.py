@@ -118,3 +118,34 @@ def test_during_an_emergency_stop_release_is_the_main_action_not_enable(live_ser
     assert "btn-primary" not in (page.locator("#btn-enable").get_attribute("class") or "")
     assert "btn-primary" in (page.locator("#btn-emergency-release").get_attribute("class") or "")
     assert page.locator("#btn-emergency-release").is_enabled()
+
+
+def test_bot_page_pause_button_states_the_consequence_and_pauses_a_running_bot(
+    live_server: Any, page: Any
+) -> None:
+    from tests.e2e.conftest import API_TOKEN
+
+    bot = live_server.create_bot("btc-pause", "BTC-USD")
+    live_server.post(f"/bots/{bot}/start")
+    save_token(page, API_TOKEN)
+    page.goto(f"{live_server.url}/bots/{bot}")
+    pause = page.locator("button[data-page-action=pause]")
+    pause.wait_for(timeout=10_000)
+    notes = page.locator(".page-controls .notes").inner_text()
+    assert "no new entries; stop-loss, trailing stop and take-profit keep running" in notes
+    assert page.locator("button[data-page-action=stop]").count() == 1  # next to the existing stop
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept("checking the news")))
+    with page.expect_request(
+        lambda r: r.method == "POST" and r.url.endswith(f"/api/v1/bots/{bot}/pause")
+    ) as req:
+        pause.click()
+    assert json.loads(req.value.post_data or "{}") == {"reason": "checking the news"}
+    page.locator("#bot-page-status", has_text="PAUSED").wait_for(timeout=5000)
+    assert dialogs and "no new entries" in dialogs[0].lower()
+    assert page.locator("button[data-page-action=pause]").count() == 0
+    assert page.locator("button[data-page-action=start]", has_text="Resume").count() == 1
+    statuses = {b["id"]: b["status"] for b in live_server.summary()["bots"]}
+    assert statuses[bot] == "PAUSED"
+    assert "paused by default: checking the news" in page.locator(".page-controls .notes").inner_text()
+    assert page.log.errors == []

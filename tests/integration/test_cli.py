@@ -201,3 +201,18 @@ def test_stop_with_close_sells_the_position_and_protection_off_needs_a_reason(cl
     assert r.returncode == 0, r.stdout + r.stderr
     assert "STOPPED" in r.stdout and "closing" in r.stdout
     assert "no position to close" in run(cli_env, "bots", "stop", "b1", "--close").stdout
+
+
+def test_bots_pause_pauses_a_running_bot_and_refuses_a_stopped_one(cli_env) -> None:
+    assert (
+        run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD", "--trade-size", "10").returncode
+        == 0
+    )
+    r = run(cli_env, "bots", "pause", "b1")
+    assert r.returncode != 0 and "STOPPED" in r.stderr + r.stdout
+    assert run(cli_env, "bots", "start", "b1").returncode == 0
+    r = run(cli_env, "bots", "pause", "b1", "--reason", "lunch")
+    assert r.returncode == 0, r.stderr
+    assert "PAUSED" in r.stdout
+    assert "PAUSED" in run(cli_env, "bots", "list").stdout
+    assert "bot_paused" in run(cli_env, "audit").stdout

@@ -154,3 +154,22 @@ def test_a_position_whose_protection_a_person_turned_off_is_not_stopped_out_unti
         )
     rig.tick()
     assert [t.intent for t in _trades(sf, bot)] == [TradeIntent.ENTRY, TradeIntent.STOP_LOSS]
+
+
+def test_a_bot_paused_through_the_pause_control_still_takes_its_stop_loss(session_factory, clock):
+    from coinpilot.domain.types import TradingMode
+    from coinpilot.engine import bot_control
+
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS)
+    bot = _enter_at_100(rig, sf, clock)
+    with sf() as s, s.begin():
+        bot_control.pause(
+            s, s.get(Bot, bot), now=clock.now(), actor="alice", mode=TradingMode.MOCK, reason="t"
+        )
+    rig.market.set(PAIR, "50", "buy")
+    rig.tick()
+    assert [t.intent for t in _trades(sf, bot)] == [TradeIntent.ENTRY, TradeIntent.STOP_LOSS]
+    assert _position(sf, bot).base_size == 0
+    with sf() as s:
+        assert s.get(Bot, bot).status == BotStatus.PAUSED

@@ -49,6 +49,7 @@ AUDIT_ONLY = frozenset(
         "bot_deleted",
         "bot_started",
         "bot_stopped",
+        "bot_paused",
         "bot_resumed",
         "manual_trade",
         "token_created",

@@ -209,6 +209,43 @@ def start_bot(
         return views.bot_dict(bot)
 
 
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500, description="why the bot is paused (recorded)")
+
+
+@router.post(
+    "/{bot_id}/pause",
+    summary="Pause a RUNNING bot: no new entries; its position keeps its automatic exits",
+    description="A person's pause (audited with the reason). Stop-loss, trailing stop and "
+    "take-profit keep running; start resumes it. 409 unless the bot is RUNNING.",
+    dependencies=[Depends(require_token)],
+)
+def pause_bot(
+    bot_id: BotIdPath,
+    body: PauseRequest | None = None,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
+) -> dict[str, Any]:
+    from coinpilot.store.bots import BotConflict
+
+    with session_scope(services.sessions) as s:
+        bot = _load(s, bot_id)
+        try:
+            bot_control.pause(
+                s,
+                bot,
+                now=services.clock.now(),
+                actor=actor,
+                mode=services.mode,
+                reason=body.reason if body is not None else "",
+            )
+        except bot_control.PauseRefused as exc:
+            raise BotConflict("status", str(exc)) from None
+        return views.bot_dict(bot)
+
+
 def _audit(
     s: Any, services: Services, actor: str, action: str, bot_id: int, before: Any = None, after: Any = None
 ) -> None:

@@ -127,6 +127,30 @@ def start(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
         console.print(f"bot {b.id} {b.name!r}: RUNNING (loss lock cleared, confirmation restarted)")
 
 
+@app.command("pause")
+@one_line_errors
+def pause(
+    bot: Annotated[str, typer.Argument(help="bot id or name")],
+    reason: Annotated[str, typer.Option(help="why (recorded with the pause)")] = "",
+) -> None:
+    """Pause a RUNNING bot: no new entries; stop-loss, trailing stop and take-profit keep running.
+
+    'coinpilot bots start' resumes it (audited)."""
+    from coinpilot.engine import bot_control
+    from coinpilot.store.db import session_scope
+
+    services = _services()
+    with session_scope(services.sessions) as s:
+        b = _find(s, bot)
+        try:
+            bot_control.pause(s, b, now=services.clock.now(), actor="cli", mode=services.mode, reason=reason)
+        except bot_control.PauseRefused as exc:
+            raise CliError(str(exc)) from None
+        console.print(
+            f"bot {b.id} {b.name!r}: PAUSED (no new entries; its position keeps its automatic exits)"
+        )
+
+
 @app.command("stop")
 @one_line_errors
 def stop(

@@ -1,4 +1,4 @@
-"""What a person does to one bot: start (resume), stop (optionally closing the position), and
+"""What a person does to one bot: start (resume), pause, stop (optionally closing the position), and
 switch the position's automatic protection off or on. Each is audited as a ControlEvent.
 
 Why these live together: each changes what the engine may do for the bot, and none may do it as
@@ -53,6 +53,29 @@ def start(session: Session, bot: Bot, *, now: datetime, actor: str, mode: Tradin
         actor=actor,
         mode=mode,
         detail={"bot_id": bot.id, "from": was.value, "loss_lock_cleared": True},
+    )
+
+
+class PauseRefused(ValueError):
+    """Only a RUNNING bot can be paused; names the status it has."""
+
+
+def pause(session: Session, bot: Bot, *, now: datetime, actor: str, mode: TradingMode, reason: str) -> None:
+    """A person pauses a RUNNING bot: PAUSED, no new entries; the protection pass keeps running
+    its stop-loss, trailing stop and take-profit. A start (resume) takes it back to RUNNING."""
+    if bot.status != BotStatus.RUNNING:
+        raise PauseRefused(f"only a RUNNING bot can be paused; this bot is {bot.status.value}")
+    reason = reason.strip()
+    bot_repo.set_status(
+        session, bot, BotStatus.PAUSED, now, f"paused by {actor}" + (f": {reason}" if reason else "")
+    )
+    control_repo.record_event(
+        session,
+        at=now,
+        action="bot_paused",
+        actor=actor,
+        mode=mode,
+        detail={"bot_id": bot.id, "from": BotStatus.RUNNING.value, "reason": reason},
     )
 
 

@@ -77,7 +77,11 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[
     return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
-BOT_STATUS_AFTER = {"bot_started": "RUNNING", "bot_stopped": "STOPPED"}  # recorded with "from" only
+BOT_STATUS_AFTER = {
+    "bot_started": "RUNNING",
+    "bot_stopped": "STOPPED",
+    "bot_paused": "PAUSED",
+}  # recorded with "from" only
 
 
 def _event_dict(e: ControlEvent) -> dict[str, Any]:

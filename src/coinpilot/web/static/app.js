@@ -326,7 +326,11 @@
     const bot = state.page.bot;
     const action = btn.dataset.pageAction;
     if (action === "start") startBot(bot.id);
-    else if (action === "stop") control(`Stop ${bot.name}`, `/bots/${bot.id}/stop`);
+    else if (action === "pause") {
+      const reason = window.prompt(`Pause ${bot.name}? No new entries; stop-loss, trailing stop and take-profit keep running.\nReason (recorded in the audit log):`, "");
+      if (reason === null) return;
+      control(`Pause ${bot.name}`, `/bots/${bot.id}/pause`, { reason: reason.trim() });
+    } else if (action === "stop") control(`Stop ${bot.name}`, `/bots/${bot.id}/stop`);
     else if (action === "stop-close") {
       const size = state.page.position && state.page.position.base_size;
       if (!window.confirm(`Stop ${bot.name} and SELL its whole position (${F.formatSize(size)}) at market?`)) return;

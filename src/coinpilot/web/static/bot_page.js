@@ -21,6 +21,10 @@
       buttons.push(h("button", { type: "button", class: "btn btn-primary", dataset: { pageAction: "start" } }, status === "STOPPED" ? "Start" : "Resume"));
       notes.push(`${status === "STOPPED" ? "Start" : "Resume"}: the bot evaluates its signals again and may buy or sell while trading is enabled, within every safety limit.`);
     }
+    if (status === "RUNNING") {
+      buttons.push(h("button", { type: "button", class: "btn", dataset: { pageAction: "pause" } }, "Pause"));
+      notes.push("Pause: no new entries; stop-loss, trailing stop and take-profit keep running. Resume takes it back to running.");
+    }
     if (status !== "STOPPED") {
       buttons.push(h("button", { type: "button", class: "btn", dataset: { pageAction: "stop" } }, "Stop"));
       notes.push("Stop: no more evaluations or signal trades; an open position is kept as it is.");
@@ -31,7 +35,7 @@
     }
     buttons.push(h("a", { class: "btn", href: `/bots/${bot.id}/edit` }, "Edit settings"));
     notes.push("Edit settings: signals, thresholds, confirmation, sizing, tranches, DCA step, ladder, stop-loss and trailing; nothing is stored while any field is refused.");
-    if (status === "PAUSED") notes.unshift(`Paused by safety: ${bot.status_reason || "no reason recorded"}. Stop-losses of a paused bot still run.`);
+    if (status === "PAUSED") notes.unshift(`Paused: ${bot.status_reason || "no reason recorded"}. No new entries; stop-loss, trailing stop and take-profit keep running.`);
     return h("div", { class: "card page-controls" }, h("h2", {}, "Controls"), h("div", { class: "row buttons" }, buttons), h("ul", { class: "notes muted" }, notes.map((n) => h("li", {}, n))));
   }
 
