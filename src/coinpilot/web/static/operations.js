@@ -6,8 +6,9 @@
  * with the bearer token the controls keep in sessionStorage, after a confirm(). Text from the API is only
  * ever set as textContent, never parsed as HTML.
  *
- * The "Recent log" panel (a <details>, closed at first) GETs /api/v1/logs when opened and then every
- * 5 s, the dashboard's poll interval, only while it stays open: closed, it adds no request.
+ * The "Recent log" panel (a <details>, closed at first) GETs /api/v1/logs when opened and then with
+ * each 5 s poll of the dashboard (app.js's "coinpilot:polled" event), only while it stays open:
+ * closed, it adds no request.
  */
 "use strict";
 
@@ -16,7 +17,6 @@
   const API = "/api/v1";
   const TOKEN_KEY = "coinpilot.apiToken";
   const AUDIT_ROWS = 15;
-  const LOG_POLL_MS = 5000;
   const LOG_LINES = 50;
   const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"];
   const LOG_CONTEXT = ["bot", "trade", "order", "client_order_id"];
@@ -233,6 +233,10 @@
   document.addEventListener("DOMContentLoaded", () => {
     refresh();
     setInterval(refresh, POLL_MS);
-    setInterval(() => parts && refreshLog(parts.log), LOG_POLL_MS);
+    // With the dashboard's 5 s poll (app.js), on the overview only, and only while the panel is open.
+    document.addEventListener("coinpilot:polled", () => {
+      const overview = document.getElementById("view-overview");
+      if (parts && !(overview && overview.hidden)) refreshLog(parts.log);
+    });
   });
 })();
