@@ -148,4 +148,27 @@ def test_bot_page_pause_button_states_the_consequence_and_pauses_a_running_bot(
     statuses = {b["id"]: b["status"] for b in live_server.summary()["bots"]}
     assert statuses[bot] == "PAUSED"
     assert "paused by default: checking the news" in page.locator(".page-controls .notes").inner_text()
+
+
+def test_the_controls_move_trading_through_active_halted_and_reducing(live_server: Any, page: Any) -> None:
+    """Issue 13: every trading state is reachable from the page, and the pill follows each step."""
+    from tests.e2e.conftest import API_TOKEN
+
+    save_token(page, API_TOKEN)
+    open_dashboard(page, live_server.url)
+    page.on("dialog", lambda d: d.accept("e2e states") if d.type == "prompt" else d.accept())
+    pill = page.locator("#trading-state")
+    pill.filter(has_text="Trading HALTED").wait_for(timeout=5000)
+
+    steps = [
+        ("#btn-enable", "ACTIVE"),
+        ("#btn-emergency-stop", "HALTED"),
+        ("#btn-emergency-release", "REDUCING"),
+        ("#btn-enable", "ACTIVE"),
+        ("#btn-disable", "HALTED"),
+    ]
+    for button, expected in steps:
+        page.click(button)
+        pill.filter(has_text=f"Trading {expected}").wait_for(timeout=5000)
+        assert live_server.summary()["trading"]["state"] == expected, button
     assert page.log.errors == []

@@ -52,3 +52,66 @@ def test_production_escalation_shows_the_step_its_record_and_what_the_next_needs
     for text in ("alice", "bot updated", '{"trade_size_usd":"10"}', '{"trade_size_usd":"12"}'):
         assert text in row, text
     assert page.log.errors == []
+
+
+def _log_to_the_server_buffer(live_server: Any) -> Any:
+    """Configure the process's logging (as `coinpilot serve` does); returns a restore function."""
+    import logging
+
+    from coinpilot.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+
+    def restore() -> None:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+
+    configure_logging(live_server.settings)
+    return restore
+
+
+def test_the_recent_log_panel_shows_server_lines_as_text_and_only_polls_while_open(
+    live_server: Any, page: Any
+) -> None:
+    import logging
+
+    restore = _log_to_the_server_buffer(live_server)
+    try:
+        log = logging.getLogger("coinpilot.e2e")
+        log.info("quiet info line")
+        log.warning("<img src=x onerror=window.__pwned=1> odd fill", extra={"bot": 7, "trade": 42})
+        open_dashboard(page, live_server.url)
+        page.wait_for_timeout(6500)  # one dashboard poll: the closed panel asks for nothing
+        assert not [u for _, _, u in page.log.requests if "/api/v1/logs" in u]
+
+        page.click("#recent-log summary")
+        rows = page.locator("#log-body tr")
+        rows.filter(has_text="odd fill").wait_for(timeout=5000)
+        row = rows.filter(has_text="odd fill").first.inner_text()
+        for text in ("WARNING", "<img src=x onerror=window.__pwned=1> odd fill", "bot 7", "trade 42"):
+            assert text in row, text
+        assert page.locator("#log-body img").count() == 0
+        assert page.evaluate("window.__pwned === undefined")
+        assert "quiet info line" in page.locator("#log-body").inner_text()
+
+        with page.expect_request(lambda r: "/api/v1/logs" in r.url and "level=WARNING" in r.url):
+            page.select_option("#log-level", "WARNING")
+        page.wait_for_function(
+            "() => !/quiet info line/.test(document.querySelector('#log-body').textContent)", timeout=5000
+        )
+        log.error("a later error line")
+        rows.filter(has_text="a later error line").wait_for(timeout=7000)  # the next 5 s poll
+
+        page.click("#recent-log summary")  # closed again: no more requests
+        page.wait_for_timeout(300)
+        count = len([u for _, _, u in page.log.requests if "/api/v1/logs" in u])
+        page.wait_for_timeout(6000)
+        assert len([u for _, _, u in page.log.requests if "/api/v1/logs" in u]) == count
+        assert page.log.errors == []
+    finally:
+        restore()

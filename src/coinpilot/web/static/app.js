@@ -149,6 +149,7 @@
   function schedule() {
     const started = Date.now();
     refresh().finally(() => {
+      document.dispatchEvent(new Event("coinpilot:polled")); // operations.js refreshes its open log panel
       clearTimeout(state.timer);
       state.timer = setTimeout(schedule, Math.max(0, POLL_MS - (Date.now() - started)));
     });

@@ -1,10 +1,14 @@
-/* Coinpilot dashboard: the operations panel — risk escalation and the audit trail.
+/* Coinpilot dashboard: the operations panel — risk escalation, the audit trail and the recent log.
  *
  * Kept apart from app.js (the overview, bots and trades) so each can change on its own. Every
  * 15 s it GETs /api/v1/escalation and /api/v1/audit (read-only) and redraws the panel. The one
  * state-changing action, approving the next escalation step, is a POST a person clicks, sent
  * with the bearer token the controls keep in sessionStorage, after a confirm(). Text from the API is only
  * ever set as textContent, never parsed as HTML.
+ *
+ * The "Recent log" panel (a <details>, closed at first) GETs /api/v1/logs when opened and then with
+ * each 5 s poll of the dashboard (app.js's "coinpilot:polled" event), only while it stays open:
+ * closed, it adds no request.
  */
 "use strict";
 
@@ -13,6 +17,9 @@
   const API = "/api/v1";
   const TOKEN_KEY = "coinpilot.apiToken";
   const AUDIT_ROWS = 15;
+  const LOG_LINES = 50;
+  const LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"];
+  const LOG_CONTEXT = ["bot", "trade", "order", "client_order_id"];
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -115,6 +122,78 @@
     );
   }
 
+  function logContext(line) {
+    return LOG_CONTEXT.filter((k) => line[k] !== undefined && line[k] !== null)
+      .map((k) => `${k.replace(/_/g, " ")} ${line[k]}`)
+      .join(", ");
+  }
+
+  function renderLog(body, reply) {
+    const lines = reply.lines || [];
+    if (!lines.length) {
+      const text = reply.note || "No log lines at this level yet.";
+      body.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, text)));
+      return;
+    }
+    body.replaceChildren(
+      ...lines
+        .slice()
+        .reverse() // newest first, like the audit trail
+        .map((line) =>
+          el(
+            "tr",
+            { class: `log-${String(line.level).toLowerCase()}` },
+            el("td", {}, String(line.time).slice(0, 19).replace("T", " ")),
+            el("td", {}, line.level),
+            el("td", {}, line.message),
+            el("td", {}, logContext(line)),
+          ),
+        ),
+    );
+  }
+
+  function buildLog() {
+    const level = el("select", { id: "log-level" }, ...LOG_LEVELS.map((l) => el("option", { value: l }, l)));
+    level.value = "INFO";
+    const body = el("tbody", { id: "log-body" });
+    const table = el(
+      "table",
+      { class: "trades", id: "log" },
+      el("thead", {}, el("tr", {}, ...["Time (UTC)", "Level", "Message", "Bot / trade"].map((h) => el("th", {}, h)))),
+      body,
+    );
+    const status = el("p", { class: "muted", id: "log-status" });
+    const panel = el(
+      "details",
+      { class: "card", id: "recent-log" },
+      el("summary", {}, "Recent log"),
+      el("div", { class: "row" }, el("label", { for: "log-level" }, "Level at least "), level),
+      el("div", { class: "table-wrap" }, table),
+      status,
+    );
+    const log = { panel, level, body, status };
+    panel.addEventListener("toggle", () => {
+      if (panel.open) refreshLog(log);
+    });
+    level.addEventListener("change", () => refreshLog(log));
+    return log;
+  }
+
+  let logSeq = 0;
+
+  async function refreshLog(log) {
+    if (!log.panel.open) return; // closed: no request at all
+    const seq = ++logSeq;
+    try {
+      const reply = await getJson(`logs?lines=${LOG_LINES}&level=${encodeURIComponent(log.level.value)}`);
+      if (seq !== logSeq) return; // a newer request (e.g. another level) answers instead
+      renderLog(log.body, reply);
+      log.status.textContent = "";
+    } catch (err) {
+      if (seq === logSeq) log.status.textContent = `Could not load the log: ${err.message}`;
+    }
+  }
+
   function build(root) {
     const escalation = el("div", { class: "card", id: "escalation" }, el("h2", {}, "Risk escalation"));
     const body = el("tbody", { id: "audit-body" });
@@ -131,8 +210,9 @@
       el("div", { class: "table-wrap" }, table),
       el("p", {}, el("a", { href: `${API}/audit.csv`, download: "coinpilot-audit.csv" }, "Export CSV")),
     );
-    root.replaceChildren(el("h2", { class: "section-title" }, "Operations"), escalation, audit);
-    return { escalation, body };
+    const log = buildLog();
+    root.replaceChildren(el("h2", { class: "section-title" }, "Operations"), escalation, audit, log.panel);
+    return { escalation, body, log };
   }
 
   let parts = null;
@@ -153,5 +233,10 @@
   document.addEventListener("DOMContentLoaded", () => {
     refresh();
     setInterval(refresh, POLL_MS);
+    // With the dashboard's 5 s poll (app.js), on the overview only, and only while the panel is open.
+    document.addEventListener("coinpilot:polled", () => {
+      const overview = document.getElementById("view-overview");
+      if (parts && !(overview && overview.hidden)) refreshLog(parts.log);
+    });
   });
 })();
