@@ -22,6 +22,7 @@ from coinpilot.domain.clock import FakeClock
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.strategy import StrategyConfig, exit_decision
 from coinpilot.domain.types import PositionStatus, Side, TradeIntent, TradeStatus, quantize_down
+from coinpilot.exchange.base import ExchangeError
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.exchange.ratelimit import TokenBucket
 from coinpilot.services import Services, build_services
@@ -236,3 +237,27 @@ def test_exit_leaving_less_than_the_minimum_closes_the_cycle_as_dust(
     assert after.dust_value > 0
     again = svc.trades.execute(bot, Side.BUY, quote_size="10", intent=TradeIntent.ENTRY)
     assert again.trade is not None, again.decision  # a new cycle starts
+
+
+@pytest.mark.parametrize("read", [r"/best_bid_ask", r"/accounts"])
+def test_manual_trade_with_a_hanging_read_answers_within_one_timeout_and_sends_nothing(
+    read: str, svc: Services, fake: FakeCoinbase
+) -> None:
+    """The reads a manual order makes before its row (quote, balances) try once as well: a person
+    waiting gets an answer within about one client timeout, not four, and nothing is sent."""
+    timeout = svc.settings.coinbase_timeout_seconds
+    bot = make_bot(svc.sessions, svc.clock, "BTC-USD")
+    enable_trading(svc.sessions, svc.clock, PRODUCTION)
+    svc.exchange.get_product("BTC-USD")  # warm: the product read is cached
+    fault = fake.inject("slow", read, method="GET", count=None, seconds=timeout * 1.5)
+    started = time.monotonic()
+    try:
+        result = svc.trades.execute(bot, Side.BUY, quote_size="10")
+        assert result.trade is None, result.decision
+    except ExchangeError:
+        pass  # the read's failure, mapped to what the person should do
+    elapsed = time.monotonic() - started
+    assert elapsed < timeout * 1.9, f"answered after {elapsed:.1f} s (timeout {timeout} s)"
+    assert fault.fired == 1  # one attempt in the request
+    fake.clear_faults()
+    assert fake.all_orders() == []

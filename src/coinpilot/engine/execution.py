@@ -154,20 +154,31 @@ class TradeService:
         confirmation_snapshot: dict[str, Any] | None = None,
         temperature: TemperatureLevel | str | None = None,
     ) -> ExecutionResult:
-        """Check, record and place one market order. See the module docstring for the steps."""
-        return self._run(
-            bot_id,
-            side,
-            quote_size,
-            base_size,
-            intent,
-            create=True,
-            extras={
-                "signal_snapshot": signal_snapshot,
-                "confirmation_snapshot": confirmation_snapshot,
-                "temperature": temperature,
-            },
-        )
+        """Check, record and place one market order. See the module docstring for the steps.
+
+        A manual order has a person waiting: every exchange call it makes (quote and balance reads
+        as well as the send) tries once, so the answer comes within about one client timeout; the
+        order sync makes any later attempts in the background."""
+        with self._attempts_for(intent):
+            return self._run(
+                bot_id,
+                side,
+                quote_size,
+                base_size,
+                intent,
+                create=True,
+                extras={
+                    "signal_snapshot": signal_snapshot,
+                    "confirmation_snapshot": confirmation_snapshot,
+                    "temperature": temperature,
+                },
+            )
+
+    def _attempts_for(self, intent: TradeIntent | str) -> AbstractContextManager[None]:
+        single = getattr(self._exchange, "single_attempt", None)
+        if single is not None and intent == TradeIntent.MANUAL:
+            return single()  # type: ignore[no-any-return]
+        return nullcontext()
 
     def get_trade(self, trade_id: int) -> TradeDTO | None:
         with read_session(self._sf) as s:
@@ -385,9 +396,5 @@ class TradeService:
             prep.request.quote_size,
             prep.request.base_size,
         )
-        single = getattr(self._exchange, "single_attempt", None)
-        once: AbstractContextManager[None] = nullcontext()
-        if single is not None and prep.request.intent is TradeIntent.MANUAL:
-            once = single()
-        with once:
+        with self._attempts_for(prep.request.intent):
             self._orders.send(trade_id, request, unknown="order outcome unknown")
