@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.loss_lock import LossLock, loss_lock, window_start
 from coinpilot.domain.trading_state import TradingState, breaker_target, may_recover
 from coinpilot.domain.types import Side, TradeIntent, TradingMode
 from coinpilot.engine.execution import InvalidTradeRequest, TradeService
@@ -28,7 +27,6 @@ from coinpilot.engine.safety_status import usage_status
 from coinpilot.engine.sync import OrderSync
 from coinpilot.exchange.base import Exchange
 from coinpilot.store.db import acquire_trading_lock
-from coinpilot.store.models import Bot
 from coinpilot.store.repos import control as control_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -287,14 +285,6 @@ class ControlService:
                 report.errors.append(f"closing bot {bot_id}'s position failed: {exc}")
 
     # ---- reads -------------------------------------------------------------------------
-    def _loss_lock(self, s: Session, bot: Bot, limits: SafetyLimits, now: datetime) -> LossLock:
-        """The same consecutive-loss lock the safety check computes (domain/loss_lock.py)."""
-        cleared = bot.runtime.loss_lock_cleared_at if bot.runtime else None
-        since = window_start(now, limits, cleared)
-        exits = trade_repo.recent_exits(s, self._mode, bot.id, since, limits.max_consecutive_losses)
-        lock = loss_lock(exits, now, limits, cleared)
-        return lock if lock.active(now) else LossLock(lock.losses, None)
-
     def state(self) -> dict[str, Any]:
         """The trading state as this process's mode sees it, with its reason, who and when."""
         now = self._clock.now()
