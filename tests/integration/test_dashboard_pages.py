@@ -74,9 +74,12 @@ def test_bot_and_trade_deep_links_serve_the_dashboard_and_the_chart_library_is_l
 
 
 def test_overview_is_shared_within_a_second_and_any_write_refreshes_it(client, services) -> None:
+    from coinpilot.api.shared_answer import SharedAnswer
     from coinpilot.store.db import session_scope
     from coinpilot.store.models import Bot
 
+    monotonic = [0.0]  # the shared answer's clock, moved by hand (no background rebuild here)
+    client.app.state.overview_answer = SharedAnswer(monotonic=lambda: monotonic[0], background=False)
     first = client.get("/api/v1/bots/status/summary").json()
     assert first["totals"]["bots"] == 0
     client.post("/api/v1/bots", json={"name": "btc", "pair": "BTC-USD"}, headers=AUTH)  # a write
@@ -85,5 +88,6 @@ def test_overview_is_shared_within_a_second_and_any_write_refreshes_it(client, s
         s.get(Bot, 1).name = "renamed"
     shared = client.get("/api/v1/bots/status/summary").json()
     assert shared["bots"][0]["name"] == "btc"  # the answer computed a moment ago, shared
-    client.app.state.overview_answer._expires = 0.0  # one second later
+    assert shared["answer_age_seconds"] == 0.0 and shared["answer_stale"] is False
+    monotonic[0] = 1.0  # one second later
     assert client.get("/api/v1/bots/status/summary").json()["bots"][0]["name"] == "renamed"

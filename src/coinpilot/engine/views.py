@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.confirmation import status_of
@@ -53,6 +54,7 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
         "effective_strategy": effective_strategy_dict(bot),
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
+        "archived_at": iso(bot.archived_at),
     }
 
 
@@ -88,7 +90,8 @@ def position_state(pos: Position) -> PositionState:
     )
 
 
-def trade_brief(t: Trade, bot_name: str | None = None) -> dict[str, Any]:
+def trade_brief(t: Trade | Row[Any], bot_name: str | None = None) -> dict[str, Any]:
+    """A trade's row in a list (``t``: the ORM object or a Core row of the same columns)."""
     return {
         "id": t.id,
         "bot_id": t.bot_id,

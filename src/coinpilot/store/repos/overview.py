@@ -68,6 +68,11 @@ def _for_bots(bot_id: int | None, column: Any) -> sa.ColumnElement[bool]:
     return sa.true() if bot_id is None else column == bot_id
 
 
+def _listed(bot_id: int | None) -> sa.ColumnElement[bool]:
+    """The overview's bots (archived ones left out), or the one bot of a page."""
+    return Bot.archived_at.is_(None) if bot_id is None else Bot.id == bot_id
+
+
 def _trades_today(session: Session, mode: TradingMode, today: datetime, bot_id: int | None) -> dict[int, int]:
     rows = session.execute(
         sa.select(Trade.bot_id, sa.func.count(Trade.id))
@@ -84,7 +89,7 @@ def _last_fill(session: Session, mode: TradingMode, bot_id: int | None) -> dict[
         .where(Trade.bot_id == Bot.id, Trade.mode == mode)
         .scalar_subquery()
     )
-    rows = session.execute(sa.select(Bot.id, newest).where(_for_bots(bot_id, Bot.id)))
+    rows = session.execute(sa.select(Bot.id, newest).where(_listed(bot_id)))
     return {int(b): at for b, at in rows if at is not None}
 
 
@@ -117,9 +122,10 @@ def bots_with_open_trades(session: Session, mode: TradingMode) -> set[int]:
 
 
 def _recent_exits(
-    session: Session, mode: TradingMode, bot_id: int | None
+    session: Session, mode: TradingMode, bot_id: int | None, since: datetime = EPOCH
 ) -> dict[int, list[tuple[datetime, Decimal | None]]]:
-    """Each bot's newest exits (realised P&L, newest first), at most LOSS_STREAK_WINDOW.
+    """Each bot's newest exits (realised P&L, newest first), at most LOSS_STREAK_WINDOW, none
+    before ``since`` (the caller's oldest exit that can count: fewer rows, same answer).
 
     Per bot: the time of its LOSS_STREAK_WINDOW-th newest exit (one ``ix_trades_bot_realized``
     look-up), then the exits at or after it (a short index range), so history never adds work."""
@@ -137,7 +143,7 @@ def _recent_exits(
     # short range of exits (joined the other way round, SQLite scans every exit).
     windows = (
         sa.select(Bot.id.label("bot_id"), sa.func.coalesce(oldest_kept, EPOCH).label("since"))
-        .where(_for_bots(bot_id, Bot.id))
+        .where(_listed(bot_id))
         .cte("windows")
         .prefix_with("MATERIALIZED")  # not folded into the join (SQLite and PostgreSQL 12+)
     )
@@ -150,6 +156,7 @@ def _recent_exits(
                 Trade.bot_id == windows.c.bot_id,
                 Trade.mode == mode,
                 Trade.realized_at >= windows.c.since,
+                Trade.realized_at >= since,
             ),
         )
         .order_by(windows.c.bot_id, Trade.realized_at.desc(), Trade.id.desc())
@@ -172,7 +179,10 @@ def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dic
         .correlate(Bot)
         .scalar_subquery()
     )
-    ids = [i for (i,) in session.execute(sa.select(newest).where(_for_bots(bot_id, Bot.id))) if i is not None]
+    # Bot.id in the outer SELECT keeps the subquery correlated (one look-up per bot); selected
+    # alone, the subquery would pull ``bots`` in and return one trade for all bots.
+    rows = session.execute(sa.select(Bot.id, newest).where(_listed(bot_id)))
+    ids = [i for _b, i in rows if i is not None]
     if not ids:
         return {}
     return {t.bot_id: t for t in session.scalars(sa.select(Trade).where(Trade.id.in_(ids)))}
@@ -190,15 +200,24 @@ def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tupl
 
 
 def load_overview(
-    session: Session, mode: TradingMode, today: datetime, recent_limit: int = 20, bot_id: int | None = None
+    session: Session,
+    mode: TradingMode,
+    today: datetime,
+    recent_limit: int = 20,
+    bot_id: int | None = None,
+    exits_since: datetime = EPOCH,
 ) -> OverviewFacts:
     """All bots (or the one ``bot_id``) with their runtime, positions, today's counters, loss
-    streaks and last trades."""
+    streaks and last trades. Archived bots are left out (the one ``bot_id`` is read even if
+    archived: its page stays readable). ``exits_since``: no exit older than this is read for
+    the loss streaks (the loss lock's oldest countable exit)."""
     bot_stmt = sa.select(Bot).order_by(Bot.id)
     pos_stmt = sa.select(Position).where(Position.mode == mode)
     if bot_id is not None:
         bot_stmt = bot_stmt.where(Bot.id == bot_id)
         pos_stmt = pos_stmt.where(Position.bot_id == bot_id)
+    else:
+        bot_stmt = bot_stmt.where(Bot.archived_at.is_(None))
     bots = list(session.scalars(bot_stmt).unique())  # the runtime row is joined
     positions = {p.bot_id: p for p in session.scalars(pos_stmt)}
     balances: dict[str, Decimal] = {}
@@ -211,7 +230,7 @@ def load_overview(
         trades_today=_trades_today(session, mode, today, bot_id),
         last_fill=_last_fill(session, mode, bot_id),
         realized_today=_realized_today(session, mode, today, bot_id),
-        recent_exits=_recent_exits(session, mode, bot_id),
+        recent_exits=_recent_exits(session, mode, bot_id, exits_since),
         last_trades=_last_trades(session, mode, bot_id),
         recent_trades=_recent_trades(session, mode, recent_limit),
         control=session.get(ControlState, 1),
