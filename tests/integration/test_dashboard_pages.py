@@ -44,6 +44,48 @@ def test_bot_page_holds_trades_with_fills_position_levels_and_safety_decisions(c
     assert client.get("/api/v1/bots/999/page").status_code == 404
 
 
+def test_bot_page_sends_trades_and_decisions_a_page_at_a_time(client, services) -> None:
+    """25 trades (with their fills) per request; ``before`` walks back through all of them."""
+    import sqlalchemy as sa
+
+    from coinpilot.store.models import Trade
+    from coinpilot.testing.dashboard_seed import seed_dashboard
+
+    (bot,) = seed_dashboard(services.sessions, services.clock.now(), bots=1, trades=60)
+    with services.sessions() as s:
+        all_ids = list(s.scalars(sa.select(Trade.id).where(Trade.bot_id == bot).order_by(Trade.id.desc())))
+    assert len(all_ids) > 50
+    page = client.get(f"/api/v1/bots/{bot}/page").json()
+    seen = [t["id"] for t in page["trades"]]
+    assert len(seen) == 25 and all(t["fills"] for t in page["trades"])
+    cursor = page["trades_next_before"]
+    while cursor is not None:
+        older = client.get(f"/api/v1/bots/{bot}/page/trades", params={"before": cursor}).json()
+        assert older["trades"] and all(t["id"] < cursor for t in older["trades"])
+        seen += [t["id"] for t in older["trades"]]
+        cursor = older["next_before"]
+    assert seen == all_ids  # every trade once, newest first
+    assert len(client.get(f"/api/v1/bots/{bot}/page", params={"limit": 5}).json()["trades"]) == 5
+    assert client.get(f"/api/v1/bots/{bot}/page/trades", params={"limit": 201}).status_code == 422
+    assert client.get("/api/v1/bots/999/page/trades").status_code == 404
+
+
+def test_bot_page_decisions_are_paged_too(client, services) -> None:
+    bot, _trade = _bot_with_a_buy(client, services)
+    for size in ("99", "98"):  # refused: above the max trade size
+        client.post(
+            "/api/v1/trades/execute", json={"bot_id": bot, "side": "buy", "quote_size": size}, headers=AUTH
+        )
+    page = client.get(f"/api/v1/bots/{bot}/page", params={"limit": 2}).json()
+    assert len(page["safety_decisions"]) == 2 and page["decisions_next_before"] is not None
+    rest = client.get(
+        f"/api/v1/bots/{bot}/page/decisions", params={"before": page["decisions_next_before"]}
+    ).json()
+    assert rest["next_before"] is None
+    ids = [d["id"] for d in page["safety_decisions"] + rest["safety_decisions"]]
+    assert len(ids) == 3 and ids == sorted(ids, reverse=True)
+
+
 def test_trade_page_shows_every_check_and_the_position_before_and_after(client, services) -> None:
     _bot, trade_id = _bot_with_a_buy(client, services)
     page = client.get(f"/api/v1/trades/{trade_id}/page").json()

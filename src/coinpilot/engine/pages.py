@@ -27,6 +27,7 @@ from coinpilot.store import bots as bot_repo
 from coinpilot.store.models import Bot, ControlState, Fill, Position, SafetyAudit, Trade
 from coinpilot.store.repos.dto import TradeDTO, position_dto
 from coinpilot.store.repos.jsonable import jsonable
+from coinpilot.store.repos.overview import TRADE_BRIEF_COLUMNS
 
 # The bot page sends the newest trades (with their fills) and safety decisions a page at a time;
 # the page asks for older ones on demand (``before``: the oldest id it holds).
@@ -68,35 +69,12 @@ def _audit(a: SafetyAudit) -> dict[str, Any]:
     }
 
 
-# The columns the bot page's trade rows show (``trade_brief``): no snapshots or status history,
-# which only the trade page shows (decoding them was most of a bot page's cost).
-_TRADE_ROW_COLUMNS = (
-    Trade.id,
-    Trade.bot_id,
-    Trade.pair,
-    Trade.side,
-    Trade.intent,
-    Trade.status,
-    Trade.mode,
-    Trade.created_at,
-    Trade.requested_quote_size,
-    Trade.requested_base_size,
-    Trade.filled_base_size,
-    Trade.average_fill_price,
-    Trade.filled_value,
-    Trade.fees,
-    Trade.realized_pnl,
-    Trade.failure_reason,
-    Trade.attention_reason,
-)
-
-
 def trades_page(
     session: Session, bot_id: int, mode: TradingMode, limit: int = PAGE_SIZE, before: int | None = None
 ) -> dict[str, Any]:
     """One page of a bot's trades with their fills, newest first (``ix_trades_bot_mode_id``), and
     the cursor for the next older page (None: no older trades). Two statements whatever the page."""
-    stmt = sa.select(*_TRADE_ROW_COLUMNS).where(Trade.bot_id == bot_id, Trade.mode == mode)
+    stmt = sa.select(*TRADE_BRIEF_COLUMNS).where(Trade.bot_id == bot_id, Trade.mode == mode)
     if before is not None:
         stmt = stmt.where(Trade.id < before)
     rows = session.execute(stmt.order_by(Trade.id.desc()).limit(limit + 1)).all()

@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session, aliased, defer
 
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
@@ -38,8 +39,8 @@ class OverviewFacts:
     last_fill: dict[int, datetime]
     realized_today: dict[int, Decimal]
     recent_exits: dict[int, list[tuple[datetime, Decimal | None]]]  # (time, P&L), newest first
-    last_trades: dict[int, Trade]
-    recent_trades: list[tuple[Trade, str]]
+    last_trades: dict[int, Row[Any]]  # TRADE_BRIEF_COLUMNS
+    recent_trades: list[tuple[Row[Any], str]]
     control: ControlState | None
     inflight_buys: Decimal
     paper_balances: dict[str, Decimal] = field(default_factory=dict)
@@ -168,14 +169,36 @@ def _recent_exits(
     return dict(out)
 
 
-def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Trade]:
-    """Each bot's newest trade: one ``ix_trades_bot_created`` look-up per bot."""
-    t2 = aliased(Trade)
+# The columns a trade's row in a list shows (``engine.views.trade_brief``): read as plain rows,
+# without the snapshots and status history only the trade page shows (decoding those, and
+# building ORM objects, was most of the cost of the overview's and bot page's trade lists).
+TRADE_BRIEF_COLUMNS = (
+    Trade.id,
+    Trade.bot_id,
+    Trade.pair,
+    Trade.side,
+    Trade.intent,
+    Trade.status,
+    Trade.mode,
+    Trade.created_at,
+    Trade.requested_quote_size,
+    Trade.requested_base_size,
+    Trade.filled_base_size,
+    Trade.average_fill_price,
+    Trade.filled_value,
+    Trade.fees,
+    Trade.realized_pnl,
+    Trade.failure_reason,
+    Trade.attention_reason,
+)
+
+
+def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Row[Any]]:
+    """Each bot's newest trade (the highest id: ids grow with creation): one look-up per bot in
+    ``ix_trades_bot_mode_id``, then those trades' list columns."""
     newest = (
-        sa.select(t2.id)
-        .where(t2.bot_id == Bot.id, t2.mode == mode)
-        .order_by(t2.created_at.desc(), t2.id.desc())
-        .limit(1)
+        sa.select(sa.func.max(Trade.id))
+        .where(Trade.bot_id == Bot.id, Trade.mode == mode)
         .correlate(Bot)
         .scalar_subquery()
     )
@@ -185,18 +208,19 @@ def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dic
     ids = [i for _b, i in rows if i is not None]
     if not ids:
         return {}
-    return {t.bot_id: t for t in session.scalars(sa.select(Trade).where(Trade.id.in_(ids)))}
+    return {t.bot_id: t for t in session.execute(sa.select(*TRADE_BRIEF_COLUMNS).where(Trade.id.in_(ids)))}
 
 
-def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[Trade, str]]:
+def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[Row[Any], str]]:
+    """The newest trades of all bots (``ix_trades_mode_id``) with their bot's name."""
     newest = sa.select(Trade.id).where(Trade.mode == mode).order_by(Trade.id.desc()).limit(limit).subquery()
     rows = session.execute(
-        sa.select(Trade, Bot.name)
+        sa.select(*TRADE_BRIEF_COLUMNS, Bot.name.label("bot_name"))
         .join(newest, newest.c.id == Trade.id)
         .join(Bot, Bot.id == Trade.bot_id)
         .order_by(Trade.id.desc())
     ).all()
-    return [(t, name) for t, name in rows]
+    return [(row, row.bot_name) for row in rows]
 
 
 def load_overview(
@@ -211,7 +235,13 @@ def load_overview(
     streaks and last trades. Archived bots are left out (the one ``bot_id`` is read even if
     archived: its page stays readable). ``exits_since``: no exit older than this is read for
     the loss streaks (the loss lock's oldest countable exit)."""
-    bot_stmt = sa.select(Bot).order_by(Bot.id)
+    # Not the bot's signal and strategy settings (JSON the overview does not show): raise, not
+    # load one by one, if a reader ever wants them.
+    bot_stmt = (
+        sa.select(Bot)
+        .options(defer(Bot.signal_config, raiseload=True), defer(Bot.strategy, raiseload=True))
+        .order_by(Bot.id)
+    )
     pos_stmt = sa.select(Position).where(Position.mode == mode)
     if bot_id is not None:
         bot_stmt = bot_stmt.where(Bot.id == bot_id)
