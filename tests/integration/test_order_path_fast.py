@@ -105,7 +105,7 @@ def test_in_flight_of_a_bot_without_trades_is_zero_and_not_open(session_factory,
 
 
 def test_combined_daily_counts_equal_the_separate_counts(session_factory, clock):
-    from coinpilot.store.repos.snapshot import locked_facts
+    from coinpilot.domain.trade_facts import count_trades
 
     a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
     with session_factory() as s, s.begin():
@@ -117,15 +117,16 @@ def test_combined_daily_counts_equal_the_separate_counts(session_factory, clock)
     since = clock.now() - timedelta(hours=1)
     with session_factory() as s:
         for bot in (a, b):
-            got = locked_facts(s, bot, MOCK, since)
-            assert (got.trades_today_total, got.trades_today_bot) == (
+            inflight, facts = trade_repo.in_flight_and_today(s, MOCK, bot, since)
+            assert inflight == trade_repo.in_flight(s, MOCK, bot)
+            assert (count_trades(facts), count_trades(facts, bot)) == (
                 trade_repo.count_trades_since(s, MOCK, since),
                 trade_repo.count_trades_since(s, MOCK, since, bot),
             )
-        got = locked_facts(s, b, MOCK, since)
-        assert (got.trades_today_total, got.trades_today_bot) == (3, 2)
-        got = locked_facts(s, a, MOCK, clock.now() + timedelta(1))
-        assert (got.trades_today_total, got.trades_today_bot) == (0, 0)
+        _, facts = trade_repo.in_flight_and_today(s, MOCK, b, since)
+        assert (count_trades(facts), count_trades(facts, b)) == (3, 2)
+        _, facts = trade_repo.in_flight_and_today(s, MOCK, a, clock.now() + timedelta(1))
+        assert (count_trades(facts), count_trades(facts, a)) == (0, 0)
 
 
 def test_mark_acknowledged_opens_a_pending_trade_with_its_order_id_and_history(session_factory, clock):
@@ -279,11 +280,10 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
         s.get(Trade, filled).last_fill_at = clock.now() - timedelta(minutes=3)
         _trade(s, clock, a, quote=D("20"), mode=PRODUCTION)
         position_repo.ensure_position(s, b, "ETH-USD", MOCK, clock.now())
-    today = clock.now() - timedelta(hours=1)
     with session_factory() as s:
         last_fills = trade_repo.last_fill_per_bot(s, MOCK)
         for bot in (a, b):
-            got = locked_facts(s, bot, MOCK, today)
+            got = locked_facts(s, bot, MOCK)
             pos = position_repo.get_position(s, bot, MOCK)  # the ORM row, as settlement sees it
             assert got is not None and got.bot == bot_facts(s, bot)
             assert got.position_id == (pos.id if pos else None)
@@ -294,14 +294,10 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
                     state.cost,
                     len(state.tranches),
                 )
-            assert (got.trades_today_total, got.trades_today_bot) == (
-                trade_repo.count_trades_since(s, MOCK, today),
-                trade_repo.count_trades_since(s, MOCK, today, bot),
-            )
             assert got.last_fill_at == last_fills.get(bot)
-        assert locked_facts(s, b, MOCK, today).last_fill_at == clock.now() - timedelta(minutes=3)
-        assert locked_facts(s, a, MOCK, today).position_id is None
-        assert locked_facts(s, 999, MOCK, today) is None
+        assert locked_facts(s, b, MOCK).last_fill_at == clock.now() - timedelta(minutes=3)
+        assert locked_facts(s, a, MOCK).position_id is None
+        assert locked_facts(s, 999, MOCK) is None
 
 
 def test_a_bot_deleted_after_its_pair_was_cached_gets_an_audited_invalid_request(session_factory, clock):

@@ -142,9 +142,9 @@ def on_evaluation(
         c.action,
         action,
         now,
-        bot.config.confirmation,
+        bot.decision_config.confirmation,
         last_seen=c.last_seen,
-        max_gap=max_unobserved(interval_seconds, bot.config.granularity.seconds),
+        max_gap=max_unobserved(interval_seconds, bot.decision_config.granularity.seconds),
     )
     bot = replace(bot, confirmation=Confirmation(new_action, now))
     if temperature is not None:
@@ -174,12 +174,12 @@ def view_of(bot: BotState) -> BotView:
         bot_id=bot.bot_id,
         pair=bot.pair,
         status=bot.status,
-        config=bot.config,
+        config=bot.decision_config,
         position=bot.position,
         position_opened_at=bot.cycle.opened_at,
         high_water=bot.cycle.high_water,
         rungs_taken=bot.cycle.rungs_taken,
-        has_open_trade=bot.order is not None,
+        has_open_trade=bot.order is not None or bool(bot.also_in_flight),
         protection_off=bot.protection_off,
         cooled=bot.cooled,
     )
@@ -211,7 +211,7 @@ def step(
         quote.ask,
         product.base_increment,
         limits,
-        bot.strategy,
+        bot.decision_strategy,
         base_min_size=product.base_min_size,
         quote_min_size=product.quote_min_size,
     )
@@ -258,7 +258,8 @@ def safety_context(
     bot = roll_day(bot, now)
     account = roll_day(account, now)
     p = bot.protections
-    own_inflight = sum((order_value(o) for o in (bot.order, *bot.attention) if o is not None), ZERO)
+    orders = (bot.order, *bot.also_in_flight, *bot.attention)
+    own_inflight = sum((order_value(o) for o in orders if o is not None), ZERO)
     quote_cur = product.quote_currency if product is not None else request.pair.partition("-")[2]
     base_cur = product.base_currency if product is not None else request.pair.partition("-")[0]
     return SafetyContext(
@@ -266,15 +267,15 @@ def safety_context(
         mode=account.mode,
         trading_state=account.trading_state,
         bot_status=bot.status,
-        bot_cooldown_minutes=bot.config.cooldown_minutes,
-        bot_max_tranches=bot.config.max_tranches,
+        bot_cooldown_minutes=bot.bot_cooldown_minutes,
+        bot_max_tranches=bot.bot_max_tranches,
         product=product,
         trades_today_total=account.trades_today,
         trades_today_bot=p.trades_today,
         last_fill_at=p.last_fill_at,
-        has_open_trade=bot.order is not None,
+        has_open_trade=bot.order is not None or bool(bot.also_in_flight),
         trade_needs_attention=bool(bot.attention),
-        position_tranches=len(bot.position.tranches),
+        position_tranches=bot.tranche_count,
         position_base=bot.position.base_size,
         position_cost=bot.position.cost + own_inflight,
         total_exposure=account.exposure + account.buys_in_flight,

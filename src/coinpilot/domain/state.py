@@ -68,7 +68,7 @@ class OrderInFlight:
     intent: TradeIntent
     quote_size: Decimal | None
     base_size: Decimal | None
-    approved_price: Decimal  # the price safety approved it at (ask for a buy, bid for a sell)
+    approved_price: Decimal | None  # the price safety approved it at (ask for a buy, bid for a sell)
     trade_id: int | None = None
     rung: int | None = None  # the take-profit rung it sells, if any
     accepted_at: datetime | None = None
@@ -100,18 +100,60 @@ class BotState:
     bot_id: int
     pair: str
     status: BotStatus
-    config: BotConfig
-    strategy: StrategyConfig  # the effective strategy (bot-level stop / take-profit filled in)
+    # The parsed configuration and effective strategy (bot-level stop / take-profit filled in).
+    # None only in a state loaded for the safety check alone (the live check-and-insert reads
+    # the two settings safety needs below, not the whole configuration); :func:`kernel.step`
+    # and :func:`kernel.on_evaluation` need both.
+    config: BotConfig | None
+    strategy: StrategyConfig | None
     position: PositionState = field(default_factory=PositionState)
     cycle: Cycle = field(default_factory=Cycle)
     confirmation: Confirmation = field(default_factory=Confirmation)
     protections: Protections = field(default_factory=Protections)
     order: OrderInFlight | None = None  # the order the sync is still driving, at most one
     attention: tuple[OrderInFlight, ...] = ()  # unfinished orders the sync gave up on
+    # Further orders the sync drives (only a store written before the one-order rule held them).
+    also_in_flight: tuple[OrderInFlight, ...] = ()
     protection_off: bool = False  # a person turned the automatic stops off (audited)
     cooled: bool = False  # the optional cooling exit is due
     temperature: TemperatureLevel | None = None  # buy-side temperature of the last evaluation
     mark: Decimal | None = None  # the last bid seen (``on_quote``): what the position is marked at
+    # The bot's own cooldown and tranche limit as the safety check reads them; None: the config's.
+    cooldown_minutes: float | None = None
+    max_tranches: int | None = None
+    # Open tranches when the position was loaded without them (a count); None: len(tranches).
+    open_tranches: int | None = None
+
+    @property
+    def tranche_count(self) -> int:
+        if self.open_tranches is not None:
+            return self.open_tranches
+        return len(self.position.tranches)
+
+    @property
+    def bot_cooldown_minutes(self) -> float:
+        if self.cooldown_minutes is not None:
+            return self.cooldown_minutes
+        return self.decision_config.cooldown_minutes
+
+    @property
+    def bot_max_tranches(self) -> int:
+        if self.max_tranches is not None:
+            return self.max_tranches
+        return self.decision_config.max_tranches
+
+    @property
+    def decision_config(self) -> BotConfig:
+        """The configuration a decision needs (ValueError when the state was loaded without it)."""
+        if self.config is None:
+            raise ValueError(f"bot {self.bot_id}: state loaded without its configuration")
+        return self.config
+
+    @property
+    def decision_strategy(self) -> StrategyConfig:
+        if self.strategy is None:
+            raise ValueError(f"bot {self.bot_id}: state loaded without its strategy")
+        return self.strategy
 
     @property
     def has_open_order(self) -> bool:

@@ -28,6 +28,7 @@ from coinpilot.domain.types import TradeStatus
 __all__ = [
     "TradeFact",
     "count_trades",
+    "count_trades_per_bot",
     "counts_against_limits",
     "inflight_buy_value",
     "realised_at",
@@ -80,3 +81,12 @@ def count_trades(facts: Iterable[TradeFact], bot_id: int | None = None) -> int:
         for f in facts
         if (bot_id is None or f.bot_id == bot_id) and counts_against_limits(f.status, f.acknowledged)
     )
+
+
+def count_trades_per_bot(facts: Iterable[TradeFact]) -> dict[int, int]:
+    """Trades counting against the daily limits, per bot (bots without one are left out)."""
+    out: dict[int, int] = {}
+    for f in facts:
+        if counts_against_limits(f.status, f.acknowledged):
+            out[f.bot_id] = out.get(f.bot_id, 0) + 1
+    return out

@@ -81,6 +81,7 @@ class FreshApproval:
                 product=prep.product,
                 balances=prep.balances,
                 limits=self._limits,
+                request=prep.request,
                 exclude_trade_id=v.id,
             )
             if gathered is None:
