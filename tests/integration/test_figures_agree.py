@@ -18,11 +18,11 @@ from coinpilot.domain import kernel
 from coinpilot.domain.safety import SafetyRequest, day_start
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.domain.usage import cooldown_remaining
-from coinpilot.engine.loss_breaker import DailyLossBreaker
-from coinpilot.engine.overview import build_overview
-from coinpilot.engine.safety_status import usage_status
+from coinpilot.engine.risk.loss_breaker import DailyLossBreaker
 from coinpilot.store.models import ControlState, Trade
 from coinpilot.store.repos.snapshot import gather_context
+from coinpilot.views.overview import build_overview
+from coinpilot.views.safety_status import usage_status
 from tests.integration._engine import add_bot, make_rig
 from tests.integration._fakes import TEST_LIMITS, enable_trading
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.exchange_values import Balance
 from coinpilot.domain.kernel import safety_context
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock, window_start
@@ -28,7 +29,6 @@ from coinpilot.domain.safety import SafetyContext, SafetyRequest, day_start, wee
 from coinpilot.domain.state import AccountState, BotState, OrderInFlight, Protections
 from coinpilot.domain.trade_facts import count_trades
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.exchange.base import Balance
 from coinpilot.store.models import Bot, BotRuntime, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
