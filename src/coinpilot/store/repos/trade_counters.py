@@ -248,8 +248,11 @@ def in_flight_and_today(
 ) -> tuple[InFlight, list[TradeFact]]:
     """:func:`in_flight` and :func:`trade_facts_since` ``today`` from one statement."""
     rows = session.connection().execute(_IN_FLIGHT_AND_TODAY, {"mode": mode, "today": today}).all()
+    # A trade judged again (a re-send's fresh approval) is not counted against itself either.
     facts = [
-        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged)) for t in rows if not t.open
+        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged))
+        for t in rows
+        if not t.open and t.id != exclude_trade_id
     ]
     inflight = _in_flight_of(session, [t for t in rows if t.open], bot_id, balances_read_at, exclude_trade_id)
     return inflight, facts
