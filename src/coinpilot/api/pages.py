@@ -14,10 +14,10 @@ from coinpilot.api.errors import NotFound
 from coinpilot.api.shared_answer import encode_json
 from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
-from coinpilot.engine.pages import MAX_PAGE_SIZE, PAGE_SIZE, bot_page, decisions_page, trade_page, trades_page
 from coinpilot.services import Services
 from coinpilot.store.db import read_session
 from coinpilot.store.models import Bot
+from coinpilot.views.pages import MAX_PAGE_SIZE, PAGE_SIZE, bot_page, decisions_page, trade_page, trades_page
 
 router = APIRouter(tags=["dashboard"])
 

@@ -16,18 +16,19 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, aliased, defer
 
+from coinpilot.domain.trade_facts import count_trades_per_bot
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
-from coinpilot.store.repos.trade_counters import NON_FINAL, counts_against_limits, inflight_buy_quote
+from coinpilot.store.repos.trade_counters import NON_FINAL, inflight_buy_quote, trade_facts_since
 
 ZERO = Decimal(0)
 # The newest exits read per bot for its loss streak: more than the hard cap on
 # max_consecutive_losses (10), so the streak is exact wherever a limit can act on it.
 LOSS_STREAK_WINDOW = 20
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TradeRow = Any  # a Core row of TRADE_BRIEF_COLUMNS (attribute access like a Trade's)
 
 
 @dataclass
@@ -39,8 +40,8 @@ class OverviewFacts:
     last_fill: dict[int, datetime]
     realized_today: dict[int, Decimal]
     recent_exits: dict[int, list[tuple[datetime, Decimal | None]]]  # (time, P&L), newest first
-    last_trades: dict[int, Row[Any]]  # TRADE_BRIEF_COLUMNS
-    recent_trades: list[tuple[Row[Any], str]]
+    last_trades: dict[int, TradeRow]  # TRADE_BRIEF_COLUMNS
+    recent_trades: list[tuple[TradeRow, str]]
     control: ControlState | None
     inflight_buys: Decimal
     paper_balances: dict[str, Decimal] = field(default_factory=dict)
@@ -75,13 +76,8 @@ def _listed(bot_id: int | None) -> sa.ColumnElement[bool]:
 
 
 def _trades_today(session: Session, mode: TradingMode, today: datetime, bot_id: int | None) -> dict[int, int]:
-    rows = session.execute(
-        sa.select(Trade.bot_id, sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= today, counts_against_limits())
-        .where(_for_bots(bot_id, Trade.bot_id))
-        .group_by(Trade.bot_id)
-    )
-    return {int(b): int(n) for b, n in rows}
+    """Today's trades per bot, counted by the domain's rule (the one the safety check uses)."""
+    return count_trades_per_bot(trade_facts_since(session, mode, today, bot_id))
 
 
 def _last_fill(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, datetime]:
@@ -193,7 +189,7 @@ TRADE_BRIEF_COLUMNS = (
 )
 
 
-def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, Row[Any]]:
+def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, TradeRow]:
     """Each bot's newest trade (the highest id: ids grow with creation): one look-up per bot in
     ``ix_trades_bot_mode_id``, then those trades' list columns."""
     newest = (
@@ -211,7 +207,7 @@ def _last_trades(session: Session, mode: TradingMode, bot_id: int | None) -> dic
     return {t.bot_id: t for t in session.execute(sa.select(*TRADE_BRIEF_COLUMNS).where(Trade.id.in_(ids)))}
 
 
-def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[Row[Any], str]]:
+def _recent_trades(session: Session, mode: TradingMode, limit: int) -> list[tuple[TradeRow, str]]:
     """The newest trades of all bots (``ix_trades_mode_id``) with their bot's name."""
     newest = sa.select(Trade.id).where(Trade.mode == mode).order_by(Trade.id.desc()).limit(limit).subquery()
     rows = session.execute(
