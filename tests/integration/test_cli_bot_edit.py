@@ -172,3 +172,5 @@ def test_delete_archives_a_stopped_flat_bot_with_history_and_says_so(cli, engine
         assert conn.scalar(sa.select(sa.func.count()).select_from(Trade)) > 0
     code, out, _ = cli("bots", "list")
     assert code == 0 and "bot-0000" not in out
+    code, _, err = cli("bots", "start", str(bot))
+    assert code == 1 and "archived" in err and err.count("\n") == 1  # it never runs again
