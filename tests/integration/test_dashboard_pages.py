@@ -133,3 +133,18 @@ def test_overview_is_shared_within_a_second_and_any_write_refreshes_it(client, s
     assert shared["answer_age_seconds"] == 0.0 and shared["answer_stale"] is False
     monotonic[0] = 1.0  # one second later
     assert client.get("/api/v1/bots/status/summary").json()["bots"][0]["name"] == "renamed"
+
+
+def test_overview_and_bot_page_go_gzipped_to_clients_that_accept_it(client, services) -> None:
+    from coinpilot.testing.dashboard_seed import seed_dashboard
+
+    ids = seed_dashboard(services.sessions, services.clock.now(), bots=10, trades=40)
+    for path in ("/api/v1/bots/status/summary", f"/api/v1/bots/{ids[0]}/page"):
+        packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+        assert int(packed.headers["content-length"]) * 3 < int(plain.headers["content-length"])
+        strip = ("answer_age_seconds", "answer_stale", "live_age_seconds")
+        assert {k: v for k, v in packed.json().items() if k not in strip} == {
+            k: v for k, v in plain.json().items() if k not in strip
+        }

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
-from coinpilot.api.shared_answer import Built, Served, SharedAnswer, encode_json, with_age
+from coinpilot.api.shared_answer import Built, Served, SharedAnswer, encode_json, json_response, with_age
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
@@ -133,7 +133,8 @@ async def shared_overview(request: Request) -> Served:
     responses={200: {"content": {"application/json": {}}}},
 )
 async def status_summary(request: Request) -> Response:
-    return Response(with_age(await shared_overview(request)), media_type="application/json")
+    served = await shared_overview(request)
+    return json_response(request.headers.get("accept-encoding", ""), with_age(served))
 
 
 def stale_after(services: Services) -> timedelta:

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from coinpilot.api.bots import shared_overview, stale_after
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
-from coinpilot.api.shared_answer import encode_json
+from coinpilot.api.shared_answer import encode_json, json_response
 from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.services import Services
@@ -62,7 +62,7 @@ async def bot_page_data(request: Request, bot_id: BotIdPath, limit: PageLimit = 
     if page is None:
         raise NotFound(f"bot {bot_id}")
     page["live_age_seconds"] = round(overview.age_seconds, 3) if live is not None else 0.0
-    return Response(encode_json(page), media_type="application/json")
+    return json_response(request.headers.get("accept-encoding", ""), encode_json(page))
 
 
 def _bot_exists(services: Services, bot_id: int) -> None:

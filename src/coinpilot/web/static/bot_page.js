@@ -17,6 +17,11 @@
     const holding = pos && F.signOf(pos.base_size) > 0;
     const buttons = [];
     const notes = [];
+    if (bot.archived_at) {
+      // Archived (a delete that kept its trade history): it never runs again; nothing to control.
+      notes.push(`Archived ${F.formatTime(bot.archived_at)}: this bot no longer runs or shows in the overview; its trades stay in analytics, exports and the audit.`);
+      return h("div", { class: "card page-controls" }, h("h2", {}, "Controls"), h("ul", { class: "notes muted" }, notes.map((n) => h("li", {}, n))));
+    }
     if (status !== "RUNNING") {
       buttons.push(h("button", { type: "button", class: "btn btn-primary", dataset: { pageAction: "start" } }, status === "STOPPED" ? "Start" : "Resume"));
       notes.push(`${status === "STOPPED" ? "Start" : "Resume"}: the bot evaluates its signals again and may buy or sell while trading is enabled, within every safety limit.`);
