@@ -14,7 +14,7 @@ closed loop, which measures throughput and queueing rather than the cost of one 
 It prints median and p99 latency per phase and the ratio to ``/health``, and the number of SQL
 statements one overview costs at 10, 100 and 200 bots (target: the same at every size).
 Targets: overview p99 under 50 ms, a bot page's data p99 under 100 ms. Not a test: it prints
-figures, with the shared overview's age (``answer_age_seconds``) as the pollers saw it.
+figures, with the shared overview's age (``X-Answer-Age-Seconds``) as the pollers saw it.
 
 Run: ``.venv/bin/python bench/dashboard.py [--bots 200] [--trades 50000] [--pollers 50]
 [--seconds 10] [--interval 1] [--database URL]``. A PostgreSQL URL must name a scratch
@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import socket
 import statistics
 import subprocess
@@ -103,9 +102,6 @@ def statements_per_overview(sizes: list[int]) -> dict[int, int]:
     return out
 
 
-AGE = re.compile(rb'^\{"answer_age_seconds":([0-9.]+),"answer_stale":(true|false)')
-
-
 async def poll_phase(
     base: str,
     paths: list[str],
@@ -115,7 +111,7 @@ async def poll_phase(
     ages: list[tuple[float, bool]] | None = None,
 ) -> tuple[list[float], int]:
     """``pollers`` clients polling for ``seconds``; returns latencies (ms) and error count (and
-    appends each shared answer's age and staleness to ``ages``, read from the body's head)."""
+    appends each shared answer's age and staleness to ``ages``, from its headers)."""
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=pollers, max_keepalive_connections=pollers)
@@ -137,10 +133,13 @@ async def poll_phase(
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if resp.status_code != 200:
                     errors += 1
-                elif ages is not None:
-                    head = AGE.match(resp.content[:80])
-                    if head:
-                        ages.append((float(head.group(1)), head.group(2) == b"true"))
+                elif ages is not None and "x-answer-age-seconds" in resp.headers:
+                    ages.append(
+                        (
+                            float(resp.headers["x-answer-age-seconds"]),
+                            resp.headers["x-answer-stale"] == "true",
+                        )
+                    )
                 if interval:
                     await asyncio.sleep(interval)
 

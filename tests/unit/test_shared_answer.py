@@ -9,7 +9,15 @@ import threading
 
 import pytest
 
-from coinpilot.api.shared_answer import Built, Served, SharedAnswer, encode_json, with_age
+from coinpilot.api.shared_answer import (
+    Built,
+    Served,
+    SharedAnswer,
+    age_headers,
+    encode_json,
+    json_response,
+    packed,
+)
 
 
 class Clock:
@@ -41,7 +49,7 @@ class Builds:
 
 def n_of(served: Served | None) -> int:
     assert served is not None
-    return int(json.loads(served.body)["n"])
+    return int(json.loads(served.built.body)["n"])
 
 
 def test_one_computation_is_shared_within_the_ttl() -> None:
@@ -126,10 +134,16 @@ def test_an_answer_computed_across_a_write_is_not_kept() -> None:
     assert shared.peek(compute_then_a_write_lands) is None  # ... nobody else does
 
 
-def test_the_age_goes_into_the_json_object() -> None:
-    body = with_age(Served(encode_json({"a": "1.50"}), 0.25))
-    assert json.loads(body) == {"answer_age_seconds": 0.25, "answer_stale": False, "a": "1.50"}
-    assert json.loads(with_age(Served(b"{}", 3.0, stale=True))) == {
-        "answer_age_seconds": 3.0,
-        "answer_stale": True,
-    }
+def test_the_age_goes_in_the_headers_and_the_body_is_gzipped_once_per_build() -> None:
+    import gzip
+
+    body = encode_json({"rows": [{"price": "101.25", "n": n} for n in range(400)]})
+    built = packed(body)
+    assert built.gzipped is not None and gzip.decompress(built.gzipped) == body
+    served = Served(built, 0.25)
+    assert age_headers(served) == {"X-Answer-Age-Seconds": "0.250", "X-Answer-Stale": "false"}
+    assert age_headers(Served(built, 3.0, stale=True))["X-Answer-Stale"] == "true"
+    zipped = json_response("gzip, deflate", built)
+    assert zipped.body is built.gzipped and zipped.headers["content-encoding"] == "gzip"
+    assert json_response("identity", built).body == body
+    assert packed(b"{}").gzipped is None  # small answers go as they are

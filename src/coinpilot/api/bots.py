@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
-from coinpilot.api.shared_answer import Built, Served, SharedAnswer, encode_json, json_response, with_age
+from coinpilot.api.shared_answer import (
+    Built,
+    Served,
+    SharedAnswer,
+    age_headers,
+    encode_json,
+    json_response,
+    packed,
+)
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
@@ -115,7 +123,7 @@ async def shared_overview(request: Request) -> Served:
             overview = build_overview(
                 s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
             )
-        return Built(encode_json(overview), {row["id"]: row for row in overview["bots"]})
+        return packed(encode_json(overview), {row["id"]: row for row in overview["bots"]})
 
     shared: SharedAnswer = request.app.state.overview_answer
     served = shared.peek(compute)
@@ -127,14 +135,14 @@ async def shared_overview(request: Request) -> Served:
 @router.get(
     "/status/summary",
     summary="Everything the dashboard polls every 5 s (read-only)",
-    description="Shared by every poller: `answer_age_seconds` says how old it is (at most 2 s, "
-    "or `answer_stale` while a slow rebuild runs).",
+    description="Shared by every poller: the `X-Answer-Age-Seconds` header says how old it is (at "
+    "most 2 s, or `X-Answer-Stale: true` while a slow rebuild runs).",
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
 async def status_summary(request: Request) -> Response:
     served = await shared_overview(request)
-    return json_response(request.headers.get("accept-encoding", ""), with_age(served))
+    return json_response(request.headers.get("accept-encoding", ""), served.built, age_headers(served))
 
 
 def stale_after(services: Services) -> timedelta:

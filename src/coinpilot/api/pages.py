@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from coinpilot.api.bots import shared_overview, stale_after
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
-from coinpilot.api.shared_answer import encode_json, json_response
+from coinpilot.api.shared_answer import Built, encode_json, json_response, packed
 from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.services import Services
@@ -43,10 +43,10 @@ async def bot_page_data(request: Request, bot_id: BotIdPath, limit: PageLimit = 
     # archived bot has none, and a stale overview is not used: then it is read for this bot.
     live = None if overview.stale else overview.extra.get(bot_id)
 
-    def compute() -> dict[str, Any] | None:
+    def compute() -> Built | None:
         now = services.clock.now()
         with read_session(services.sessions) as s:
-            return bot_page(
+            page = bot_page(
                 s,
                 bot_id,
                 now,
@@ -57,12 +57,15 @@ async def bot_page_data(request: Request, bot_id: BotIdPath, limit: PageLimit = 
                 limit,
                 live=live,
             )
+        if page is None:
+            return None
+        page["live_age_seconds"] = round(overview.age_seconds, 3) if live is not None else 0.0
+        return packed(encode_json(page))  # encoded and gzipped here, off the event loop
 
-    page = await run_in_threadpool(compute)
-    if page is None:
+    built = await run_in_threadpool(compute)
+    if built is None:
         raise NotFound(f"bot {bot_id}")
-    page["live_age_seconds"] = round(overview.age_seconds, 3) if live is not None else 0.0
-    return json_response(request.headers.get("accept-encoding", ""), encode_json(page))
+    return json_response(request.headers.get("accept-encoding", ""), built)
 
 
 def _bot_exists(services: Services, bot_id: int) -> None:

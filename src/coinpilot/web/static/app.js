@@ -104,7 +104,18 @@
   async function load(route) {
     if (route.view === "bot") return { page: await A.getJson(`/bots/${route.id}/page`) };
     if (route.view === "trade") return { page: await A.getJson(`/trades/${route.id}/page`) };
-    return { summary: await A.getJson("/bots/status/summary") };
+    // The shared overview says in its headers how old it is (shown beside "Last updated").
+    const resp = await A.fetchWithTimeout(`${A.API}/bots/status/summary`, { headers: { Accept: "application/json" } });
+    if (!resp.ok) {
+      const err = new Error(`HTTP ${resp.status}`);
+      err.status = resp.status;
+      throw err;
+    }
+    const summary = await resp.json();
+    const age = resp.headers.get("X-Answer-Age-Seconds");
+    summary.answer_age_seconds = age === null ? null : Number(age);
+    summary.answer_stale = resp.headers.get("X-Answer-Stale") === "true";
+    return { summary };
   }
 
   async function refresh() {
