@@ -120,6 +120,9 @@ class SharedAnswer:
     def _refresh(self, compute: Callable[[], Built], generation: int) -> None:
         try:
             with self._single_flight:
+                with self._state:  # a request computed one while this waited: nothing to do
+                    if self._built is not None and self._monotonic() - self._built_at < self._ttl:
+                        return
                 started = self._monotonic()
                 self._store(compute(), generation, started)
         except Exception:  # the next request past max_age computes in the open and reports it
