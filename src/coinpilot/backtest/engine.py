@@ -99,7 +99,7 @@ class _Quotes:
 
 def default_start_index(c: Candles, spec: BacktestSpec) -> int:
     """The first candle with a full live window behind it (``required_candles + 2``)."""
-    return min(len(c) - 1, required_candles(spec.bot.signals) + 1)
+    return required_candles(spec.bot.signals) + 1
 
 
 def run_backtest(
@@ -135,9 +135,15 @@ class _Driver:
             self.first = default_start_index(c, spec)
         else:
             self.first = int(np.searchsorted(c.start, int(start.timestamp()), side="left"))
-        self.first = min(self.first, len(c) - 1)
+        if self.first > len(c) - 2:
+            raise ValueError(
+                f"{len(c)} candles leave none to trade on after the warm-up of {self.first}: a decision "
+                "needs the candle it is made on and the next one, whose open fills it"
+            )
+        # Ticks: every candle boundary from the close of the start candle to the open of the last
+        # candle, so every decision has the next open to fill at.
         t0 = int(c.start[self.first]) + self.g
-        t1 = int(c.start[-1]) + self.g
+        t1 = int(c.start[-1])
         self.times = np.arange(t0, t1 + 1, self.g, dtype=np.int64)
         self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
@@ -382,7 +388,7 @@ class _Driver:
     # -- the result ------------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
         c = self.c
-        idx = np.arange(self.first, len(c))
+        idx = np.arange(self.first, len(c) - 1)  # candles whose close is a tick
         close_ticks = ((c.start[idx] + self.g - self.times[0]) // self.g).astype(np.int64)
         cash = np.full(len(self.times), float(self.spec.starting_cash))
         base = np.zeros(len(self.times))
