@@ -37,6 +37,7 @@ from coinpilot.exchange.paper import PaperExchange
 from coinpilot.exchange.replay import PRODUCTS, ReplayMarketData
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.models import Bot, BotRuntime, Position, Trade
+from tests.conftest import IS_POSTGRES
 from tests.integration._fakes import enable_trading
 
 D = Decimal
@@ -146,7 +147,12 @@ def _run_live(sf: sessionmaker[Session], case: Case, bot_id: int, first_tick: da
     clock = FakeClock(first_tick)
     market = ReplayMarketData(clock, source="hourly")
     exchange = PaperExchange(
-        sf, market, clock, fee_rate=FEE, slippage_bps=SLIPPAGE, fill_delay_seconds=0,
+        sf,
+        market,
+        clock,
+        fee_rate=FEE,
+        slippage_bps=SLIPPAGE,
+        fill_delay_seconds=0,
         starting_balances={"USD": CASH},
     )
     trades = TradeService(sf, exchange, clock, TradingMode.MOCK, case.limits)
@@ -171,8 +177,16 @@ def _run_live(sf: sessionmaker[Session], case: Case, bot_id: int, first_tick: da
     with sf() as s:
         rows = s.scalars(sa.select(Trade).where(Trade.bot_id == bot_id).order_by(Trade.id)).all()
         fills = [
-            (t.last_fill_at, t.side.value, t.intent.value, t.filled_base_size, t.average_fill_price,
-             t.filled_value, t.fees, t.realized_pnl)
+            (
+                t.last_fill_at,
+                t.side.value,
+                t.intent.value,
+                t.filled_base_size,
+                t.average_fill_price,
+                t.filled_value,
+                t.fees,
+                t.realized_pnl,
+            )
             for t in rows
             if t.status == TradeStatus.SETTLED
         ]
@@ -200,6 +214,8 @@ def candles_of() -> Iterator[Any]:
     yield lambda pair: shipped_candles(pair, Granularity.ONE_HOUR, "hourly")
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(IS_POSTGRES, reason="the decision path is backend-independent; SQLite run only")
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_backtest_places_exactly_the_orders_the_live_engine_places(
     session_factory: sessionmaker[Session], case: Case, candles_of: Any
@@ -220,13 +236,21 @@ def test_backtest_places_exactly_the_orders_the_live_engine_places(
     # One candle past the last tick: its open fills the last decision (the price model).
     end = first_candle + timedelta(hours=case.candles + 1)
     history = candles.__class__(
-        candles.pair, candles.granularity,
-        *(a[candles.start < int(end.timestamp())] for a in (
-            candles.start, candles.open, candles.high, candles.low, candles.close, candles.volume)),
+        candles.pair,
+        candles.granularity,
+        *(
+            a[candles.start < int(end.timestamp())]
+            for a in (candles.start, candles.open, candles.high, candles.low, candles.close, candles.volume)
+        ),
     )
     spec = BacktestSpec(
-        bot=config, limits=case.limits, product=PRODUCTS[case.pair], starting_cash=CASH,
-        fee_rate=FEE, slippage_bps=SLIPPAGE, strategy_raw=strategy_raw,
+        bot=config,
+        limits=case.limits,
+        product=PRODUCTS[case.pair],
+        starting_cash=CASH,
+        fee_rate=FEE,
+        slippage_bps=SLIPPAGE,
+        strategy_raw=strategy_raw,
     )
     result = run_backtest(spec, history, start=first_candle)
     got = [
