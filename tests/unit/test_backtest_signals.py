@@ -36,7 +36,7 @@ CONFIGS = {
             "min_data_weight": 0.5,
         },
         0.15,
-        0.6,
+        0.2,
     ),
 }
 ACTIONS = {ACTION_BUY: Action.BUY, ACTION_SELL: Action.SELL, 0: Action.HOLD}
