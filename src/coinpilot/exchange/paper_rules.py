@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from coinpilot.domain.market import BestBidAsk, Product
-from coinpilot.exchange.base import OrderRequest
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.exchange.simulated import (
     check_market_order,
     fill_market_order,
