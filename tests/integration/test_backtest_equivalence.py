@@ -26,13 +26,13 @@ from coinpilot.backtest.result import BacktestSpec
 from coinpilot.domain.clock import FakeClock
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.types import BotStatus, Granularity, TradeStatus, TradingMode
-from coinpilot.engine.bot_loop import TradingStep
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.evaluator import EvaluationService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.loss_breaker import DailyLossBreaker
-from coinpilot.engine.scheduler import EvaluationScheduler
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.loop.bot_loop import TradingStep
+from coinpilot.engine.loop.evaluator import EvaluationService
+from coinpilot.engine.loop.scheduler import EvaluationScheduler
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.control import ControlService
+from coinpilot.engine.risk.loss_breaker import DailyLossBreaker
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.exchange.replay import PRODUCTS, ReplayMarketData
 from coinpilot.store import bots as bot_repo
