@@ -1,8 +1,9 @@
 """The backtest driver: the live decision path in simulated time, Python only where state changes.
 
 Time and prices (the stated price model). The engine is evaluated once per candle, at every
-candle boundary ``T`` from the close of the ``start`` candle to the close of the last one (also
-inside gaps, as a live engine keeps ticking). At ``T``:
+candle boundary ``T`` from the close of the ``start`` candle to the open of the last candle (also
+inside gaps, as a live engine keeps ticking; the last candle only prices the decision made on the
+one before it). At ``T``:
 
 - the signals score the closed candles whose start lies in ``[T - g (required_candles + 2), T)``,
   exactly the window live fetches (shorter at gaps, as live sees them): a decision on candle t
@@ -23,10 +24,12 @@ codes; a confirmation-driven attempt restarts the confirmation; a refused protec
 ``RETRY_REFUSED_SECONDS`` before it is tried again, as :class:`~coinpilot.engine.bot_loop.TradingStep`
 does.
 
-Where Python runs: nothing can change while the bot is flat and the action is HOLD, nor while it
-holds a position, the action is HOLD and the bid is away from every level (stop, trailing stop
-from the running maximum of the bid, the next take-profit rung, the daily loss level). Those
-ticks are found with NumPy; every other tick runs the exact step above. Float prices only pick
+Where Python runs: nothing can change while the bot is flat and no BUY is confirmed, nor while
+it holds a position, no BUY/SELL is confirmed and the bid is away from every level (stop,
+trailing stop from the running maximum of the bid, the next take-profit rung, the daily loss
+level). Those ticks are found with NumPy (confirmation: a run of equal actions that has lasted
+the confirmation time, or since the attempt that restarted it); every other tick runs the exact
+step above. Float prices only pick
 candidate ticks (with a margin of two ticks); every comparison that decides anything is made in
 ``Decimal`` by the domain functions.
 """
@@ -51,7 +54,7 @@ from coinpilot.backtest.signals import (
     score_series,
     tick_windows,
 )
-from coinpilot.domain.confirmation import advance, max_unobserved
+from coinpilot.domain.confirmation import ConfirmationState, advance, max_unobserved
 from coinpilot.domain.decision import OrderPlan, Signal, decide, effective_strategy
 from coinpilot.domain.market import Candles
 from coinpilot.domain.safety import SafetyRequest, validate
@@ -158,7 +161,20 @@ class _Driver:
         self.book = BotBook(cfg.cooldown_minutes, cfg.max_tranches)
         self.dust_below = max(self.product.base_increment, self.product.base_min_size)
         self.max_gap = max_unobserved(self.g, self.g)
-        self.nonhold = np.flatnonzero(self.series.action != ACTION_HOLD)
+        # Confirmation in simulated time, found with NumPy: the engine evaluates every tick (a gap
+        # of one candle never restarts it), so a BUY/SELL is confirmed at a tick once its run of
+        # equal actions has lasted ``cfg.confirmation`` (or, after an attempt restarted it within
+        # the run, since that attempt). Only those ticks can place an order from a signal; at each
+        # of them ``confirmation.advance`` itself decides, from the state this reconstructs.
+        action = self.series.action
+        n = len(self.times)
+        change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
+        self.run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0)) if n else np.zeros(0, int)
+        self.required = cfg.confirmation.total_seconds()
+        lasted = (self.times - self.times[self.run_start]) >= self.required
+        self.confirmed = (action != ACTION_HOLD) & lasted
+        self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        self.restart: int | None = None  # tick of the last confirmation-driven attempt
         self.day = self.times // 86400
         self.fills: list[BacktestFill] = []
         self.refusals: list[BacktestRefusal] = []
@@ -188,10 +204,25 @@ class _Driver:
             self.progress(n, n)
         return self._result()
 
+    def _early(self, ticks: np.ndarray) -> np.ndarray:
+        """Ticks still inside the confirmation period restarted by the last attempt."""
+        r = self.restart
+        if r is None:
+            return np.zeros(len(ticks), dtype=bool)
+        same_run = self.run_start[ticks] == self.run_start[r]
+        return same_run & ((self.times[ticks] - self.times[r]) < self.required)
+
     def _next_flat(self, k: int) -> int:
-        """While flat only a BUY/SELL can change anything (confirmation, an entry)."""
-        j = int(np.searchsorted(self.nonhold, k, side="left"))
-        return int(self.nonhold[j]) if j < len(self.nonhold) else len(self.times)
+        """While flat only a confirmed BUY can change anything (an entry attempt)."""
+        cand = self.confirmed_buys
+        while True:
+            j = int(np.searchsorted(cand, k, side="left"))
+            if j >= len(cand):
+                return len(self.times)
+            c = int(cand[j])
+            if not self._early(np.array([c]))[0]:
+                return c
+            k = c + 1
 
     def _next_holding(self, k: int) -> int:
         """The first tick from ``k`` where a level may be crossed or the action is not HOLD."""
@@ -206,7 +237,7 @@ class _Driver:
         while k < n:
             end = min(n, k + chunk)
             bid = self.quotes.bid_f[k:end]
-            hit = self.series.action[k:end] != ACTION_HOLD
+            hit = self.confirmed[k:end] & ~self._early(np.arange(k, end))
             if s.stop_loss_pct is not None:
                 hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
             if s.trailing_stop_pct is not None:
@@ -250,13 +281,17 @@ class _Driver:
         now = self._at(k)
         book = self.book
         cfg = self.cfg
-        action = _ACTIONS[int(self.series.action[k])]
-        # Confirmation: every tick skipped since the last visit was a HOLD, which clears it.
-        if self.last_visit >= 0 and k > self.last_visit + 1:
-            book.confirmation = type(book.confirmation)()
+        code = int(self.series.action[k])
+        action = _ACTIONS[code]
+        # The confirmation state before this tick, as the evaluations since the run began left it.
+        prior = ConfirmationState()
+        run = int(self.run_start[k])
+        if code != ACTION_HOLD and run < k:
+            since = run if self.restart is None or self.restart < run else self.restart
+            prior = ConfirmationState(action, self._at(since))
         previous = self._at(k - 1) if k > 0 else None
         book.confirmation, status = advance(
-            book.confirmation, action, now, cfg.confirmation, last_seen=previous, max_gap=self.max_gap
+            prior, action, now, cfg.confirmation, last_seen=previous, max_gap=self.max_gap
         )
         # High-water mark: every bid since the last visit (the bid is monotone in the price).
         if not book.position.is_flat and k >= self.hw_from:
@@ -384,17 +419,20 @@ class _Driver:
                     self.never.add((plan.intent, plan.base_size, plan.quote_size))
         if plan.confirmation_driven:
             book.confirmation = book.confirmation.restarted(now)
+            self.restart = k
 
     # -- the result ------------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
         c = self.c
         idx = np.arange(self.first, len(c) - 1)  # candles whose close is a tick
         close_ticks = ((c.start[idx] + self.g - self.times[0]) // self.g).astype(np.int64)
-        cash = np.full(len(self.times), float(self.spec.starting_cash))
-        base = np.zeros(len(self.times))
-        for k, cash_k, base_k in self.changes:
-            cash[k:] = cash_k
-            base[k:] = base_k
+        # Balances after each fill, carried forward to every later tick.
+        changed_at = np.array([k for k, _, _ in self.changes], dtype=np.int64)
+        which = np.searchsorted(changed_at, np.arange(len(self.times)), side="right") - 1
+        cash_after = np.r_[float(self.spec.starting_cash), [x for _, x, _ in self.changes]]
+        base_after = np.r_[0.0, [x for _, _, x in self.changes]]
+        cash = cash_after[which + 1]
+        base = base_after[which + 1]
         bid_f = np.floor(self.quotes.bid_f / float(self.quotes.tick)) * float(self.quotes.tick)
         equity = cash + base * bid_f
         quote_cur, base_cur = self.product.quote_currency, self.product.base_currency

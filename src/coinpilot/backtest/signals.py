@@ -26,7 +26,16 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from coinpilot.domain.indicators import MACD_WEIGHTS_MAX_LENGTH, ema_last, macd_last, rsi_last, sma_last
+from coinpilot.domain.indicators import (
+    MACD_WEIGHTS_MAX_LENGTH,
+    _macd_last_weights,
+    _rsi_from_averages,
+    _smooth_last_weights,
+    ema_last,
+    macd_last,
+    rsi_last,
+    sma_last,
+)
 from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import (
     SignalConfig,
@@ -54,6 +63,9 @@ IntArray = npt.NDArray[np.int64]
 
 # Rows per matrix product: bounds the memory of a chunk (rows x window x 8 bytes).
 CHUNK_ROWS = 16384
+# Sliding dot products cost the whole series; row-by-row products cost the rows: the first pays
+# off once a length's windows cover a quarter of the series.
+SERIES_SHARE = 4
 # Far above the float error of a window's score (~1e-15), far below any meaningful difference.
 EXACT_EPSILON = 1e-9
 
@@ -106,35 +118,127 @@ def _finite(*arrays: FloatArray) -> npt.NDArray[np.bool_]:
     return ok
 
 
-def _score_block(close: FloatArray, cfg: SignalConfig) -> dict[str, tuple[FloatArray, npt.NDArray[np.bool_]]]:
-    """Per enabled signal with enough candles: (score, usable) for each row of ``close``."""
-    length = close.shape[-1]
-    out: dict[str, tuple[FloatArray, npt.NDArray[np.bool_]]] = {}
+Raw = dict[str, tuple[FloatArray, npt.NDArray[np.bool_]]]
+# Relative float error of a window's dot product summed in another order (~L x 2^-53, generous).
+_DOT_ERROR = 1e-12
+
+
+class _Indicators:
+    """The indicator values of many windows of one length, from either of two producers:
+
+    - rows of a 2-D array of windows (the live ``*_last`` functions themselves), or
+    - sliding dot products over the whole series (``np.correlate``: direct sums, no FFT).
+
+    Both sum the same products in another order than live's one-row product, so each score also
+    gets an error bound (``tol``) and a ``fragile`` mask (volatility so small that the bound is
+    meaningless): those ticks are scored again with the live function.
+    """
+
+    def __init__(self, close: FloatArray, length: int, starts: IntArray | None) -> None:
+        self.close, self.length, self.starts = close, length, starts
+
+    def _corr(self, x: FloatArray, w: FloatArray, offset: int = 0) -> FloatArray:
+        """Dot product of ``w`` with the last ``len(w)`` values of each window of ``x``."""
+        assert self.starts is not None
+        full = np.correlate(x, w, mode="valid")
+        return np.asarray(full[self.starts + offset], dtype=np.float64)
+
+    def rsi(self, period: int) -> FloatArray:
+        if self.starts is None:
+            return rsi_last(self.close, period)
+        diff = np.diff(self.close)
+        w = _smooth_last_weights(1.0 / period, period, self.length - 1)
+        gain = self._corr(np.maximum(diff, 0.0), w)
+        loss = self._corr(np.maximum(-diff, 0.0), w)
+        return _rsi_from_averages(gain, loss)
+
+    def ema(self, period: int) -> FloatArray:
+        if self.starts is None:
+            return ema_last(self.close, period)
+        return self._corr(self.close, _smooth_last_weights(2.0 / (period + 1), period, self.length))
+
+    def sma(self, period: int) -> FloatArray:
+        if self.starts is None:
+            return sma_last(self.close, period)
+        return self._corr(self.close, np.ones(period), self.length - period) / period
+
+    def macd(self, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        if self.starts is None:
+            return macd_last(self.close, fast, slow, signal)
+        w = _macd_last_weights(fast, slow, signal, self.length)
+        line = self._corr(self.close, np.ascontiguousarray(w[0]))
+        sig = self._corr(self.close, np.ascontiguousarray(w[1]))
+        return line, sig, line - sig
+
+    def last_close(self) -> FloatArray:
+        if self.starts is None:
+            return np.asarray(self.close[..., -1], dtype=np.float64)
+        return np.asarray(self.close[self.starts + self.length - 1], dtype=np.float64)
+
+    def volatility(self, window: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+        """Population std of the window's last ``window`` returns, and where it is fragile."""
+        if self.starts is None:
+            sigma = return_volatility(self.close, window)
+            return sigma, sigma < 1e-7
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = self.close[1:] / self.close[:-1] - 1.0
+        ones = np.ones(window)
+        offset = self.length - 1 - window
+        s1 = self._corr(r, ones, offset) / window
+        s2 = self._corr(r * r, ones, offset) / window
+        var = s2 - s1 * s1
+        sigma = np.sqrt(np.maximum(var, 0.0))
+        # Cancellation: far below the mean square the difference is rounding, not spread.
+        fragile = (var <= 1e-6 * s2) | (sigma < 1e-7)
+        return sigma, fragile
+
+
+def _score_block(ind: _Indicators, cfg: SignalConfig) -> tuple[Raw, FloatArray, npt.NDArray[np.bool_]]:
+    """Per enabled signal with enough candles: (score, usable); plus each row's score error
+    bound and the rows too fragile to trust (scored again live)."""
+    length = ind.length
+    out: Raw = {}
+    tol: FloatArray = np.zeros(0)
+    fragile: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+
+    def widen(err: FloatArray, weak: npt.NDArray[np.bool_]) -> None:
+        nonlocal tol, fragile
+        tol = err if tol.size == 0 else np.maximum(tol, err)
+        fragile = weak if fragile.size == 0 else (fragile | weak)
+
     r = cfg.rsi
     if r.enabled and length >= rsi_min_candles(r):
-        value = rsi_last(close, r.period)
+        value = ind.rsi(r.period)
         score = rsi_score(value, r.oversold, r.overbought)
         out["rsi"] = (score, _finite(value, score))
+        widen(np.full(score.shape, 1e-11), np.zeros(score.shape, dtype=bool))
     m = cfg.ma_crossover
     if m.enabled and length >= ma_min_candles(m):
         if m.ma_type == "ema":
-            fast, slow = ema_last(close, m.fast_period), ema_last(close, m.slow_period)
+            fast, slow = ind.ema(m.fast_period), ind.ema(m.slow_period)
         else:
-            fast, slow = sma_last(close, m.fast_period), sma_last(close, m.slow_period)
+            fast, slow = ind.sma(m.fast_period), ind.sma(m.slow_period)
         with np.errstate(divide="ignore", invalid="ignore"):
             spread = (fast - slow) / slow
-        sigma = return_volatility(close, m.slow_period)
+        sigma, weak = ind.volatility(m.slow_period)
         score = scaled_score(spread, sigma, MA_FULL_SCALE_SIGMAS)
         out["ma_crossover"] = (score, _finite(fast, slow, spread, sigma, score))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = _DOT_ERROR * (1.0 + np.abs(spread)) / (MA_FULL_SCALE_SIGMAS * sigma)
+        widen(np.where(np.isfinite(err), err, np.inf), weak)
     d = cfg.macd
     if d.enabled and length >= macd_min_candles(d):
-        line, sig, hist = macd_last(close, d.fast_period, d.slow_period, d.signal_period)
+        line, sig, hist = ind.macd(d.fast_period, d.slow_period, d.signal_period)
+        last = ind.last_close()
         with np.errstate(divide="ignore", invalid="ignore"):
-            rel = hist / close[..., -1]
-        sigma = return_volatility(close, d.slow_period)
+            rel = hist / last
+        sigma, weak = ind.volatility(d.slow_period)
         score = scaled_score(rel, sigma, MACD_FULL_SCALE_SIGMAS)
         out["macd"] = (score, _finite(line, sig, hist, rel, sigma, score))
-    return out
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = _DOT_ERROR * 10.0 / (MACD_FULL_SCALE_SIGMAS * sigma)
+        widen(np.where(np.isfinite(err), err, np.inf), weak)
+    return out, tol, fragile
 
 
 def _aggregate(
@@ -215,24 +319,36 @@ def score_series(
     close = np.ascontiguousarray(c.close, dtype=np.float64)
     lengths = windows.lengths
     todo: list[int] = []
-    for length in np.unique(lengths[idx]):
-        group = idx[lengths[idx] == length]
+    tolerance = np.full(n, EXACT_EPSILON)
+    groups = [(int(length), idx[lengths[idx] == length]) for length in np.unique(lengths[idx])]
+    for length, group in groups:
         if length == 0:
             continue
         if length > MACD_WEIGHTS_MAX_LENGTH:
             todo.extend(int(t) for t in group)
             continue
-        view = sliding_window_view(close, int(length))
-        for part in _chunks(group):
-            block = view[windows.lo[part]]
-            raw = _score_block(block, cfg)
+        whole_series = len(group) * SERIES_SHARE >= len(close)
+        if whole_series:  # most windows: sliding dot products over the series
+            parts: Iterator[IntArray] = iter([group])
+        else:
+            parts = _chunks(group)
+        view = sliding_window_view(close, length)
+        for part in parts:
+            if whole_series:
+                ind = _Indicators(close, length, windows.lo[part])
+            else:
+                ind = _Indicators(view[windows.lo[part]], length, None)
+            raw, tol, fragile = _score_block(ind, cfg)
             s, ok = _aggregate(len(part), cfg, raw)
             score[part] = s
             sufficient[part] = ok
+            if tol.size:
+                tolerance[part] = np.maximum(EXACT_EPSILON, tol)
+                todo.extend(int(t) for t in part[fragile])
     near = np.zeros(n, dtype=bool)
     for b in boundaries(buy_threshold, sell_threshold):
-        near[idx] |= np.abs(score[idx] - b) <= EXACT_EPSILON
-    todo.extend(int(t) for t in np.flatnonzero(near))
+        near[idx] |= np.abs(score[idx] - b) <= tolerance[idx]
+    todo = sorted(set(todo) | {int(t) for t in np.flatnonzero(near)})
     for t in todo:
         ev = exact_evaluation(c, int(windows.lo[t]), int(windows.hi[t]), cfg, buy_threshold, sell_threshold)
         score[t] = ev.score
