@@ -210,7 +210,8 @@ class _Driver:
         if r is None:
             return np.zeros(len(ticks), dtype=bool)
         same_run = self.run_start[ticks] == self.run_start[r]
-        return same_run & ((self.times[ticks] - self.times[r]) < self.required)
+        early = same_run & ((self.times[ticks] - self.times[r]) < self.required)
+        return np.asarray(early, dtype=bool)
 
     def _next_flat(self, k: int) -> int:
         """While flat only a confirmed BUY can change anything (an entry attempt)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.exchange_values import OrderRequest
+from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.exchange.simulated import (
     check_market_order,
     fill_market_order,
