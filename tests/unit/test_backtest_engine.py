@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from coinpilot.backtest.data import shipped_candles
 from coinpilot.backtest.engine import default_start_index, run_backtest
 from coinpilot.backtest.result import BacktestSpec
 from coinpilot.domain.bot import BotConfig
@@ -154,3 +157,66 @@ def test_gaps_are_reported_and_too_short_data_is_refused() -> None:
     ]
     with pytest.raises(ValueError, match="warm-up"):
         run_backtest(spec(), candles(falling(100)))
+
+
+def test_progress_is_reported_up_to_the_end() -> None:
+    seen: list[tuple[int, int]] = []
+    result = run_backtest(
+        spec(), candles(falling(200)), progress=lambda done, total: seen.append((done, total))
+    )
+    assert seen and seen[-1][0] == seen[-1][1] == result.meta["ticks"]
+    assert all(a <= b for (a, _), (b, _) in itertools.pairwise(seen))
+
+
+def _slice(c: Candles, lo: int, hi: int) -> Candles:
+    return Candles(
+        c.pair,
+        c.granularity,
+        c.start[lo:hi],
+        c.open[lo:hi],
+        c.high[lo:hi],
+        c.low[lo:hi],
+        c.close[lo:hi],
+        c.volume[lo:hi],
+    )
+
+
+def _shipped_spec() -> BacktestSpec:
+    s = spec({"stop_loss_pct": "3", "take_profit_ladder": [["2", "50"], ["4", "50"]]}, max_tranches=3)
+    cfg = replace(s.bot, signals=SignalConfig(), buy_threshold=0.25, sell_threshold=0.25)
+    return replace(s, bot=cfg)
+
+
+def test_perturbing_future_candles_never_changes_a_past_decision() -> None:
+    c = _slice(shipped_candles("BTC-USD", Granularity.ONE_HOUR, "hourly"), 4000, 6000)
+    cut = 1500
+    rng = np.random.default_rng(7)
+    factor = np.r_[np.ones(cut + 1), rng.uniform(0.7, 1.3, len(c) - cut - 1)]
+    changed = Candles(
+        c.pair,
+        c.granularity,
+        c.start,
+        c.open * factor,
+        c.high * factor,
+        c.low * factor,
+        c.close * factor,
+        c.volume,
+    )
+    s = _shipped_spec()
+    before, after = run_backtest(s, c), run_backtest(s, changed)
+    decided = at(int(c.start[cut]))  # the last tick whose quote is candle ``cut``'s open (unchanged)
+    past = [f for f in before.fills if f.at <= decided]
+    assert len(past) >= 5
+    assert [f for f in after.fills if f.at <= decided] == past
+    assert before.fills != after.fills  # the perturbation did change the future
+
+
+def test_more_history_before_the_start_never_changes_a_decision() -> None:
+    c = _slice(shipped_candles("BTC-USD", Granularity.ONE_HOUR, "hourly"), 3000, 5000)
+    s = _shipped_spec()
+    start = at(int(c.start[1000]))
+    long_history = run_backtest(s, c, start=start)
+    short_history = run_backtest(s, _slice(c, 1000 - default_start_index(c, s), len(c)), start=start)
+    assert len(long_history.fills) >= 5
+    assert short_history.fills == long_history.fills
+    assert short_history.refusals == long_history.refusals

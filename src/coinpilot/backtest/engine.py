@@ -151,7 +151,7 @@ class _Driver:
         self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
         tick = self.product.price_increment or self.product.quote_increment
-        self.quotes = _Quotes(c, self.times, getattr(spec, "spread_bps", Decimal(2)), tick)
+        self.quotes = _Quotes(c, self.times, spec.spread_bps, tick)
         self.exchange = SimulatedExchange(
             self.product,
             fee_rate=spec.fee_rate,
