@@ -125,7 +125,7 @@ def perturb_after(candles: Candles, cut: int, seed: int = 12) -> Candles:
     )
 
 
-def _slice(c: Candles, lo: int, hi: int | None = None) -> Candles:
+def slice_candles(c: Candles, lo: int, hi: int | None = None) -> Candles:
     s = slice(lo, hi)
     return Candles(c.pair, c.granularity, c.start[s], c.open[s], c.high[s], c.low[s], c.close[s], c.volume[s])
 
@@ -173,7 +173,7 @@ def check_history(
     after the shorter run's warm-up, decisions must not change."""
     if not 0 < extra < len(candles) - 1:
         raise ValueError("the extra history must leave candles to trade on")
-    short = _slice(candles, extra)
+    short = slice_candles(candles, extra)
     start = _utc(int(short.start[0]))
     base = base or run(short, start)
     longer = run(candles, start)
