@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from coinpilot.backtest.metrics import BacktestMetrics, buy_and_hold_curve, compute
-from coinpilot.backtest.report import _fill_indices, summary_dict, thin, to_dict
+from coinpilot.backtest.report import _fill_indices, thin, to_dict
 from coinpilot.backtest.result import BacktestResult
 from coinpilot.domain.decision import effective_strategy
 from coinpilot.domain.levels import stop_loss_price
@@ -195,90 +195,73 @@ def _fmt(value: Any) -> str:
 def render(result: BacktestResult, m: BacktestMetrics | None = None) -> str:
     """The whole report page as one string."""
     m = m or compute(result)
-    report = to_dict(result, m)
-    summary = summary_dict(m)
-    bh = m.buy_and_hold
+    return render_document(to_dict(result, m), chart_data(result, m))
+
+
+def _rows(items: list[dict[str, Any]], keys: list[str]) -> list[list[str]]:
+    return [[_fmt(item.get(k)) for k in keys] for item in items]
+
+
+def render_document(report: dict[str, Any], chart: dict[str, Any]) -> str:
+    """The page from a stored JSON report (:func:`report.to_dict`) and its :func:`chart_data`,
+    so a run stored by the API is re-rendered without running it again."""
+    summary = report["summary"]
     rows = [[k.replace("_", " "), _fmt(v)] for k, v in summary.items()]
-    if bh is not None:
-        rows.append(["buy and hold final equity", str(bh.final_equity)])
+    bh = report.get("buy_and_hold")
+    if bh:
+        rows.append(["buy and hold final equity", _fmt(bh.get("final_equity"))])
     sections = [
         _table(["figure", "value"], rows),
         "<h2>Price, fills, average entry and stop</h2><div id=price-chart class=chart></div>",
         "<h2>Equity (green) and buy-and-hold (grey)</h2><div id=equity-chart class=chart></div>",
         "<h2>Drawdown</h2><div id=drawdown-chart class='chart small'></div>",
     ]
-    if m.tranches:
+    tranches = [{**t, "tranche": int(t["tranche"]) + 1} for t in report.get("tranches") or []]
+    if tranches:
         sections.append(
             "<h2>Entries by tranche</h2>"
             + _table(
                 ["tranche", "entries", "spent", "fees", "average price"],
-                [
-                    [
-                        str(t.tranche + 1),
-                        str(t.entries),
-                        str(t.quote_spent),
-                        str(t.fees),
-                        _fmt(t.average_price),
-                    ]
-                    for t in m.tranches
-                ],
+                _rows(tranches, ["tranche", "entries", "quote_spent", "fees", "average_price"]),
             )
         )
-    if m.exit_reasons:
+    exits = report.get("exit_reasons") or []
+    if exits:
         sections.append(
             "<h2>Exits by reason</h2>"
             + _table(
                 ["reason", "exits", "sold", "P&L", "fees", "wins", "losses"],
-                [
-                    [
-                        e.reason,
-                        str(e.exits),
-                        str(e.base_sold),
-                        str(e.pnl),
-                        str(e.fees),
-                        str(e.wins),
-                        str(e.losses),
-                    ]
-                    for e in m.exit_reasons
-                ],
+                _rows(exits, ["reason", "exits", "base_sold", "pnl", "fees", "wins", "losses"]),
             )
         )
-    if m.refusals_by_code:
+    refusals = report.get("refusals_by_code") or {}
+    if refusals:
         sections.append(
             "<h2>Orders the safety rules refused</h2>"
-            + _table(["reason code", "count"], [[k, str(v)] for k, v in m.refusals_by_code.items()])
+            + _table(["reason code", "count"], [[k, str(v)] for k, v in refusals.items()])
         )
     for period in ("month", "week", "day"):
-        values = m.pnl_by_period.get(period) or {}
+        values = (report.get("pnl_by_period") or {}).get(period) or {}
         if values:
             sections.append(
                 f"<h2>Realised P&amp;L by {period}</h2>"
                 + _table([period, "P&L"], [[k, str(v)] for k, v in values.items()])
             )
-    if result.fills:
+    fills = report.get("fills") or []
+    if fills:
         sections.append(
-            f"<h2>Fills ({len(result.fills)})</h2>"
+            f"<h2>Fills ({len(fills)})</h2>"
             + _table(
                 ["time", "side", "reason", "price", "size", "value", "fee", "realised"],
-                [
-                    [
-                        f.at.isoformat(),
-                        f.side.value,
-                        f.reason,
-                        str(f.price),
-                        str(f.base_size),
-                        str(f.quote_value),
-                        str(f.fee),
-                        "" if f.realised_pnl is None else str(f.realised_pnl),
-                    ]
-                    for f in result.fills
-                ],
+                _rows(
+                    fills,
+                    ["at", "side", "reason", "price", "base_size", "quote_value", "fee", "realised_pnl"],
+                ),
                 numeric=3,
             )
         )
-    title = f"Backtest {result.pair} {report['granularity']}" + (
-        f" · {result.spec.label}" if result.spec.label else ""
-    )
+    label = report["spec"].get("label") or ""
+    title = f"Backtest {report['pair']} {report['granularity']}" + (f" · {label}" if label else "")
     period = report["period"]
     return "".join(
         [
@@ -293,7 +276,7 @@ def render(result: BacktestResult, m: BacktestMetrics | None = None) -> str:
             f"slippage {html.escape(report['spec']['slippage_bps'])} bps</p>",
             *sections,
             "<p class=muted>Charts: TradingView Lightweight Charts (Apache-2.0), inlined.</p>",
-            f"<script id=backtest-data type=application/json>{_script_json(chart_data(result, m))}</script>",
+            f"<script id=backtest-data type=application/json>{_script_json(chart)}</script>",
             f"<script>{_vendored_charts_js()}</script>",
             f"<script>{_SCRIPT}</script>",
             "</body></html>",
