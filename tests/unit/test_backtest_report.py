@@ -8,6 +8,7 @@ import re
 from rich.console import Console
 
 from coinpilot.backtest import report, report_html
+from coinpilot.cli.backtest_tables import print_report
 from tests import backtest_cases as cases
 
 
@@ -42,7 +43,7 @@ def test_thinning_keeps_the_ends_and_every_fill_candle() -> None:
 
 def test_terminal_tables_name_the_figures() -> None:
     console = Console(width=200, record=True)
-    report.print_report(console, cases.ladder())
+    print_report(console, cases.ladder())
     out = console.export_text()
     for words in (
         "total return",

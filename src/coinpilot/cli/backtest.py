@@ -102,7 +102,7 @@ def backtest(
         bool, typer.Option("--check-lookahead", help="also check for look-ahead and history dependence")
     ] = False,
 ) -> None:
-    from coinpilot.backtest import inputs
+    from coinpilot.api import backtest_inputs as inputs
     from coinpilot.backtest.data import CandleDataError
 
     if (bot is None) == (config is None):
@@ -123,10 +123,11 @@ def backtest(
         raise typer.Exit(DATA_ERROR_EXIT) from None
     run = _driver()
     result = _with_progress(lambda progress: run(spec, candles, progress=progress), len(candles))
-    from coinpilot.backtest import metrics, report
+    from coinpilot.backtest import metrics
+    from coinpilot.cli.backtest_tables import print_report
 
     figures = metrics.compute(result)
-    report.print_report(console, result, figures)
+    print_report(console, result, figures)
     speed = len(candles) / result.elapsed_seconds if result.elapsed_seconds > 0 else None
     console.print(
         f"{len(candles):,} candles in {result.elapsed_seconds:.2f} s"
@@ -143,7 +144,7 @@ def _spec(
 ) -> tuple[Any, str | None]:
     import dataclasses
 
-    from coinpilot.backtest import inputs
+    from coinpilot.api import backtest_inputs as inputs
     from coinpilot.cli.common import settings_or_exit
 
     if bot_ref is not None:
