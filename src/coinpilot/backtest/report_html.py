@@ -9,8 +9,11 @@ breakdown tables are plain HTML, so the page is readable even with scripts disab
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
+import re
 from decimal import Decimal
 from importlib import resources
 from typing import Any
@@ -142,7 +145,7 @@ _SCRIPT = """
   const text = dark ? '#e6edf3' : '#1c2128', grid = dark ? '#30363d' : '#dde1e7';
   function make(id){
     return LC.createChart(document.getElementById(id), {autoSize: true,
-      layout: {background: {color: 'transparent'}, textColor: text},
+      layout: {background: {color: 'transparent'}, textColor: text, attributionLogo: false},
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
       timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false}});
   }
@@ -275,10 +278,36 @@ def render_document(report: dict[str, Any], chart: dict[str, Any]) -> str:
             f"fee {html.escape(report['spec']['fee_rate'])}, "
             f"slippage {html.escape(report['spec']['slippage_bps'])} bps</p>",
             *sections,
-            "<p class=muted>Charts: TradingView Lightweight Charts (Apache-2.0), inlined.</p>",
+            "<p class=muted>Charts: <a href='https://www.tradingview.com/lightweight-charts/' "
+            "rel=noreferrer>TradingView Lightweight Charts</a> (Apache-2.0), inlined in this file.</p>",
             f"<script id=backtest-data type=application/json>{_script_json(chart)}</script>",
             f"<script>{_vendored_charts_js()}</script>",
             f"<script>{_SCRIPT}</script>",
             "</body></html>",
+        ]
+    )
+
+
+def _hashes(page: str, tag: str) -> list[str]:
+    found = re.findall(rf"<{tag}>(.*?)</{tag}>", page, flags=re.S)
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode() + "'"
+        for body in found
+    ]
+
+
+def content_security_policy(page: str) -> str:
+    """A policy for serving ``page`` from the API: its own inline scripts and style (by hash)
+    and nothing else; no connection, no frame, no form (the dashboard's policy forbids inline
+    script, which a single-file report needs)."""
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + " ".join(_hashes(page, "script")),
+            "style-src " + " ".join(_hashes(page, "style")),
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
         ]
     )
