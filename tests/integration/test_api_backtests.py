@@ -184,3 +184,25 @@ def test_runs_left_unfinished_by_a_previous_server_are_marked_failed(services) -
     with services.sessions() as s:
         run = repo.get_run(s, run_id)
         assert run is not None and run.status == BacktestStatus.FAILED and run.error == STOPPED_MESSAGE
+
+
+def test_analytics_lists_backtests_apart_from_mock_and_production(api) -> None:
+    assert api.get("/api/v1/analytics").json()["backtest"] is None
+    bot = api.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    run_id = api.post("/api/v1/backtests", json={"bot_id": bot["id"], **PERIOD}, headers=AUTH).json()["id"]
+    done = wait_done(api, run_id)
+    report = api.get("/api/v1/analytics").json()
+    section = report["backtest"]
+    assert section["mode"] == "backtest"
+    assert [r["id"] for r in section["runs"]] == [run_id]
+    assert section["runs"][0]["summary"] == done["summary"]
+    assert section["runs"][0]["summary"]["period_start"] == "2019-01-01T00:00:00+00:00"
+    # the simulated trade is nowhere in the mock or production figures
+    assert report["modes"]["mock"]["stats"]["count"] == 0
+    assert report["modes"]["production"]["stats"]["count"] == 0
+    assert (
+        api.get("/api/v1/analytics", params={"bot_id": bot["id"]}).json()["backtest"]["runs"][0]["id"]
+        == run_id
+    )
+    other = api.post("/api/v1/bots", json=new_bot(name="eth-bot", pair="ETH-USD"), headers=AUTH).json()
+    assert api.get("/api/v1/analytics", params={"bot_id": other["id"]}).json()["backtest"] is None

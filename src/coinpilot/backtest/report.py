@@ -92,6 +92,9 @@ def spec_dict(result: BacktestResult) -> dict[str, Any]:
 def summary_dict(m: BacktestMetrics) -> dict[str, Any]:
     """The headline figures: what the API's run list and the analytics view show."""
     return {
+        "period_start": jsonable(m.period_start),
+        "period_end": jsonable(m.period_end),
+        "candles": m.candles,
         "starting_cash": str(m.starting_cash),
         "final_equity": str(m.final_equity),
         "total_return": m.total_return,

@@ -47,10 +47,14 @@ def get_run(session: Session, run_id: int, *, with_report: bool = False) -> Back
     return session.get(BacktestRun, run_id, options=options)
 
 
-def list_runs(session: Session, limit: int = 50, status: BacktestStatus | None = None) -> list[BacktestRun]:
+def list_runs(
+    session: Session, limit: int = 50, status: BacktestStatus | None = None, bot_id: int | None = None
+) -> list[BacktestRun]:
     q = sa.select(BacktestRun).order_by(BacktestRun.id.desc()).limit(limit)
     if status is not None:
         q = q.where(BacktestRun.status == status)
+    if bot_id is not None:
+        q = q.where(BacktestRun.bot_id == bot_id)
     return list(session.scalars(q))
 
 
