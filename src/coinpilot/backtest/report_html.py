@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from coinpilot.backtest.metrics import BacktestMetrics, buy_and_hold_curve, compute
+from coinpilot.backtest.metrics import BacktestMetrics, buy_and_hold_curve, compute, duration_text
 from coinpilot.backtest.report import _fill_indices, thin, to_dict
 from coinpilot.backtest.result import BacktestResult
 from coinpilot.domain.decision import effective_strategy
@@ -50,11 +50,13 @@ def position_lines(result: BacktestResult) -> tuple[list[dict[str, float]], list
     strategy = effective_strategy(result.spec.strategy_raw, result.spec.bot)
     stop_pct = strategy.stop_loss_pct
     held, cost = Decimal(0), Decimal(0)
+    dust = result.spec.product.base_min_size
     avg_line: list[dict[str, float]] = []
     stop_line: list[dict[str, float]] = []
-    index = _fill_indices(result)
-    for fill, i in zip(sorted(result.fills, key=lambda f: f.at), index, strict=False):
-        t = int(result.timestamps[int(i)])
+    starts = result.timestamps
+    last: tuple[float, float | None] | None = None  # (average, stop) while a position is open
+    for fill, i in zip(result.fills, _fill_indices(result), strict=True):
+        t = int(starts[int(i)])
         if fill.side == Side.BUY:
             held += fill.base_size
             cost += fill.quote_value + fill.fee
@@ -63,15 +65,24 @@ def position_lines(result: BacktestResult) -> tuple[list[dict[str, float]], list
             sold = min(fill.base_size, held)
             cost -= average * sold
             held -= sold
-        if held > 0:
+        if held > 0 and not held < dust:
             avg = cost / held
-            avg_line.append({"time": t, "value": float(avg)})
-            if stop_pct is not None:
-                stop_line.append({"time": t, "value": float(stop_loss_price(avg, stop_pct))})
-        else:
-            avg_line.append({"time": t})
-            if stop_pct is not None:
-                stop_line.append({"time": t})
+            stop = float(stop_loss_price(avg, stop_pct)) if stop_pct is not None else None
+            last = (float(avg), stop)
+            avg_line.append({"time": t, "value": last[0]})
+            if stop is not None:
+                stop_line.append({"time": t, "value": stop})
+        elif last is not None:
+            # hold the last level up to the closing fill, then end the line on the next candle
+            avg_line.append({"time": t, "value": last[0]})
+            if last[1] is not None:
+                stop_line.append({"time": t, "value": last[1]})
+            if int(i) + 1 < len(starts):
+                after = int(starts[int(i) + 1])
+                avg_line.append({"time": after})
+                if last[1] is not None:
+                    stop_line.append({"time": after})
+            last = None
     return _last_per_time(avg_line), _last_per_time(stop_line)
 
 
@@ -95,7 +106,7 @@ def chart_data(result: BacktestResult, m: BacktestMetrics) -> dict[str, Any]:
     drawdown = np.where(peaks > 0, equity / np.where(peaks > 0, peaks, 1) - 1.0, 0.0) * 100
     hold = buy_and_hold_curve(result)
     markers = []
-    for fill, i in zip(sorted(result.fills, key=lambda f: f.at), fill_idx, strict=False):
+    for fill, i in zip(result.fills, fill_idx, strict=True):
         buy = fill.side == Side.BUY
         label = (
             f"T{fill.tranche + 1}" if buy and fill.tranche is not None else fill.reason or fill.intent.value
@@ -205,11 +216,25 @@ def _rows(items: list[dict[str, Any]], keys: list[str]) -> list[list[str]]:
     return [[_fmt(item.get(k)) for k in keys] for item in items]
 
 
+_PERCENT_FIGURES = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
+
+
+def _summary_value(key: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if key in _PERCENT_FIGURES:
+        signed = key in ("total_return", "cagr", "buy_and_hold_return")
+        return f"{float(value) * 100:+.2f} %" if signed else f"{float(value) * 100:.2f} %"
+    if key.endswith("_seconds"):
+        return duration_text(int(value))
+    return _fmt(value)
+
+
 def render_document(report: dict[str, Any], chart: dict[str, Any]) -> str:
     """The page from a stored JSON report (:func:`report.to_dict`) and its :func:`chart_data`,
     so a run stored by the API is re-rendered without running it again."""
     summary = report["summary"]
-    rows = [[k.replace("_", " "), _fmt(v)] for k, v in summary.items()]
+    rows = [[k.replace("_", " "), _summary_value(k, v)] for k, v in summary.items()]
     bh = report.get("buy_and_hold")
     if bh:
         rows.append(["buy and hold final equity", _fmt(bh.get("final_equity"))])
