@@ -32,9 +32,9 @@ def _runner(rule: Rule, warmup: int) -> lookahead.Runner:
     """A toy backtest: decide on each candle's close with ``rule``, fill at the next open."""
 
     def run(c: Candles, start: datetime | None) -> BacktestResult:
-        first = 0 if start is None else int(np.searchsorted(c.start, int(start.timestamp())))
+        first = warmup if start is None else int(np.searchsorted(c.start, int(start.timestamp())))
         fills, holding = [], False
-        for i in range(max(first, warmup), len(c) - 1):
+        for i in range(first, len(c) - 1):
             want = rule(c.close, i)
             if want is None or want == holding:
                 continue
@@ -64,7 +64,7 @@ def _runner(rule: Rule, warmup: int) -> lookahead.Runner:
             np.full(n, 1000.0),
             np.zeros(n),
             fills=fills,
-            warmup_candles=warmup,
+            warmup_candles=first,
         )
 
     return run

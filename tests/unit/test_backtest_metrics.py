@@ -132,16 +132,17 @@ def test_fees_and_buy_and_hold_with_costs() -> None:
     assert bh.total_return == pytest.approx(0.9602)
 
 
-def test_warmup_candles_are_not_part_of_the_figures() -> None:
+def test_warmup_candles_are_reported_but_the_figures_start_at_the_first_decision() -> None:
     r = cases.result(
-        close=[50, 10, 100, 110],
-        equity=[1000, 1000, 1000, 1100],
-        position=[0, 0, 0, 0],
-        warmup=2,
+        close=[100, 110],
+        equity=[1000, 1100],
+        position=[0, 0],
+        warmup=35,  # history the driver used; the arrays start after it
         final_equity="1100",
     )
     m = metrics.compute(r)
-    assert m.period_start == cases.at(2)
+    assert m.warmup_candles == 35 and m.candles == 2
+    assert m.period_start == cases.T0
     assert m.buy_and_hold is not None and m.buy_and_hold.entry_price == 100.0
     assert m.buy_and_hold.total_return == pytest.approx(0.1)
 

@@ -8,8 +8,8 @@ and loses money live. These checks treat the backtest as a black box and test tw
    own random factor, so highs stay highs); no decision made on a candle up to the cut may change.
    A decision is compared by when it was made, its side, intent, reason, tranche and rung; a fill
    that *executed* by the cut is compared whole (price, size, fee) as well.
-2. **No history dependence**: candles are prepended before the start (the run still starts
-   trading at the same candle); after the shorter run's warm-up, no decision may change.
+2. **No history dependence**: candles are prepended before the start, and the run still makes
+   its first decision on the same candle (the driver's ``start``); no decision may change.
 
 The check runs the configuration three times; a difference is reported with the first decision
 that changed, so the person can see where.
@@ -26,8 +26,9 @@ import numpy as np
 from coinpilot.backtest.result import BacktestFill, BacktestRefusal, BacktestResult
 from coinpilot.domain.market import Candles
 
-# run(candles, start): the backtest of ``candles``, trading from ``start`` (None: the first
-# candle); candles before ``start`` are history for the indicators only.
+# run(candles, start): the backtest of ``candles`` whose first decision is made on the candle
+# starting at ``start`` (None: the driver's default, after its warm-up); earlier candles are
+# history for the indicators only.
 Runner = Callable[[Candles, datetime | None], BacktestResult]
 
 Decision = tuple[object, ...]
@@ -169,17 +170,17 @@ def check_future(run: Runner, candles: Candles, cut: int, base: BacktestResult |
 def check_history(
     run: Runner, candles: Candles, extra: int, base: BacktestResult | None = None
 ) -> CheckOutcome:
-    """Run from candle ``extra`` with and without the ``extra`` candles before it as history;
-    after the shorter run's warm-up, decisions must not change."""
+    """Run the candles from index ``extra`` on, then the whole series trading from the same
+    first decision candle (so the ``extra`` candles before are history only); no decision may
+    change."""
     if not 0 < extra < len(candles) - 1:
         raise ValueError("the extra history must leave candles to trade on")
     short = slice_candles(candles, extra)
-    start = _utc(int(short.start[0]))
-    base = base or run(short, start)
+    base = base or run(short, None)
+    first = min(base.warmup_candles, len(short) - 1)  # the shorter run's first decision candle
+    start = _utc(int(short.start[first]))
     longer = run(candles, start)
-    g = candles.granularity.seconds
-    w = min(base.warmup_candles, len(short) - 1)
-    after = _utc(int(short.start[w]) + g) if w > 0 else start  # close of the first decision candle
+    after = _utc(int(short.start[first]) + candles.granularity.seconds)  # its close
 
     def decided(r: BacktestResult) -> list[Decision]:
         return [decision_key(f) for f in r.fills if _decided(f) >= after]
@@ -194,7 +195,7 @@ def check_history(
         "history",
         len(decided(base)) + len(refused(base)),
         diffs,
-        f"{extra} candles of history added before {start.isoformat()}; compared from {after.isoformat()}",
+        f"{extra} more candles of history; decisions compared from {after.isoformat()}",
     )
 
 

@@ -17,9 +17,12 @@ Conventions, stated once so a figure means one thing:
   open at the end is reported as ``open_trade``, not counted as a win or a loss.
 - Win rate, profit factor and expectancy are per trade (``domain.analytics.trade_stats``, the
   same function the dashboard uses for live exits); the per-exit-reason table is per exit fill.
-- Buy and hold buys with all the starting cash at the close of the first candle a decision could
-  be made on (after warm-up) and is marked at every later close, paying the same fee and slippage
-  once on the way in and once on the way out.
+- The per-candle arrays of a result start at the first candle a decision is made on (the
+  driver's warm-up candles are history only and are not in them; ``warmup_candles`` says how
+  many there were). The period reported runs from that candle's start to the last close.
+- Buy and hold buys with all the starting cash at the close of the first decision candle and is
+  marked at every later close, paying the same fee and slippage once on the way in and once on
+  the way out.
 """
 
 from __future__ import annotations
@@ -328,14 +331,14 @@ def exit_reason_table(events: Sequence[tuple[BacktestFill, Decimal]]) -> list[Ex
 def buy_and_hold_curve(result: BacktestResult) -> np.ndarray:
     """Equity of buying with all the starting cash at the first decision candle's close (fee and
     slippage paid) and marking at every later close (exit fee and slippage deducted at the mark,
-    so the last point is what selling would have returned). Before the entry: the cash."""
+    so the last point is what selling would have returned)."""
     spec = result.spec
     close = np.asarray(result.close, dtype=np.float64)
     cash = float(spec.starting_cash)
     curve = np.full(close.size, cash, dtype=np.float64)
-    first = min(result.warmup_candles, close.size - 1)
-    if close.size == 0 or first < 0:
+    if close.size == 0:
         return curve
+    first = 0  # the first decision candle (the arrays hold no warm-up candles)
     slip = float(spec.slippage_bps / BPS)
     fee = float(spec.fee_rate)
     base = cash * (1 - fee) / (float(close[first]) * (1 + slip))
@@ -349,16 +352,15 @@ def compute(result: BacktestResult) -> BacktestMetrics:
     g = result.granularity_seconds
     times = np.asarray(result.timestamps, dtype=np.int64) + g  # equity is marked at each close
     equity = np.asarray(result.equity, dtype=np.float64)
-    w = min(result.warmup_candles, max(equity.size - 1, 0))
     start_cash = spec.starting_cash
     final = (
         result.final_equity if result.final_equity or not equity.size else Decimal(repr(float(equity[-1])))
     )
     total_return = float(final / start_cash - 1) if start_cash > 0 else 0.0
-    span = float(times[-1] - times[w] + g) if equity.size else 0.0
-    # the curve a person's money followed, from the start cash at the first decision candle
-    curve = np.concatenate(([float(start_cash)], equity[w:])) if equity.size else np.empty(0)
-    curve_times = np.concatenate(([times[w] - g], times[w:])) if equity.size else np.empty(0, np.int64)
+    span = float(times[-1] - times[0] + g) if equity.size else 0.0
+    # the curve a person's money followed: the start cash, then each decision candle's close
+    curve = np.concatenate(([float(start_cash)], equity)) if equity.size else np.empty(0)
+    curve_times = np.concatenate(([times[0] - g], times)) if equity.size else np.empty(0, np.int64)
     dd = drawdown_figures(curve_times, curve)
     rets = period_returns(curve)
     per_year = YEAR_SECONDS / g if g > 0 else 0.0
@@ -371,7 +373,7 @@ def compute(result: BacktestResult) -> BacktestMetrics:
         analytics.RealisedEvent(f.at, spec.label or result.pair, pnl, f.reason or f.intent.value)
         for f, pnl in events
     ]
-    position = np.asarray(result.position, dtype=np.float64)[w:]
+    position = np.asarray(result.position, dtype=np.float64)
     held = position > float(dust) if dust > 0 else position > 0
     exposure = float(np.count_nonzero(held)) / position.size if position.size else 0.0
     codes: Counter[str] = Counter(code for r in result.refusals for code in r.codes)
@@ -393,7 +395,7 @@ def compute(result: BacktestResult) -> BacktestMetrics:
         fills=len(result.fills),
         fees_paid=sum((f.fee for f in result.fills), ZERO),
         exposure=exposure,
-        period_start=_utc(times[w] - g) if equity.size else None,
+        period_start=_utc(times[0] - g) if equity.size else None,
         period_end=_utc(times[-1]) if equity.size else None,
         candles=int(equity.size),
         warmup_candles=result.warmup_candles,
@@ -402,7 +404,7 @@ def compute(result: BacktestResult) -> BacktestMetrics:
         refusals_by_code=dict(sorted(codes.items())),
         pnl_by_period={p: analytics.pnl_by_period(realised_events, p) for p in analytics.PERIODS},
         buy_and_hold=BuyAndHold(
-            entry_price=float(result.close[w]) if equity.size else None,
+            entry_price=float(result.close[0]) if equity.size else None,
             final_equity=bh_final,
             total_return=float(bh_final / start_cash - 1) if start_cash > 0 else 0.0,
             cagr=cagr(float(start_cash), float(bh_final), span),
