@@ -21,20 +21,24 @@ PERIOD = {"start": "2019-01-01T00:00:00Z", "end": "2019-01-15T00:00:00Z"}
 
 
 def toy_driver(spec: Any, candles: Any, *, start: Any = None, progress: Any = None) -> BacktestResult:
-    """Buys one trade size on the 2nd candle's open and sells it on the last candle's open:
-    enough to check the API's plumbing; the real driver has its own tests (h12a)."""
+    """Decides from the driver's default first candle (after the signals' warm-up, as the real
+    one), buys one trade size on the next open and sells on the last open: enough to check the
+    API's plumbing; the real driver has its own tests."""
+    from coinpilot.domain.signal_config import required_candles
+
+    first = required_candles(spec.bot.signals) + 1
     n = len(candles)
     for i in range(n):
         if progress is not None and i % 50 == 0:
             progress(i, n)
-    buy_p, sell_p = Decimal(repr(float(candles.open[1]))), Decimal(repr(float(candles.open[-1])))
+    buy_p, sell_p = Decimal(repr(float(candles.open[first + 1]))), Decimal(repr(float(candles.open[-1])))
     size = (spec.bot.trade_size_usd / buy_p).quantize(Decimal("0.00000001"))
     fee_in, fee_out = buy_p * size * spec.fee_rate, sell_p * size * spec.fee_rate
     pnl = (sell_p - buy_p) * size - fee_in - fee_out
     at = [datetime.fromtimestamp(int(t), UTC) for t in candles.start]
     fills = [
         BacktestFill(
-            at[1], Side.BUY, TradeIntent.ENTRY, "entry", buy_p, size, buy_p * size, fee_in, tranche=0
+            at[first + 1], Side.BUY, TradeIntent.ENTRY, "entry", buy_p, size, buy_p * size, fee_in, tranche=0
         ),
         BacktestFill(
             at[-1],
@@ -48,20 +52,21 @@ def toy_driver(spec: Any, candles: Any, *, start: Any = None, progress: Any = No
             realised_pnl=pnl,
         ),
     ]
-    position = np.zeros(n)
-    position[1:-1] = float(size)
+    idx = np.arange(first, n - 1)
+    position = np.where((idx >= first + 1) & (idx < n - 1), float(size), 0.0)
     cash = float(spec.starting_cash)
-    equity = np.where(position > 0, cash - float(buy_p * size + fee_in) + position * candles.close, cash)
+    equity = np.where(position > 0, cash - float(buy_p * size + fee_in) + position * candles.close[idx], cash)
     equity[-1] = cash + float(pnl)
     return BacktestResult(
         spec,
         candles.pair,
         candles.granularity.seconds,
-        candles.start,
-        candles.close,
+        candles.start[idx],
+        candles.close[idx],
         equity,
         position,
         fills=fills,
+        warmup_candles=first,
         final_equity=spec.starting_cash + pnl,
     )
 

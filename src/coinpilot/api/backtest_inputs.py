@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import Field, ValidationError
 
 from coinpilot.api.bot_schemas import BotCreate
@@ -188,6 +189,34 @@ def load_candles(
             f"{datetime.fromtimestamp(int(last), UTC):%Y-%m-%d %H:%M} UTC"
         )
     return full, picked
+
+
+def warmup_candles(bot: BotConfig) -> int:
+    """Candles of history the driver needs before its first decision (its default start)."""
+    from coinpilot.domain.signal_config import required_candles
+
+    return required_candles(bot.signals) + 1
+
+
+def with_history(full: Candles, picked: Candles, history: int) -> Candles:
+    """``picked`` preceded by up to ``history`` candles of ``full`` from before it, so the first
+    decision falls on the period's first candle when the data reaches back far enough (else the
+    period's own first candles warm the signals up)."""
+    if len(picked) == 0:
+        return picked
+    lo = int(np.searchsorted(full.start, int(picked.start[0]), side="left"))
+    begin = max(0, lo - history)
+    s = slice(begin, lo + len(picked))
+    return Candles(
+        full.pair,
+        full.granularity,
+        full.start[s],
+        full.open[s],
+        full.high[s],
+        full.low[s],
+        full.close[s],
+        full.volume[s],
+    )
 
 
 def _iso(value: datetime | None) -> str:

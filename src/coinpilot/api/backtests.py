@@ -129,7 +129,7 @@ def create_backtest(
     pair, granularity = spec.bot.pair, spec.bot.granularity
     # the shipped data must hold the pair and period: refused now (422), not after queueing
     try:
-        _full, candles = _shipped(pair, granularity, body.start, body.end)
+        full, picked = _shipped(pair, granularity, body.start, body.end)
     except CandleDataError as exc:
         raise FieldValidationError(
             [FieldError("start" if body.start or body.end else "pair", str(exc))]
@@ -148,7 +148,10 @@ def create_backtest(
             requested_by=actor,
         )
         run_id = run.id
-    runner.submit(Job(run_id, spec, lambda: candles))
+    # history before ``start`` warms the signals up, so the first decision is on ``start``
+    runner.submit(
+        Job(run_id, spec, lambda: inputs.with_history(full, picked, inputs.warmup_candles(spec.bot)))
+    )
     return {"id": run_id, "status": "queued", "poll": f"/api/v1/backtests/{run_id}"}
 
 

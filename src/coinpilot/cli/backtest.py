@@ -121,6 +121,8 @@ def backtest(
     except CandleDataError as exc:
         err_console.print(f"[red]error:[/red] {one_line(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(DATA_ERROR_EXIT) from None
+    history = inputs.warmup_candles(spec.bot)
+    candles = inputs.with_history(full, candles, history)
     run = _driver()
     result = _with_progress(lambda progress: run(spec, candles, progress=progress), len(candles))
     from coinpilot.backtest import metrics
@@ -232,24 +234,22 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _check_lookahead(run: Callable[..., Any], spec: Any, full: Any, candles: Any, base: Any) -> None:
-    """Two more runs: perturbed future (on the same candles), prepended history (real history
-    before ``--from`` when the data has it, else the first quarter of the period)."""
+    """Two more runs: perturbed future (on the same candles, after the middle of the decision
+    candles), prepended history (real history from before the run's candles when the data has
+    it, else a quarter of the run's own candles become history)."""
     from coinpilot.backtest import lookahead
 
     def runner(c: Any, start: datetime | None) -> Any:
         return run(spec, c, start=start)
 
     n = len(candles)
-    if n < 8:
-        raise CliError(f"{n} candles are too few for --check-lookahead; use a longer period")
-    first = int(candles.start[0])
-    lo = int((full.start < first).sum())
-    wanted = max(n // 4, 1)
-    if lo >= wanted:
-        series = lookahead.slice_candles(full, lo - wanted, lo + n)
-    else:
-        series = candles
-    cut = n // 2
+    first = base.warmup_candles  # index of the first decision candle in ``candles``
+    if n - first < 8:
+        raise CliError(f"{n - first} decision candles are too few for --check-lookahead; use a longer period")
+    lo = int((full.start < int(candles.start[0])).sum())  # candles of ``full`` before ``candles``
+    wanted = max((n - first) // 4, 1)
+    series = lookahead.slice_candles(full, lo - wanted, lo + n) if lo >= wanted else candles
+    cut = (first + n) // 2
     started = time.perf_counter()
     future = lookahead.check_future(runner, candles, cut, base=base)
     history = lookahead.check_history(runner, series, wanted)
