@@ -14,7 +14,9 @@ Conventions, stated once so a figure means one thing:
 - A *trade* (round trip) is one position cycle: from the buy that opens a position to the sell
   that leaves less than the product's minimum size (dust cannot be sold). Its P&L is the sum of
   its exits' realised P&L (after fees: the average entry includes entry fees). A cycle still
-  open at the end is reported as ``open_trade``, not counted as a win or a loss.
+  open at the end is reported as ``open_trade``, not counted as a win or a loss. Exits are
+  grouped by their intent code (``stop_loss``, ``take_profit``, ``signal_exit``…), as the live
+  analytics group by exit reason; each fill's own sentence stays in the fills list.
 - Win rate, profit factor and expectancy are per trade (``domain.analytics.trade_stats``, the
   same function the dashboard uses for live exits); the per-exit-reason table is per exit fill.
 - The per-candle arrays of a result start at the first candle a decision is made on (the
@@ -181,7 +183,7 @@ def round_trips(fills: Sequence[BacktestFill], dust_size: Decimal = ZERO) -> lis
         cost -= average * sold
         held -= sold
         if held <= 0 or held < dust_size:
-            trips.append(current.close(fill.at, fill.reason or fill.intent.value))
+            trips.append(current.close(fill.at, fill.intent.value))
             current, held, cost = None, ZERO, ZERO
     if current is not None:
         trips.append(current.close(None, None))
@@ -313,7 +315,7 @@ def exit_events(fills: Sequence[BacktestFill]) -> list[tuple[BacktestFill, Decim
 def exit_reason_table(events: Sequence[tuple[BacktestFill, Decimal]]) -> list[ExitReasonRow]:
     by: dict[str, list[tuple[BacktestFill, Decimal]]] = {}
     for f, pnl in events:
-        by.setdefault(f.reason or f.intent.value, []).append((f, pnl))
+        by.setdefault(f.intent.value, []).append((f, pnl))
     return [
         ExitReasonRow(
             reason=reason,
@@ -370,8 +372,7 @@ def compute(result: BacktestResult) -> BacktestMetrics:
     closed = [t for t in trips if t.closed_at is not None]
     events = exit_events(result.fills)
     realised_events = [
-        analytics.RealisedEvent(f.at, spec.label or result.pair, pnl, f.reason or f.intent.value)
-        for f, pnl in events
+        analytics.RealisedEvent(f.at, spec.label or result.pair, pnl, f.intent.value) for f, pnl in events
     ]
     position = np.asarray(result.position, dtype=np.float64)
     held = position > float(dust) if dust > 0 else position > 0

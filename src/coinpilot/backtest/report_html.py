@@ -108,17 +108,14 @@ def chart_data(result: BacktestResult, m: BacktestMetrics) -> dict[str, Any]:
     markers = []
     for fill, i in zip(result.fills, fill_idx, strict=True):
         buy = fill.side == Side.BUY
-        label = (
-            f"T{fill.tranche + 1}" if buy and fill.tranche is not None else fill.reason or fill.intent.value
-        )
+        label = f"T{fill.tranche + 1}" if buy and fill.tranche is not None else fill.intent.value
         markers.append(
             {
                 "time": int(starts[int(i)]),
                 "position": "belowBar" if buy else "aboveBar",
                 "color": "#16a34a" if buy else "#dc2626",
                 "shape": "arrowUp" if buy else "arrowDown",
-                "text": f"{'B' if buy else 'S'} {label} {fill.base_size.normalize():f}"
-                f" @ {fill.price.normalize():f}",
+                "text": f"{'B' if buy else 'S'} {label}",
             }
         )
     avg_line, stop_line = position_lines(result)
@@ -158,7 +155,7 @@ _SCRIPT = """
     return LC.createChart(document.getElementById(id), {autoSize: true,
       layout: {background: {color: 'transparent'}, textColor: text, attributionLogo: false},
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
-      timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false}});
+      timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false, minBarSpacing: 0.001}});
   }
   const price = make('price-chart');
   const line = price.addSeries(LC.LineSeries, {color: '#2563eb', lineWidth: 1, title: 'close'});
@@ -180,7 +177,7 @@ _SCRIPT = """
   charts.forEach(function(c){ c.timeScale().subscribeVisibleLogicalRangeChange(function(r){
     if (!r) return;
     charts.forEach(function(o){ if (o !== c) o.timeScale().setVisibleLogicalRange(r); }); }); });
-  price.timeScale().fitContent();
+  charts.forEach(function(c){ c.timeScale().fitContent(); });
 })();
 """
 
@@ -212,8 +209,21 @@ def render(result: BacktestResult, m: BacktestMetrics | None = None) -> str:
     return render_document(to_dict(result, m), chart_data(result, m))
 
 
+_CENTS = {"quote_spent", "fees", "fee", "pnl", "quote_value", "realised_pnl", "average_price", "price"}
+
+
+def _cell(key: str, value: Any) -> str:
+    """Money and prices to cents (the JSON keeps every digit); the rest as stored."""
+    if value is not None and key in _CENTS:
+        try:
+            return f"{Decimal(str(value)):,.2f}"
+        except ArithmeticError:
+            return str(value)
+    return _fmt(value)
+
+
 def _rows(items: list[dict[str, Any]], keys: list[str]) -> list[list[str]]:
-    return [[_fmt(item.get(k)) for k in keys] for item in items]
+    return [[_cell(k, item.get(k)) for k in keys] for item in items]
 
 
 _PERCENT_FIGURES = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
@@ -227,6 +237,8 @@ def _summary_value(key: str, value: Any) -> str:
         return f"{float(value) * 100:+.2f} %" if signed else f"{float(value) * 100:.2f} %"
     if key.endswith("_seconds"):
         return duration_text(int(value))
+    if key in ("starting_cash", "final_equity", "expectancy", "fees_paid", "buy_and_hold_final_equity"):
+        return f"{Decimal(str(value)):,.2f}"
     return _fmt(value)
 
 
@@ -237,7 +249,9 @@ def render_document(report: dict[str, Any], chart: dict[str, Any]) -> str:
     rows = [[k.replace("_", " "), _summary_value(k, v)] for k, v in summary.items()]
     bh = report.get("buy_and_hold")
     if bh:
-        rows.append(["buy and hold final equity", _fmt(bh.get("final_equity"))])
+        rows.append(
+            ["buy and hold final equity", _summary_value("buy_and_hold_final_equity", bh.get("final_equity"))]
+        )
     sections = [
         _table(["figure", "value"], rows),
         "<h2>Price, fills, average entry and stop</h2><div id=price-chart class=chart></div>",

@@ -23,6 +23,11 @@ def _share(value: float | None) -> str:
     return DASH if value is None else pct(Decimal(repr(value)) * 100)
 
 
+def _plain_share(value: float | None) -> str:
+    """A share without a sign (win rate, time in the market)."""
+    return DASH if value is None else f"{value * 100:.2f}%"
+
+
 def tables(result: BacktestResult, m: BacktestMetrics | None = None) -> Group:
     """What ``coinpilot backtest`` prints: the summary beside buy-and-hold, then the breakdowns."""
     m = m or compute(result)
@@ -53,11 +58,11 @@ def tables(result: BacktestResult, m: BacktestMetrics | None = None) -> Group:
         ("Sharpe / Sortino", f"{_ratio(m.sharpe)} / {_ratio(m.sortino)}", ""),
         ("Calmar", _ratio(m.calmar), ""),
         ("trades (round trips)", str(m.trades), ""),
-        ("win rate", _share(m.trade_stats.win_rate), ""),
+        ("win rate", _plain_share(m.trade_stats.win_rate), ""),
         ("profit factor", _ratio(m.trade_stats.profit_factor), ""),
         ("expectancy per trade", usd(m.trade_stats.expectancy, signed=True), ""),
         ("fees paid", usd(m.fees_paid), ""),
-        ("exposure", _share(m.exposure), ""),
+        ("exposure", _plain_share(m.exposure), ""),
         ("gaps (missing candles)", f"{m.gaps} ({m.missing_candles:,})", ""),
     ]
     for name, mine, theirs in rows:
@@ -112,7 +117,7 @@ def tables(result: BacktestResult, m: BacktestMetrics | None = None) -> Group:
     monthly = m.pnl_by_period.get("month") or {}
     if monthly:
         t = table("month", "realised P&L", numeric=("realised P&L",))
-        t.title = "Realised P&L by month (day and week in --json)"
+        t.title = "Realised P&L by month"
         for label, value in monthly.items():
             t.add_row(label, usd(value, signed=True))
         parts.append(t)
