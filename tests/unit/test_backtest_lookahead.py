@@ -105,6 +105,7 @@ def test_perturbation_keeps_candles_valid_and_the_past_unchanged() -> None:
     c = _candles(50)
     p = lookahead.perturb_after(c, 20)
     assert np.array_equal(p.close[:21], c.close[:21])
+    assert p.open[21] == c.open[21]  # the price at the cut candle's close is what a decision sees
     assert not np.allclose(p.close[21:], c.close[21:])
     assert np.all(p.high >= p.low) and np.all(p.high >= p.close) and np.all(p.low <= p.open)
 

@@ -5,9 +5,10 @@ decision was made on, a day boundary computed from the last candle of the data) 
 and loses money live. These checks treat the backtest as a black box and test two promises:
 
 1. **No look-ahead**: every candle after a cut point is perturbed (each one's prices scaled by its
-   own random factor, so highs stay highs); no decision made on a candle up to the cut may change.
+   own random factor, so highs stay highs) except the open right at the cut candle's close (the
+   price a decision made then sees and fills at); no decision made up to that close may change.
    A decision is compared by when it was made, its side, intent, reason, tranche and rung; a fill
-   that *executed* by the cut is compared whole (price, size, fee) as well.
+   executed by then is compared whole (price, size, fee) as well.
 2. **No history dependence**: candles are prepended before the start, and the run still makes
    its first decision on the same candle (the driver's ``start``); no decision may change.
 
@@ -107,21 +108,30 @@ def _diff(kind: str, a: Sequence[Decision], b: Sequence[Decision], limit: int = 
 
 
 def perturb_after(candles: Candles, cut: int, seed: int = 12) -> Candles:
-    """A copy whose candles after index ``cut`` have every price scaled by a random factor in
-    [0.8, 1.25] (one factor per candle, so each stays a valid candle)."""
+    """A copy whose candles after index ``cut`` have their prices scaled by a random factor in
+    [0.8, 1.25] (one per candle, so each stays a valid candle), except the open of candle
+    ``cut + 1``: that is the price at the instant candle ``cut`` closes, which a decision made
+    then may see (it is where its order fills)."""
     rng = np.random.default_rng(seed)
     factor = np.ones(len(candles))
     tail = len(candles) - cut - 1
     if tail > 0:
         factor[cut + 1 :] = np.exp(rng.uniform(np.log(0.8), np.log(1.25), tail))
+    open_ = candles.open * factor
+    high, low, close = candles.high * factor, candles.low * factor, candles.close * factor
+    if tail > 0:
+        k = cut + 1
+        open_[k] = candles.open[k]
+        high[k] = max(high[k], open_[k], close[k])
+        low[k] = min(low[k], open_[k], close[k])
     return Candles(
         candles.pair,
         candles.granularity,
         candles.start.copy(),
-        candles.open * factor,
-        candles.high * factor,
-        candles.low * factor,
-        candles.close * factor,
+        open_,
+        high,
+        low,
+        close,
         candles.volume.copy(),
     )
 
@@ -143,7 +153,7 @@ def check_future(run: Runner, candles: Candles, cut: int, base: BacktestResult |
     other = run(perturb_after(candles, cut), None)
     g = candles.granularity.seconds
     cut_close = _utc(int(candles.start[cut]) + g)  # a decision on candle `cut` is made at its close
-    executed_by = _utc(int(candles.start[cut]))  # fills at or before the cut candle's open
+    executed_by = cut_close  # ... and fills at the next open, which is not perturbed
 
     def decided(r: BacktestResult) -> list[Decision]:
         return [decision_key(f) for f in r.fills if _decided(f) <= cut_close]
