@@ -69,6 +69,7 @@ __all__ = [
     "on_order_refused",
     "on_quote",
     "order_value",
+    "refresh_loss_lock",
     "request_of",
     "resumed",
     "roll_day",
@@ -300,7 +301,16 @@ def approve(
 ) -> Decision:
     """The safety check's verdict on ``intent`` in this state (never raises: fails closed)."""
     request = request_of(intent)
+    bot = refresh_loss_lock(bot, now, limits)
     return validate(request, safety_context(bot, account, request, product, now), limits)
+
+
+def refresh_loss_lock(bot: BotState, now: datetime, limits: SafetyLimits) -> BotState:
+    """The loss lock as of ``now``: exits that left the lookback window no longer count (the
+    lock held in the state was computed at the last exit)."""
+    p = bot.protections
+    lock = loss_lock(p.recent_exits, now, limits, p.lock_cleared_at)
+    return bot if lock == p.loss_lock else replace(bot, protections=replace(p, loss_lock=lock))
 
 
 def with_balances(account: AccountState, balances: Mapping[str, Decimal]) -> AccountState:
