@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import Fill, SafetyAudit, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo

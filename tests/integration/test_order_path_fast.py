@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.exchange.base import OrderRequest
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import PaperOrder, SafetyAudit, Trade
 from coinpilot.store.repos import trades as trade_repo
@@ -231,7 +231,7 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
 def test_a_stale_cached_pair_is_caught_under_the_lock_and_the_request_priced_again(session_factory, clock):
     """The bot's pair is read once per TradeService; if the id comes to name a bot on another
     pair, the locked re-read notices, and the request starts over with the right pair."""
-    from coinpilot.engine.execution import TradeService
+    from coinpilot.engine.orders.execution import TradeService
     from tests.integration._fakes import TEST_LIMITS, enable_trading
 
     market = StaticMarket(clock)
@@ -307,7 +307,7 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
 def test_a_bot_deleted_after_its_pair_was_cached_gets_an_audited_invalid_request(session_factory, clock):
     import pytest
 
-    from coinpilot.engine.execution import InvalidTradeRequest, TradeService
+    from coinpilot.engine.orders.execution import InvalidTradeRequest, TradeService
     from coinpilot.store.models import Bot
     from tests.integration._fakes import TEST_LIMITS, enable_trading
 

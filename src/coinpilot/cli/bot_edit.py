@@ -2,7 +2,7 @@
 
 Money and percentages are typed as text and parsed here into ``Decimal`` (never through float),
 so ``--trade-size abc`` is one line naming the option, not a traceback. Edits go through the same
-checks as the API (:mod:`coinpilot.engine.bot_admin`): nothing is stored when any check fails.
+checks as the API (:mod:`coinpilot.engine.bots.admin`): nothing is stored when any check fails.
 """
 
 from __future__ import annotations
@@ -114,9 +114,10 @@ def edit(
     """Change a bot's settings; every value is checked before anything is stored."""
     from coinpilot.api.errors import FieldValidationError
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin, views
+    from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
+    from coinpilot.views import rows as views
 
     patch: dict[str, Any] = {}
     for key, text in (("name", name), ("description", description)):
@@ -195,8 +196,9 @@ def delete(
 ) -> None:
     """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin, views
+    from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store.db import session_scope
+    from coinpilot.views import rows as views
 
     services = _services()
     with session_scope(services.sessions) as s:

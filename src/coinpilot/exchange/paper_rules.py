@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.types import Side, quantize_down
-from coinpilot.exchange.base import OrderRejected, OrderRequest
+from coinpilot.exchange.base import OrderRejected
 from coinpilot.store.models import PaperOrder
 
 

@@ -15,12 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.exchange_values import Balance
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock, window_start
 from coinpilot.domain.market import Product
 from coinpilot.domain.safety import SafetyContext, day_start, week_start
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.exchange.base import Balance
 from coinpilot.store.models import Bot, BotRuntime, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo

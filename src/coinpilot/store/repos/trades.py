@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
+from coinpilot.domain.exchange_values import FillReport
 from coinpilot.domain.position import fill_value
 from coinpilot.domain.trade_state import adopt, transition
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
-from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Fill, Trade
 from coinpilot.store.repos.trade_counters import (
