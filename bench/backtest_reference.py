@@ -59,7 +59,9 @@ def scores(candles: Candles, cfg: SignalConfig) -> np.ndarray:
     d = cfg.macd
     if d.enabled:
         _, _, hist = macd(close, d.fast_period, d.slow_period, d.signal_period)
-        total += d.weight * scaled_score(hist / close, _volatility(close, d.slow_period), MACD_FULL_SCALE_SIGMAS)
+        total += d.weight * scaled_score(
+            hist / close, _volatility(close, d.slow_period), MACD_FULL_SCALE_SIGMAS
+        )
         weight += d.weight
     return np.clip(total / weight, -1.0, 1.0)
 
@@ -109,4 +111,7 @@ if __name__ == "__main__":
 
     c = shipped_candles("BTC-USD", Granularity.ONE_MINUTE)
     r = run_reference(c, SignalConfig.default())
-    print(f"{r.candles} candles in {r.seconds:.3f} s = {r.candles / r.seconds:,.0f} candles/s, {r.trades} trades")
+    print(
+        f"{r.candles} candles in {r.seconds:.3f} s = {r.candles / r.seconds:,.0f} candles/s, "
+        f"{r.trades} trades"
+    )

@@ -95,7 +95,7 @@ def _sampler(name: str, seed: int, space: SearchSpace, grid_points: int) -> Any:
 def _grid_sampler_class() -> Any:
     import optuna
 
-    class AskTellGridSampler(optuna.samplers.GridSampler):  # type: ignore[misc]
+    class AskTellGridSampler(optuna.samplers.GridSampler):
         """Optuna's grid sampler stops ``study.optimize`` once the grid is done; with ask/tell
         there is nothing to stop (the optimiser asks exactly the grid's size), so it does not."""
 
@@ -105,7 +105,7 @@ def _grid_sampler_class() -> Any:
     return AskTellGridSampler
 
 
-def _AskTellGridSampler(grid: dict[str, list[float | int]], seed: int) -> Any:  # noqa: N802
+def _AskTellGridSampler(grid: dict[str, list[float | int]], seed: int) -> Any:
     return _grid_sampler_class()(grid, seed=seed)
 
 
@@ -236,7 +236,11 @@ def _report(
     return {
         "pair": candles.pair,
         "granularity": candles.granularity.value,
-        "data": {"from": _iso(int(candles.start[0])), "to": _iso(int(candles.start[-1])), "candles": len(candles)},
+        "data": {
+            "from": _iso(int(candles.start[0])),
+            "to": _iso(int(candles.start[-1])),
+            "candles": len(candles),
+        },
         "settings": {
             "objective": request.objective,
             "max_drawdown_pct": request.max_drawdown_pct,

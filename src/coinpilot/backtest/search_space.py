@@ -57,7 +57,7 @@ class Param:
         return out
 
     def _cast(self, value: float) -> float | int:
-        return int(round(value)) if self.kind == "int" else round(value, 6)
+        return round(value) if self.kind == "int" else round(value, 6)
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,9 @@ def params_to_patch(
     signal_keys = [k for k in params if k.split(".")[0] in ("rsi", "ma_crossover", "macd")]
     if signal_keys:
         signals = SignalConfig.from_dict(base.get("signal_config") or {}).to_dict()
-        weights = {s: params[f"{s}.weight"] for s in ("rsi", "ma_crossover", "macd") if f"{s}.weight" in params}
+        weights = {
+            s: params[f"{s}.weight"] for s in ("rsi", "ma_crossover", "macd") if f"{s}.weight" in params
+        }
         if weights:
             total = sum(float(w) for w in weights.values())
             names = list(weights)

@@ -62,7 +62,8 @@ class Task:
 def default_runner() -> Runner:
     from coinpilot.backtest.engine import run_backtest
 
-    return run_backtest
+    runner: Runner = run_backtest
+    return runner
 
 
 def window_input(ctx: TrialContext, task: Task, warmup: int) -> tuple[Candles, datetime]:
@@ -74,7 +75,9 @@ def window_input(ctx: TrialContext, task: Task, warmup: int) -> tuple[Candles, d
     c = ctx.candles
     lo = max(0, task.start - warmup)
     sl = slice(lo, task.end)
-    window = Candles(c.pair, c.granularity, c.start[sl], c.open[sl], c.high[sl], c.low[sl], c.close[sl], c.volume[sl])
+    window = Candles(
+        c.pair, c.granularity, c.start[sl], c.open[sl], c.high[sl], c.low[sl], c.close[sl], c.volume[sl]
+    )
     return window, datetime.fromtimestamp(int(c.start[task.start]), UTC)
 
 
@@ -165,9 +168,10 @@ class DaskExecutor:
     """
 
     def __init__(self, ctx: TrialContext, address: str) -> None:
-        from distributed import Client
+        import distributed
 
-        self._client = Client(address, set_as_default=False)
+        client_cls: Any = distributed.Client  # untyped library
+        self._client: Any = client_cls(address, set_as_default=False)
         [self._ctx] = self._client.scatter([ctx], broadcast=True, hash=False)
 
     def map(self, tasks: Sequence[Task]) -> Iterator[dict[str, Any]]:

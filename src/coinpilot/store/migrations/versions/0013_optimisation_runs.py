@@ -38,7 +38,11 @@ def upgrade() -> None:
         sa.Column("base_bot", sa.String(length=64), nullable=True),
         sa.Column("oos_return_pct", sa.Float(), nullable=False),
         sa.Column("elapsed_seconds", sa.Float(), nullable=False),
-        sa.Column("report", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False),
+        sa.Column(
+            "report",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_optimisation_runs")),
     )
 
