@@ -51,7 +51,9 @@ def cli(
 def report() -> dict[str, Any]:
     c = shipped_candles("BTC-USD", Granularity.ONE_HOUR, "hourly_2024")
     n = 600
-    c = Candles(c.pair, c.granularity, c.start[:n], c.open[:n], c.high[:n], c.low[:n], c.close[:n], c.volume[:n])
+    c = Candles(
+        c.pair, c.granularity, c.start[:n], c.open[:n], c.high[:n], c.low[:n], c.close[:n], c.volume[:n]
+    )
     req = OptimiseRequest(
         base_fields=BotCreate(name="b", pair="BTC-USD").model_dump(),
         limits=SafetyLimits(),
@@ -88,7 +90,7 @@ def test_applying_a_run_changes_the_bot_through_the_edit_path_and_audits_before_
 ) -> None:
     assert cli("bots", "create", "--name", "b", "--pair", "BTC-USD")[0] == 0
     run_id = _store(engine, report)
-    code, out, err = cli("optimize", "--apply", str(run_id), "--bot", "b")
+    code, _, err = cli("optimize", "--apply", str(run_id), "--bot", "b")
     assert code == 0, err
     params = report["suggested"]["params"]
     bot = _bot(engine)
