@@ -69,8 +69,8 @@ def default_runner() -> Runner:
 def window_input(ctx: TrialContext, task: Task, warmup: int) -> tuple[Candles, datetime]:
     """The candles passed to the backtest for ``task`` and the first decision time.
 
-    ``warmup`` candles before the window are included (fewer at the start of the series); none
-    after it.
+    ``warmup`` candles before the window are included (fewer at the start of the series): the
+    signal window live fetches (``required_candles + 2``); none after the window.
     """
     c = ctx.candles
     lo = max(0, task.start - warmup)
@@ -97,7 +97,7 @@ def evaluate(ctx: TrialContext, task: Task) -> dict[str, Any]:
         strategy_raw=fields.get("strategy") or {},
         label=f"fold {task.fold} {task.phase}",
     )
-    candles, start = window_input(ctx, task, required_candles(cfg.signals))
+    candles, start = window_input(ctx, task, required_candles(cfg.signals) + 2)
     runner = ctx.runner or default_runner()
     result = runner(spec, candles, start=start)
     f = figures(result)
