@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from coinpilot.domain.indicators import macd, rsi, sma
+from coinpilot.domain.indicators import sma
 from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import SignalConfig
 from coinpilot.domain.signals import MA_FULL_SCALE_SIGMAS, MACD_FULL_SCALE_SIGMAS, rsi_score, scaled_score
@@ -42,6 +42,40 @@ def _volatility(close: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def _smooth(x: np.ndarray, alpha: float, period: int, seed_end: int) -> np.ndarray:
+    """TA-Lib-seeded exponential smoothing in a plain Python loop over floats (as the kernel's
+    indicators define it; NumPy has no recurrence, and indexing arrays per step is slower)."""
+    out = [float("nan")] * len(x)
+    if seed_end >= len(x) or seed_end - period + 1 < 0:
+        return np.asarray(out)
+    values = x.tolist()
+    prev = sum(values[seed_end - period + 1 : seed_end + 1]) / period
+    out[seed_end] = prev
+    keep = 1.0 - alpha
+    for t in range(seed_end + 1, len(values)):
+        prev = alpha * values[t] + keep * prev
+        out[t] = prev
+    return np.asarray(out)
+
+
+def rsi(close: np.ndarray, period: int) -> np.ndarray:
+    diff = np.diff(close)
+    gain = _smooth(np.maximum(diff, 0.0), 1.0 / period, period, period - 1)
+    loss = _smooth(np.maximum(-diff, 0.0), 1.0 / period, period, period - 1)
+    total = gain + loss
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(total > 0, 100.0 * gain / total, 50.0)
+    return np.r_[np.nan, np.where(np.isnan(total), np.nan, value)]
+
+
+def macd_histogram(close: np.ndarray, fast: int, slow: int, signal: int) -> np.ndarray:
+    start = slow - 1
+    line = _smooth(close, 2.0 / (fast + 1), fast, start) - _smooth(close, 2.0 / (slow + 1), slow, start)
+    sig = np.full(close.shape, np.nan)
+    sig[start:] = _smooth(line[start:], 2.0 / (signal + 1), signal, signal - 1)
+    return line - sig
+
+
 def scores(candles: Candles, cfg: SignalConfig) -> np.ndarray:
     """The weighted score at every candle's close (NaN until every signal has data)."""
     close = candles.close
@@ -58,7 +92,7 @@ def scores(candles: Candles, cfg: SignalConfig) -> np.ndarray:
         weight += m.weight
     d = cfg.macd
     if d.enabled:
-        _, _, hist = macd(close, d.fast_period, d.slow_period, d.signal_period)
+        hist = macd_histogram(close, d.fast_period, d.slow_period, d.signal_period)
         total += d.weight * scaled_score(
             hist / close, _volatility(close, d.slow_period), MACD_FULL_SCALE_SIGMAS
         )
