@@ -40,7 +40,7 @@ def long_only_runner(
     r = rsi(close, cfg.rsi.period).tolist()
     first = 0 if start is None else int(np.searchsorted(candles.start, int(start.timestamp())))
     stake = float(spec.bot.trade_size_usd)
-    cash, size = 1000.0, 0.0
+    cash, size = float(spec.starting_cash), 0.0
     equity = np.empty(len(candles))
     fills = 0
     for i in range(len(candles)):
@@ -52,14 +52,15 @@ def long_only_runner(
             elif size > 0.0 and sell:
                 cash, size, fills = cash + size * candles.open[i + 1] * 0.994, 0.0, fills + 1
         equity[i] = cash + size * close[i]
+    decided = slice(first, len(candles) - 1)  # the contract: decision candles only
     result = BacktestResult(
         spec=spec,
         pair=candles.pair,
         granularity_seconds=candles.granularity.seconds,
-        timestamps=candles.start,
-        close=close,
-        equity=equity,
-        position=np.zeros(len(candles)),
+        timestamps=candles.start[decided],
+        close=close[decided],
+        equity=equity[decided],
+        position=np.zeros(len(candles))[decided],
         warmup_candles=first,
     )
     result.meta["fills"] = fills
@@ -116,7 +117,7 @@ def test_training_runs_never_receive_their_folds_test_candles(candles: Candles) 
             assert start == _iso(int(candles.start[f.test_start]))
             assert last == _iso(int(candles.start[f.test_end - 1]))
     # Every test window was scored with the parameters its own training chose.
-    assert [w["out_of_sample"]["candles"] for w in report["windows"]] == [f.test_len for f in folds]
+    assert [w["out_of_sample"]["candles"] for w in report["windows"]] == [f.test_len - 1 for f in folds]
 
 
 def _without_time(report: dict[str, Any]) -> dict[str, Any]:

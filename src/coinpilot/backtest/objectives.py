@@ -40,18 +40,20 @@ class Figures:
 
 
 def figures(result: BacktestResult) -> Figures:
-    """Return, drawdown, Sharpe and Calmar of the decision window of ``result``."""
-    equity = np.asarray(result.equity, dtype=np.float64)[result.warmup_candles :]
-    if equity.size == 0:
+    """Return, drawdown, Sharpe and Calmar of ``result`` (whose arrays start at the first
+    decision candle), from the starting cash through each decision candle's close."""
+    marks = np.asarray(result.equity, dtype=np.float64)
+    if marks.size == 0:
         return Figures(0.0, 0.0, 0.0, 0.0, len(result.fills), 0)
-    start = float(equity[0])
+    start = float(result.spec.starting_cash)
+    equity = np.concatenate(([start], marks))
     ret = (float(equity[-1]) / start - 1.0) * 100.0 if start > 0 else 0.0
     dd = _max_drawdown_pct(equity)
     sharpe = _sharpe(equity, result.granularity_seconds)
-    years = equity.size * result.granularity_seconds / SECONDS_PER_YEAR
+    years = marks.size * result.granularity_seconds / SECONDS_PER_YEAR
     cagr = ((1.0 + ret / 100.0) ** (1.0 / years) - 1.0) * 100.0 if years > 0 and ret > -100 else -100.0
     calmar = cagr / dd if dd > 0 else (0.0 if cagr <= 0 else cagr)
-    return Figures(ret, dd, _finite(sharpe), _finite(calmar), len(result.fills), int(equity.size))
+    return Figures(ret, dd, _finite(sharpe), _finite(calmar), len(result.fills), int(marks.size))
 
 
 def score(f: Figures, objective: str, max_drawdown_pct: float | None = None) -> float:
