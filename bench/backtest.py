@@ -317,7 +317,7 @@ def optimise_year(trials_per_window: int, windows: int, jobs: int) -> float:
     report = optimise(request, c, jobs=jobs)
     seconds = time.perf_counter() - started
     oos = report["out_of_sample"]
-    print(f"  out-of-sample return {oos['compounded_return_pct']:+.2f}%, {oos['trades']} trades")
+    print(f"  out-of-sample return {oos['compounded_return_pct']:+.2f}%, {oos['fills']} fills")
     return seconds
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from coinpilot.backtest import metrics
 from coinpilot.backtest.result import BacktestResult
 
 OBJECTIVES = ("sharpe", "calmar", "profit", "profit-dd")
-SECONDS_PER_YEAR = 365 * 24 * 3600
 INFEASIBLE = -100.0
 
 
@@ -32,7 +32,7 @@ class Figures:
     max_drawdown_pct: float
     sharpe: float
     calmar: float
-    trades: int
+    fills: int
     candles: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,20 +40,30 @@ class Figures:
 
 
 def figures(result: BacktestResult) -> Figures:
-    """Return, drawdown, Sharpe and Calmar of ``result`` (whose arrays start at the first
-    decision candle), from the starting cash through each decision candle's close."""
+    """Return, drawdown, Sharpe and Calmar of ``result`` as :mod:`coinpilot.backtest.metrics`
+    defines them (from the starting cash through each decision candle's close), without the
+    per-trade tables a trial does not need."""
     marks = np.asarray(result.equity, dtype=np.float64)
     if marks.size == 0:
         return Figures(0.0, 0.0, 0.0, 0.0, len(result.fills), 0)
+    g = result.granularity_seconds
     start = float(result.spec.starting_cash)
-    equity = np.concatenate(([start], marks))
-    ret = (float(equity[-1]) / start - 1.0) * 100.0 if start > 0 else 0.0
-    dd = _max_drawdown_pct(equity)
-    sharpe = _sharpe(equity, result.granularity_seconds)
-    years = marks.size * result.granularity_seconds / SECONDS_PER_YEAR
-    cagr = ((1.0 + ret / 100.0) ** (1.0 / years) - 1.0) * 100.0 if years > 0 and ret > -100 else -100.0
-    calmar = cagr / dd if dd > 0 else (0.0 if cagr <= 0 else cagr)
-    return Figures(ret, dd, _finite(sharpe), _finite(calmar), len(result.fills), int(marks.size))
+    final = float(result.final_equity) if result.final_equity else float(marks[-1])
+    times = np.asarray(result.timestamps, dtype=np.int64) + g
+    curve = np.concatenate(([start], marks))
+    curve_times = np.concatenate(([times[0] - g], times))
+    drawdown = metrics.drawdown_figures(curve_times, curve).max_fraction
+    sharpe = metrics.sharpe(metrics.period_returns(curve), metrics.YEAR_SECONDS / g)
+    growth = metrics.cagr(start, final, float(times[-1] - times[0] + g))
+    calmar = growth / drawdown if growth is not None and drawdown > 0 else None
+    return Figures(
+        return_pct=(final / start - 1.0) * 100.0 if start > 0 else 0.0,
+        max_drawdown_pct=drawdown * 100.0,
+        sharpe=_finite(sharpe),
+        calmar=_finite(calmar),
+        fills=len(result.fills),
+        candles=int(marks.size),
+    )
 
 
 def score(f: Figures, objective: str, max_drawdown_pct: float | None = None) -> float:
@@ -72,23 +82,6 @@ def score(f: Figures, objective: str, max_drawdown_pct: float | None = None) -> 
     raise ValueError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
 
 
-def _max_drawdown_pct(equity: np.ndarray) -> float:
-    peak = np.maximum.accumulate(equity)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, 1.0 - equity / peak, 0.0)
-    return float(dd.max()) * 100.0 if dd.size else 0.0
-
-
-def _sharpe(equity: np.ndarray, granularity_seconds: int) -> float:
-    if equity.size < 3:
-        return 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        returns = np.diff(equity) / equity[:-1]
-    sd = float(returns.std(ddof=1))
-    if not sd > 0:
-        return 0.0
-    return float(returns.mean()) / sd * math.sqrt(SECONDS_PER_YEAR / granularity_seconds)
-
-
-def _finite(x: float) -> float:
-    return float(x) if math.isfinite(x) else 0.0
+def _finite(x: float | None) -> float:
+    """Undefined ratios (no volatility, no drawdown) rank as 0: neither good nor bad."""
+    return float(x) if x is not None and math.isfinite(x) else 0.0

@@ -261,7 +261,7 @@ def _report(
             "compounded_return_pct": (growth - 1.0) * 100.0,
             "worst_window_drawdown_pct": max((o["max_drawdown_pct"] for o in out_of_sample), default=0.0),
             "mean_sharpe": statistics.fmean(o["sharpe"] for o in out_of_sample) if out_of_sample else 0.0,
-            "trades": sum(int(o["trades"]) for o in out_of_sample),
+            "fills": sum(int(o["fills"]) for o in out_of_sample),
             "candles": sum(int(o["candles"]) for o in out_of_sample),
         },
         "stability": stability(space, [w["params"] for w in windows]),

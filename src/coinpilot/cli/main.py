@@ -169,7 +169,11 @@ def _register_optional() -> None:
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.operations", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.export", fromlist=["register"]).register(app)
+<<<<<<< HEAD
     __import__("coinpilot.cli.optimize", fromlist=["register"]).register(app)
+=======
+    __import__("coinpilot.cli.backtest", fromlist=["register"]).register(app)
+>>>>>>> main
 
 
 __all__ = ["app", "main"]

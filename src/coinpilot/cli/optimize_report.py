@@ -43,7 +43,7 @@ def print_report(report: dict[str, Any], run_id: int | None = None) -> None:
         "OOS score",
         "OOS return",
         "OOS max DD",
-        "OOS trades",
+        "OOS fills",
     ):
         table.add_column(col, justify="right" if col not in ("train", "test") else "left")
     for w in report["windows"]:
@@ -58,7 +58,7 @@ def print_report(report: dict[str, Any], run_id: int | None = None) -> None:
             _num(o["score"]),
             _pct(o["return_pct"]),
             f"{o['max_drawdown_pct']:.2f}%",
-            str(o["trades"]),
+            str(o["fills"]),
         )
     console.print(table)
     oos = report["out_of_sample"]
@@ -66,7 +66,7 @@ def print_report(report: dict[str, Any], run_id: int | None = None) -> None:
         "[bold]out-of-sample[/bold] (the only figures to trust): "
         f"return {_pct(oos['compounded_return_pct'])} "
         f"compounded over the test windows, worst window drawdown {oos['worst_window_drawdown_pct']:.2f}%, "
-        f"mean Sharpe {oos['mean_sharpe']:.2f}, {oos['trades']} trades on {oos['candles']:,} candles",
+        f"mean Sharpe {oos['mean_sharpe']:.2f}, {oos['fills']} fills on {oos['candles']:,} candles",
         highlight=False,
     )
     stab = Table(title="parameter stability across windows (spread 0 = every window chose the same)")

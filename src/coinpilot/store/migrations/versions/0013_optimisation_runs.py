@@ -5,7 +5,7 @@ out-of-sample figures, parameter stability, the suggested configuration) so runs
 compared and applied to a bot later.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 import coinpilot.store.coltypes
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -27,6 +27,7 @@ def upgrade() -> None:
     op.create_table(
         "optimisation_runs",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
         sa.Column("created_at", coinpilot.store.coltypes.UTCDateTime(timezone=True), nullable=False),
         sa.Column("pair", sa.String(length=32), nullable=False),
         sa.Column("granularity", sa.String(length=16), nullable=False),
@@ -43,6 +44,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.CheckConstraint("mode = 'backtest'", name=op.f("ck_optimisation_runs_optimisation_mode")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_optimisation_runs")),
     )
 
