@@ -140,3 +140,14 @@ def test_stored_runs_are_listed_and_shown_with_out_of_sample_figures(cli, engine
     assert "out-of-sample" in out and "parameter stability" in out
     assert f"--apply {run_id}" in out
     assert cli("optimize", "--show", "999")[0] != 0
+
+
+def test_the_command_runs_stores_and_lists_an_optimisation(cli, engine) -> None:
+    code, out, err = cli(
+        "optimize", "--pair", "BTC-USD", "--source", "hourly_2024", "--to", "2024-01-25",
+        "--trials", "2", "--folds", "2", "--space", "thresholds", "--seed", "5",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "out-of-sample" in out and "apply with: coinpilot optimize --apply 1" in out
+    code, out, _ = cli("optimize", "--list")
+    assert code == 0 and "tpe" in out and "2 × 2" in out

@@ -197,3 +197,11 @@ def test_bad_requests_are_refused_with_what_to_change(candles: Candles) -> None:
         optimise(request(objective="wealth"), candles)
     with pytest.raises(ValueError, match="unknown parameter group"):
         optimise(request(groups=("luck",)), candles)
+
+
+def test_kernel_driver_runs_a_walk_forward_scored_out_of_sample(candles: Candles) -> None:
+    report = optimise(request(runner=None, trials=2, folds=2, groups=("thresholds",)), candles)
+    folds = walk_forward(len(candles), folds=2)
+    assert [w["out_of_sample"]["candles"] for w in report["windows"]] == [f.test_len - 1 for f in folds]
+    assert report["out_of_sample"]["candles"] == sum(f.test_len - 1 for f in folds)
+    assert set(report["suggested"]["params"]) == {"buy_threshold", "sell_threshold"}
