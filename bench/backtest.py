@@ -270,18 +270,33 @@ def time_backtrader(csv_path: Path) -> tuple[float, int] | None:
 
 # --------------------------------------------------------------------------- whole process, optimise, RSS
 def whole_process(csv_path: Path) -> float | None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "coinpilot",
-        "backtest",
-        "--data",
-        str(csv_path),
-        "--pair",
-        "BTC-USD",
-        "--granularity",
-        "ONE_MINUTE",
-    ]
+    """Wall time of ``coinpilot backtest`` over ``csv_path`` in a new process (start-up, data
+    loading and checking, the run, the report). The CLI checks the bot against the default safety
+    limits, so this run uses a $25 stake (the default maximum trade)."""
+    import json
+
+    config = csv_path.with_name("bench_bot.json")
+    config.write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "pair": "BTC-USD",
+                "granularity": "ONE_MINUTE",
+                "signal_config": SIGNALS,
+                "buy_threshold": 0.3,
+                "sell_threshold": 0.3,
+                "confirmation_minutes": 0,
+                "cooldown_minutes": 0,
+                "trade_size_usd": 25,
+                "max_tranches": 1,
+                "stop_loss_pct": None,
+                "strategy": {"take_profit_ladder": [], "stop_loss_pct": None},
+            }
+        ),
+        encoding="utf-8",
+    )
+    exe = str(Path(sys.executable).parent / "coinpilot")
+    cmd = [exe, "backtest", "--config", str(config), "--data", str(csv_path), "--granularity", "1m"]
     env = {**os.environ, "COINPILOT_HOME": tempfile.mkdtemp(prefix="cp-bench-")}
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)

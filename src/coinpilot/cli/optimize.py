@@ -62,19 +62,6 @@ def load_candles(
     return candles
 
 
-def product_for(pair: str) -> Any:
-    """The shipped product (Coinbase's increments and minimums) or, for other pairs, cent prices."""
-    from coinpilot.domain.market import Product
-    from coinpilot.exchange.replay import PRODUCTS
-
-    if pair in PRODUCTS:
-        return PRODUCTS[pair]
-    base, _, quote = pair.partition("-")
-    return Product(
-        pair, base, quote, Decimal("0.00000001"), Decimal("0.01"), Decimal("0.00000001"), Decimal(1)
-    )
-
-
 def base_fields(
     services: Any, bot: str | None, config: Path | None, pair: str | None
 ) -> tuple[dict[str, Any], str]:
@@ -86,16 +73,10 @@ def base_fields(
         with services.sessions() as s:
             fields = views.bot_dict(_find(s, bot))
         return fields, str(fields["pair"])
+    from coinpilot.api.backtest_inputs import read_config_file
     from coinpilot.api.bot_schemas import BotCreate
 
-    raw: dict[str, Any] = {}
-    if config is not None:
-        try:
-            raw = json.loads(config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CliError(f"--config {config}: cannot read a JSON object ({exc})") from None
-        if not isinstance(raw, dict):
-            raise CliError(f"--config {config}: must be a JSON object of bot fields")
+    raw: dict[str, Any] = read_config_file(config) if config is not None else {}
     chosen = pair or raw.get("pair") or "BTC-USD"
     values = {"name": "optimised", **raw, "pair": chosen}
     try:
@@ -108,7 +89,7 @@ def base_fields(
 @one_line_errors
 def optimize(
     bot: Annotated[str | None, typer.Option(help="bot (id or name) to start from, and --apply to")] = None,
-    config: Annotated[Path | None, typer.Option(help="JSON file of bot fields to start from")] = None,
+    config: Annotated[Path | None, typer.Option(help="JSON or TOML file of bot fields to start from")] = None,
     pair: Annotated[
         str | None, typer.Option(help="pair of the shipped data (default: the bot's or BTC-USD)")
     ] = None,
@@ -162,6 +143,7 @@ def optimize(
         apply_run(services, apply, bot, actor="cli")
         return
 
+    from coinpilot.api.backtest_inputs import product_for
     from coinpilot.backtest.optimize import OptimiseRequest, optimise
     from coinpilot.backtest.search_space import GROUPS
 
@@ -181,7 +163,7 @@ def optimize(
     request = OptimiseRequest(
         base_fields=fields,
         limits=settings.safety_limits,
-        product=product_for(chosen_pair),
+        product=product_for(chosen_pair)[0],
         objective=objective,
         max_drawdown_pct=max_drawdown,
         sampler=sampler,
