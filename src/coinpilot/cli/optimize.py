@@ -97,7 +97,9 @@ def optimize(
         Path | None, typer.Option(help="CSV/Parquet candles: timestamp,open,high,low,close,volume")
     ] = None,
     source: Annotated[str | None, typer.Option(help="shipped data: hourly, hourly_2024, minute_2020")] = None,
-    granularity: Annotated[Granularity | None, typer.Option(help="candle size")] = None,
+    granularity: Annotated[
+        str | None, typer.Option(help="1m, 5m, 15m, 30m, 1h, 2h, 6h, 1d (default: the bot's)")
+    ] = None,
     start: Annotated[str | None, typer.Option("--from", help="first candle (ISO date, UTC)")] = None,
     end: Annotated[str | None, typer.Option("--to", help="end (exclusive)")] = None,
     objective: Annotated[str, typer.Option(help="sharpe, calmar, profit or profit-dd")] = "sharpe",
@@ -146,16 +148,12 @@ def optimize(
     from coinpilot.api.backtest_inputs import product_for
     from coinpilot.backtest.optimize import OptimiseRequest, optimise
     from coinpilot.backtest.search_space import GROUPS
+    from coinpilot.cli.backtest import parse_granularity
 
     fields, chosen_pair = base_fields(services, bot, config, pair)
-    candles = load_candles(
-        chosen_pair,
-        data,
-        granularity or Granularity(fields.get("granularity", "ONE_HOUR")),
-        source,
-        start,
-        end,
-    )
+    chosen = parse_granularity(granularity) or Granularity(fields.get("granularity", "ONE_HOUR"))
+    fields = {**fields, "granularity": chosen.value}
+    candles = load_candles(chosen_pair, data, chosen, source, start, end)
     if max_drawdown is not None and objective == "sharpe":
         objective = "profit-dd"
     groups = GROUPS if space == "all" else tuple(g.strip() for g in space.split(",") if g.strip())
