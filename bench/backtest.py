@@ -187,22 +187,26 @@ def kernel_available() -> bool:
     return True
 
 
-def time_kernel(c: Candles) -> tuple[float, int]:
-    """(seconds of the warm run, fills) of the kernel over ``c`` (a first run warms up)."""
+def time_kernel(c: Candles) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, fills) of a warm kernel run over ``c`` (a first run warms up).
+
+    CPU time is reported beside wall time because this machine is shared: under load the wall
+    clock measures the other processes too."""
     from coinpilot.backtest.engine import run_backtest
 
     spec = kernel_spec(c.granularity)
     run_backtest(spec, _head(c, min(len(c), 5000)))
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     result = run_backtest(spec, c)
-    return time.perf_counter() - started, len(result.fills)
+    return time.perf_counter() - wall, time.process_time() - cpu, len(result.fills)
 
 
-def time_reference(c: Candles) -> tuple[float, int]:
+def time_reference(c: Candles) -> tuple[float, float, int]:
     cfg = SignalConfig.from_dict(SIGNALS)
     run_reference(_head(c, min(len(c), 5000)), cfg)
+    wall, cpu = time.perf_counter(), time.process_time()
     r = run_reference(c, cfg)
-    return r.seconds, r.trades
+    return time.perf_counter() - wall, time.process_time() - cpu, r.trades
 
 
 # --------------------------------------------------------------------------- references
@@ -298,9 +302,10 @@ def whole_process(csv_path: Path) -> float | None:
     exe = str(Path(sys.executable).parent / "coinpilot")
     cmd = [exe, "backtest", "--config", str(config), "--data", str(csv_path), "--granularity", "1m"]
     env = {**os.environ, "COINPILOT_HOME": tempfile.mkdtemp(prefix="cp-bench-")}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     seconds = time.perf_counter() - started
+    print(f"  whole process CPU (user + system): {_children_cpu() - cpu:.2f} s")
     if proc.returncode != 0:
         print(
             f"  `{' '.join(cmd[1:5])} …` failed ({proc.returncode}): "
@@ -308,6 +313,11 @@ def whole_process(csv_path: Path) -> float | None:
         )
         return None
     return seconds
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def optimise_year(trials_per_window: int, windows: int, jobs: int) -> float:
@@ -328,9 +338,13 @@ def optimise_year(trials_per_window: int, windows: int, jobs: int) -> float:
         folds=windows,
         seed=1,
     )
-    started = time.perf_counter()
+    started, cpu, own = time.perf_counter(), _children_cpu(), time.process_time()
     report = optimise(request, c, jobs=jobs)
     seconds = time.perf_counter() - started
+    used = _children_cpu() - cpu + time.process_time() - own
+    print(
+        f"  CPU used by the optimiser and its workers: {used:.1f} s (over {jobs} cores: {used / jobs:.1f} s)"
+    )
     oos = report["out_of_sample"]
     print(f"  out-of-sample return {oos['compounded_return_pct']:+.2f}%, {oos['fills']} fills")
     return seconds
@@ -371,12 +385,17 @@ def main() -> None:
     if not have_kernel:
         print("kernel driver (coinpilot.backtest.engine) not installed: kernel figures skipped")
     for name, c in datasets.items():
-        ref_s, ref_trades = time_reference(c)
-        line = f"{name:>34}: reference {len(c) / ref_s:>12,.0f} candles/s ({ref_trades} trades)"
+        ref_s, ref_cpu, ref_trades = time_reference(c)
+        line = (
+            f"{name:>34}: reference {len(c) / ref_s:>10,.0f}/s wall {len(c) / ref_cpu:>10,.0f}/s CPU "
+            f"({ref_trades} trades)"
+        )
         if have_kernel:
-            k_s, k_fills = time_kernel(c)
-            line += f" | kernel {len(c) / k_s:>12,.0f} candles/s ({k_fills} fills)"
-            line += f", kernel/reference {ref_s / k_s:.2f}x"
+            k_s, k_cpu, k_fills = time_kernel(c)
+            line += (
+                f" | kernel {len(c) / k_s:>10,.0f}/s wall {len(c) / k_cpu:>10,.0f}/s CPU ({k_fills} fills)"
+            )
+            line += f"; kernel/reference {ref_cpu / k_cpu:.2f}x (CPU)"
         print(line, flush=True)
 
     year = long_minute_series(YEAR_MINUTES)
