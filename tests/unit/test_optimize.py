@@ -205,3 +205,10 @@ def test_kernel_driver_runs_a_walk_forward_scored_out_of_sample(candles: Candles
     assert [w["out_of_sample"]["candles"] for w in report["windows"]] == [f.test_len - 1 for f in folds]
     assert report["out_of_sample"]["candles"] == sum(f.test_len - 1 for f in folds)
     assert set(report["suggested"]["params"]) == {"buy_threshold", "sell_threshold"}
+
+
+@pytest.mark.slow
+def test_local_processes_give_the_serial_result_for_the_same_seed(candles: Candles) -> None:
+    serial = optimise(request(seed=4), candles)
+    parallel = optimise(request(seed=4), candles, jobs=2)
+    assert _without_time(parallel) == _without_time(serial)
