@@ -7,13 +7,15 @@ Figures, not pass/fail. Prints candles per second and the ratios for:
   this process), on one core;
 * the plain reference loop of the same strategy without safety, confirmation or tranches
   (``bench/backtest_reference.py``: NumPy indicators, a pure-Python position loop);
-* backtrader and freqtrade, installed by this script into a separate virtual environment
-  ``bench/.refvenv`` (not project dependencies; ``--no-refs`` skips them, and a failed install is
-  reported and skipped);
+* backtrader, installed by this script into a separate virtual environment ``bench/.refvenv``
+  (not a project dependency; ``--no-refs`` skips it, and a failed install is reported and
+  skipped). freqtrade is not run: its backtesting needs the exchange's market list over the
+  network, which this machine does not reach (the bench says so);
 
 and, separately: the whole-process time of a one-year backtest of 1-minute candles through the
-CLI (start-up included), a 200-trial walk-forward optimisation over one year of hourly candles on
-2 processes, and the peak resident memory of the 1,000,000-candle run (a child process,
+CLI (``coinpilot backtest``, start-up included), a 200-trial walk-forward optimisation (50 trials
+in each of 4 windows, plus the 4 out-of-sample runs) over one year of hourly candles on 2
+processes, and the peak resident memory of the 1,000,000-candle run (a child process,
 ``resource.getrusage``).
 
 Data: the shipped 1-minute (Coinbase BTC-USD, 27,950 candles) and 1-hour (Coinbase BTC-USD
