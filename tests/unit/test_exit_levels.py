@@ -110,9 +110,7 @@ def test_quiet_implies_the_exact_decision_places_nothing(
         bid = max(levels[at_level % len(levels)] + nudge, D("0.00000001"))
         high_water = next_high_water(pos, prior_high, bid)
         assert high_water is not None
-    view = BotView(
-        1, "BTC-USD", status, CONFIG, pos, T0, high_water, frozenset(taken), False, protection_off
-    )
+    view = BotView(1, "BTC-USD", status, CONFIG, pos, T0, high_water, frozenset(taken), False, protection_off)
     levels = ExitLevels.of(pos, strategy, frozenset(taken), protection_off)
     exact = decide(view, None, bid, bid + D("0.01"), D("0.00000001"), LIMITS, strategy)
     if levels.quiet(float(bid), float(high_water)):

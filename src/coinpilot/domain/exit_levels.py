@@ -26,7 +26,7 @@ from coinpilot.domain.levels import stop_loss_price, take_profit_price, trailing
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.strategy import StrategyConfig
 
-__all__ = ["ExitLevels", "MARGIN"]
+__all__ = ["MARGIN", "ExitLevels"]
 
 # Relative widening of every level: float conversion is exact to ~1e-16, Decimal to ~1e-27.
 MARGIN = 1e-9
