@@ -150,7 +150,9 @@ class EvaluationService:
             rt.last_score = result.score
             rt.last_action = result.action
             rt.last_temperature = temp.level
-            rt.last_price = price
+            # The mark every figure values the position at (overview, metrics, the daily loss
+            # breaker): the best bid, what a sale would get; the mid only without a quote.
+            rt.last_price = quote.bid if quote is not None else price
             rt.last_breakdown = result.breakdown()
             rt.last_error = None
             rt.consecutive_errors = 0

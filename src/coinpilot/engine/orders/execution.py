@@ -284,6 +284,7 @@ class TradeService:
                     product=prep.product,
                     balances=prep.balances,
                     limits=self._limits,
+                    request=prep.request,
                     balances_read_at=prep.balances_read_at,
                 )
                 if gathered is not None and gathered.facts.bot.pair == prep.request.pair:

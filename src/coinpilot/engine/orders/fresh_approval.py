@@ -10,14 +10,13 @@ The decision is audited like any other (its request names the trade it re-sends)
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.safety import day_start, validate
+from coinpilot.domain.safety import validate
 from coinpilot.domain.types import TradingMode
 from coinpilot.engine.orders.trade_intake import ExecutionResult, InvalidTradeRequest, TradeIntake
 from coinpilot.store.db import acquire_trading_lock
@@ -81,17 +80,13 @@ class FreshApproval:
                 product=prep.product,
                 balances=prep.balances,
                 limits=self._limits,
+                request=prep.request,
                 exclude_trade_id=v.id,
             )
             if gathered is None:
                 return f"bot {v.bot_id} no longer exists"
+            # The trade judged again is left out of its own counts (``exclude_trade_id``).
             context = gathered.context
-            if v.created_at is not None and v.created_at >= day_start(now):  # counted when created
-                context = replace(
-                    context,
-                    trades_today_total=max(0, context.trades_today_total - 1),
-                    trades_today_bot=max(0, context.trades_today_bot - 1),
-                )
             decision = validate(prep.request, context, self._limits).to_dict()
             write_audit(
                 s,

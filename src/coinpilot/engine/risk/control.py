@@ -328,4 +328,3 @@ class ControlService:
                 }
                 for e in control_repo.recent_events(s, limit)
             ]
-

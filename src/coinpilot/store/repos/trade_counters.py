@@ -13,16 +13,24 @@ the day, the week or the bot, never the whole history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.loss_lock import leading_losses
-from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
+from coinpilot.domain.state import OrderInFlight
+from coinpilot.domain.trade_facts import (
+    TradeFact,
+    count_trades,
+    count_trades_per_bot,
+    inflight_buy_value,
+)
+from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.store.models import Bot, SafetyAudit, Trade
 
 ZERO = Decimal(0)
@@ -30,32 +38,29 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
 
 
-def counts_against_limits() -> sa.ColumnElement[bool]:
-    """Trades that count against daily limits: all but those refused before acknowledgement."""
-    return sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None)))
+_TODAY_FACTS_COLUMNS = (Trade.bot_id, Trade.status, Trade.order_id.is_not(None))
+
+
+def trade_facts_since(
+    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
+) -> list[TradeFact]:
+    """The trades created at/after ``since`` (status, acknowledged or not) as facts; which of
+    them count against the daily limits is :mod:`coinpilot.domain.trade_facts`'s to say. Read
+    through ``ix_trades_mode_created``: bounded by the day (daily caps keep it small)."""
+    stmt = sa.select(*_TODAY_FACTS_COLUMNS).where(Trade.mode == mode, Trade.created_at >= since)
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    return [TradeFact(int(b), TradeStatus(st), bool(ack)) for b, st, ack in session.execute(stmt)]
 
 
 def count_trades_since(
     session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
 ) -> int:
-    stmt = (
-        sa.select(sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(counts_against_limits())
-    )
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return int(session.scalar(stmt) or 0)
+    return count_trades(trade_facts_since(session, mode, since, bot_id), bot_id)
 
 
 def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, int]:
-    stmt = (
-        sa.select(Trade.bot_id, sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(counts_against_limits())
-        .group_by(Trade.bot_id)
-    )
-    return {int(b): int(n) for b, n in session.execute(stmt)}
+    return count_trades_per_bot(trade_facts_since(session, mode, since))
 
 
 def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
@@ -178,9 +183,11 @@ class InFlight:
     # spend the quote currency, sells the base currency). Counted once, stricter if in doubt.
     unheld: dict[str, Decimal] = field(default_factory=dict)
     bot_needs_attention: bool = False  # a non-final trade of the bot the sync gave up on
+    # The bot's non-final orders as the kernel's state holds them (oldest first).
+    bot_orders: tuple[OrderInFlight, ...] = ()
 
 
-_IN_FLIGHT = sa.select(
+_IN_FLIGHT_COLUMNS = (
     Trade.id,
     Trade.bot_id,
     Trade.side,
@@ -192,7 +199,22 @@ _IN_FLIGHT = sa.select(
     Trade.attention_reason,
     Trade.pair,
     Trade.opened_at,
-).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
+    Trade.intent,
+    Trade.status,
+    Trade.order_id.is_not(None).label("acknowledged"),
+)
+_IN_FLIGHT = sa.select(sa.literal(True).label("open"), *_IN_FLIGHT_COLUMNS).where(
+    Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL)
+)
+# The same read plus today's trades (for the daily counts), in one statement: two index ranges
+# (``ix_trades_mode_status``, ``ix_trades_mode_created``), each bounded, so the order path pays
+# no extra round trip under the trading lock for counting in Python instead of in SQL.
+_IN_FLIGHT_AND_TODAY = sa.union_all(
+    _IN_FLIGHT,
+    sa.select(sa.literal(False).label("open"), *_IN_FLIGHT_COLUMNS).where(
+        Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("today")
+    ),
+)
 
 
 def in_flight(
@@ -212,23 +234,56 @@ def in_flight(
     ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
     obstacle.
     """
+    rows = session.connection().execute(_IN_FLIGHT, {"mode": mode}).all()
+    return _in_flight_of(session, rows, bot_id, balances_read_at, exclude_trade_id)
+
+
+def in_flight_and_today(
+    session: Session,
+    mode: TradingMode,
+    bot_id: int,
+    today: datetime,
+    balances_read_at: datetime | None = None,
+    exclude_trade_id: int | None = None,
+) -> tuple[InFlight, list[TradeFact]]:
+    """:func:`in_flight` and :func:`trade_facts_since` ``today`` from one statement."""
+    rows = session.connection().execute(_IN_FLIGHT_AND_TODAY, {"mode": mode, "today": today}).all()
+    # A trade judged again (a re-send's fresh approval) is not counted against itself either.
+    facts = [
+        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged))
+        for t in rows
+        if not t.open and t.id != exclude_trade_id
+    ]
+    inflight = _in_flight_of(session, [t for t in rows if t.open], bot_id, balances_read_at, exclude_trade_id)
+    return inflight, facts
+
+
+def _in_flight_of(
+    session: Session,
+    rows: Sequence[Any],
+    bot_id: int,
+    balances_read_at: datetime | None,
+    exclude_trade_id: int | None,
+) -> InFlight:
     bot_quote = all_quote = ZERO
     bot_open = bot_attention = False
     unheld: dict[str, Decimal] = {}
-    for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
+    orders: list[OrderInFlight] = []
+    for t in rows:
         if t.id == exclude_trade_id:
             continue
-        if t.bot_id == bot_id:
-            if t.attention_reason is None:
-                bot_open = True
-            else:
-                bot_attention = True
         quote: Decimal | None = None
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
             all_quote += quote
             if t.bot_id == bot_id:
                 bot_quote += quote
+        if t.bot_id == bot_id:
+            if t.attention_reason is None:
+                bot_open = True
+            else:
+                bot_attention = True
+            orders.append(_order_of(t, quote))
         if balances_read_at is None or (t.opened_at is not None and t.opened_at < balances_read_at):
             continue
         base_cur, _, quote_cur = str(t.pair).partition("-")
@@ -238,7 +293,28 @@ def in_flight(
             unheld[quote_cur] = unheld.get(quote_cur, ZERO) + quote
         elif t.requested_base_size is not None:
             unheld[base_cur] = unheld.get(base_cur, ZERO) + t.requested_base_size
-    return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention)
+    return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention, tuple(orders))
+
+
+def _order_of(t: Any, value: Decimal | None) -> OrderInFlight:
+    """A non-final trade row as the kernel's :class:`OrderInFlight`. A buy already applied to
+    the position commits nothing more: it is held with a zero quote size."""
+    quote, base = t.requested_quote_size, t.requested_base_size
+    if t.side == Side.BUY:
+        # Held by the value it was counted at, so the state's figures are the row's exactly.
+        quote, base = (value if value is not None else ZERO), None
+    return OrderInFlight(
+        side=Side(t.side),
+        intent=TradeIntent(t.intent),
+        quote_size=quote,
+        base_size=base,
+        approved_price=None,
+        trade_id=int(t.id),
+        accepted_at=t.opened_at,
+        acknowledged=bool(t.acknowledged),
+        fill_price=t.average_fill_price,
+        needs_attention=t.attention_reason is not None,
+    )
 
 
 class _Sized(Protocol):
@@ -255,14 +331,12 @@ class _Sized(Protocol):
 
 
 def _inflight_quote(session: Session, t: _Sized) -> Decimal:
-    if t.requested_quote_size is not None:
-        return t.requested_quote_size
-    if t.requested_base_size is not None:
-        # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
-        price = t.average_fill_price or _approved_price(session, t.safety_audit_id)
-        if price is not None:
-            return t.requested_base_size * price
-    return ZERO
+    """The quote a buy in flight commits (:func:`coinpilot.domain.trade_facts.inflight_buy_value`);
+    the approved price is read from its audit row only when the valuation needs it."""
+    approved = None
+    if t.requested_quote_size is None and t.average_fill_price is None:
+        approved = _approved_price(session, t.safety_audit_id)
+    return inflight_buy_value(t.requested_quote_size, t.requested_base_size, t.average_fill_price, approved)
 
 
 def _approved_price(session: Session, audit_id: int | None) -> Decimal | None:
