@@ -450,7 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu = prot["cpu"]
         print(
             f"  per tick: median {statistics.median(times) * 1000:6.1f} ms, "
-            f"p99 {pct(times, 99) * 1000:6.1f} ms, max {times[-1] * 1000:6.1f} ms (CPU time of this process: median "
+            f"p99 {pct(times, 99) * 1000:6.1f} ms, max {times[-1] * 1000:6.1f} ms "
+            f"(CPU time of this process: median "
             f"{statistics.median(cpu) * 1000:.1f} ms, p99 {pct(cpu, 99) * 1000:.1f} ms); "
             f"marks now {sorted(prot['marks'])}"
         )
