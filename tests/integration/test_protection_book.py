@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import BotStatus, TradeIntent
+from coinpilot.engine.loop import protection
 from coinpilot.store.models import Bot, BotRuntime, Trade
 from tests.integration._engine import add_bot, make_rig
 from tests.integration._fakes import TEST_LIMITS, enable_trading
@@ -79,3 +81,27 @@ def test_a_high_water_mark_written_by_another_writer_is_read_again(session_facto
         s.get(BotRuntime, bot).high_water_price = D("200")  # e.g. another worker saw 200
     rig.tick()  # bid 149.99 <= 200 x 0.9
     assert _intents(sf, bot) == [TradeIntent.ENTRY, TradeIntent.TRAILING_STOP]
+
+
+def test_a_tick_that_fails_half_way_through_leaves_nothing_stale(session_factory, clock, monkeypatch):
+    """A read failing after the book saw a change must not leave it believing it is up to date:
+    the rung taken must still be known on the next tick (not sold a second time)."""
+
+    sf = session_factory
+    rig = make_rig(sf, clock, TEST_LIMITS)
+    ladder = {"stop_loss_pct": None, "take_profit_ladder": [["10", "50"], ["20", "100"]]}
+    bot = _stopped_bot_holding_at_100(rig, sf, clock, ladder)
+    rig.market.set(PAIR, "112")
+    rig.tick()  # rung 0 sold (and settled by the sync)
+    real = protection.bot_loop.rungs_taken
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(protection.bot_loop, "rungs_taken", failing)
+    with pytest.raises(RuntimeError):
+        rig.scheduler.run_once()
+    monkeypatch.setattr(protection.bot_loop, "rungs_taken", real)
+    for _ in range(2):
+        rig.tick()
+    assert _intents(sf, bot) == [TradeIntent.ENTRY, TradeIntent.TAKE_PROFIT]

@@ -21,6 +21,7 @@ the others get a :class:`BotView` for the exact :func:`~coinpilot.domain.decisio
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -175,6 +176,7 @@ class ProtectionBook:
         self._configs = configs
         self._held: dict[int, _Held] = {}
         self._hw_type = BotRuntime.high_water_price.type
+        self._guard = threading.Lock()  # one tick at a time
 
     def check(
         self, ids: list[int], quotes: dict[str, BestBidAsk]
@@ -182,6 +184,12 @@ class ProtectionBook:
         """Move the high-water mark of every bot in ``ids`` that holds a position (any status)
         with this tick's bid; return the views of the bots an exit may fire for (to decide
         exactly) and the marks that moved (to write)."""
+        with self._guard:
+            return self._check(ids, quotes)
+
+    def _check(
+        self, ids: list[int], quotes: dict[str, BestBidAsk]
+    ) -> tuple[dict[int, BotView], list[tuple[Any, int]]]:
         views: dict[int, BotView] = {}
         moved: list[tuple[Any, int]] = []
         if not ids:
@@ -193,7 +201,11 @@ class ProtectionBook:
             unfinished: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
             for t in conn.execute(_UNFINISHED, {"mode": self._mode}).fetchall():
                 unfinished[t[0]].add((t[1], t[2], bool(t[3])))
-            self._refresh(s, rows, unfinished)
+            try:
+                self._refresh(s, rows, unfinished)
+            except BaseException:
+                self._held = {}  # half-refreshed memory is never trusted: rebuilt next tick
+                raise
             to_decimal = self._hw_type.result_processor(conn.dialect, None)
             to_raw = self._hw_type.bind_processor(conn.dialect)
         bids: dict[str, tuple[Decimal, float]] = {}
