@@ -6,7 +6,7 @@ without sorting every trade; ``ix_trades_bot_mode_id`` and ``ix_safety_audit_bot
 the bot page's trades and safety decisions, paged by id.
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import coinpilot.store.coltypes
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
