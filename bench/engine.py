@@ -271,6 +271,8 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
         "queued": queued,
         "per_cycle": orders_per_cycle,
         "by_day": by_day,
+        "first": acks[0][0] if acks else float("nan"),  # compiles the statements (per Engine)
+        "rest": sorted(a for a, _ in acks[1:]),
     }
 
 
@@ -436,6 +438,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{statistics.median(last) * 1000:.1f} ms, p99 {pct(first, 99) * 1000:.1f} / "
             f"{pct(last, 99) * 1000:.1f} ms (each synthetic pair is its own paper currency: "
             "get_balances grows with them)"
+        )
+        print(
+            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (it compiles the order "
+            f"path's statements into the engine's cache); "
+            f"p99 of the others {pct(lat['rest'], 99) * 1000:.1f} ms"
         )
         verdict = "met" if pct(own, 99) < 0.05 else "MISSED"
         print(f"target p99 < 50 ms per order: {verdict}")
