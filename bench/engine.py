@@ -72,6 +72,7 @@ from coinpilot.exchange.synthetic import SyntheticPairs, synthetic_pairs  # noqa
 from coinpilot.store.db import make_engine, make_session_factory  # noqa: E402
 from coinpilot.store.migrate import upgrade  # noqa: E402
 from coinpilot.store.models import Base, Bot, BotRuntime  # noqa: E402
+from coinpilot.store.repos.control import new_state_row  # noqa: E402
 
 START = datetime(2018, 6, 1, 12, 0, 30, tzinfo=UTC)  # inside the shipped hourly data
 INTERVAL = 60.0
@@ -112,10 +113,8 @@ def fresh_database(url: str | None, workdir: str) -> str:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        conn.exec_driver_sql(
-            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
-            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
-        )
+    with make_session_factory(engine)() as s, s.begin():  # the row a fresh install has
+        s.add(new_state_row(datetime(2026, 1, 1, tzinfo=UTC)))
     engine.dispose()
     return url
 
