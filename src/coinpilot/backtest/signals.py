@@ -165,10 +165,12 @@ class _Indicators:
     def macd(self, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         if self.starts is None:
             return macd_last(self.close, fast, slow, signal)
+        # Only the histogram reaches the score: one dot product with (line - signal) weights. The
+        # line and signal are finite wherever the closes are (validated data), so they are
+        # reported as the histogram's finiteness.
         w = _macd_last_weights(fast, slow, signal, self.length)
-        line = self._corr(self.close, np.ascontiguousarray(w[0]))
-        sig = self._corr(self.close, np.ascontiguousarray(w[1]))
-        return line, sig, line - sig
+        hist = self._corr(self.close, np.ascontiguousarray(w[0] - w[1]))
+        return hist, hist, hist
 
     def last_close(self) -> FloatArray:
         if self.starts is None:
@@ -182,10 +184,13 @@ class _Indicators:
             return sigma, sigma < 1e-7
         with np.errstate(divide="ignore", invalid="ignore"):
             r = self.close[1:] / self.close[:-1] - 1.0
-        ones = np.ones(window)
-        offset = self.length - 1 - window
-        s1 = self._corr(r, ones, offset) / window
-        s2 = self._corr(r * r, ones, offset) / window
+        # Window sums by cumulative sums (a window of zero returns sums to exactly zero: the
+        # cumulative sum does not move across it).
+        first = self.starts + self.length - 1 - window
+        c1 = np.r_[0.0, np.cumsum(r)]
+        c2 = np.r_[0.0, np.cumsum(r * r)]
+        s1 = (c1[first + window] - c1[first]) / window
+        s2 = (c2[first + window] - c2[first]) / window
         var = s2 - s1 * s1
         sigma = np.sqrt(np.maximum(var, 0.0))
         # Cancellation: far below the mean square the difference is rounding, not spread.
