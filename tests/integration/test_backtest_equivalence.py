@@ -20,11 +20,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from coinpilot.backtest.data import shipped_candles
+from coinpilot.backtest.data import shipped_candles, window
 from coinpilot.backtest.engine import run_backtest
 from coinpilot.backtest.result import BacktestSpec
 from coinpilot.domain.clock import FakeClock
 from coinpilot.domain.limits import SafetyLimits
+from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.types import BotStatus, Granularity, TradeStatus, TradingMode
 from coinpilot.engine.loop.bot_loop import TradingStep
 from coinpilot.engine.loop.evaluator import EvaluationService
@@ -233,16 +234,12 @@ def test_backtest_places_exactly_the_orders_the_live_engine_places(
 
     live = _run_live(sf, case, bot_id, first_tick, case.candles)
 
-    # One candle past the last tick: its open fills the last decision (the price model).
+    # History from the oldest candle live's first window reads (so most ticks are scored by
+    # sliding products over the series) to one candle past the last tick: its open fills the
+    # last decision (the price model).
     end = first_candle + timedelta(hours=case.candles + 1)
-    history = candles.__class__(
-        candles.pair,
-        candles.granularity,
-        *(
-            a[candles.start < int(end.timestamp())]
-            for a in (candles.start, candles.open, candles.high, candles.low, candles.close, candles.volume)
-        ),
-    )
+    begin = first_candle - timedelta(hours=required_candles(config.signals) + 1)
+    history = window(candles, begin, end)
     spec = BacktestSpec(
         bot=config,
         limits=case.limits,
