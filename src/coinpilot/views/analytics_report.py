@@ -1,6 +1,7 @@
 """The analytics report: figures from :mod:`coinpilot.domain.analytics` over stored trades, one
-section per trading mode. Mock and production are reported side by side and never summed; a
-backtest section appears once the backtester (issue 12) stores runs, until then it is null.
+section per trading mode. Mock and production are reported side by side and never summed; the
+backtest section lists the stored backtest runs (simulated, each standing alone: a run's figures
+are never added to another run's nor to mock or production), null while there are none.
 """
 
 from __future__ import annotations
@@ -64,7 +65,38 @@ def report(session: Session, bot_id: int | None = None) -> dict[str, Any]:
     return {
         "basis": "realised P&L of exits after fees; each exit (partial or full) is one event",
         "modes": {m.value: mode_report(session, m, bot_id) for m in TradingMode},
-        "backtest": None,
+        "backtest": backtest_section(session, bot_id),
+    }
+
+
+BACKTEST_RUNS_SHOWN = 20
+
+
+def backtest_section(session: Session, bot_id: int | None = None) -> dict[str, Any] | None:
+    """The newest finished backtest runs (of one bot when ``bot_id`` is given), each with its own
+    summary; None when there are none, so the page says so instead of showing zeros."""
+    from coinpilot.domain.types import BacktestStatus
+    from coinpilot.store.repos import backtests as runs_repo
+
+    runs = runs_repo.list_runs(session, BACKTEST_RUNS_SHOWN, BacktestStatus.DONE, bot_id=bot_id)
+    if not runs:
+        return None
+    return {
+        "mode": "backtest",
+        "basis": "simulated runs of the backtester on past candles; each run stands alone",
+        "runs": [
+            {
+                "id": r.id,
+                "label": r.label,
+                "pair": r.pair,
+                "granularity": r.granularity.value,
+                "bot_id": r.bot_id,
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "summary": r.summary,
+                "report_url": f"/api/v1/backtests/{r.id}/report.html",
+            }
+            for r in runs
+        ],
     }
 
 
