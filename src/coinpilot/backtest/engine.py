@@ -118,6 +118,11 @@ def run_backtest(
     (earlier candles are history; default: the first candle with a full signal window)."""
     began = time.perf_counter()
     bt_data.validate_candles(candles, f"backtest {candles.pair}")
+    if spec.bot.granularity is not candles.granularity:
+        raise ValueError(
+            f"the bot evaluates {spec.bot.granularity.value} candles but the data is "
+            f"{candles.granularity.value}: live would score other windows; pass matching data"
+        )
     driver = _Driver(spec, candles, start, progress)
     result = driver.run()
     result.elapsed_seconds = time.perf_counter() - began
