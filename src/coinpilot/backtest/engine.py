@@ -16,22 +16,16 @@ one before it). At ``T``:
   with the paper slippage, fee and rounding (:mod:`coinpilot.exchange.simulated`). So a decision
   on candle t fills at the open of candle t+1.
 
-What runs at a tick is the live engine's step: confirmation advanced in simulated time, the
-high-water mark moved with the bid, ``decision.decide``, ``safety.validate`` on the context the
-store would gather, the fill settled on the position (``position.apply_entry`` /
-``apply_exit``), the daily loss breaker checked at the bid. Refused orders are recorded with their
-codes; a confirmation-driven attempt restarts the confirmation; a refused protective exit waits
-``RETRY_REFUSED_SECONDS`` before it is tried again, as :class:`~coinpilot.engine.bot_loop.TradingStep`
-does.
+What runs at a tick is the live engine's step on the decision kernel (:mod:`coinpilot.domain.kernel`,
+its states held in memory): ``on_evaluation`` (confirmation in simulated time), ``on_quote``
+(high-water mark, mark), ``step`` (at most one intent), ``approve`` (the safety check), then
+``on_order_accepted`` and ``on_fill`` (settled at once) or ``on_order_refused``, and the daily loss
+breaker at the bid. Refused orders are recorded with their codes; a refused protective exit waits
+``RETRY_REFUSED_SECONDS`` before it is tried again, as ``engine.loop.bot_loop.TradingStep`` does.
 
-Where Python runs: nothing can change while the bot is flat and no BUY is confirmed, nor while
-it holds a position, no BUY/SELL is confirmed and the bid is away from every level (stop,
-trailing stop from the running maximum of the bid, the next take-profit rung, the daily loss
-level). Those ticks are found with NumPy (confirmation: a run of equal actions that has lasted
-the confirmation time, or since the attempt that restarted it); every other tick runs the exact
-step above. Float prices only pick
-candidate ticks (with a margin of two ticks); every comparison that decides anything is made in
-``Decimal`` by the domain functions.
+Where Python runs: only at the ticks :mod:`coinpilot.backtest.wakeups` finds with NumPy (a
+confirmed signal, or a bid near a level that could make the bot act); every other tick changes
+nothing. Every comparison that decides anything is made there in ``Decimal`` by the kernel.
 """
 
 from __future__ import annotations
@@ -40,11 +34,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import numpy as np
 
 from coinpilot.backtest import data as bt_data
+from coinpilot.backtest.quotes import ReplayQuotes
 from coinpilot.backtest.result import BacktestFill, BacktestRefusal, BacktestResult, BacktestSpec
 from coinpilot.backtest.signals import (
     ACTION_BUY,
@@ -54,6 +49,7 @@ from coinpilot.backtest.signals import (
     score_series,
     tick_windows,
 )
+from coinpilot.backtest.wakeups import WakeUps
 from coinpilot.domain import kernel
 from coinpilot.domain.confirmation import ConfirmationState
 from coinpilot.domain.decision import Signal, effective_strategy
@@ -65,41 +61,13 @@ from coinpilot.domain.temperature import buy_side_temperature, temperature
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Action, BotStatus, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import OrderRejected
-from coinpilot.exchange.simulated import SimulatedExchange, quantize
+from coinpilot.exchange.simulated import SimulatedExchange
 
 RETRY_REFUSED_SECONDS = 300.0  # engine.bot_loop.RETRY_REFUSED_SECONDS
 NEVER_MEETS = frozenset({"BELOW_PRODUCT_MINIMUM"})  # engine.bot_loop.NEVER_MEETS
-SCAN_CHUNK = 4096
 _ACTIONS = {ACTION_BUY: Action.BUY, ACTION_SELL: Action.SELL, ACTION_HOLD: Action.HOLD}
 
 Progress = Callable[[int, int], None]
-
-
-class _Quotes:
-    """The replayed market's quote at each tick, as floats (for scanning) and exact on demand."""
-
-    def __init__(self, c: Candles, times: np.ndarray, spread_bps: Decimal, tick: Decimal) -> None:
-        i = np.searchsorted(c.start, times, side="right") - 1  # candle starting at or before T
-        inside = (i >= 0) & (c.start[np.maximum(i, 0)] == times)
-        self.raw = np.where(inside, c.open[np.maximum(i, 0)], c.close[np.maximum(i, 0)])
-        self.half = spread_bps / Decimal(20000)
-        self.tick = tick
-        half_f = float(self.half)
-        self.bid_f = self.raw * (1.0 - half_f)
-        self.slack = 2.0 * float(tick)
-
-    def exact(self, k: int) -> tuple[Decimal, Decimal]:
-        """(bid, ask) exactly as ``ReplayMarketData.get_best_bid_ask`` prices tick ``k``."""
-        return self.of_raw(float(self.raw[k]))
-
-    def of_raw(self, raw: float) -> tuple[Decimal, Decimal]:
-        inc = self.tick
-        mid = quantize(Decimal(str(raw)), inc, ROUND_HALF_EVEN)
-        bid = quantize(mid * (1 - self.half), inc, ROUND_FLOOR)
-        ask = quantize(mid * (1 + self.half), inc, ROUND_CEILING)
-        if self.half and ask <= bid:
-            ask = bid + inc
-        return bid, ask
 
 
 def default_start_index(c: Candles, spec: BacktestSpec) -> int:
@@ -158,7 +126,7 @@ class _Driver:
         self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
         tick = self.product.price_increment or self.product.quote_increment
-        self.quotes = _Quotes(c, self.times, spec.spread_bps, tick)
+        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick)
         self.exchange = SimulatedExchange(
             self.product,
             fee_rate=spec.fee_rate,
@@ -170,21 +138,15 @@ class _Driver:
             bot_id=1, pair=c.pair, status=BotStatus.RUNNING, config=cfg, strategy=self.strategy
         )
         self.account = AccountState(mode=TradingMode.MOCK, trading_state=TradingState.ACTIVE)
-        # Confirmation in simulated time, found with NumPy: the engine evaluates every tick (a gap
-        # of one candle never restarts it), so a BUY/SELL is confirmed at a tick once its run of
-        # equal actions has lasted ``cfg.confirmation`` (or, after an attempt restarted it within
-        # the run, since that attempt). Only those ticks can place an order from a signal; at each
-        # of them ``confirmation.advance`` itself decides, from the state this reconstructs.
-        action = self.series.action
-        n = len(self.times)
-        change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
-        self.run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0)) if n else np.zeros(0, int)
-        self.required = cfg.confirmation.total_seconds()
-        lasted = (self.times - self.times[self.run_start]) >= self.required
-        self.confirmed = (action != ACTION_HOLD) & lasted
-        self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        self.wake = WakeUps(
+            self.times,
+            self.series.action,
+            cfg.confirmation.total_seconds(),
+            self.quotes,
+            self.strategy,
+            self.limits,
+        )
         self.restart: int | None = None  # tick of the last confirmation-driven attempt
-        self.day = self.times // 86400
         self.fills: list[BacktestFill] = []
         self.refusals: list[BacktestRefusal] = []
         self.refused_until: dict[TradeIntent, int] = {}
@@ -201,7 +163,10 @@ class _Driver:
         k = 0
         reported = 0
         while k < n:
-            nxt = self._next_flat(k) if self.bot.position.is_flat else self._next_holding(k)
+            if self.bot.position.is_flat:
+                nxt = self.wake.next_flat(k, self.restart)
+            else:
+                nxt = self.wake.next_holding(k, self.bot, self.account, self.restart, self.last_visit)
             if nxt >= n:
                 break
             self._visit(nxt)
@@ -212,74 +177,6 @@ class _Driver:
         if self.progress is not None:
             self.progress(n, n)
         return self._result()
-
-    def _early(self, ticks: np.ndarray) -> np.ndarray:
-        """Ticks still inside the confirmation period restarted by the last attempt."""
-        r = self.restart
-        if r is None:
-            return np.zeros(len(ticks), dtype=bool)
-        same_run = self.run_start[ticks] == self.run_start[r]
-        early = same_run & ((self.times[ticks] - self.times[r]) < self.required)
-        return np.asarray(early, dtype=bool)
-
-    def _next_flat(self, k: int) -> int:
-        """While flat only a confirmed BUY can change anything (an entry attempt)."""
-        cand = self.confirmed_buys
-        while True:
-            j = int(np.searchsorted(cand, k, side="left"))
-            if j >= len(cand):
-                return len(self.times)
-            c = int(cand[j])
-            if not self._early(np.array([c]))[0]:
-                return c
-            k = c + 1
-
-    def _next_holding(self, k: int) -> int:
-        """The first tick from ``k`` where a level may be crossed or the action is not HOLD."""
-        n = len(self.times)
-        pos = self.bot.position
-        avg = float(pos.avg_entry_price or 0)
-        base, cost = float(pos.base_size), float(pos.cost)
-        s = self.strategy
-        high = self.bot.cycle.high_water
-        hw = float(high) if high is not None else 0.0
-        slack = self.quotes.slack
-        chunk = SCAN_CHUNK
-        while k < n:
-            end = min(n, k + chunk)
-            bid = self.quotes.bid_f[k:end]
-            hit = self.confirmed[k:end] & ~self._early(np.arange(k, end))
-            if s.stop_loss_pct is not None:
-                hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
-            if s.trailing_stop_pct is not None:
-                peak = np.maximum(np.maximum.accumulate(bid), hw) + slack
-                hit |= bid - slack <= peak * (1 - float(s.trailing_stop_pct) / 100)
-            rung = self._next_rung()
-            if rung is not None:
-                hit |= bid + slack >= avg * (1 + float(rung) / 100)
-            if self.account.trading_state is TradingState.ACTIVE and base > 0:
-                realised = np.where(
-                    self.day[k:end] == self._visit_day(), float(self.account.realised_today), 0.0
-                )
-                hit |= (
-                    realised + base * (bid - slack) - cost <= -float(self.limits.daily_loss_limit_usd) + 1e-6
-                )
-            idx = np.flatnonzero(hit)
-            if idx.size:
-                return k + int(idx[0])
-            if s.trailing_stop_pct is not None and bid.size:
-                hw = max(hw, float(bid.max()))
-            k = end
-            chunk *= 2
-        return n
-
-    def _visit_day(self) -> int:
-        return int(self.day[self.last_visit]) if self.last_visit >= 0 else -1
-
-    def _next_rung(self) -> Decimal | None:
-        last = max(self.bot.cycle.rungs_taken, default=-1)
-        ladder = self.strategy.take_profit_ladder
-        return ladder[last + 1][0] if last + 1 < len(ladder) else None
 
     def _at(self, k: int) -> datetime:
         return datetime.fromtimestamp(int(self.times[k]), UTC)
@@ -296,7 +193,7 @@ class _Driver:
         # The confirmation before this tick, as the evaluations since its run began left it (the
         # ticks skipped were observed too: last seen one tick ago).
         prior = ConfirmationState()
-        run = int(self.run_start[k])
+        run = int(self.wake.run_start[k])
         if code != ACTION_HOLD and run < k:
             since = run if self.restart is None or self.restart < run else self.restart
             prior = ConfirmationState(action, self._at(since))
