@@ -211,3 +211,11 @@ def test_analytics_lists_backtests_apart_from_mock_and_production(api) -> None:
     )
     other = api.post("/api/v1/bots", json=new_bot(name="eth-bot", pair="ETH-USD"), headers=AUTH).json()
     assert api.get("/api/v1/analytics", params={"bot_id": other["id"]}).json()["backtest"] is None
+
+
+def test_a_pair_without_shipped_data_is_named(api) -> None:
+    r = api.post(
+        "/api/v1/backtests", json={"bot": {"pair": "SOL-USD"}, "start": "2019-01-01T00:00:00Z"}, headers=AUTH
+    )
+    assert r.status_code == 422 and [d["loc"] for d in r.json()["detail"]] == [["body", "pair"]]
+    assert "shipped pairs" in r.json()["detail"][0]["msg"]

@@ -10,7 +10,7 @@ at a time per server (see :mod:`coinpilot.api.backtest_runs`). Results are store
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -23,8 +23,9 @@ from coinpilot.api.backtest_runs import Job, runner_for
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
 from coinpilot.api.strict_types import MAX_ID, FiniteJsonObject, PlainDecimal, StrictInt
-from coinpilot.backtest.data import CandleDataError
+from coinpilot.backtest.data import CandleDataError, shipped_candles, window
 from coinpilot.domain.bot import PAIR_PATTERN
+from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BacktestStatus, Granularity
 from coinpilot.services import Services
@@ -129,11 +130,21 @@ def create_backtest(
     pair, granularity = spec.bot.pair, spec.bot.granularity
     # the shipped data must hold the pair and period: refused now (422), not after queueing
     try:
-        full, picked = _shipped(pair, granularity, body.start, body.end)
+        full = _shipped_series(pair, granularity)
     except CandleDataError as exc:
+        raise FieldValidationError([FieldError("pair", str(exc))]) from None
+    picked = window(full, body.start, body.end)
+    if len(picked) == 0:
+        first, last = (datetime.fromtimestamp(int(t), UTC) for t in (full.start[0], full.start[-1]))
         raise FieldValidationError(
-            [FieldError("start" if body.start or body.end else "pair", str(exc))]
-        ) from None
+            [
+                FieldError(
+                    "start",
+                    f"no candles in that period; the shipped {pair} data covers "
+                    f"{first:%Y-%m-%d} to {last:%Y-%m-%d}",
+                )
+            ]
+        )
     # made before the row: a new runner fails the rows a previous process left unfinished
     runner = runner_for(request.app.state, services.sessions, services.clock)
     with session_scope(services.sessions) as s:
@@ -156,20 +167,9 @@ def create_backtest(
 
 
 @functools.lru_cache(maxsize=8)
-def _shipped_series(pair: str, granularity: Granularity) -> Any:
-    from coinpilot.backtest.data import shipped_candles
-
+def _shipped_series(pair: str, granularity: Granularity) -> Candles:
+    """A pair's shipped candles (kept: the files are parsed once per server and granularity)."""
     return shipped_candles(pair, granularity)
-
-
-def _shipped(pair: str, granularity: Granularity, start: datetime | None, end: datetime | None) -> Any:
-    from coinpilot.backtest.data import window
-
-    full = _shipped_series(pair, granularity)
-    picked = window(full, start, end)
-    if len(picked) == 0:
-        return inputs.load_candles(pair, granularity, start=start, end=end)  # raises with the range
-    return full, picked
 
 
 @router.get("/backtests", summary="Backtest runs, newest first (mode 'backtest')")

@@ -155,7 +155,8 @@ _SCRIPT = """
     return LC.createChart(document.getElementById(id), {autoSize: true,
       layout: {background: {color: 'transparent'}, textColor: text, attributionLogo: false},
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
-      timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false, minBarSpacing: 0.001}});
+      timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false,
+        minBarSpacing: 0.001}});
   }
   const price = make('price-chart');
   const line = price.addSeries(LC.LineSeries, {color: '#2563eb', lineWidth: 1, title: 'close'});
