@@ -32,21 +32,22 @@ GRANULARITY_ALIASES = {
 DATA_ERROR_EXIT = 2
 LOOKAHEAD_EXIT = 3
 
-HELP = """Backtest a bot's configuration over past candles, through the live decision kernel.
-
-Pick the configuration with --bot NAME (a stored bot) or --config FILE (JSON or TOML with the
-same fields as creating a bot over the API), and the candles with --pair PAIR (the shipped
-Coinbase history) or --data FILE (CSV or Parquet with timestamp, open, high, low, close, volume).
-Fees, slippage and safety limits are the configured paper-trading ones. A decision on a candle
-uses only data up to its close and fills at the next candle's open.
-
-Prints the figures beside buy-and-hold; --json and --html save the report (the HTML opens
-offline). --check-lookahead runs twice more (future candles perturbed; extra history prepended)
-and exits with code 3 if any earlier decision changed. Bad data exits with code 2.
-
-Example: coinpilot backtest --pair BTC-USD --granularity 1h --config bot.toml --from 2019-01-01
---to 2019-07-01 --html report.html
-"""
+# Paragraphs without line breaks inside: the help formatter wraps them to the terminal.
+HELP = "\n\n".join(
+    [
+        "Backtest a bot's configuration over past candles, through the live decision kernel.",
+        "Pick the configuration with --bot NAME (a stored bot) or --config FILE (JSON or TOML with the "
+        "same fields as creating a bot over the API), and the candles with --pair PAIR (the shipped "
+        "Coinbase history) or --data FILE (CSV or Parquet with timestamp, open, high, low, close, "
+        "volume). Fees, slippage and safety limits are the configured paper-trading ones. A decision "
+        "on a candle uses only data up to its close and fills at the next candle's open.",
+        "Prints the figures beside buy-and-hold; --json and --html save the report (the HTML opens "
+        "offline). --check-lookahead runs twice more (future candles perturbed; extra history "
+        "prepended) and exits with code 3 if any earlier decision changed. Bad data exits with code 2.",
+        "Example: coinpilot backtest --config bot.toml --pair BTC-USD --granularity 1h "
+        "--from 2019-01-01 --to 2019-06-01 --html report.html",
+    ]
+)
 
 
 def register(app: typer.Typer) -> None:
