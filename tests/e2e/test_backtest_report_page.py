@@ -47,10 +47,13 @@ def test_a_stored_backtest_shows_in_analytics_and_its_report_renders_under_the_a
         time.sleep(0.1)
     assert status["status"] == "done", status
     page.goto(live_server.url + "/analytics")
-    row = page.locator(f"article.mode-card[data-mode='backtest'] tr[data-run='{run['id']}']")
+    row = page.locator(
+        f"article.mode-card[data-mode='backtest'] section.backtest-run[data-run='{run['id']}']"
+    )
     row.wait_for()
     assert "btc-bt" in row.inner_text()
-    row.locator("a").click()  # the report page, served with its own hash-based policy
+    assert "Buy and hold" in row.inner_text()
+    row.locator("h3 a").click()  # the report page, served with its own hash-based policy
     page.wait_for_selector("#price-chart[data-marker-count]")
     fills = status["summary"]["fills"]
     assert page.locator("#price-chart").get_attribute("data-marker-count") == str(fills)
