@@ -72,6 +72,8 @@ def _decimal(raw: str, name: str) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise CliError(f"{name} {raw!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise CliError(f"{name} {raw!r} must be a positive amount")
     return value
 
 
@@ -258,7 +260,8 @@ def _check_lookahead(run: Callable[..., Any], spec: Any, full: Any, candles: Any
     for outcome in (future, history):
         verdict = "[green]pass[/green]" if outcome.passed else "[red]CHANGED[/red]"
         console.print(
-            f"look-ahead check, {outcome.name}: {verdict} ({outcome.compared} decisions; {outcome.note})"
+            f"look-ahead check, {outcome.name}: {verdict} ({outcome.compared} decisions; {outcome.note})",
+            highlight=False,
         )
         for line in outcome.differences:
             console.print(f"  {line}", highlight=False)
