@@ -123,18 +123,13 @@ def drawdown_figures(times: np.ndarray, equity: np.ndarray) -> DrawdownFigures:
     after = np.flatnonzero(equity[trough:] >= peaks[trough])
     recovered = trough + int(after[0]) if after.size else None
     end = int(times[recovered]) if recovered is not None else int(times[-1])
-    # longest stretch below a previous peak: from the last new peak to the next one (or the end)
-    below = equity < peaks
-    longest = 0
-    start_i: int | None = None
-    for i in range(equity.size):
-        if below[i] and start_i is None:
-            start_i = i - 1
-        elif not below[i] and start_i is not None:
-            longest = max(longest, int(times[i]) - int(times[start_i]))
-            start_i = None
-    if start_i is not None:
-        longest = max(longest, int(times[-1]) - int(times[start_i]))
+    # longest stretch below a previous peak: from the peak before it to the first point back at
+    # or above it (or the last point); vectorised, as a year of minutes is half a million points
+    below = np.concatenate(([False], equity < peaks, [False])).astype(np.int8)
+    edges = np.diff(below)
+    starts = np.flatnonzero(edges == 1)  # first point below (>= 1: the first point is a peak)
+    ends = np.minimum(np.flatnonzero(edges == -1), equity.size - 1)  # first point back, or the last
+    longest = int((times[ends] - times[starts - 1]).max()) if starts.size else 0
     return DrawdownFigures(
         max_fraction=worst,
         max_amount=float(peaks[trough] - equity[trough]),
