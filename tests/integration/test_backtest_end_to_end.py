@@ -142,3 +142,48 @@ def test_cli_backtests_a_csv_file(cli, tmp_path: Path) -> None:  # noqa: F811
     # the file's December warmed the signals up; trading starts on --from
     assert report["period"]["start"] == "2019-01-01T00:00:00+00:00"
     assert report["pair"] == "BTC-USD"
+
+
+def test_cli_look_ahead_check_fails_a_leaky_driver_with_exit_code_3(
+    cli,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    """The real driver fed each candle's *next* close (a classic look-ahead bug) is caught."""
+    import numpy as np
+
+    from coinpilot.cli import backtest as backtest_cli
+    from coinpilot.domain.market import Candles
+
+    def leaky(spec: Any, c: Candles, **kw: Any) -> Any:
+        close = np.concatenate((c.close[1:], c.close[-1:]))
+        peeked = Candles(
+            c.pair,
+            c.granularity,
+            c.start,
+            c.open,
+            np.maximum(c.high, close),
+            np.minimum(c.low, close),
+            close,
+            c.volume,
+        )
+        return run_backtest(spec, peeked, **kw)
+
+    monkeypatch.setattr(backtest_cli, "_driver", lambda: leaky)
+    config = tmp_path / "bot.json"
+    config.write_text(json.dumps(FIELDS))
+    code, out, _ = cli(
+        "backtest",
+        "--config",
+        str(config),
+        "--pair",
+        "BTC-USD",
+        "--from",
+        "2019-01-01",
+        "--to",
+        "2019-03-01",
+        "--check-lookahead",
+    )
+    assert code == 3
+    assert "look-ahead check, future: CHANGED" in out
+    assert "decision #" in out  # the first decision that changed is shown

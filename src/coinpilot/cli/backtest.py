@@ -252,9 +252,9 @@ def _check_lookahead(run: Callable[..., Any], spec: Any, full: Any, candles: Any
     lo = int((full.start < int(candles.start[0])).sum())  # candles of ``full`` before ``candles``
     wanted = max((n - first) // 4, 1)
     series = lookahead.slice_candles(full, lo - wanted, lo + n) if lo >= wanted else candles
-    cut = (first + n) // 2
+    cuts = lookahead.future_cuts(base, candles, min((first + n) // 2, n - 2))
     started = time.perf_counter()
-    future = lookahead.check_future(runner, candles, cut, base=base)
+    future = lookahead.check_future(runner, candles, cuts, base=base)
     history = lookahead.check_history(runner, series, wanted)
     checked = lookahead.LookaheadReport(future, history)
     for outcome in (future, history):
