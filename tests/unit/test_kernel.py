@@ -223,3 +223,17 @@ def test_the_daily_loss_figure_counts_realised_and_unrealised() -> None:
     b, a = kernel.on_quote(b, a, D("40"))
     loss = kernel.daily_loss(a, LIMITS)
     assert loss.unrealised == D("-12") and loss.total == D("-52") and loss.reached
+
+
+def test_the_loss_lock_follows_its_window_when_judged_later() -> None:
+    limits = replace(LIMITS, max_consecutive_losses=1, loss_streak_lookback_hours=1, loss_streak_lock_hours=2)
+    b, a = buy_and_fill(bot(), account(), "100", T0)
+    b, stop = kernel.step(b, a, quote("90"), None, T0, PRODUCT, limits)
+    assert stop is not None and stop.base_size is not None
+    b, a = kernel.on_order_accepted(b, a, stop, T0)
+    b, a = kernel.on_fill(b, a, [FillAmount(D("90"), stop.base_size)], T0, PRODUCT, limits)
+    assert b.protections.loss_lock.until == T0 + timedelta(hours=2)
+    later = T0 + timedelta(minutes=90)  # the exit left the 1-hour window: it no longer locks
+    assert kernel.refresh_loss_lock(b, later, limits).protections.loss_lock.until is None
+    b, entry = kernel.step(b, a, quote("100"), BUY, later, PRODUCT, limits)
+    assert entry is not None and kernel.approve(b, a, entry, PRODUCT, later, limits).allowed

@@ -67,17 +67,19 @@ def realised_at(last_fill_at: datetime | None, settled_at: datetime | None) -> d
 
 @dataclass(frozen=True)
 class TradeFact:
-    """One trade of today as the store loads it for the daily counts."""
+    """Trades of today as the store loads them for the daily counts: ``count`` trades of one
+    bot with this status, acknowledged or not (the store groups them; the domain decides)."""
 
     bot_id: int
     status: TradeStatus
     acknowledged: bool  # the exchange gave it an order id
+    count: int = 1
 
 
 def count_trades(facts: Iterable[TradeFact], bot_id: int | None = None) -> int:
     """Trades counting against the daily limits among ``facts`` (one bot's, or all)."""
     return sum(
-        1
+        f.count
         for f in facts
         if (bot_id is None or f.bot_id == bot_id) and counts_against_limits(f.status, f.acknowledged)
     )
@@ -88,5 +90,5 @@ def count_trades_per_bot(facts: Iterable[TradeFact]) -> dict[int, int]:
     out: dict[int, int] = {}
     for f in facts:
         if counts_against_limits(f.status, f.acknowledged):
-            out[f.bot_id] = out.get(f.bot_id, 0) + 1
+            out[f.bot_id] = out.get(f.bot_id, 0) + f.count
     return out

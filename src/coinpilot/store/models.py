@@ -422,3 +422,29 @@ class BacktestRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class OptimisationRun(Base):
+    """A stored ``coinpilot optimize`` result (a backtest record: never mixed with trading figures).
+
+    The whole report is kept as JSON so it can be shown again and compared; the columns hold what
+    the list sorts and filters by.
+    """
+
+    __tablename__ = "optimisation_runs"
+    __table_args__ = (sa.CheckConstraint("mode = 'backtest'", name="optimisation_mode"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mode: Mapped[str] = mapped_column(sa.String(16), default="backtest")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pair: Mapped[str] = mapped_column(sa.String(32))
+    granularity: Mapped[str] = mapped_column(sa.String(16))
+    objective: Mapped[str] = mapped_column(sa.String(16))
+    sampler: Mapped[str] = mapped_column(sa.String(16))
+    seed: Mapped[int] = mapped_column()
+    trials: Mapped[int] = mapped_column()
+    folds: Mapped[int] = mapped_column()
+    base_bot: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    oos_return_pct: Mapped[float] = mapped_column(sa.Float)
+    elapsed_seconds: Mapped[float] = mapped_column(sa.Float)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.position import apply_entry, apply_exit
+from coinpilot.domain.trade_facts import realised_at
 from coinpilot.domain.types import Side, TradeStatus
 from coinpilot.store.models import Bot, Trade
 from coinpilot.store.repos import positions as position_repo
@@ -54,7 +55,7 @@ def settle_trade(session: Session, trade: Trade, now: datetime, dust_below: Deci
             new_state, realised = apply_exit(state, fills, dust_below)
             trade.realized_pnl = realised
             # Dated by the fill (the sale happened then), not by when it was settled.
-            trade.realized_at = fills[-1].time
+            trade.realized_at = realised_at(fills[-1].time, now)
     except ValueError as exc:
         raise SettlementError(f"trade {trade.id}: {exc}") from exc
     position_repo.write_state(pos, new_state, now=now, max_tranches=max_tranches)

@@ -38,19 +38,22 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
 
 
-_TODAY_FACTS_COLUMNS = (Trade.bot_id, Trade.status, Trade.order_id.is_not(None))
+_ACKNOWLEDGED = Trade.order_id.is_not(None)
 
 
 def trade_facts_since(
     session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
 ) -> list[TradeFact]:
-    """The trades created at/after ``since`` (status, acknowledged or not) as facts; which of
-    them count against the daily limits is :mod:`coinpilot.domain.trade_facts`'s to say. Read
-    through ``ix_trades_mode_created``: bounded by the day (daily caps keep it small)."""
-    stmt = sa.select(*_TODAY_FACTS_COLUMNS).where(Trade.mode == mode, Trade.created_at >= since)
+    """The trades created at/after ``since``, grouped by bot, status and acknowledged or not;
+    which of them count against the daily limits is :mod:`coinpilot.domain.trade_facts`'s to
+    say. Read through ``ix_trades_mode_created``: bounded by the day."""
+    stmt = sa.select(Trade.bot_id, Trade.status, _ACKNOWLEDGED, sa.func.count(Trade.id)).where(
+        Trade.mode == mode, Trade.created_at >= since
+    )
     if bot_id is not None:
         stmt = stmt.where(Trade.bot_id == bot_id)
-    return [TradeFact(int(b), TradeStatus(st), bool(ack)) for b, st, ack in session.execute(stmt)]
+    stmt = stmt.group_by(Trade.bot_id, Trade.status, _ACKNOWLEDGED)
+    return [TradeFact(int(b), TradeStatus(st), bool(ack), int(n)) for b, st, ack, n in session.execute(stmt)]
 
 
 def count_trades_since(
@@ -202,19 +205,37 @@ _IN_FLIGHT_COLUMNS = (
     Trade.intent,
     Trade.status,
     Trade.order_id.is_not(None).label("acknowledged"),
+    Trade.created_at,
 )
 _IN_FLIGHT = sa.select(sa.literal(True).label("open"), *_IN_FLIGHT_COLUMNS).where(
     Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL)
 )
-# The same read plus today's trades (for the daily counts), in one statement: two index ranges
-# (``ix_trades_mode_status``, ``ix_trades_mode_created``), each bounded, so the order path pays
-# no extra round trip under the trading lock for counting in Python instead of in SQL.
-_IN_FLIGHT_AND_TODAY = sa.union_all(
-    _IN_FLIGHT,
-    sa.select(sa.literal(False).label("open"), *_IN_FLIGHT_COLUMNS).where(
-        Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("today")
-    ),
-)
+
+
+OTHER_BOTS = 0  # the bot id today's grouped facts give the trades of every other bot
+
+
+def _today_arm() -> sa.Select[Any]:
+    """Today's trades grouped by status, acknowledged or not, and whether they are the judged
+    bot's (the others' carry :data:`OTHER_BOTS`), in the in-flight read's columns: ``id``
+    carries the group's count, the columns a fact does not need are NULL. A handful of rows
+    whatever the number of bots: what is left for Python to read is small."""
+    owner = sa.case((Trade.bot_id == sa.bindparam("bot_id"), Trade.bot_id), else_=sa.literal(OTHER_BOTS))
+    kept = {"bot_id": owner, "status": Trade.status, "acknowledged": _ACKNOWLEDGED}
+    columns: list[Any] = [sa.literal(False).label("open"), sa.func.count(Trade.id).label("id")]
+    for c in _IN_FLIGHT_COLUMNS[1:]:
+        columns.append(kept[c.key].label(c.key) if c.key in kept else sa.null().label(c.key))
+    return (
+        sa.select(*columns)
+        .where(Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("today"))
+        .group_by(owner, Trade.status, _ACKNOWLEDGED)
+    )
+
+
+# The same read plus today's trades grouped (for the daily counts), in one statement: two index
+# ranges (``ix_trades_mode_status``, ``ix_trades_mode_created``), each bounded, so counting in
+# the domain instead of in SQL costs no extra round trip under the trading lock.
+_IN_FLIGHT_AND_TODAY: sa.CompoundSelect[Any] = sa.union_all(_IN_FLIGHT, _today_arm())
 
 
 def in_flight(
@@ -246,15 +267,22 @@ def in_flight_and_today(
     balances_read_at: datetime | None = None,
     exclude_trade_id: int | None = None,
 ) -> tuple[InFlight, list[TradeFact]]:
-    """:func:`in_flight` and :func:`trade_facts_since` ``today`` from one statement."""
-    rows = session.connection().execute(_IN_FLIGHT_AND_TODAY, {"mode": mode, "today": today}).all()
-    # A trade judged again (a re-send's fresh approval) is not counted against itself either.
+    """:func:`in_flight` and today's trade facts from one statement: the facts of ``bot_id``
+    under its id, every other bot's under :data:`OTHER_BOTS` (what the daily counts need)."""
+    params = {"mode": mode, "today": today, "bot_id": bot_id}
+    rows = session.connection().execute(_IN_FLIGHT_AND_TODAY, params).all()
     facts = [
-        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged))
+        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged), int(t.id))
         for t in rows
-        if not t.open and t.id != exclude_trade_id
+        if not t.open
     ]
-    inflight = _in_flight_of(session, [t for t in rows if t.open], bot_id, balances_read_at, exclude_trade_id)
+    open_rows = [t for t in rows if t.open]
+    # A trade judged again (a re-send's fresh approval) is not counted against itself either.
+    again = next((t for t in open_rows if t.id == exclude_trade_id), None) if exclude_trade_id else None
+    if again is not None and again.created_at >= today:
+        owner = int(again.bot_id) if again.bot_id == bot_id else OTHER_BOTS
+        facts.append(TradeFact(owner, TradeStatus(again.status), bool(again.acknowledged), -1))
+    inflight = _in_flight_of(session, open_rows, bot_id, balances_read_at, exclude_trade_id)
     return inflight, facts
 
 
