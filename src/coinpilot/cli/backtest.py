@@ -158,12 +158,15 @@ def _spec(
 
         services = open_services()
         settings = services.settings
-        with services.sessions() as s:
-            row = bot_repo.get_bot_by_name_or_id(s, bot_ref)
-            if row is None:
-                raise CliError(f"no bot named {bot_ref!r} (see 'coinpilot bots list')")
-            cfg, label = bot_repo.bot_config(row), row.name
-            strategy_raw: dict[str, Any] | None = row.strategy
+        try:
+            with services.sessions() as s:
+                row = bot_repo.get_bot_by_name_or_id(s, bot_ref)
+                if row is None:
+                    raise CliError(f"no bot named {bot_ref!r} (see 'coinpilot bots list')")
+                cfg, label = bot_repo.bot_config(row), row.name
+                strategy_raw: dict[str, Any] | None = row.strategy
+        finally:
+            services.close()  # only the bot's settings are needed: the run touches no database
     else:
         assert config is not None
         settings = settings_or_exit()
