@@ -78,6 +78,29 @@ def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str
     return out
 
 
+def store_edit(
+    session: Any, services: Any, row: Any, patch: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply ``patch`` to the bot ``row`` through every check a manual edit passes (field rules and
+    the safety caps in force), or raise ``FieldValidationError`` and store nothing.
+
+    Returns the changed fields (before, after) for the caller's audit entry, written in the same
+    transaction. ``coinpilot optimize --apply`` goes through here too, so a suggestion can never
+    reach a bot by a path a person's edit could not take.
+    """
+    from coinpilot.api.errors import FieldValidationError
+    from coinpilot.engine.bots import admin as bot_admin
+    from coinpilot.store import bots as bot_repo
+    from coinpilot.views import rows as views
+
+    current = views.bot_dict(row)
+    errors = bot_admin.edit_problems(current, patch, services.settings.safety_limits)
+    if errors:
+        raise FieldValidationError(errors)
+    bot_repo.update_bot(session, row, bot_admin.normalise(patch), services.clock.now())
+    return changed_fields(current, views.bot_dict(row))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``edit`` and ``delete`` to the ``bots`` command group."""
     app.command("edit")(edit)
@@ -112,10 +135,7 @@ def edit(
     exit_on_sell: Annotated[bool | None, typer.Option(help="sell everything on a confirmed SELL")] = None,
 ) -> None:
     """Change a bot's settings; every value is checked before anything is stored."""
-    from coinpilot.api.errors import FieldValidationError
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine.bots import admin as bot_admin
-    from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
     from coinpilot.views import rows as views
 
@@ -169,11 +189,7 @@ def edit(
             patch["signal_config"] = parse_signal_settings(signal, current["signal_config"])
         if strategy_changes:
             patch["strategy"] = {**(current["effective_strategy"] or current["strategy"]), **strategy_changes}
-        errors = bot_admin.edit_problems(current, patch, services.settings.safety_limits)
-        if errors:
-            raise FieldValidationError(errors)
-        bot_repo.update_bot(s, row, bot_admin.normalise(patch), services.clock.now())
-        before, after = changed_fields(current, views.bot_dict(row))
+        before, after = store_edit(s, services, row, patch)
         if after:
             record_change(
                 s,
@@ -194,7 +210,9 @@ def delete(
     bot: Annotated[str, typer.Argument(help="bot id or name")],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
+    """Delete a bot, or archive it when it has trade history (its trades are kept); says why
+    and changes nothing when it holds a position, has an unfinished trade or (to be archived)
+    is not STOPPED."""
     from coinpilot.cli.bots import _find, _services
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store.db import session_scope
@@ -206,17 +224,28 @@ def delete(
         reason = bot_admin.delete_refusal(s, row)
         if reason is not None:
             raise CliError(reason)
-        if not yes and not typer.confirm(f"delete bot {row.id} {row.name!r} on {row.pair}?"):
-            raise CliError("not deleted")
+        history = bot_admin.trade_history(s, row)
+        verb = "archive" if history else "delete"
+        if not yes and not typer.confirm(f"{verb} bot {row.id} {row.name!r} on {row.pair}?"):
+            raise CliError(f"not {verb}d")
         label = f"bot {row.id} {row.name!r}"
+        now = services.clock.now()
         record_change(
             s,
-            at=services.clock.now(),
+            at=now,
             actor="cli",
             mode=services.mode,
-            action="bot_deleted",
+            action="bot_archived" if history else "bot_deleted",
             bot_id=row.id,
             before=views.bot_dict(row),
+            after={"archived_at": now.isoformat()} if history else None,
         )
-        bot_admin.delete_bot(s, row)
-    console.print(f"deleted {label}", highlight=False)
+        bot_admin.delete_bot(s, row, now)
+    if history:
+        console.print(
+            f"archived {label} instead of deleting it: its {history} trade(s) are kept for analytics, "
+            "exports and the audit; it no longer shows in the overview or runs",
+            highlight=False,
+        )
+    else:
+        console.print(f"deleted {label}", highlight=False)
