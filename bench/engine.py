@@ -72,6 +72,7 @@ from coinpilot.exchange.synthetic import SyntheticPairs, synthetic_pairs  # noqa
 from coinpilot.store.db import make_engine, make_session_factory  # noqa: E402
 from coinpilot.store.migrate import upgrade  # noqa: E402
 from coinpilot.store.models import Base, Bot, BotRuntime  # noqa: E402
+from coinpilot.store.repos.control import new_state_row  # noqa: E402
 
 START = datetime(2018, 6, 1, 12, 0, 30, tzinfo=UTC)  # inside the shipped hourly data
 INTERVAL = 60.0
@@ -112,10 +113,8 @@ def fresh_database(url: str | None, workdir: str) -> str:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        conn.exec_driver_sql(
-            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
-            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
-        )
+    with make_session_factory(engine)() as s, s.begin():  # the row a fresh install has
+        s.add(new_state_row(datetime(2026, 1, 1, tzinfo=UTC)))
     engine.dispose()
     return url
 
@@ -271,6 +270,8 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
         "queued": queued,
         "per_cycle": orders_per_cycle,
         "by_day": by_day,
+        "first": acks[0][0] if acks else float("nan"),  # compiles the statements (per Engine)
+        "rest": sorted(a for a, _ in acks[1:]),
     }
 
 
@@ -436,6 +437,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{statistics.median(last) * 1000:.1f} ms, p99 {pct(first, 99) * 1000:.1f} / "
             f"{pct(last, 99) * 1000:.1f} ms (each synthetic pair is its own paper currency: "
             "get_balances grows with them)"
+        )
+        print(
+            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (it compiles the order "
+            f"path's statements into the engine's cache); "
+            f"p99 of the others {pct(lat['rest'], 99) * 1000:.1f} ms"
         )
         verdict = "met" if pct(own, 99) < 0.05 else "MISSED"
         print(f"target p99 < 50 ms per order: {verdict}")
