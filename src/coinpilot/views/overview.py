@@ -93,7 +93,9 @@ def _bot_row(
         consecutive_losses=lock.losses,
         realized_pnl_today=facts.realized_today.get(bot.id, ZERO),
         # What the position limit counts (the safety check's figure): its cost and its buys in flight.
-        position_cost=exposure(pos.cost if pos is not None else ZERO, [facts.inflight_buys_per_bot.get(bot.id, ZERO)]),
+        position_cost=exposure(
+            pos.cost if pos is not None else ZERO, [facts.inflight_buys_per_bot.get(bot.id, ZERO)]
+        ),
         open_tranches=facts.open_tranches.get(pos.id, 0) if pos is not None else 0,
     )
     evaluated = rt.last_evaluated_at if rt is not None else None
