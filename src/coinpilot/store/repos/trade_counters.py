@@ -260,10 +260,8 @@ def in_flight(
     """One read of the mode's non-final trades instead of three queries (same rules).
 
     With ``balances_read_at`` it also sums, per currency, the orders of every bot that a balance
-    read at that time may not reflect: an order acknowledged by the exchange before the read is
-    already in the exchange's ``available`` (as a hold or a fill); one still PENDING, or
-    acknowledged at or after the read, may not be, so it is subtracted (never missed, at worst
-    counted twice). This is what makes the reserve hold against simultaneous buys of two bots.
+    read at that time may not reflect (the rule: :func:`coinpilot.domain.trade_facts.unheld_by_orders`;
+    this is what makes the reserve hold against simultaneous buys of two bots).
     ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
     obstacle.
     """
