@@ -45,12 +45,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     conn = op.get_bind()
+    bots = sa.table("bots", sa.column("name"), sa.column("pair"))
     shared = []
-    for column in ("name", "pair"):
-        rows = conn.execute(
-            sa.text(f"SELECT {column}, COUNT(*) FROM bots GROUP BY {column} HAVING COUNT(*) > 1 ORDER BY {column}")
-        ).all()
-        shared += [f"{column} {value!r} ({n} bots)" for value, n in rows]
+    for column in (bots.c.name, bots.c.pair):
+        n = sa.func.count()
+        rows = conn.execute(sa.select(column, n).group_by(column).having(n > 1).order_by(column)).all()
+        shared += [f"{column.name} {value!r} ({count} bots)" for value, count in rows]
     if shared:
         raise RuntimeError(
             "cannot downgrade below 0015: archived bots share a name or pair with another bot, which "
