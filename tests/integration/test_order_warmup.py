@@ -96,3 +96,27 @@ def test_no_bot_means_nothing_to_warm(engine, session_factory, clock, exchange):
     before = _row_counts(engine)
     assert warm_order_path(service, session_factory, clock) is False
     assert exchange.calls == [] and _row_counts(engine) == before
+
+
+def test_start_up_warms_the_order_path_before_trading_is_released(settings, clock) -> None:  # type: ignore[no-untyped-def]
+    from coinpilot.runtime.startup import BackgroundReconciliation
+    from coinpilot.services import build_services
+
+    exchange = RecordingExchange(FakeExchange(clock))
+    svc = build_services(settings, clock=clock, market=exchange.market, exchange=exchange, migrate=False)
+    try:
+        bot = make_bot(svc.sessions, clock)
+        enable_trading(svc.sessions, clock)
+        engine = svc.sessions.kw["bind"]
+        before = _row_counts(engine)
+        compiled = Compilations(engine)
+        released: list[bool] = []
+        BackgroundReconciliation(svc, lambda: released.append(svc.reconciled)).start()
+        assert released == [True]
+        assert exchange.calls == [] and _row_counts(engine) == before
+        compiled.statements.clear()
+        result = svc.trades.execute(bot, Side.BUY, quote_size="20", intent=TradeIntent.ENTRY)
+        assert result.trade is not None and result.trade.status == "OPEN"
+        assert compiled.statements == []
+    finally:
+        svc.close()
