@@ -37,6 +37,7 @@ log = logging.getLogger("coinpilot.engine")
 
 _PRICE = Decimal("100")
 _PLENTY = Decimal("1000000000")
+_QUOTE_SIZE = Decimal("1")  # the stand-in product's minimum
 
 
 class _StandInExchange:
@@ -78,10 +79,15 @@ class _InsideSession(Session):
         return super().connection(bind_arguments, options or None)
 
 
-def _warm_bot(s: Session) -> tuple[int, Decimal] | None:
-    """A bot to price the made-up entry for (a RUNNING one first), and its order size."""
-    row = s.execute(sa.select(Bot.id).order_by((Bot.status != BotStatus.RUNNING), Bot.id).limit(1)).first()
-    return None if row is None else (row[0], Decimal("1"))
+def _warm_bot(s: Session) -> tuple[int, TradeIntent] | None:
+    """A bot to price the made-up entry for, RUNNING first, and the intent its status allows
+    (an engine entry needs a RUNNING bot; a manual buy is allowed for any status)."""
+    row = s.execute(
+        sa.select(Bot.id, Bot.status).order_by((Bot.status != BotStatus.RUNNING), Bot.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row[0], TradeIntent.ENTRY if row[1] == BotStatus.RUNNING else TradeIntent.MANUAL
 
 
 def warm_order_path(trades: TradeService, sessions: sessionmaker[Session], clock: Clock) -> bool:
@@ -95,7 +101,7 @@ def warm_order_path(trades: TradeService, sessions: sessionmaker[Session], clock
             picked = _warm_bot(probe)
         if picked is None:  # no bot yet: nothing can order; the first order compiles itself
             return False
-        bot_id, quote_size = picked
+        bot_id, intent = picked
         engine = sessions.kw["bind"]
         with engine.connect() as conn:
             outer = conn.begin()
@@ -105,7 +111,7 @@ def warm_order_path(trades: TradeService, sessions: sessionmaker[Session], clock
                 )
                 stand_in = _StandInExchange(trades.mode, clock)
                 service = TradeService(inside, stand_in, clock, trades.mode, trades.limits)  # type: ignore[arg-type]
-                result = service.execute(bot_id, Side.BUY, quote_size=quote_size, intent=TradeIntent.ENTRY)
+                result = service.execute(bot_id, Side.BUY, quote_size=_QUOTE_SIZE, intent=intent)
             finally:
                 outer.rollback()
         warmed = result.trade is not None and stand_in.orders == 1
