@@ -147,3 +147,28 @@ def test_the_age_goes_in_the_headers_and_the_body_is_gzipped_once_per_build() ->
     assert zipped.body is built.gzipped and zipped.headers["content-encoding"] == "gzip"
     assert json_response("identity", built).body == body
     assert packed(b"{}").gzipped is None  # small answers go as they are
+
+
+def test_slow_rebuilds_serve_the_last_answer_marked_stale_instead_of_making_pollers_wait() -> None:
+    clock = Clock()
+    built = threading.Event()
+    count = [0]
+
+    def slow() -> Built:  # each build takes 2.5 s of the (fake) clock: a loaded machine
+        count[0] += 1
+        clock.now += 2.5
+        built.set()
+        return Built(encode_json({"n": count[0]}))
+
+    shared = SharedAnswer(ttl=1.0, max_age=2.0, monotonic=clock)
+    shared.get(slow)  # already 2.5 s old when stored
+    built.clear()
+    stale = shared.peek(slow)
+    assert stale is not None and stale.stale and stale.age_seconds == pytest.approx(2.5)
+    assert built.wait(5)  # ... and the next rebuild was started, not waited for
+    for _ in range(1000):
+        if n_of(shared.peek(slow) or shared.get(slow)) >= 2:
+            break
+        threading.Event().wait(0.005)
+    clock.now += 20  # then nobody asks for a while: an old answer is not served
+    assert shared.peek(slow) is None

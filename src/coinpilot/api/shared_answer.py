@@ -9,8 +9,9 @@ statements) is shared:
 * between ``ttl`` and ``max_age`` (2 s): served as it is, while ONE rebuild runs in the
   background (started by the first request to see it old), so no poller waits behind a rebuild
   it does not need;
-* older than ``max_age`` while that rebuild is still running (a loaded machine): served, but
-  marked ``answer_stale`` (never as fresh), up to ``stale_limit`` (10 s);
+* older than ``max_age`` because rebuilds are slow (one is running, or one just ended with an
+  answer already that old: a loaded machine): served marked stale (never as fresh) while the
+  next rebuild runs, up to ``stale_limit`` (10 s);
 * otherwise (none, cleared, or old on a quiet server with no rebuild running): the request
   computes a new one, and requests arriving meanwhile wait for that one (single flight).
 
@@ -76,7 +77,8 @@ class SharedAnswer:
         self._state = threading.Lock()  # guards the fields below; never held while computing
         self._single_flight = threading.Lock()  # one computation at a time
         self._built: Built | None = None
-        self._built_at = 0.0
+        self._built_at = 0.0  # when the reads of the stored answer started
+        self._stored_at = 0.0  # when it was stored
         self._generation = 0
         self._refreshing = False
 
@@ -88,12 +90,17 @@ class SharedAnswer:
         with self._state:
             if self._built is None:
                 return None
-            age = self._monotonic() - self._built_at
+            now = self._monotonic()
+            age = now - self._built_at
             if age >= self._max_age:
-                if self._refreshing and age < self._stale_limit:  # waiting would not make it newer sooner
-                    return Served(self._built, age, stale=True)
-                return None
-            served = Served(self._built, max(age, 0.0))
+                # Old because the rebuilds are slow (one runs, or one just ended), not because
+                # nobody asked: waiting would not give a newer one sooner. Served marked stale.
+                slow = self._refreshing or now - self._stored_at < self._ttl
+                if not (slow and age < self._stale_limit and self._background):
+                    return None
+                served = Served(self._built, age, stale=True)
+            else:
+                served = Served(self._built, max(age, 0.0))
             if age >= self._ttl and not self._refreshing:
                 if not self._background:
                     return None
@@ -120,6 +127,9 @@ class SharedAnswer:
     def _refresh(self, compute: Callable[[], Built], generation: int) -> None:
         try:
             with self._single_flight:
+                with self._state:  # a request computed one while this waited: nothing to do
+                    if self._built is not None and self._monotonic() - self._built_at < self._ttl:
+                        return
                 started = self._monotonic()
                 self._store(compute(), generation, started)
         except Exception:  # the next request past max_age computes in the open and reports it
@@ -133,6 +143,7 @@ class SharedAnswer:
             if generation == self._generation:  # not cleared while computing
                 self._built = built
                 self._built_at = built_at
+                self._stored_at = self._monotonic()
 
     def invalidate(self) -> None:
         with self._state:

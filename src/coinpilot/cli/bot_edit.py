@@ -14,7 +14,6 @@ import typer
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
-from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 OFF_WORDS = frozenset({"off", "none", ""})
 
@@ -91,6 +90,7 @@ def store_edit(
     from coinpilot.api.errors import FieldValidationError
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
+    from coinpilot.store.repos.audit_trail import changed_fields
     from coinpilot.views import rows as views
 
     current = views.bot_dict(row)
@@ -137,6 +137,7 @@ def edit(
     """Change a bot's settings; every value is checked before anything is stored."""
     from coinpilot.cli.bots import _find, _services
     from coinpilot.store.db import session_scope
+    from coinpilot.store.repos.audit_trail import record_change
     from coinpilot.views import rows as views
 
     patch: dict[str, Any] = {}
@@ -216,6 +217,7 @@ def delete(
     from coinpilot.cli.bots import _find, _services
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store.db import session_scope
+    from coinpilot.store.repos.audit_trail import record_change
     from coinpilot.views import rows as views
 
     services = _services()
