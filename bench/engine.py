@@ -186,7 +186,8 @@ def cycle_figures(n: int, url: str | None, workdir: str, cycles: int) -> dict[st
 
 
 class GcTimer:
-    """Times every garbage collection (``gc.callbacks``): how many per generation, and how long."""
+    """Times every garbage collection (``gc.callbacks``): how many per generation, and how long in
+    CPU time of this process (the machine may be shared: wall time would count other processes)."""
 
     def __init__(self) -> None:
         self.by_generation: dict[int, list[float]] = {0: [], 1: [], 2: []}
@@ -194,9 +195,9 @@ class GcTimer:
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = time.process_time()
         else:
-            self.by_generation[info["generation"]].append(time.perf_counter() - self._started)
+            self.by_generation[info["generation"]].append(time.process_time() - self._started)
 
     def __enter__(self) -> GcTimer:
         gc.callbacks.append(self)
@@ -493,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         gcs = lat["gc"]
         print(
-            "  garbage collections while ordering:  "
+            "  garbage collections while ordering (CPU):  "
             + ", ".join(
                 f"gen {g}: {len(ts)} (max {max(ts, default=0) * 1000:.1f} ms, total {sum(ts) * 1000:.0f} ms)"
                 for g, ts in gcs.items()
