@@ -482,8 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "get_balances grows with them)"
         )
         print(
-            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (it compiles the order "
-            f"path's statements into the engine's cache); "
+            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (cold, it compiles the "
+            f"order path's statements; after the warm-up only the paper exchange's own); "
             f"p99 of the others {pct(lat['rest'], 99) * 1000:.1f} ms"
         )
         cpu = lat["cpu"]
