@@ -224,8 +224,8 @@ class _Driver:
         )
         before = bot
         bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
-        if intent is not None and intent.side is Side.BUY:
-            # Sized from the score: decide on the live function's own value.
+        if intent is not None and intent.side is Side.BUY and self.strategy.sizing == "graduated":
+            # Sized from the score (graduated sizing): decide on the live function's own value.
             ev = exact_evaluation(
                 self.c,
                 int(self.windows.lo[k]),

@@ -31,6 +31,7 @@ class ReplayQuotes:
         self.tick = tick
         half_f = float(self.half)
         self.bid_f = self.raw * (1.0 - half_f)
+        self.ask_f = self.raw * (1.0 + half_f)
         self.slack = 2.0 * float(tick)
 
     def exact(self, k: int) -> tuple[Decimal, Decimal]:

@@ -1,11 +1,13 @@
 """When the backtest must run Python: the ticks where the bot's state can change, found with NumPy.
 
-Nothing can change while the bot is flat and no BUY is confirmed, nor while it holds a position,
-no BUY/SELL is confirmed and the bid stays away from every level that could make it act: the
-stop-loss, the trailing stop (from the running maximum of the bid), the next take-profit rung,
-and the daily loss level (realised today plus the position at the bid). Float prices only pick
-candidate ticks, with a margin of two price ticks; the driver then decides there exactly
-(``Decimal``, the kernel's own functions), so a false candidate costs time, never a decision.
+Nothing can change while the bot is flat and no BUY is confirmed, nor while it holds a position
+and neither a confirmed SELL (with exits on sell signals) nor a confirmed BUY that could add a
+tranche (room for one, the ask near or below the DCA step) appears, and the bid stays away from
+every level that could make it act: the stop-loss, the trailing stop (from the running maximum
+of the bid), the next take-profit rung, and the daily loss level (realised today plus the
+position at the bid). Float prices only pick candidate ticks, with a margin of two price ticks;
+the driver then decides there exactly (``Decimal``, the kernel's own functions), so a false
+candidate costs time, never a decision.
 
 Confirmation in simulated time: the engine evaluates every tick (a gap of one candle never
 restarts it), so a BUY/SELL is confirmed at a tick once its run of equal actions has lasted the
@@ -20,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coinpilot.backtest.quotes import ReplayQuotes
-from coinpilot.backtest.signals import ACTION_BUY, ACTION_HOLD
+from coinpilot.backtest.signals import ACTION_BUY, ACTION_HOLD, ACTION_SELL
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.state import AccountState, BotState
 from coinpilot.domain.strategy import StrategyConfig
@@ -53,6 +55,8 @@ class WakeUps:
         lasted = (times - times[self.run_start]) >= required_seconds
         self.confirmed = (action != ACTION_HOLD) & lasted
         self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        self.confirmed_buy = self.confirmed & (action == ACTION_BUY)
+        self.confirmed_sell = self.confirmed & (action == ACTION_SELL)
         self.day = times // DAY
 
     def early(self, ticks: npt.NDArray[np.int64], restart: int | None) -> npt.NDArray[np.bool_]:
@@ -90,11 +94,23 @@ class WakeUps:
         rung = self._next_rung(bot)
         visit_day = int(self.day[last_visit]) if last_visit >= 0 else -1
         loss_level = -float(self.limits.daily_loss_limit_usd) + 1e-6
+        most = min(bot.decision_config.max_tranches, self.limits.max_tranches)
+        last_entry = pos.last_entry_price
+        dca_trigger: float | None = None
+        if bot.tranche_count < most and pos.cost < self.limits.max_position_usd_per_bot and last_entry:
+            dca_trigger = float(last_entry) * (1 - float(s.dca_step_pct) / 100) + slack
         chunk = SCAN_CHUNK
         while k < n:
             end = min(n, k + chunk)
             bid = self.quotes.bid_f[k:end]
-            hit = self.confirmed[k:end] & ~self.early(np.arange(k, end), restart)
+            # A confirmed SELL exits only with exit_on_sell_signal; a confirmed BUY adds a tranche
+            # only while one may be added and the ask is near or below the DCA step.
+            signal = np.zeros(end - k, dtype=bool)
+            if s.exit_on_sell_signal:
+                signal |= self.confirmed_sell[k:end]
+            if dca_trigger is not None:
+                signal |= self.confirmed_buy[k:end] & (self.quotes.ask_f[k:end] - slack <= dca_trigger)
+            hit = signal & ~self.early(np.arange(k, end), restart)
             if s.stop_loss_pct is not None:
                 hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
             if s.trailing_stop_pct is not None:
