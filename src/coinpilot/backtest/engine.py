@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -53,6 +52,7 @@ from coinpilot.backtest.wakeups import WakeUps
 from coinpilot.domain import kernel
 from coinpilot.domain.confirmation import ConfirmationState
 from coinpilot.domain.decision import Signal, effective_strategy
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.market import BestBidAsk, Candles
 from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
@@ -198,7 +198,7 @@ class _Driver:
             since = run if self.restart is None or self.restart < run else self.restart
             prior = ConfirmationState(action, self._at(since))
         previous = self._at(k - 1) if k > 0 else None
-        bot = replace(bot, confirmation=Confirmation(prior, previous))
+        bot = evolve(bot, confirmation=Confirmation(prior, previous))
         bot, status = kernel.on_evaluation(
             bot,
             action,
@@ -235,12 +235,12 @@ class _Driver:
                 cfg.sell_threshold,
             )
             if ev.score != score:
-                signal = replace(signal, action=ev.action, score=ev.score)
+                signal = evolve(signal, action=ev.action, score=ev.score)
                 bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
         if intent is not None:
             bot, account = self._execute(k, now, bot, account, intent, bid, ask)
         if account.trading_state is TradingState.ACTIVE and kernel.daily_loss(account, self.limits).reached:
-            account = replace(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
+            account = evolve(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
             self.tripped_at = self.tripped_at or now
         self.bot, self.account = bot, account
 
@@ -269,7 +269,7 @@ class _Driver:
             codes = tuple(r.code for r in decision.reasons)
             bot = kernel.on_order_refused(bot, intent, now)
             if decision.reduce_trading and account.trading_state is TradingState.ACTIVE:
-                account = replace(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
+                account = evolve(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
                 self.tripped_at = self.tripped_at or now
         else:
             bot, account = kernel.on_order_accepted(bot, account, intent, now)

@@ -14,12 +14,13 @@ functions, so "what would this bot do at this bid?" has one answer everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from coinpilot.domain.bot import BotConfig
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.position import PositionState
 from coinpilot.domain.strategy import StrategyConfig, exit_decision, plan_entry, sizing_temperature
@@ -114,7 +115,7 @@ def decide(
     confirmed_sell = bool(signal and signal.confirmed and signal.action is Action.SELL)
     if not pos.is_flat:
         if view.protection_off:
-            strategy = replace(strategy, stop_loss_pct=None, trailing_stop_pct=None, take_profit_ladder=())
+            strategy = evolve(strategy, stop_loss_pct=None, trailing_stop_pct=None, take_profit_ladder=())
         ex = exit_decision(
             strategy,
             pos,

@@ -21,11 +21,12 @@ function returns a new state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Protocol
 
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.types import PositionStatus
 
 __all__ = [
@@ -170,7 +171,7 @@ def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at
         cost = value + fee
         tranche = TrancheState(trade_id, entry_price, base, cost, fee, at)
         tranches = pos.tranches if pos.base_size > 0 else ()
-        return replace(
+        return evolve(
             pos,
             base_size=pos.base_size + base,
             cost=pos.cost + cost,
@@ -210,7 +211,7 @@ def apply_exit(
             realised -= cost  # the dust's cost: it can never be sold
             size, cost = ZERO, ZERO
         closed = size == 0
-        new = replace(
+        new = evolve(
             pos,
             base_size=size,
             cost=ZERO if closed else cost,

@@ -6,6 +6,7 @@ list of checks it is.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -114,6 +115,9 @@ class Decision:
         return dict(_jsonable(self))
 
 
+# Remembered: the kernel asks for the same instant's day ~16 times per evaluated tick (every
+# event rolls its counters first). Equal aware datetimes are the same instant: the same UTC day.
+@functools.lru_cache(maxsize=256)
 def day_start(now: datetime) -> datetime:
     """Start of the UTC day containing ``now`` ("today" for daily limits)."""
     if now.tzinfo is None:
@@ -121,6 +125,7 @@ def day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@functools.lru_cache(maxsize=256)
 def week_start(now: datetime) -> datetime:
     """Monday 00:00 UTC of the week containing ``now`` ("this week" for weekly limits)."""
     start = day_start(now)

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import overload
 
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.safety_types import day_start, week_start
 from coinpilot.domain.state import AccountState, BotState
 
@@ -34,8 +34,8 @@ def _roll_account(state: AccountState, now: datetime) -> AccountState:
     if state.day == today:
         return state
     if state.day is None or state.day > today:
-        return replace(state, day=today)
-    return replace(state, day=today, trades_today=0, realised_today=ZERO)
+        return evolve(state, day=today)
+    return evolve(state, day=today, trades_today=0, realised_today=ZERO)
 
 
 def _roll_bot(state: BotState, now: datetime) -> BotState:
@@ -43,9 +43,9 @@ def _roll_bot(state: BotState, now: datetime) -> BotState:
     p = state.protections
     if p.day == today and p.week == week:
         return state
-    new = replace(p, day=today, week=week)
+    new = evolve(p, day=today, week=week)
     if p.day is not None and p.day < today:
-        new = replace(new, trades_today=0, realised_today=ZERO)
+        new = evolve(new, trades_today=0, realised_today=ZERO)
     if p.week is not None and p.week < week:
-        new = replace(new, realised_week=ZERO)
-    return replace(state, protections=new)
+        new = evolve(new, realised_week=ZERO)
+    return evolve(state, protections=new)

@@ -4,13 +4,13 @@ safety check judges it in (:func:`safety_context`) and the verdict (:func:`appro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 
 from coinpilot.domain.daily_loss import DailyLoss
 from coinpilot.domain.decision import BotView, Signal, decide, next_high_water
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.kernel.days import roll_day
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock
@@ -71,7 +71,7 @@ def step(
     bot = roll_day(bot, now)
     high = next_high_water(bot.position, bot.cycle.high_water, quote.bid)
     if high != bot.cycle.high_water:
-        bot = replace(bot, cycle=replace(bot.cycle, high_water=high))
+        bot = evolve(bot, cycle=evolve(bot.cycle, high_water=high))
     plan = decide(
         view_of(bot),
         signal,
@@ -183,11 +183,11 @@ def refresh_loss_lock(bot: BotState, now: datetime, limits: SafetyLimits) -> Bot
     lock held in the state was computed at the last exit)."""
     p = bot.protections
     lock = loss_lock(p.recent_exits, now, limits, p.lock_cleared_at)
-    return bot if lock == p.loss_lock else replace(bot, protections=replace(p, loss_lock=lock))
+    return bot if lock == p.loss_lock else evolve(bot, protections=evolve(p, loss_lock=lock))
 
 
 def with_balances(account: AccountState, balances: Mapping[str, Decimal]) -> AccountState:
-    return replace(account, balances=MappingProxyType(dict(balances)))
+    return evolve(account, balances=MappingProxyType(dict(balances)))
 
 
 def daily_loss(account: AccountState, limits: SafetyLimits) -> DailyLoss:

@@ -4,13 +4,13 @@ acknowledged, given up on or final, a fill, a person's resume."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
 from coinpilot.domain.clock import ensure_utc
 from coinpilot.domain.confirmation import ConfirmationStatus, advance, max_unobserved
 from coinpilot.domain.decision import next_high_water
+from coinpilot.domain.evolve import evolve
 from coinpilot.domain.kernel.days import roll_day
 from coinpilot.domain.kernel.decide import order_value
 from coinpilot.domain.limits import SafetyLimits
@@ -58,9 +58,9 @@ def on_evaluation(
         last_seen=c.last_seen,
         max_gap=max_unobserved(interval_seconds, bot.decision_config.granularity.seconds),
     )
-    bot = replace(bot, confirmation=Confirmation(new_action, now))
+    bot = evolve(bot, confirmation=Confirmation(new_action, now))
     if temperature is not None:
-        bot = replace(bot, temperature=temperature)
+        bot = evolve(bot, temperature=temperature)
     return bot, status
 
 
@@ -68,11 +68,11 @@ def on_quote(bot: BotState, account: AccountState, bid: Decimal) -> tuple[BotSta
     """The bid moves the high-water mark (every tick, every bot holding a position) and marks
     the position; the account's unrealised P&L moves by the same difference."""
     high = next_high_water(bot.position, bot.cycle.high_water, bid)
-    new_bot = replace(bot, cycle=replace(bot.cycle, high_water=high), mark=bid)
+    new_bot = evolve(bot, cycle=evolve(bot.cycle, high_water=high), mark=bid)
     delta = new_bot.unrealised - bot.unrealised
     if not delta:
         return new_bot, account
-    return new_bot, replace(account, unrealised=account.unrealised + delta)
+    return new_bot, evolve(account, unrealised=account.unrealised + delta)
 
 
 def on_order_accepted(
@@ -101,10 +101,10 @@ def on_order_accepted(
         accepted_at=now,
     )
     p = bot.protections
-    bot = replace(bot, order=order, protections=replace(p, trades_today=p.trades_today + 1))
+    bot = evolve(bot, order=order, protections=evolve(p, trades_today=p.trades_today + 1))
     if intent.confirmation_driven:
         bot = _restart_confirmation(bot, now)
-    account = replace(
+    account = evolve(
         account,
         trades_today=account.trades_today + 1,
         buys_in_flight=account.buys_in_flight + order_value(order),
@@ -119,14 +119,14 @@ def on_order_refused(bot: BotState, intent: OrderIntent, now: datetime) -> BotSt
 
 def _restart_confirmation(bot: BotState, now: datetime) -> BotState:
     c = bot.confirmation
-    return replace(bot, confirmation=replace(c, action=c.action.restarted(now)))
+    return evolve(bot, confirmation=evolve(c, action=c.action.restarted(now)))
 
 
 def on_order_acknowledged(bot: BotState) -> BotState:
     """The exchange accepted the order in flight (it has an order id)."""
     if bot.order is None:
         return bot
-    return replace(bot, order=replace(bot.order, acknowledged=True))
+    return evolve(bot, order=evolve(bot.order, acknowledged=True))
 
 
 def on_order_needs_attention(bot: BotState) -> BotState:
@@ -134,7 +134,7 @@ def on_order_needs_attention(bot: BotState) -> BotState:
     longer blocks exits (they sell only the settled position). Its buy still counts as exposure."""
     if bot.order is None:
         return bot
-    return replace(bot, order=None, attention=(*bot.attention, replace(bot.order, needs_attention=True)))
+    return evolve(bot, order=None, attention=(*bot.attention, evolve(bot.order, needs_attention=True)))
 
 
 def on_order_final(
@@ -153,11 +153,11 @@ def on_order_final(
         and day_start(order.accepted_at) == bot.protections.day
     )
     p = bot.protections
-    bot = replace(bot, order=None)
-    account = replace(account, buys_in_flight=max(ZERO, account.buys_in_flight - order_value(order)))
+    bot = evolve(bot, order=None)
+    account = evolve(account, buys_in_flight=max(ZERO, account.buys_in_flight - order_value(order)))
     if uncount:
-        bot = replace(bot, protections=replace(p, trades_today=max(0, p.trades_today - 1)))
-        account = replace(account, trades_today=max(0, account.trades_today - 1))
+        bot = evolve(bot, protections=evolve(p, trades_today=max(0, p.trades_today - 1)))
+        account = evolve(account, trades_today=max(0, account.trades_today - 1))
     return bot, account
 
 
@@ -197,22 +197,22 @@ def on_fill(
     else:
         position, realised = apply_exit(before, fills, dust_threshold(product))
         if order.rung is not None:
-            cycle = replace(cycle, rungs_taken=cycle.rungs_taken | {order.rung})
+            cycle = evolve(cycle, rungs_taken=cycle.rungs_taken | {order.rung})
         if position.is_flat:
             cycle = Cycle()
         exits = ((at, realised), *p.recent_exits)
         start = window_start(now, limits, p.lock_cleared_at)
         exits = tuple(e for e in exits if e[0] >= start)[: max(1, limits.max_consecutive_losses)]
-        p = replace(p, recent_exits=exits, loss_lock=loss_lock(exits, now, limits, p.lock_cleared_at))
+        p = evolve(p, recent_exits=exits, loss_lock=loss_lock(exits, now, limits, p.lock_cleared_at))
     today, week = day_start(at), week_start(at)
-    p = replace(
+    p = evolve(
         p,
         last_fill_at=at if p.last_fill_at is None or at > p.last_fill_at else p.last_fill_at,
         realised_today=p.realised_today + (realised if today == p.day else ZERO),
         realised_week=p.realised_week + (realised if week == p.week else ZERO),
     )
-    new_bot = replace(bot, position=position, cycle=cycle, protections=p, order=None)
-    account = replace(
+    new_bot = evolve(bot, position=position, cycle=cycle, protections=p, order=None)
+    account = evolve(
         account,
         exposure=max(ZERO, account.exposure + position.cost - before.cost),
         buys_in_flight=max(ZERO, account.buys_in_flight - order_value(order)),
@@ -226,5 +226,5 @@ def on_fill(
 def resumed(bot: BotState, now: datetime) -> BotState:
     """A person resumed the bot: the loss lock is cleared (exits before now no longer count)
     and the confirmation starts over."""
-    p = replace(bot.protections, lock_cleared_at=now, recent_exits=(), loss_lock=LossLock(0, None))
-    return replace(bot, protections=p, confirmation=Confirmation())
+    p = evolve(bot.protections, lock_cleared_at=now, recent_exits=(), loss_lock=LossLock(0, None))
+    return evolve(bot, protections=p, confirmation=Confirmation())
