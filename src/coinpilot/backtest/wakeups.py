@@ -16,6 +16,7 @@ bot's confirmation time, or, after an attempt restarted it within the run, since
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from decimal import Decimal
 
 import numpy as np
@@ -55,6 +56,9 @@ class WakeUps:
         lasted = (times - times[self.run_start]) >= required_seconds
         self.confirmed = (action != ACTION_HOLD) & lasted
         self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        # The same ticks as a list: the flat search is a scalar bisection per wake-up (NumPy's
+        # per-call overhead would dominate it).
+        self._buy_list: list[int] = self.confirmed_buys.tolist()
         self.confirmed_buy = self.confirmed & (action == ACTION_BUY)
         self.confirmed_sell = self.confirmed & (action == ACTION_SELL)
         self.day = times // DAY
@@ -67,17 +71,23 @@ class WakeUps:
         early = same_run & ((self.times[ticks] - self.times[restart]) < self.required)
         return np.asarray(early, dtype=bool)
 
+    def _early_at(self, tick: int, restart: int | None) -> bool:
+        """:meth:`early` of one tick."""
+        if restart is None:
+            return False
+        runs, times = self.run_start, self.times
+        return bool(runs[tick] == runs[restart]) and int(times[tick] - times[restart]) < self.required
+
     def next_flat(self, k: int, restart: int | None) -> int:
         """While flat only a confirmed BUY can change anything (an entry attempt)."""
-        cand = self.confirmed_buys
-        while True:
-            j = int(np.searchsorted(cand, k, side="left"))
-            if j >= len(cand):
-                return len(self.times)
-            c = int(cand[j])
-            if not self.early(np.array([c], dtype=np.int64), restart)[0]:
+        cand = self._buy_list
+        j = bisect_left(cand, k)
+        while j < len(cand):
+            c = cand[j]
+            if not self._early_at(c, restart):
                 return c
-            k = c + 1
+            j += 1
+        return len(self.times)
 
     def next_holding(
         self, k: int, bot: BotState, account: AccountState, restart: int | None, last_visit: int
