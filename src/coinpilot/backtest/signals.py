@@ -297,6 +297,18 @@ def boundaries(buy_threshold: float, sell_threshold: float) -> tuple[float, ...]
     return tuple(sorted(out))
 
 
+def _fewest_candles(cfg: SignalConfig) -> int:
+    """The shortest window any enabled signal scores (shorter ones score nothing)."""
+    needs: list[int] = []
+    if cfg.rsi.enabled:
+        needs.append(rsi_min_candles(cfg.rsi))
+    if cfg.ma_crossover.enabled:
+        needs.append(ma_min_candles(cfg.ma_crossover))
+    if cfg.macd.enabled:
+        needs.append(macd_min_candles(cfg.macd))
+    return max(1, min(needs, default=1))
+
+
 def window_candles(c: Candles, lo: int, hi: int) -> Candles:
     return Candles(
         c.pair,
@@ -334,6 +346,7 @@ def score_series(
     lengths = windows.lengths
     todo: list[int] = []
     tolerance = np.full(n, EXACT_EPSILON)
+    fewest = _fewest_candles(cfg)
     # Ticks grouped by window length (one stable sort; nearly all share the full length).
     order = idx[np.argsort(lengths[idx], kind="stable")]
     sorted_lengths = lengths[order]
@@ -344,7 +357,10 @@ def score_series(
         if len(grp)
     ]
     for length, group in groups:
-        if length == 0:
+        if length < fewest:
+            # No enabled signal has enough candles: live scores exactly 0, insufficient (a test
+            # of the length alone, no float involved), so these need no second scoring.
+            tolerance[group] = -1.0
             continue
         if length > MACD_WEIGHTS_MAX_LENGTH:
             todo.extend(int(t) for t in group)
