@@ -71,6 +71,18 @@ class WakeUps:
         early = same_run & ((self.times[ticks] - self.times[restart]) < self.required)
         return np.asarray(early, dtype=bool)
 
+    def _early_span(self, restart: int | None) -> tuple[int, int]:
+        """The ticks :meth:`early` marks, as one range ``[lo, hi)``: a run is a contiguous range
+        of ticks and the times increase, so the early ticks of the run of ``restart`` are those
+        before the first one at least the confirmation time after it."""
+        if restart is None:
+            return 0, 0
+        run = self.run_start[restart]
+        lo = int(run)
+        run_end = int(np.searchsorted(self.run_start, run, side="right"))
+        due = int(np.searchsorted(self.times, self.times[restart] + self.required, side="left"))
+        return lo, min(run_end, due)
+
     def _early_at(self, tick: int, restart: int | None) -> bool:
         """:meth:`early` of one tick."""
         if restart is None:
@@ -109,6 +121,7 @@ class WakeUps:
         dca_trigger: float | None = None
         if bot.tranche_count < most and pos.cost < self.limits.max_position_usd_per_bot and last_entry:
             dca_trigger = float(last_entry) * (1 - float(s.dca_step_pct) / 100) + slack
+        early_lo, early_hi = self._early_span(restart)
         chunk = SCAN_CHUNK
         while k < n:
             end = min(n, k + chunk)
@@ -120,7 +133,10 @@ class WakeUps:
                 signal |= self.confirmed_sell[k:end]
             if dca_trigger is not None:
                 signal |= self.confirmed_buy[k:end] & (self.quotes.ask_f[k:end] - slack <= dca_trigger)
-            hit = signal & ~self.early(np.arange(k, end), restart)
+            lo, hi = max(early_lo, k), min(early_hi, end)
+            if lo < hi:
+                signal[lo - k : hi - k] = False
+            hit = signal
             if s.stop_loss_pct is not None:
                 hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
             if s.trailing_stop_pct is not None:
