@@ -16,6 +16,7 @@ bot's confirmation time, or, after an attempt restarted it within the run, since
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from decimal import Decimal
 
@@ -78,10 +79,12 @@ class WakeUps:
         if restart is None:
             return 0, 0
         run = self.run_start[restart]
-        lo = int(run)
         run_end = int(np.searchsorted(self.run_start, run, side="right"))
-        due = int(np.searchsorted(self.times, self.times[restart] + self.required, side="left"))
-        return lo, min(run_end, due)
+        # Whole seconds: t - r >= required <=> t >= r + ceil(required). The needle keeps the
+        # array's integer type (a float needle would convert the whole array at every call).
+        due_at = np.int64(int(self.times[restart]) + math.ceil(self.required))
+        due = int(np.searchsorted(self.times, due_at, side="left"))
+        return int(run), min(run_end, due)
 
     def _early_at(self, tick: int, restart: int | None) -> bool:
         """:meth:`early` of one tick."""
