@@ -145,6 +145,8 @@ class _Indicators:
         if self._run:
             first = int(self.starts[0]) + offset
             return full[first : first + len(self.starts)]
+        if offset >= 0:  # a view from ``offset`` indexed by the starts: no shifted index copy
+            return np.asarray(full[offset:][self.starts], dtype=np.float64)
         return np.asarray(full[self.starts + offset], dtype=np.float64)
 
     def _corr(self, x: FloatArray, w: FloatArray, offset: int = 0) -> FloatArray:
