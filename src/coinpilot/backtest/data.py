@@ -119,14 +119,14 @@ def read_csv(path: Path, pair: str, granularity: Granularity) -> Candles:
         raise CandleDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CandleDataError(f"{path}: not UTF-8 text (is it a CSV file?)") from exc
     fast = _numeric_csv_fast(raw, pair, granularity)
     if fast is not None:
         validate_candles(fast, str(path))
         return fast
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CandleDataError(f"{path}: not UTF-8 text (is it a CSV file?)") from exc
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if header is None:
@@ -148,30 +148,31 @@ def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candle
         raw = raw[3:]
     if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n")
-    head, sep, body = raw.partition(b"\n")
-    if not sep or b'"' in raw or b"\r" in raw:
+    split = raw.find(b"\n")
+    if split < 0:
         return None
-    names = [h.strip().lower() for h in head.decode("ascii", errors="replace").split(",")]
+    names = [h.strip().lower() for h in raw[:split].decode("ascii", errors="replace").split(",")]
     if any(c not in names for c in COLUMNS) or len(set(names)) != len(names):
         return None
     width = len(names)
-    if body.endswith(b"\n"):
-        body = body[:-1]
+    body = raw[split + 1 :]
     if not body:
         return None
-    if body.translate(None, _PLAIN_NUMBER_OCTETS):  # letters (nan, hex, ISO dates) go the slow way
+    if not body.endswith(b"\n"):
+        body += b"\n"  # every row ends with a newline from here on
+    if body.translate(None, _PLAIN_NUMBER_OCTETS):  # letters (nan, hex, ISO dates), quotes, \r: slow way
         return None
     octets = np.frombuffer(body, dtype=np.uint8)
     ends = np.flatnonzero(octets == 0x0A)
-    if ends.size and (ends[0] == 0 or np.any(np.diff(ends) < 2)):  # a blank line
+    rows = ends.size
+    if ends[0] == 0 or np.any(np.diff(ends) < 2):  # a blank line
         return None
     commas = np.flatnonzero(octets == 0x2C)
-    if commas.size != (ends.size + 1) * (width - 1):
+    if commas.size != rows * (width - 1):
         return None
     # Commas before each line end: exactly width - 1 more per row, or a row is ragged.
-    if np.any(np.searchsorted(commas, ends) != np.arange(1, ends.size + 1) * (width - 1)):
+    if np.any(np.searchsorted(commas, ends) != np.arange(1, rows + 1) * (width - 1)):
         return None
-    rows = ends.size + 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
