@@ -38,6 +38,7 @@ prints figures. Run: ``.venv/bin/python bench/engine.py``
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -63,6 +64,7 @@ from coinpilot.engine.loop.evaluator import EvaluationService  # noqa: E402
 from coinpilot.engine.loop.scheduler import EvaluationScheduler  # noqa: E402
 from coinpilot.engine.orders.execution import TradeService  # noqa: E402
 from coinpilot.engine.orders.sync import OrderSync  # noqa: E402
+from coinpilot.engine.orders.warmup import warm_order_path  # noqa: E402
 from coinpilot.engine.risk.control import ControlService  # noqa: E402
 from coinpilot.exchange.base import CallCounter, MarketData  # noqa: E402
 from coinpilot.exchange.market_cache import CachedMarketData  # noqa: E402
@@ -183,7 +185,29 @@ def cycle_figures(n: int, url: str | None, workdir: str, cycles: int) -> dict[st
     }
 
 
-def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> dict[str, Any]:
+class GcTimer:
+    """Times every garbage collection (``gc.callbacks``): how many per generation, and how long in
+    CPU time of this process (the machine may be shared: wall time would count other processes)."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.by_generation[info["generation"]].append(time.process_time() - self._started)
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def latency_figures(n_bots: int, url: str | None, workdir: str, days: int, cold: bool) -> dict[str, Any]:
     db = fresh_database(url, workdir)
     engine = make_engine(db)
     sf = make_session_factory(engine)
@@ -223,6 +247,10 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
         status=BotStatus.STOPPED,
         strategy={"dca_step_pct": "0", "take_profit_ladder": [], "stop_loss_pct": None},
     )
+    if not cold:  # what start-up does before trading is released (runtime/startup.py, cli/server.py)
+        warm_order_path(trades, sf, clock)
+        gc.collect()
+        gc.freeze()
     recorded_at: list[float] = []
     original_record = scheduler._record
 
@@ -235,15 +263,20 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
     acks: list[tuple[float, float]] = []  # (decision -> ack, commit of the evaluations -> ack)
     original_execute = step.execute
 
+    cpu: list[float] = []  # CPU time of each acknowledged execute (the machine is shared)
+
     def timed_execute(*args: Any, **kwargs: Any) -> Any:
+        c0 = time.process_time()
         out = original_execute(*args, **kwargs)
         trade = out.result.trade if out.result is not None else None
         if trade is not None and trade.status != "PENDING":  # acknowledged by the exchange
             acks.append((out.latency_seconds, time.perf_counter() - recorded_at[-1]))
+            cpu.append(time.process_time() - c0)
         return out
 
     step.execute = timed_execute  # type: ignore[method-assign]
     orders_per_cycle = []
+    timer = GcTimer().__enter__()
     batch = 10  # bots whose BUY confirms in the same cycle (the daily limit allows 100 orders)
     for day in range(days):
         # Fresh bots each cycle: a bot's next tranche would wait for a DCA dip, and a realistic
@@ -260,6 +293,8 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
             sync.sync_once()  # what the order-sync thread does: fills settle, trades finish
             clock.advance(INTERVAL - 1)
         clock.advance(86_400)
+    timer.__exit__()
+    gc.unfreeze()  # the other parts of the bench run as before
     engine.dispose()
     own = sorted(a for a, _ in acks)
     queued = sorted(b for _, b in acks)
@@ -272,6 +307,9 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
         "by_day": by_day,
         "first": acks[0][0] if acks else float("nan"),  # compiles the statements (per Engine)
         "rest": sorted(a for a, _ in acks[1:]),
+        "cpu": sorted(cpu),
+        "first_cpu": cpu[0] if cpu else float("nan"),
+        "gc": timer.by_generation,
     }
 
 
@@ -389,6 +427,11 @@ def pct(values: list[float], p: float) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10 and 100 bots only, fewer orders")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="orders without the start-up warm-up and gc.freeze (before issue 9)",
+    )
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: temp SQLite)")
     args = parser.parse_args(argv)
     sizes = (10, 100) if args.quick else (10, 100, 1000)
@@ -417,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             verdict = "met" if big["cycle"] < 2.0 else "MISSED"
             print(f"target 1,000 bots per cycle < 2 s on one core: {verdict} ({big['cycle']:.2f} s)")
         days = 2 if args.quick else 5
-        lat = latency_figures(100, args.database_url, workdir, days)
+        lat = latency_figures(100, args.database_url, workdir, days, args.cold)
         own, queued = lat["own"], lat["queued"]
         print(
             f"\nconfirmed signal -> acknowledged paper order: {lat['orders']} entries, one per bot, "
@@ -439,9 +482,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "get_balances grows with them)"
         )
         print(
-            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (it compiles the order "
-            f"path's statements into the engine's cache); "
+            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (cold, it compiles the "
+            f"order path's statements; after the warm-up only the paper exchange's own); "
             f"p99 of the others {pct(lat['rest'], 99) * 1000:.1f} ms"
+        )
+        cpu = lat["cpu"]
+        print(
+            f"  CPU time of this process per order:  median {statistics.median(cpu) * 1000:6.1f} ms, "
+            f"p99 {pct(cpu, 99) * 1000:6.1f} ms, first {lat['first_cpu'] * 1000:.1f} ms "
+            f"({'cold: no start-up warm-up' if args.cold else 'after the start-up warm-up and gc.freeze'})"
+        )
+        gcs = lat["gc"]
+        print(
+            "  garbage collections while ordering (CPU):  "
+            + ", ".join(
+                f"gen {g}: {len(ts)} (max {max(ts, default=0) * 1000:.1f} ms, total {sum(ts) * 1000:.0f} ms)"
+                for g, ts in gcs.items()
+            )
         )
         verdict = "met" if pct(own, 99) < 0.05 else "MISSED"
         print(f"target p99 < 50 ms per order: {verdict}")

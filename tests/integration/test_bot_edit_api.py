@@ -152,3 +152,49 @@ def test_an_archived_bot_leaves_the_overview_and_the_engine_and_its_trades_stay(
     assert archived[0]["action"] == "bot_archived" and archived[0]["after"]["archived_at"]
     r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
     assert r.status_code == 409 and "already archived" in r.json()["detail"]
+
+
+def _archive_after_a_round_trip(client: Any, services: Any, bot_id: int) -> int:
+    """Buy, sell everything, archive (it has history); returns the buy's trade id."""
+    trade_id = _buy(client, bot_id)
+    services.sync.sync_all()
+    size = client.get(f"/api/v1/trades/{trade_id}").json()["filled_base_size"]
+    r = client.post(
+        "/api/v1/trades/execute", json={"bot_id": bot_id, "side": "sell", "base_size": size}, headers=AUTH
+    )
+    assert r.status_code == 201, r.text
+    services.sync.sync_all()
+    assert client.delete(f"/api/v1/bots/{bot_id}", headers=AUTH).status_code == 200
+    return trade_id
+
+
+def test_an_archived_bots_name_and_pair_are_free_for_a_new_bot_and_it_stays_readable(
+    client, services
+) -> None:
+    old = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    trade_id = _archive_after_a_round_trip(client, services, old["id"])
+
+    r = client.post("/api/v1/bots", json=new_bot(), headers=AUTH)  # same name, same pair
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert new["id"] != old["id"] and new["archived_at"] is None
+
+    # A live duplicate is refused as before, naming the field.
+    r = client.post("/api/v1/bots", json=new_bot(name="another"), headers=AUTH)
+    assert r.status_code == 409 and r.json()["field"] == "pair" and "one bot per pair" in r.json()["detail"]
+    r = client.post("/api/v1/bots", json=new_bot(pair="ETH-USD"), headers=AUTH)
+    assert r.status_code == 409 and r.json()["field"] == "name"
+
+    # The archived bot and its trades keep its name; the two bots' figures are never summed.
+    archived = client.get(f"/api/v1/bots/{old['id']}").json()
+    assert archived["name"] == "btc-bot" and archived["archived_at"] is not None
+    trade_page = client.get(f"/api/v1/trades/{trade_id}/page").json()
+    assert trade_page["trade"]["bot_id"] == old["id"] and trade_page["bot_name"] == "btc-bot"
+    assert [b["id"] for b in client.get("/api/v1/bots").json()] == [new["id"]]
+    new_trade = _buy(client, new["id"])
+    services.sync.sync_all()
+    by_bot = client.get("/api/v1/analytics").json()["modes"]["mock"]["by_bot"]
+    assert set(by_bot) == {"btc-bot", f"btc-bot (archived #{old['id']})"}
+    assert client.get(f"/api/v1/trades/{new_trade}").json()["bot_id"] == new["id"]
+    page = client.get(f"/api/v1/bots/{old['id']}/page").json()
+    assert [t["id"] for t in page["trades"]] and new_trade not in [t["id"] for t in page["trades"]]

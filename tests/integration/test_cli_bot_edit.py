@@ -174,3 +174,45 @@ def test_delete_archives_a_stopped_flat_bot_with_history_and_says_so(cli, engine
     assert code == 0 and "bot-0000" not in out
     code, _, err = cli("bots", "start", str(bot))
     assert code == 1 and "archived" in err and err.count("\n") == 1  # it never runs again
+
+
+def test_an_archived_bots_name_and_pair_are_free_and_a_name_means_the_live_bot(cli, engine) -> None:
+    from datetime import UTC, datetime
+
+    assert cli("bots", "create", "--name", "b", "--pair", "BTC-USD")[0] == 0
+    with engine.begin() as conn:  # archived (the archiving itself is tested above)
+        conn.execute(sa.update(Bot).values(archived_at=datetime(2026, 1, 1, tzinfo=UTC), stop_loss_pct=None))
+    code, _, err = cli("bots", "create", "--name", "b", "--pair", "BTC-USD")
+    assert code == 0, err
+    code, _, err = cli("bots", "create", "--name", "c", "--pair", "BTC-USD")
+    assert code == 1 and "one bot per pair" in err and err.count("\n") == 1  # a live duplicate
+
+    assert cli("bots", "edit", "b", "--stop-loss", "3")[0] == 0  # the live 'b', not the archived one
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(Bot.archived_at, Bot.stop_loss_pct).order_by(Bot.id)).all()
+    assert [(a is None, None if s is None else str(s)) for a, s in rows] == [(False, None), (True, "3")]
+
+
+def test_a_name_held_only_by_archived_bots_finds_the_newest_unless_live_only_is_asked(
+    session_factory,
+) -> None:
+    from datetime import UTC, datetime
+
+    from coinpilot.store import bots as bot_repo
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    values = {"name": "b", "pair": "BTC-USD", "signal_config": {}, "buy_threshold": 0.5,
+              "sell_threshold": 0.5, "trade_size_usd": 10}  # fmt: skip
+    with session_factory() as s:
+        ids = []
+        for day in (1, 2):
+            bot = bot_repo.create_bot(s, values, when)
+            bot.archived_at = when.replace(day=day)
+            s.flush()
+            ids.append(bot.id)
+        assert bot_repo.get_bot_by_name_or_id(s, "b").id == ids[1]  # readable: the newest archive
+        assert bot_repo.get_bot_by_name_or_id(s, "b", include_archived=False) is None  # demo: create anew
+        assert bot_repo.get_bot_by_name_or_id(s, str(ids[0]), include_archived=False) is None
+        live = bot_repo.create_bot(s, values, when)
+        assert bot_repo.get_bot_by_name_or_id(s, "b").id == live.id
+        s.rollback()

@@ -203,3 +203,66 @@ def test_upgrade_to_0003_carries_todays_switches_over_to_a_trading_state(
     finally:
         engine.dispose()
     assert (row[0], row[1]) == expected and row[2] == "mock"
+
+
+def _bot_row(name: str, pair: str, archived_at: datetime | None = None) -> dict[str, object]:
+    return {
+        "name": name,
+        "description": "",
+        "pair": pair,
+        "status": BotStatus.STOPPED,
+        "granularity": "ONE_HOUR",
+        "signal_config": {},
+        "buy_threshold": 0.5,
+        "sell_threshold": 0.5,
+        "confirmation_minutes": 0,
+        "trade_size_usd": D("10"),
+        "cooldown_minutes": 0,
+        "max_tranches": 3,
+        "strategy": {},
+        "created_at": T0,
+        "updated_at": T0,
+        "archived_at": archived_at,
+    }
+
+
+def _insert_bot(url: str, name: str, pair: str, archived_at: datetime | None = None) -> None:
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(Bot.__table__), _bot_row(name, pair, archived_at))
+    finally:
+        engine.dispose()
+
+
+def test_0015_frees_an_archived_bots_name_and_pair_and_downgrades_only_without_shared_ones(scratch_url):
+    upgrade(scratch_url, "0014")
+    _insert_bot(scratch_url, "btc", "BTC-USD", archived_at=T0)
+    with pytest.raises(sa.exc.IntegrityError):  # 0014: the archived bot holds its name and pair
+        _insert_bot(scratch_url, "btc", "BTC-USD")
+
+    upgrade(scratch_url)
+    _insert_bot(scratch_url, "btc", "BTC-USD")  # a live bot beside the archived one
+    _insert_bot(scratch_url, "btc", "BTC-USD", archived_at=T0 + timedelta(days=1))  # archives share too
+    with pytest.raises(sa.exc.IntegrityError):  # still one live bot per pair ...
+        _insert_bot(scratch_url, "other", "BTC-USD")
+    with pytest.raises(sa.exc.IntegrityError):  # ... and per name
+        _insert_bot(scratch_url, "btc", "ETH-USD")
+
+    with pytest.raises(RuntimeError, match=r"cannot downgrade below 0015.*name 'btc' \(3 bots\)"):
+        upgrade_down(scratch_url, "0014")
+    assert current_revision(scratch_url) == head_revision()  # refused: nothing changed
+    engine = make_engine(scratch_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(Bot.__table__).where(Bot.archived_at.is_not(None)))
+    finally:
+        engine.dispose()
+
+    upgrade_down(scratch_url, "0014")  # no shared names left: the table-wide constraints return
+    assert current_revision(scratch_url) == "0014"
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_bot(scratch_url, "btc", "BTC-USD", archived_at=T0)
+    upgrade(scratch_url)
+    assert current_revision(scratch_url) == head_revision()
+    _insert_bot(scratch_url, "btc", "BTC-USD", archived_at=T0)

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from coinpilot.api.deps import get_services
 from coinpilot.domain.types import BotStatus, TemperatureLevel, TradeStatus
 from coinpilot.services import Services
+from coinpilot.store.bots import bot_label
 from coinpilot.store.models import Bot, BotRuntime, Position, SafetyAudit, Trade
 
 log = logging.getLogger("coinpilot.api")
@@ -183,6 +184,8 @@ class DatabaseCollector(Collector):
         rows = s.execute(
             sa.select(
                 Bot.name,
+                Bot.id,
+                Bot.archived_at,
                 Position.pair,
                 Position.mode,
                 Position.base_size,
@@ -196,8 +199,9 @@ class DatabaseCollector(Collector):
         marks = self._marks({r.pair for r in rows if r.base_size > 0})
         open_count: Counter[str] = Counter()
         exposure_sum: dict[str, Decimal] = {}
-        for name, pair, m, base, basis, real, last_price in rows:
-            key = [name, pair, str(m)]
+        for name, bot_id, archived_at, pair, m, base, basis, real, last_price in rows:
+            # An archived bot may share name and pair with the live one: its own label.
+            key = [bot_label(name, bot_id, archived_at), pair, str(m)]
             realized.add_metric(key, float(real))
             if base <= 0:
                 continue

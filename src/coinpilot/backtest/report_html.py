@@ -230,16 +230,38 @@ def _rows(items: list[dict[str, Any]], keys: list[str]) -> list[list[str]]:
 _PERCENT_FIGURES = {"total_return", "cagr", "max_drawdown", "win_rate", "exposure", "buy_and_hold_return"}
 
 
+# What a person reads beside each summary figure (the JSON keeps the machine names).
+_SUMMARY_LABELS = {
+    "cagr": "CAGR",
+    "max_drawdown_duration_seconds": "max drawdown lasted",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "calmar": "Calmar",
+    "trades": "trades (round trips)",
+}
+
+
+def _summary_label(key: str) -> str:
+    return _SUMMARY_LABELS.get(key, key.replace("_", " "))
+
+
 def _summary_value(key: str, value: Any) -> str:
+    """Percentages with their sign (a drawdown is negative), money with "$" and 2 decimals, ratios
+    to 2 decimals, durations in days and hours: the same formatting as the terminal tables."""
     if value is None:
         return "—"
     if key in _PERCENT_FIGURES:
-        signed = key in ("total_return", "cagr", "buy_and_hold_return")
-        return f"{float(value) * 100:+.2f} %" if signed else f"{float(value) * 100:.2f} %"
+        share = float(value) * 100
+        if key == "max_drawdown":
+            share = -abs(share)
+        return f"{share:+.2f}%".replace("-", "−") if share else "0.00%"
     if key.endswith("_seconds"):
         return duration_text(int(value))
     if key in ("starting_cash", "final_equity", "expectancy", "fees_paid", "buy_and_hold_final_equity"):
-        return f"{Decimal(str(value)):,.2f}"
+        amount = Decimal(str(value))
+        return ("−" if amount < 0 else "") + f"${abs(amount):,.2f}"
+    if key in ("sharpe", "sortino", "calmar", "profit_factor"):
+        return f"{float(value):.2f}"
     return _fmt(value)
 
 
@@ -247,7 +269,7 @@ def render_document(report: dict[str, Any], chart: dict[str, Any]) -> str:
     """The page from a stored JSON report (:func:`report.to_dict`) and its :func:`chart_data`,
     so a run stored by the API is re-rendered without running it again."""
     summary = report["summary"]
-    rows = [[k.replace("_", " "), _summary_value(k, v)] for k, v in summary.items()]
+    rows = [[_summary_label(k), _summary_value(k, v)] for k, v in summary.items()]
     bh = report.get("buy_and_hold")
     if bh:
         rows.append(

@@ -128,7 +128,8 @@ def run_demo(overrides: dict[str, Any], speed: float, fresh: bool, expose: bool 
     now = services.clock.now()
     with session_scope(services.sessions) as s:
         for spec in DEMO_BOTS:
-            bot = bot_repo.get_bot_by_name_or_id(s, spec["name"])
+            # A live demo bot only: an archived one of the same name never runs again.
+            bot = bot_repo.get_bot_by_name_or_id(s, spec["name"], include_archived=False)
             if bot is None:
                 bot = bot_repo.create_bot(s, demo_bot_values(**spec), now)
             bot_repo.set_status(s, bot, BotStatus.RUNNING, now)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from coinpilot.engine.orders.reconcile import reconcile_all
 from coinpilot.engine.orders.sync import SyncReport
+from coinpilot.engine.orders.warmup import refreeze_start_up_objects, warm_order_path
 from coinpilot.services import Services
 from coinpilot.store.repos import trades as trade_repo
 
@@ -60,9 +61,12 @@ class BackgroundReconciliation:
         except Exception as exc:  # the order sync keeps trying every unfinished trade afterwards
             log.exception("start-up reconciliation failed; the order sync keeps trying")
             svc.extras[RECONCILIATION_REPORT] = SyncReport(errors=[f"reconciliation failed: {exc!r}"[:300]])
+        # Before trading is released: the first order must not compile the order path's statements.
+        warm_order_path(svc.trades, svc.sessions, svc.clock)
         with self._lock:
             if self._cancelled:
                 return
+            refreeze_start_up_objects()
             svc.reconciled = True
             svc.reconciling = None
             svc.trades.release()

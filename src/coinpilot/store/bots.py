@@ -43,16 +43,31 @@ def bot_config(bot: Bot) -> BotConfig:
     )
 
 
+def bot_label(name: str, bot_id: int, archived_at: datetime | None) -> str:
+    """The name a report groups a bot's figures under. An archived bot may share its name with
+    the live bot that replaced it (and with other archived ones), so its label carries its id:
+    their trades are never summed as one bot's."""
+    return name if archived_at is None else f"{name} (archived #{bot_id})"
+
+
 def get_bot(session: Session, bot_id: int) -> Bot | None:
     return session.get(Bot, bot_id)
 
 
-def get_bot_by_name_or_id(session: Session, ref: str) -> Bot | None:
+def get_bot_by_name_or_id(session: Session, ref: str, *, include_archived: bool = True) -> Bot | None:
+    """The bot a person means by ``ref``: an id, else a name. Archived bots may share a name with
+    each other and with the live bot, so a name means the live bot; without one, the most recently
+    archived bot of that name (still readable), unless ``include_archived`` is False."""
     if ref.isdigit():
         bot = session.get(Bot, int(ref))
-        if bot is not None:
+        if bot is not None and (include_archived or bot.archived_at is None):
             return bot
-    return session.scalar(sa.select(Bot).where(Bot.name == ref))
+    q = sa.select(Bot).where(Bot.name == ref)
+    if not include_archived:
+        q = q.where(Bot.archived_at.is_(None))
+    # Live first (NULL archived_at), then the newest archive; written out so both databases agree.
+    live_first = sa.case((Bot.archived_at.is_(None), 0), else_=1)
+    return session.scalars(q.order_by(live_first, Bot.archived_at.desc(), Bot.id.desc()).limit(1)).first()
 
 
 def list_bots(session: Session, status: BotStatus | None = None, include_archived: bool = False) -> list[Bot]:
@@ -66,14 +81,20 @@ def list_bots(session: Session, status: BotStatus | None = None, include_archive
 
 
 def check_unique(session: Session, name: str | None, pair: str | None, exclude_id: int | None = None) -> None:
+    """BotConflict naming the field when a live bot already has ``name`` or ``pair``.
+
+    Archived bots are left out, like the database's partial unique indexes (0015): an archived
+    bot's name and pair are free for a new bot. Checked here first so the refusal names the field
+    instead of surfacing as an IntegrityError."""
+    live = Bot.archived_at.is_(None)
     if name is not None:
-        q = sa.select(Bot.id).where(Bot.name == name)
+        q = sa.select(Bot.id).where(Bot.name == name, live)
         if exclude_id is not None:
             q = q.where(Bot.id != exclude_id)
         if session.scalar(q) is not None:
             raise BotConflict("name", f"a bot named {name!r} already exists")
     if pair is not None:
-        q2 = sa.select(Bot.id, Bot.name).where(Bot.pair == pair)
+        q2 = sa.select(Bot.id, Bot.name).where(Bot.pair == pair, live)
         if exclude_id is not None:
             q2 = q2.where(Bot.id != exclude_id)
         row = session.execute(q2).first()

@@ -44,13 +44,23 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
 
 
+_LIVE_BOT = sa.text("archived_at IS NULL")
+
+
 class Bot(Base):
     __tablename__ = "bots"
+    # One live bot per name and per pair; archived bots keep theirs without blocking a new bot.
+    __table_args__ = tuple(
+        sa.Index(
+            f"uq_bots_{column}_live", column, unique=True, sqlite_where=_LIVE_BOT, postgresql_where=_LIVE_BOT
+        )
+        for column in ("name", "pair")
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
     description: Mapped[str] = mapped_column(sa.String(500), default="")
-    pair: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    pair: Mapped[str] = mapped_column(sa.String(32))
     status: Mapped[BotStatus] = mapped_column(enum_column(BotStatus, "bot_status"), default=BotStatus.STOPPED)
     granularity: Mapped[Granularity] = mapped_column(
         enum_column(Granularity, "granularity"), default=Granularity.ONE_HOUR

@@ -273,64 +273,75 @@ class TradeService:
         now: datetime,
     ) -> tuple[dict[str, Any], int, tuple[int, str] | None]:
         with self._sf() as s, s.begin():
-            state = acquire_trading_lock(s, now)
-            try:
-                gathered = gather_context(
-                    s,
-                    now=now,
-                    mode=self._mode,
-                    state=state,
-                    bot_id=prep.request.bot_id,
-                    product=prep.product,
-                    balances=prep.balances,
-                    limits=self._limits,
-                    request=prep.request,
-                    balances_read_at=prep.balances_read_at,
-                )
-                if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
-                    limits = self._limits_now(s)
-                    context = self._with_temperature(s, gathered.context, prep, temperature, limits)
-                    gathered = replace(gathered, context=context)
-                    decision_obj = validate(prep.request, context, limits)
-                    decision = dict(decision_obj.to_dict())
-                    if prep.drift:
-                        decision["drift"] = prep.drift
-            except Exception as exc:
-                # Leave the transaction (on PostgreSQL a failed statement poisons it); the
-                # refusal is audited in a fresh one by the caller.
-                raise _SafetyCheckFailed(exc) from exc
-            if gathered is None or gathered.facts.bot.pair != prep.request.pair:
-                raise _BotChanged  # gone, or the id names another bot: start over (input check)
-            bot = gathered.facts.bot
-            allowed = bool(decision.get("allowed"))
-            audit_id = self._audit(
-                s, prep, create, decision, context=gathered.context, now=now, limits=limits
-            )
-            if create:
-                records.apply_breakers(s, state, bot, decision_obj, decision, now, mode=self._mode)
-            if not (create and allowed):
-                return decision, audit_id, None
-            if gathered.facts.position_id is None:
-                position_repo.create_position(s, bot.id, bot.pair, self._mode, now)
-            client_order_id = str(uuid.uuid4())
-            trade_id = trade_repo.insert_pending(
+            return self.decide_in(s, prep, create, extras, temperature, now)
+
+    def decide_in(
+        self,
+        s: Session,
+        prep: PreparedTrade,
+        create: bool,
+        extras: dict[str, Any],
+        temperature: TemperatureLevel | None,
+        now: datetime,
+    ) -> tuple[dict[str, Any], int, tuple[int, str] | None]:
+        """Step 3 inside the caller's transaction (``s`` has begun, nothing run in it yet): the
+        caller commits it, or the start-up warm-up (``orders/warmup.py``) rolls it back."""
+        state = acquire_trading_lock(s, now)
+        try:
+            gathered = gather_context(
                 s,
-                bot_id=bot.id,
-                mode=self._mode,
-                side=prep.request.side,
-                intent=prep.request.intent,
-                pair=prep.request.pair,
-                client_order_id=client_order_id,
-                requested_quote_size=prep.request.quote_size,
-                requested_base_size=prep.request.base_size,
-                signal_snapshot=jsonable(extras.get("signal_snapshot")),
-                confirmation_snapshot=jsonable(extras.get("confirmation_snapshot")),
-                temperature=temperature,
-                safety_audit_id=audit_id,
-                next_sync_at=now + timedelta(seconds=SEND_GRACE_SECONDS),
                 now=now,
+                mode=self._mode,
+                state=state,
+                bot_id=prep.request.bot_id,
+                product=prep.product,
+                balances=prep.balances,
+                limits=self._limits,
+                request=prep.request,
+                balances_read_at=prep.balances_read_at,
             )
-            return decision, audit_id, (trade_id, client_order_id)
+            if gathered is not None and gathered.facts.bot.pair == prep.request.pair:
+                limits = self._limits_now(s)
+                context = self._with_temperature(s, gathered.context, prep, temperature, limits)
+                gathered = replace(gathered, context=context)
+                decision_obj = validate(prep.request, context, limits)
+                decision = dict(decision_obj.to_dict())
+                if prep.drift:
+                    decision["drift"] = prep.drift
+        except Exception as exc:
+            # Leave the transaction (on PostgreSQL a failed statement poisons it); the
+            # refusal is audited in a fresh one by the caller.
+            raise _SafetyCheckFailed(exc) from exc
+        if gathered is None or gathered.facts.bot.pair != prep.request.pair:
+            raise _BotChanged  # gone, or the id names another bot: start over (input check)
+        bot = gathered.facts.bot
+        allowed = bool(decision.get("allowed"))
+        audit_id = self._audit(s, prep, create, decision, context=gathered.context, now=now, limits=limits)
+        if create:
+            records.apply_breakers(s, state, bot, decision_obj, decision, now, mode=self._mode)
+        if not (create and allowed):
+            return decision, audit_id, None
+        if gathered.facts.position_id is None:
+            position_repo.create_position(s, bot.id, bot.pair, self._mode, now)
+        client_order_id = str(uuid.uuid4())
+        trade_id = trade_repo.insert_pending(
+            s,
+            bot_id=bot.id,
+            mode=self._mode,
+            side=prep.request.side,
+            intent=prep.request.intent,
+            pair=prep.request.pair,
+            client_order_id=client_order_id,
+            requested_quote_size=prep.request.quote_size,
+            requested_base_size=prep.request.base_size,
+            signal_snapshot=jsonable(extras.get("signal_snapshot")),
+            confirmation_snapshot=jsonable(extras.get("confirmation_snapshot")),
+            temperature=temperature,
+            safety_audit_id=audit_id,
+            next_sync_at=now + timedelta(seconds=SEND_GRACE_SECONDS),
+            now=now,
+        )
+        return decision, audit_id, (trade_id, client_order_id)
 
     def _limits_now(self, s: Session) -> SafetyLimits:
         """The configured limits, capped by the risk-escalation step in production."""

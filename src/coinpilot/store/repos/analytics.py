@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from coinpilot.domain.analytics import RealisedEvent
 from coinpilot.domain.types import TradingMode
+from coinpilot.store.bots import bot_label
 from coinpilot.store.models import Bot, Evaluation, Fill, Trade
 
 TRADE_COLUMNS = (
@@ -39,7 +40,7 @@ FILL_COLUMNS = (
 def realised_events(session: Session, mode: TradingMode, bot_id: int | None = None) -> list[RealisedEvent]:
     """Every exit that realised P&L in ``mode``, oldest first."""
     q = (
-        sa.select(Trade.realized_at, Bot.name, Trade.realized_pnl, Trade.intent)
+        sa.select(Trade.realized_at, Bot.name, Bot.id, Bot.archived_at, Trade.realized_pnl, Trade.intent)
         .join(Bot, Bot.id == Trade.bot_id)
         .where(Trade.mode == mode, Trade.realized_pnl.is_not(None), Trade.realized_at.is_not(None))
         .order_by(Trade.realized_at, Trade.id)
@@ -47,8 +48,8 @@ def realised_events(session: Session, mode: TradingMode, bot_id: int | None = No
     if bot_id is not None:
         q = q.where(Trade.bot_id == bot_id)
     return [
-        RealisedEvent(at, name, pnl, intent.value)
-        for at, name, pnl, intent in session.execute(q)
+        RealisedEvent(at, bot_label(name, bid, archived), pnl, intent.value)
+        for at, name, bid, archived, pnl, intent in session.execute(q)
         if at is not None and pnl is not None  # the query excludes them; this tells mypy
     ]
 
@@ -56,12 +57,17 @@ def realised_events(session: Session, mode: TradingMode, bot_id: int | None = No
 def fees_by_bot(session: Session, mode: TradingMode, bot_id: int | None = None) -> dict[str, Decimal]:
     """Fees paid per bot in ``mode`` (entries and exits), summed as Decimals in Python because
     SQLite stores money as text."""
-    q = sa.select(Bot.name, Trade.fees).join(Bot, Bot.id == Trade.bot_id).where(Trade.mode == mode)
+    q = (
+        sa.select(Bot.name, Bot.id, Bot.archived_at, Trade.fees)
+        .join(Bot, Bot.id == Trade.bot_id)
+        .where(Trade.mode == mode)
+    )
     if bot_id is not None:
         q = q.where(Trade.bot_id == bot_id)
     totals: dict[str, Decimal] = {}
-    for name, fee in session.execute(q):
-        totals[name] = totals.get(name, Decimal(0)) + (fee or Decimal(0))
+    for name, bid, archived, fee in session.execute(q):
+        label = bot_label(name, bid, archived)
+        totals[label] = totals.get(label, Decimal(0)) + (fee or Decimal(0))
     return dict(sorted(totals.items()))
 
 
