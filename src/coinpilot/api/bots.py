@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
-from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.errors import NotFound
+from coinpilot.api.field_errors import FieldValidationError
 from coinpilot.api.path_params import BotIdPath
 from coinpilot.api.shared_answer import (
     Built,

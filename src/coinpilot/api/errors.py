@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from coinpilot.api.field_errors import FieldValidationError
+from coinpilot.api.field_errors import FieldValidationError as FieldValidationError  # re-exported
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.engine.loop.evaluator import BotNotFound
 from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, ExchangeUnavailable, ProductNotFound
