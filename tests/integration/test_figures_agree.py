@@ -1,10 +1,13 @@
 """The dashboard overview, the CLI's ``safety status`` and the safety check agree on a bot's
-trades left, cooldown remaining and unrealised P&L (issue 9: they used to count by other rules).
+trades left, cooldown remaining, unrealised P&L and exposure (issue 9: they used to count by
+other rules).
 
 The engine runs for real (scripted market): it buys, the order fills, the cooldown runs; one
 trade refused before the exchange acknowledged it is in today's history (it must not count).
 Unrealised P&L is the position marked to the best bid everywhere: the overview's mark, the
 kernel's ``on_quote`` over the state the safety check loads, and the daily loss breaker.
+Exposure counts the buys in flight everywhere (``domain/trade_facts.exposure``): the bot's
+position cost against its cap, and the account's exposure against the total cap.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from decimal import Decimal
 
 from coinpilot.domain import kernel
 from coinpilot.domain.safety import SafetyRequest, day_start
-from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.domain.usage import cooldown_remaining
 from coinpilot.engine.risk.loss_breaker import DailyLossBreaker
 from coinpilot.store.models import ControlState, Trade
@@ -29,6 +32,92 @@ from tests.integration._fakes import TEST_LIMITS, enable_trading
 D = Decimal
 PAIR = "BTC-USD"
 MOCK = TradingMode.MOCK
+
+
+def _trade(bot: int, now, status: TradeStatus, pair: str = PAIR, **sizes: object) -> Trade:
+    return Trade(
+        bot_id=bot,
+        mode=MOCK,
+        side=Side.BUY,
+        intent=TradeIntent.MANUAL,
+        pair=pair,
+        client_order_id=str(uuid.uuid4()),
+        status=status,
+        status_history=[],
+        created_at=now,
+        updated_at=now,
+        **sizes,
+    )
+
+
+def _figures(sf, rig, bot: int, now, limits):
+    """(overview, the bot's overview row, the CLI's status of the bot and its totals, the
+    safety check's gathered state) at ``now``, for a $20 manual buy at the bid."""
+    bid = rig.market.get_best_bid_ask([PAIR])[PAIR].bid
+    with sf() as s:
+        overview = build_overview(s, now, MOCK, limits, day_start(now), timedelta(minutes=10))
+        row = next(r for r in overview["bots"] if r["id"] == bot)
+        request = SafetyRequest(bot, PAIR, Side.BUY, TradeIntent.MANUAL, D("20"), None, bid)
+        gathered = gather_context(
+            s,
+            now=now,
+            mode=MOCK,
+            state=s.get(ControlState, 1),
+            bot_id=bot,
+            product=rig.exchange.get_product(PAIR),
+            balances=rig.exchange.get_balances(),
+            limits=limits,
+            request=request,
+        )
+    usage = usage_status(sf, MOCK, now, limits)
+    status = next(b for b in usage["bots"] if b["bot_id"] == bot)
+    assert gathered is not None
+    return overview, row, status, usage, gathered
+
+
+def test_overview_safety_status_and_the_safety_check_agree_on_exposure(session_factory, clock):
+    """The overview used to leave buys in flight out of a bot's position cost while the safety
+    check counted them: a bot near its cap looked like it had room the check would refuse."""
+    sf = session_factory
+    limits = replace(TEST_LIMITS, cooldown_minutes=0)
+    rig = make_rig(sf, clock, limits)
+    bot = add_bot(sf, clock, PAIR, confirmation_minutes=0)
+    other = add_bot(sf, clock, "ETH-USD", status=BotStatus.STOPPED)  # holds only an order in flight
+    enable_trading(sf, clock)
+    rig.market.set(PAIR, "100", "buy")
+    rig.tick()  # the bot enters; the sync fills and settles the order
+    now = clock.now()
+    with sf() as s, s.begin():
+        # In flight, not applied to a position: the bot's sent by quote, and the other bot's
+        # by base size, partly filled (valued at its fill price); a FAILED buy commits nothing.
+        s.add(_trade(bot, now, TradeStatus.PENDING, requested_quote_size=D("15")))
+        s.add(
+            _trade(
+                other,
+                now,
+                TradeStatus.OPEN,
+                "ETH-USD",
+                order_id="ex-1",
+                requested_base_size=D("0.1"),
+                filled_base_size=D("0.05"),
+                average_fill_price=D("101"),
+            )
+        )
+        s.add(_trade(bot, now, TradeStatus.FAILED, requested_quote_size=D("500")))
+    overview, row, status, usage, gathered = _figures(sf, rig, bot, now, limits)
+    ctx = gathered.context
+
+    # The bot's position cost against its cap: its position and its buy in flight.
+    assert gathered.facts.position_cost > 0
+    assert ctx.position_cost == gathered.facts.position_cost + D("15")
+    assert D(row["usage"]["position_cost"]) == ctx.position_cost
+    assert status["position_cost"] == ctx.position_cost
+
+    # The account's exposure against the total cap: every position and every buy in flight.
+    assert ctx.total_exposure == gathered.account.exposure + D("15") + D("10.1")
+    assert D(overview["safety"]["exposure"]) == ctx.total_exposure
+    assert D(overview["safety"]["in_flight_buys"]) == D("25.1")
+    assert usage["exposure"]["total"] == ctx.total_exposure
 
 
 def test_overview_safety_status_and_the_safety_check_agree_on_what_is_left(session_factory, clock):

@@ -96,7 +96,7 @@ def test_an_accepted_buy_is_in_flight_counted_and_restarts_the_confirmation() ->
     assert kernel.step(b, a, quote("100"), BUY, T0, PRODUCT, LIMITS)[1] is None
     with pytest.raises(ValueError):
         kernel.on_order_accepted(b, a, intent, T0)
-    ctx = kernel.safety_context(b, a, kernel.request_of(intent), PRODUCT, T0)
+    ctx = kernel.safety_context(b, a, kernel.request_of(intent), PRODUCT, T0, LIMITS)
     assert ctx.has_open_trade and ctx.position_cost == D("20") and ctx.total_exposure == D("20")
 
 
@@ -237,3 +237,26 @@ def test_the_loss_lock_follows_its_window_when_judged_later() -> None:
     assert kernel.refresh_loss_lock(b, later, limits).protections.loss_lock.until is None
     b, entry = kernel.step(b, a, quote("100"), BUY, later, PRODUCT, limits)
     assert entry is not None and kernel.approve(b, a, entry, PRODUCT, later, limits).allowed
+
+
+def test_the_safety_context_alone_recomputes_the_loss_lock_at_the_check_time() -> None:
+    """Any caller of ``safety_context`` (not only ``approve``) sees the lock as of ``now``: the
+    state's lock was computed at the exit and has expired by the check."""
+    limits = replace(LIMITS, max_consecutive_losses=1, loss_streak_lookback_hours=1, loss_streak_lock_hours=2)
+    b, a = buy_and_fill(bot(), account(), "100", T0)
+    b, stop = kernel.step(b, a, quote("90"), None, T0, PRODUCT, limits)
+    assert stop is not None and stop.base_size is not None
+    b, a = kernel.on_order_accepted(b, a, stop, T0)
+    b, a = kernel.on_fill(b, a, [FillAmount(D("90"), stop.base_size)], T0, PRODUCT, limits)
+    assert b.protections.loss_lock == kernel.refresh_loss_lock(b, T0, limits).protections.loss_lock
+    assert b.protections.loss_lock.until == T0 + timedelta(hours=2)
+    b, entry = kernel.step(b, a, quote("100"), BUY, T0, PRODUCT, limits)
+    assert entry is not None
+    request = kernel.request_of(entry)
+    at_exit = kernel.safety_context(b, a, request, PRODUCT, T0, limits)
+    assert (at_exit.consecutive_losses, at_exit.loss_lock_until) == (1, T0 + timedelta(hours=2))
+    later = T0 + timedelta(minutes=90)  # the exit left the 1-hour window between exit and check
+    ctx = kernel.safety_context(b, a, request, PRODUCT, later, limits)
+    assert (ctx.consecutive_losses, ctx.loss_lock_until) == (0, None)
+    # The same answer as the verdict: the entry is allowed at that time.
+    assert kernel.approve(b, a, entry, PRODUCT, later, limits).allowed

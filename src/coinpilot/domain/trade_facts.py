@@ -11,6 +11,11 @@ and these functions decide:
 - :func:`inflight_buy_value`: a buy not yet applied to a position counts as exposure at its
   quote size, or its base size at its average fill price so far, else at the price safety
   approved it at (fail safe: never counted as zero when a price is known).
+- :func:`counts_as_buy_in_flight` / :func:`exposure`: a buy not yet applied to its position is
+  exposure already: the bot's position cost and the account's exposure are the positions' cost
+  plus those buys, for the safety check and the dashboard alike.
+- :func:`unheld_by_orders`: how much of each balance in-flight orders already hold that a
+  balance read may not show yet (what the reserve and "coins to sell" checks subtract).
 - :func:`realised_at`: realised P&L is dated by the trade's last fill, not by its settlement
   (a sell filled at 23:59 and settled at 00:01 belongs to the day it was sold).
 - What ends a loss streak: :func:`coinpilot.domain.usage.ends_loss_streak`.
@@ -23,15 +28,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from coinpilot.domain.types import TradeStatus
+from coinpilot.domain.types import Side, TradeStatus
 
 __all__ = [
+    "OpenOrderFact",
     "TradeFact",
     "count_trades",
     "count_trades_per_bot",
     "counts_against_limits",
+    "counts_as_buy_in_flight",
+    "exposure",
     "inflight_buy_value",
     "realised_at",
+    "shown_by_balance_read",
+    "unheld_by_orders",
 ]
 
 ZERO = Decimal(0)
@@ -57,6 +67,56 @@ def inflight_buy_value(
         if price is not None:
             return base_size * price
     return ZERO
+
+
+def counts_as_buy_in_flight(side: Side | str, position_applied: bool) -> bool:
+    """Whether a non-final order commits quote not yet in any position: a buy whose fills
+    are not applied to the position yet (once applied, the position's cost holds it)."""
+    return Side(side) is Side.BUY and not position_applied
+
+
+def exposure(position_cost: Decimal, buys_in_flight: Iterable[Decimal]) -> Decimal:
+    """What the position and exposure limits count: the positions' cost plus the buys in
+    flight not applied yet (:func:`inflight_buy_value` each). Fail safe: a buy counts from
+    the moment it is accepted, not from its settlement. One bot's position or the account's."""
+    return position_cost + sum(buys_in_flight, ZERO)
+
+
+@dataclass(frozen=True)
+class OpenOrderFact:
+    """A non-final order as the store loads it for the balance holds (plain values)."""
+
+    pair: str  # "BASE-QUOTE"
+    side: Side
+    acknowledged_at: datetime | None  # when the exchange acknowledged it (None: not yet)
+    base_size: Decimal | None  # the base size asked for (a sell's whole order)
+    buy_value: Decimal = ZERO  # a buy's :func:`inflight_buy_value`; unused for a sell
+
+
+def shown_by_balance_read(acknowledged_at: datetime | None, read_at: datetime) -> bool:
+    """Whether a balance read at ``read_at`` already reflects the order: the exchange had
+    acknowledged it strictly before the read, so its ``available`` shows it as a hold or as a
+    fill. An order not acknowledged yet, or acknowledged at or after the read, may not be shown
+    (equal times are not trusted: stricter if in doubt)."""
+    return acknowledged_at is not None and acknowledged_at < read_at
+
+
+def unheld_by_orders(orders: Iterable[OpenOrderFact], read_at: datetime) -> dict[str, Decimal]:
+    """Per currency, what in-flight orders will take from balances read at ``read_at`` that
+    the read may not show yet (:func:`shown_by_balance_read`): a buy its value in the quote
+    currency, a sell its whole base size in the base currency (a partial fill the read does
+    not show is still to be taken, so the whole order counts). Counted at worst twice, never
+    missed: this is what makes the reserve hold against simultaneous buys of two bots."""
+    out: dict[str, Decimal] = {}
+    for o in orders:
+        if shown_by_balance_read(o.acknowledged_at, read_at):
+            continue
+        base_cur, _, quote_cur = o.pair.partition("-")
+        if o.side is Side.BUY:
+            out[quote_cur] = out.get(quote_cur, ZERO) + o.buy_value
+        elif o.base_size is not None:
+            out[base_cur] = out.get(base_cur, ZERO) + o.base_size
+    return out
 
 
 def realised_at(last_fill_at: datetime | None, settled_at: datetime | None) -> datetime | None:

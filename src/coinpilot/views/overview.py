@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from coinpilot.domain.confirmation import status_of
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock, window_start
+from coinpilot.domain.trade_facts import exposure
 from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.domain.usage import bot_usage
@@ -91,7 +92,10 @@ def _bot_row(
         last_fill_at=facts.last_fill.get(bot.id),
         consecutive_losses=lock.losses,
         realized_pnl_today=facts.realized_today.get(bot.id, ZERO),
-        position_cost=pos.cost if pos is not None and pos.base_size > 0 else ZERO,
+        # What the position limit counts (the safety check's figure): its cost and its buys in flight.
+        position_cost=exposure(
+            pos.cost if pos is not None else ZERO, [facts.inflight_buys_per_bot.get(bot.id, ZERO)]
+        ),
         open_tranches=facts.open_tranches.get(pos.id, 0) if pos is not None else 0,
     )
     evaluated = rt.last_evaluated_at if rt is not None else None
@@ -166,7 +170,12 @@ def build_overview(
     facts = load_overview(session, mode, today, exits_since=window_start(now, limits, None))
     rows = [_bot_row(facts, b, now, limits, stale_after) for b in facts.bots]
     open_positions = [p for p in facts.positions.values() if p.base_size > 0]
-    exposure = sum((p.cost for p in open_positions), ZERO)
+    positions_cost = sum((p.cost for p in open_positions), ZERO)
+    # The exposure limit's figure, as the safety check computes it: every position's cost (a
+    # closed one costs nothing) and every buy in flight.
+    total_exposure = exposure(
+        sum((p.cost for p in facts.positions.values()), ZERO), facts.inflight_buys_per_bot.values()
+    )
     unrealized = sum(
         (Decimal(r["position"]["unrealized_pnl"]) for r in rows if r["position"] is not None), ZERO
     )
@@ -198,7 +207,7 @@ def build_overview(
             "unrealized_pnl": money(unrealized),
             "daily_loss_limit_usd": money(limits.daily_loss_limit_usd),
             "max_trade_usd": money(limits.max_trade_usd),
-            "exposure": money(exposure + facts.inflight_buys),
+            "exposure": money(total_exposure),
             "in_flight_buys": money(facts.inflight_buys),
             "max_total_exposure_usd": money(limits.max_total_exposure_usd),
         },
@@ -207,7 +216,7 @@ def build_overview(
             "running": sum(1 for b in facts.bots if b.status is BotStatus.RUNNING),
             "realized_pnl": money(realized_total),
             "unrealized_pnl": money(unrealized),
-            "exposure": money(exposure),
+            "exposure": money(positions_cost),
             "positions_value": money(value),
             "portfolio_value": money(portfolio),
         },

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import LossLock, loss_lock
 from coinpilot.domain.safety import day_start, week_start
+from coinpilot.domain.trade_facts import exposure
 from coinpilot.domain.types import TradingMode
 from coinpilot.domain.usage import cooldown_minutes, cooldown_remaining
 from coinpilot.engine.risk.control import ControlService
@@ -38,8 +39,9 @@ def usage_status(
         weekly = realized_per_bot_since(s, mode, week)
         open_bots = bots_with_open_trades(s, mode)
         attention = trade_repo.needs_attention_per_bot(s, mode)
-        exposure = position_repo.total_cost(s, mode)
+        positions_cost = position_repo.total_cost(s, mode)
         inflight = facts.inflight_buys
+        inflight_per_bot = facts.inflight_buys_per_bot
         realised_today = facts.realized_today_total
         per_bot = facts.trades_today
         bot_rows = []
@@ -66,7 +68,10 @@ def usage_status(
                     "consecutive_losses": lock.losses,
                     "loss_lock_until": lock.until,
                     "weekly_realized_pnl": weekly.get(b.id, Decimal(0)),
-                    "position_cost": pos.cost if pos else Decimal(0),
+                    # What the position limit counts: its cost and its buys in flight.
+                    "position_cost": exposure(
+                        pos.cost if pos else Decimal(0), [inflight_per_bot.get(b.id, Decimal(0))]
+                    ),
                     "position_base": pos.base_size if pos else Decimal(0),
                     "tranches": facts.open_tranches.get(pos.id, 0) if pos else 0,
                     "has_open_trade": b.id in open_bots,
@@ -86,9 +91,9 @@ def usage_status(
             "daily_loss_limit_usd": limits.daily_loss_limit_usd,
         },
         "exposure": {
-            "positions_cost": exposure,
+            "positions_cost": positions_cost,
             "in_flight_buys": inflight,
-            "total": exposure + inflight,
+            "total": exposure(positions_cost, inflight_per_bot.values()),
             "max": limits.max_total_exposure_usd,
         },
         "bots": bot_rows,

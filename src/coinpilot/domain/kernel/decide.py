@@ -18,7 +18,7 @@ from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.safety import validate
 from coinpilot.domain.safety_types import Decision, SafetyContext, SafetyRequest
 from coinpilot.domain.state import AccountState, BotState, OrderInFlight, OrderIntent
-from coinpilot.domain.trade_facts import inflight_buy_value
+from coinpilot.domain.trade_facts import exposure, inflight_buy_value
 from coinpilot.domain.types import Side
 
 ZERO = Decimal(0)
@@ -119,15 +119,22 @@ def order_value(order: OrderInFlight) -> Decimal:
 
 
 def safety_context(
-    bot: BotState, account: AccountState, request: SafetyRequest, product: Product | None, now: datetime
+    bot: BotState,
+    account: AccountState,
+    request: SafetyRequest,
+    product: Product | None,
+    now: datetime,
+    limits: SafetyLimits,
 ) -> SafetyContext:
-    """What the safety check judges ``request`` in. Counters are rolled to ``now``'s day first;
+    """What the safety check judges ``request`` in. Counters are rolled to ``now``'s day first
+    and the loss lock is recomputed as of ``now`` (:func:`refresh_loss_lock`: the state's lock
+    was computed at the last exit), so every caller gets the answer :func:`approve` judges by;
     buys in flight count as exposure (the bot's and the account's) until they are applied."""
-    bot = roll_day(bot, now)
+    bot = refresh_loss_lock(roll_day(bot, now), now, limits)
     account = roll_day(account, now)
     p = bot.protections
     orders = (bot.order, *bot.also_in_flight, *bot.attention)
-    own_inflight = sum((order_value(o) for o in orders if o is not None), ZERO)
+    own_inflight = [order_value(o) for o in orders if o is not None]
     quote_cur = product.quote_currency if product is not None else request.pair.partition("-")[2]
     base_cur = product.base_currency if product is not None else request.pair.partition("-")[0]
     return SafetyContext(
@@ -145,8 +152,8 @@ def safety_context(
         trade_needs_attention=bool(bot.attention),
         position_tranches=bot.tranche_count,
         position_base=bot.position.base_size,
-        position_cost=bot.position.cost + own_inflight,
-        total_exposure=account.exposure + account.buys_in_flight,
+        position_cost=exposure(bot.position.cost, own_inflight),
+        total_exposure=exposure(account.exposure, (account.buys_in_flight,)),
         realized_pnl_today=account.realised_today,
         consecutive_losses=p.loss_lock.losses,
         loss_lock_until=p.loss_lock.until,
@@ -168,8 +175,7 @@ def approve(
 ) -> Decision:
     """The safety check's verdict on ``intent`` in this state (never raises: fails closed)."""
     request = request_of(intent)
-    bot = refresh_loss_lock(bot, now, limits)
-    return validate(request, safety_context(bot, account, request, product, now), limits)
+    return validate(request, safety_context(bot, account, request, product, now, limits), limits)
 
 
 def refresh_loss_lock(bot: BotState, now: datetime, limits: SafetyLimits) -> BotState:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased, defer
 from coinpilot.domain.trade_facts import count_trades_per_bot
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
-from coinpilot.store.repos.trade_counters import NON_FINAL, inflight_buy_quote, trade_facts_since
+from coinpilot.store.repos.trade_counters import NON_FINAL, inflight_buy_quote_per_bot, trade_facts_since
 
 ZERO = Decimal(0)
 # The newest exits read per bot for its loss streak: more than the hard cap on
@@ -43,8 +43,14 @@ class OverviewFacts:
     last_trades: dict[int, TradeRow]  # TRADE_BRIEF_COLUMNS
     recent_trades: list[tuple[TradeRow, str]]
     control: ControlState | None
-    inflight_buys: Decimal
+    # Per bot, the quote its buys in flight commit (every bot of the mode: the account's
+    # exposure counts them all, as the safety check does).
+    inflight_buys_per_bot: dict[int, Decimal]
     paper_balances: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def inflight_buys(self) -> Decimal:
+        return sum(self.inflight_buys_per_bot.values(), ZERO)
 
     @property
     def trades_today_total(self) -> int:
@@ -260,6 +266,6 @@ def load_overview(
         last_trades=_last_trades(session, mode, bot_id),
         recent_trades=_recent_trades(session, mode, recent_limit),
         control=session.get(ControlState, 1),
-        inflight_buys=inflight_buy_quote(session, mode),
+        inflight_buys_per_bot=inflight_buy_quote_per_bot(session, mode),
         paper_balances=balances,
     )

@@ -202,7 +202,7 @@ def gather_context(
         # Unknown fails closed (left out); in-flight orders the read may not show are taken off.
         balances={b.currency: b.available - inflight.unheld.get(b.currency, ZERO) for b in balances.values()},
     )
-    context = safety_context(bot_state, account, request, product, now)
+    context = safety_context(bot_state, account, request, product, now, limits)
     return Gathered(context, facts, bot_state, account)
 
 

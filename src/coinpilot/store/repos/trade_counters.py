@@ -25,10 +25,14 @@ from sqlalchemy.orm import Session
 from coinpilot.domain.loss_lock import leading_losses
 from coinpilot.domain.state import OrderInFlight
 from coinpilot.domain.trade_facts import (
+    OpenOrderFact,
     TradeFact,
     count_trades,
     count_trades_per_bot,
+    counts_as_buy_in_flight,
     inflight_buy_value,
+    shown_by_balance_read,
+    unheld_by_orders,
 )
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.store.models import Bot, SafetyAudit, Trade
@@ -163,15 +167,23 @@ def consecutive_losses(session: Session, mode: TradingMode, bot_id: int) -> int:
 
 def inflight_buy_quote(session: Session, mode: TradingMode, bot_id: int | None = None) -> Decimal:
     """Quote committed by buys not yet applied to a position (counted as exposure: fail-safe)."""
-    stmt = sa.select(Trade).where(
-        Trade.mode == mode,
-        Trade.side == Side.BUY,
-        Trade.status.in_(NON_FINAL),
-        Trade.position_applied.is_(False),
-    )
+    return sum(inflight_buy_quote_per_bot(session, mode, bot_id).values(), ZERO)
+
+
+def inflight_buy_quote_per_bot(
+    session: Session, mode: TradingMode, bot_id: int | None = None
+) -> dict[int, Decimal]:
+    """Per bot, the quote its buys in flight commit (bots without one left out). The store
+    loads the mode's non-final buys; which of them count and at what value is the domain's
+    (:func:`counts_as_buy_in_flight`, :func:`inflight_buy_value`)."""
+    stmt = sa.select(Trade).where(Trade.mode == mode, Trade.side == Side.BUY, Trade.status.in_(NON_FINAL))
     if bot_id is not None:
         stmt = stmt.where(Trade.bot_id == bot_id)
-    return sum((_inflight_quote(session, t) for t in session.scalars(stmt)), ZERO)
+    out: dict[int, Decimal] = {}
+    for t in session.scalars(stmt.order_by(Trade.id)):
+        if counts_as_buy_in_flight(t.side, t.position_applied):
+            out[t.bot_id] = out.get(t.bot_id, ZERO) + _inflight_quote(session, t)
+    return out
 
 
 @dataclass(frozen=True)
@@ -248,10 +260,8 @@ def in_flight(
     """One read of the mode's non-final trades instead of three queries (same rules).
 
     With ``balances_read_at`` it also sums, per currency, the orders of every bot that a balance
-    read at that time may not reflect: an order acknowledged by the exchange before the read is
-    already in the exchange's ``available`` (as a hold or a fill); one still PENDING, or
-    acknowledged at or after the read, may not be, so it is subtracted (never missed, at worst
-    counted twice). This is what makes the reserve hold against simultaneous buys of two bots.
+    read at that time may not reflect (the rule: :func:`coinpilot.domain.trade_facts.unheld_by_orders`;
+    this is what makes the reserve hold against simultaneous buys of two bots).
     ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
     obstacle.
     """
@@ -293,15 +303,20 @@ def _in_flight_of(
     balances_read_at: datetime | None,
     exclude_trade_id: int | None,
 ) -> InFlight:
+    """Maps the loaded rows to facts; what counts, at what value and what a balance read may
+    not show are :mod:`coinpilot.domain.trade_facts`'s (``counts_as_buy_in_flight``,
+    ``inflight_buy_value``, ``unheld_by_orders``). A buy is valued at most once, and only when a
+    rule needs it: a base-sized buy may cost a read of its audit row."""
     bot_quote = all_quote = ZERO
     bot_open = bot_attention = False
-    unheld: dict[str, Decimal] = {}
+    unshown: list[OpenOrderFact] = []
     orders: list[OrderInFlight] = []
     for t in rows:
         if t.id == exclude_trade_id:
             continue
+        side = Side(t.side)
         quote: Decimal | None = None
-        if t.side == Side.BUY and not t.position_applied:
+        if counts_as_buy_in_flight(side, bool(t.position_applied)):
             quote = _inflight_quote(session, t)
             all_quote += quote
             if t.bot_id == bot_id:
@@ -312,15 +327,12 @@ def _in_flight_of(
             else:
                 bot_attention = True
             orders.append(_order_of(t, quote))
-        if balances_read_at is None or (t.opened_at is not None and t.opened_at < balances_read_at):
-            continue
-        base_cur, _, quote_cur = str(t.pair).partition("-")
-        if t.side == Side.BUY:
-            if quote is None:  # valued once: a base-sized buy may cost a read of its audit row
-                quote = _inflight_quote(session, t)
-            unheld[quote_cur] = unheld.get(quote_cur, ZERO) + quote
-        elif t.requested_base_size is not None:
-            unheld[base_cur] = unheld.get(base_cur, ZERO) + t.requested_base_size
+        if balances_read_at is None or shown_by_balance_read(t.opened_at, balances_read_at):
+            continue  # the domain would leave it out: not valued, so no audit read for it
+        if side is Side.BUY and quote is None:
+            quote = _inflight_quote(session, t)
+        unshown.append(OpenOrderFact(str(t.pair), side, t.opened_at, t.requested_base_size, quote or ZERO))
+    unheld = unheld_by_orders(unshown, balances_read_at) if balances_read_at is not None else {}
     return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention, tuple(orders))
 
 
