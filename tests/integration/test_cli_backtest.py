@@ -116,3 +116,32 @@ def test_a_bad_starting_cash_names_the_option(cli, tmp_path) -> None:
     for cash in ("abc", "-5"):
         code, _, err = cli("backtest", "--config", str(_config(tmp_path)), "--cash", cash)
         assert code == 1 and "--cash" in err and err.count("\n") == 1, err
+
+
+def test_a_backtest_from_a_bot_file_loads_no_web_database_or_optimiser_stack(tmp_path: Path) -> None:
+    """Start-up is part of a whole-process backtest (issue 12): a new process running
+    ``backtest --config FILE --data FILE`` must not import FastAPI, SQLAlchemy, Optuna or Dask."""
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "c.csv"
+    data.write_text(
+        "timestamp,open,high,low,close,volume\n"
+        + "".join(f"{1704067200 + 60 * i},10,11,9,10.5,1\n" for i in range(300))
+    )
+    script = (
+        "import sys\n"
+        "from coinpilot.cli.main import _register_optional, app, run_cli\n"
+        "_register_optional()\n"
+        f"code = run_cli(app, ['backtest', '--config', {str(_config(tmp_path))!r}, '--data', {str(data)!r},"
+        " '--granularity', '1m'])\n"
+        "heavy = ('fastapi', 'starlette', 'sqlalchemy', 'optuna', 'dask', 'distributed', 'uvicorn')\n"
+        "print('LOADED', code, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINPILOT_", "COINBASE_"))}
+    env["COINPILOT_HOME"] = str(tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert "LOADED 0 []" in proc.stdout, proc.stdout[-500:] + proc.stderr[-500:]

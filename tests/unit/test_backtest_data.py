@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from coinpilot.backtest import data
 from coinpilot.backtest.data import CandleDataError, find_gaps, read_file, shipped_candles, window
+from coinpilot.domain.market import Candles
 from coinpilot.domain.types import Granularity
 
 H = Granularity.ONE_HOUR
@@ -113,3 +118,71 @@ def test_unknown_shipped_pair_names_what_exists() -> None:
         shipped_candles("DOGE-USD", H)
     with pytest.raises(CandleDataError, match="no shipped data for ETH-USD"):
         shipped_candles("ETH-USD", Granularity.ONE_MINUTE)
+
+
+# --------------------------------------------------------------------------- the bulk parser
+# ``read_csv`` parses a plain numeric file in one pass in C and falls back to the row-by-row
+# parser for anything else; both must give exactly the same candles and the same errors.
+def _row_by_row(path: Path, granularity: Granularity) -> Candles:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
+    header = next(reader)
+    return data._rows_to_candles(reader, header, "BTC-USD", granularity, str(path))
+
+
+def _same(a: Candles, b: Candles) -> None:
+    for name in ("start", "open", "high", "low", "close", "volume"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+
+
+SHIPPED = sorted((Path(data.__file__).parent.parent / "data").glob("coinbase_*.csv.gz"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_bulk_parser_matches_the_row_parser_on_the_shipped_files(path: Path) -> None:
+    granularity = Granularity.ONE_MINUTE if "_1m" in path.name else H
+    raw = gzip.decompress(path.read_bytes())
+    assert data._numeric_csv_fast(raw, "BTC-USD", granularity) is not None  # the bulk path ran
+    _same(read_file(path, "BTC-USD", granularity), _row_by_row(path, granularity))
+
+
+def test_bulk_parser_matches_on_millisecond_times_reordered_columns_and_crlf(tmp_path: Path) -> None:
+    header = "Volume,timestamp,Open,High,Low,Close\n"
+    rows = [f"0.{i:09d},{(1704067200 + 3600 * i) * 1000}, 10.25,11.5,9.125,10.1" for i in range(1, 51)]
+    path = tmp_path / "ms.csv"
+    path.write_bytes((header + "".join(r + "\r\n" for r in rows)).encode())
+    assert data._numeric_csv_fast(path.read_bytes(), "BTC-USD", H) is not None
+    fast = read_file(path, "BTC-USD", H)
+    _same(fast, _row_by_row(path, H))
+    assert fast.start[0] == 1704070800 and fast.volume[0] == 0.000000001 and fast.close[0] == 10.1
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "fragment"),
+    [
+        ("600060,10,11,9,ten,1", "row 1001: close 'ten' is not a number"),
+        ("600060,10,11,9,10", "row 1001: 5 values, expected 6"),
+        ("600060.5,10,11,9,10,1", "row 1001: timestamp '600060.5' is not a whole second"),
+        ("600060,10,11,9,,1", "row 1001: close '' is not a number"),
+        ("600060,10,11,9,0x10,1", "row 1001: close '0x10' is not a number"),
+        ("600060,10,8,9,8.5,1", "row 1001: high 8 is below low 9"),
+    ],
+)
+def test_a_bad_value_deep_in_a_large_file_is_reported_with_its_row(
+    tmp_path: Path, bad_row: str, fragment: str
+) -> None:
+    rows = [f"{60 * i},10,11,9,10,1" for i in range(1, 3001)]
+    rows[1000] = bad_row
+    with pytest.raises(CandleDataError) as err:
+        read_file(_write(tmp_path, rows, name="big.csv"), "BTC-USD", Granularity.ONE_MINUTE)
+    assert fragment in str(err.value) and "big.csv" in str(err.value)
+
+
+def test_blank_lines_and_extra_cells_still_load_through_the_row_parser(tmp_path: Path) -> None:
+    rows = ["3600,10,11,9,10,1", "", "7200,10,11,9,10,1,extra"]
+    path = _write(tmp_path, rows)
+    assert data._numeric_csv_fast(path.read_bytes(), "BTC-USD", H) is None
+    assert list(read_file(path, "BTC-USD", H).start) == [3600, 7200]

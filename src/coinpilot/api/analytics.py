@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from coinpilot.api.deps import get_services
 from coinpilot.api.errors import NotFound
-from coinpilot.api.strict_types import MAX_ID, BotIdPath
+from coinpilot.api.path_params import BotIdPath
+from coinpilot.api.strict_types import MAX_ID
 from coinpilot.domain.types import TradingMode
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field, ValidationError
 
 from coinpilot.api.bot_schemas import BotCreate
-from coinpilot.api.errors import FieldValidationError
+from coinpilot.api.field_errors import FieldValidationError
 from coinpilot.backtest.data import CandleDataError, read_file, shipped_candles, window
 from coinpilot.backtest.result import BacktestSpec
 from coinpilot.domain.bot import BotConfig, validate_bot_fields

@@ -22,7 +22,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from coinpilot.api import backtest_inputs as inputs
 from coinpilot.api.backtest_runs import Job, runner_for
 from coinpilot.api.deps import get_services, require_token
-from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.errors import NotFound
+from coinpilot.api.field_errors import FieldValidationError
 from coinpilot.api.strict_types import MAX_ID, FiniteJsonObject, PlainDecimal, StrictInt
 from coinpilot.backtest.data import CandleDataError, shipped_candles, window
 from coinpilot.domain.bot import PAIR_PATTERN, BotConfig

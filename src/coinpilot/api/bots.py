@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
-from coinpilot.api.errors import FieldValidationError, NotFound
+from coinpilot.api.errors import NotFound
+from coinpilot.api.field_errors import FieldValidationError
+from coinpilot.api.path_params import BotIdPath
 from coinpilot.api.shared_answer import (
     Built,
     Served,
@@ -22,7 +24,6 @@ from coinpilot.api.shared_answer import (
     json_response,
     packed,
 )
-from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BotStatus

@@ -10,16 +10,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from coinpilot.api.field_errors import FieldValidationError as FieldValidationError  # re-exported
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.engine.loop.evaluator import BotNotFound
 from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, ExchangeUnavailable, ProductNotFound
 from coinpilot.store.bots import BotConflict
-
-
-class FieldValidationError(Exception):
-    def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
-        self.errors = errors
 
 
 class NotFound(Exception):

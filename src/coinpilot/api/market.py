@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from coinpilot.api.deps import get_services
-from coinpilot.api.errors import FieldValidationError
+from coinpilot.api.field_errors import FieldValidationError
 from coinpilot.domain.bot import PAIR_PATTERN
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import Granularity

@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from coinpilot.api.bots import shared_overview, stale_after
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
+from coinpilot.api.path_params import BotIdPath, TradeIdPath
 from coinpilot.api.shared_answer import Built, encode_json, json_response, packed
-from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.services import Services
 from coinpilot.store.db import read_session

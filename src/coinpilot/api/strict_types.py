@@ -14,7 +14,6 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 # Ids are INTEGER columns on PostgreSQL (2^31 - 1); SQLite allows more, one limit for both.
@@ -69,9 +68,6 @@ def finite_json(value: Any, path: str = "") -> Any:
 
 DbId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 """An id in a JSON body: an integer (not a boolean, string or float) the database can hold."""
-
-BotIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a bot id")]
-TradeIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a trade id")]
 
 StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 StrictInt = Annotated[int, Field(strict=True)]

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
-from coinpilot.api.strict_types import BotIdPath, DbId, DecimalText, TradeIdPath
+from coinpilot.api.path_params import BotIdPath, TradeIdPath
+from coinpilot.api.strict_types import DbId, DecimalText
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
 from coinpilot.engine.audit import record_manual_trade

@@ -87,7 +87,7 @@ def store_edit(
     transaction. ``coinpilot optimize --apply`` goes through here too, so a suggestion can never
     reach a bot by a path a person's edit could not take.
     """
-    from coinpilot.api.errors import FieldValidationError
+    from coinpilot.api.field_errors import FieldValidationError
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.repos.audit_trail import changed_fields

@@ -70,7 +70,7 @@ def create(
     description: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Create a bot (STOPPED) with the default RSI/MA/MACD signal mix."""
-    from coinpilot.api.errors import FieldValidationError
+    from coinpilot.api.field_errors import FieldValidationError
     from coinpilot.cli.bot_edit import parse_decimal
     from coinpilot.domain.signal_config import SignalConfig
     from coinpilot.engine.bots import admin as bot_admin
