@@ -29,7 +29,7 @@ def _plain_fields(cls: type) -> frozenset[str] | None:
     """The field names of ``cls`` when a dict copy equals ``replace``; None otherwise."""
     if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
         return None
-    declared: dict[str, Any] = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    declared: dict[str, Any] = cls.__dataclass_fields__
     fields = dataclasses.fields(cls)
     if len(fields) != len(declared) or not all(f.init for f in fields):
         return None  # InitVar / ClassVar pseudo-fields or fields __init__ does not take
