@@ -21,6 +21,8 @@ from tests.e2e._procs import ProcessGroup, clean_env
 from tests.e2e._production import trade_rows
 from tests.e2e._server_rig import ServerRig, production_server_rig
 
+pytestmark = pytest.mark.slow  # real server processes, a grace period to sit out
+
 TOKEN = "shutdown-test-token-0123456789abcdefghijkl"
 SLOW_CREATE = 1.5  # the exchange takes this long to accept the order: SIGTERM lands inside it
 

@@ -129,6 +129,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_path):
     from coinpilot.store.db import make_engine
     from coinpilot.store.models import Evaluation, PaperOrder, Position, Trade, WorkerLease
@@ -150,13 +151,16 @@ def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_pa
 
     try:
         # Bounds are generous (the machine may be shared); the waits end as soon as it is so.
-        _wait(lambda: len(lease_counts()) == 3 and sum(lease_counts().values()) == BOTS, 120, "3 workers")
+        def fair_shares() -> bool:  # each heartbeat sheds or claims towards ceil(60 / 3)
+            c = lease_counts()
+            return len(c) == 3 and sum(c.values()) == BOTS and max(c.values()) <= BOTS // 3 + 1
+
+        _wait(fair_shares, 120, "3 workers holding fair shares of the bots")
         _wait(
             lambda: q(sa.select(sa.func.count(sa.distinct(Evaluation.bot_id))))[0][0] == BOTS,
             60,
             "every bot evaluated",
         )
-        assert max(lease_counts().values()) <= BOTS // 3 + 1  # fair shares
         time.sleep(2)
         victim_id, _ = lease_counts().most_common(1)[0]
         victim = workers[int(victim_id[1:])]
