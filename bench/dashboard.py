@@ -78,10 +78,10 @@ def statements_per_overview(sizes: list[int]) -> dict[int, int]:
     from coinpilot.domain.limits import SafetyLimits
     from coinpilot.domain.safety import day_start
     from coinpilot.domain.types import TradingMode
-    from coinpilot.engine.overview import build_overview
     from coinpilot.store.db import make_engine, make_session_factory
     from coinpilot.store.migrate import upgrade
     from coinpilot.testing.dashboard_seed import seed_dashboard
+    from coinpilot.views.overview import build_overview
 
     out = {}
     for n in sizes:

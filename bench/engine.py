@@ -55,12 +55,12 @@ from coinpilot.domain.clock import FakeClock  # noqa: E402
 from coinpilot.domain.limits import SafetyLimits  # noqa: E402
 from coinpilot.domain.signal_config import SignalConfig  # noqa: E402
 from coinpilot.domain.types import BotStatus, TradingMode  # noqa: E402
-from coinpilot.engine.bot_loop import TradingStep  # noqa: E402
-from coinpilot.engine.control import ControlService  # noqa: E402
-from coinpilot.engine.evaluator import EvaluationService  # noqa: E402
-from coinpilot.engine.execution import TradeService  # noqa: E402
-from coinpilot.engine.scheduler import EvaluationScheduler  # noqa: E402
-from coinpilot.engine.sync import OrderSync  # noqa: E402
+from coinpilot.engine.loop.bot_loop import TradingStep  # noqa: E402
+from coinpilot.engine.loop.evaluator import EvaluationService  # noqa: E402
+from coinpilot.engine.loop.scheduler import EvaluationScheduler  # noqa: E402
+from coinpilot.engine.orders.execution import TradeService  # noqa: E402
+from coinpilot.engine.orders.sync import OrderSync  # noqa: E402
+from coinpilot.engine.risk.control import ControlService  # noqa: E402
 from coinpilot.exchange.base import CallCounter, MarketData  # noqa: E402
 from coinpilot.exchange.market_cache import CachedMarketData  # noqa: E402
 from coinpilot.exchange.paper import PaperExchange  # noqa: E402

@@ -41,9 +41,9 @@ import sqlalchemy as sa
 
 from coinpilot.config import Settings
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.market import BestBidAsk, Candles, Product
 from coinpilot.domain.types import Granularity, Side, TradeIntent, TradeStatus
-from coinpilot.exchange.base import OrderRequest
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.services import Services, build_services
 from coinpilot.store import bots as bot_repo

@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     paper_slippage_bps: Decimal = Field(default=Decimal("5"), ge=0, le=500)
     paper_fill_delay_seconds: float = Field(default=0.2, ge=0, le=60)
     paper_starting_usd: Decimal = Field(default=Decimal("1000"), gt=0)
+    # `coinpilot optimize` runs its trials on this Dask cluster (tcp://host:8786) when set.
+    dask_address: str | None = Field(default=None, max_length=200)
 
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)

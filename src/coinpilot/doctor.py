@@ -277,7 +277,7 @@ def _check_exchange(
 def _check_trading_blockers(settings: Settings, engine: sa.Engine, report: DoctorReport) -> None:
     from coinpilot.domain.clock import SystemClock
     from coinpilot.domain.types import BotStatus, TradeStatus
-    from coinpilot.engine.control import ControlService
+    from coinpilot.engine.risk.control import ControlService
     from coinpilot.store.db import make_session_factory
     from coinpilot.store.models import Bot, Trade
 

@@ -18,12 +18,12 @@ from coinpilot.alerts.dispatch import AlertDispatcher, apprise_sender
 from coinpilot.config import Settings, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
 from coinpilot.domain.types import TradingMode
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.escalation import EscalationService
-from coinpilot.engine.evaluator import EvaluationService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.loss_breaker import DailyLossBreaker
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.loop.evaluator import EvaluationService
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.control import ControlService
+from coinpilot.engine.risk.escalation import EscalationService
+from coinpilot.engine.risk.loss_breaker import DailyLossBreaker
 from coinpilot.exchange.base import Exchange, MarketData
 from coinpilot.private_files import make_private_dir
 from coinpilot.store.db import WalCheckpointer, describe_url, make_engine, make_session_factory

@@ -51,7 +51,7 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
 _WARM = """
 import sys
 import coinpilot.cli.main, coinpilot.cli.trading, coinpilot.cli.server
-import coinpilot.api.app, coinpilot.engine.background, coinpilot.exchange.coinbase, uvicorn
+import coinpilot.api.app, coinpilot.runtime.background, coinpilot.exchange.coinbase, uvicorn
 sys.stdin.readline()
 sys.argv = ["coinpilot", "serve", "--port", sys.argv[1]]
 from coinpilot.cli import main

@@ -368,7 +368,7 @@ def test_bot_loop_enters_on_a_confirmed_buy_and_takes_profit_through_the_stand_i
     prod: Services, fake: FakeCoinbase
 ) -> None:
     """The engine's own cycle (evaluate -> confirm -> decide -> safety -> order), no manual call."""
-    from coinpilot.engine.background import build_engine
+    from coinpilot.runtime.background import build_engine
 
     fake.set_fill_behaviour(partial_fills=2)
     bot = _make_bot(prod, "BTC-USD")

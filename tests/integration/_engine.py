@@ -28,13 +28,13 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Candles, Product
 from coinpilot.domain.trading_state import EXCHANGE_BREAKER
 from coinpilot.domain.types import BotStatus, Granularity, TradingMode
-from coinpilot.engine.bot_loop import TradingStep
-from coinpilot.engine.breaker import CircuitBreaker
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.evaluator import EvaluationService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.scheduler import EvaluationScheduler
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.loop.bot_loop import TradingStep
+from coinpilot.engine.loop.evaluator import EvaluationService
+from coinpilot.engine.loop.scheduler import EvaluationScheduler
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.breaker import CircuitBreaker
+from coinpilot.engine.risk.control import ControlService
 from coinpilot.exchange.base import CallCounter, ExchangeUnavailable
 from coinpilot.store.models import Bot, BotRuntime
 from tests.integration._fakes import FakeExchange, StaticMarket

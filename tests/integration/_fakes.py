@@ -29,6 +29,15 @@ from decimal import Decimal
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
+from coinpilot.domain.exchange_values import (
+    Balance,
+    ExchangeOrderStatus,
+    FeeRates,
+    FillReport,
+    OrderAck,
+    OrderRequest,
+    OrderSnapshot,
+)
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Candles, Product
 from coinpilot.domain.trading_state import TradingState
@@ -39,19 +48,7 @@ from coinpilot.domain.types import (
     TradingMode,
     quantize_down,
 )
-from coinpilot.exchange.base import (
-    Balance,
-    ExchangeOrderStatus,
-    ExchangeUnavailable,
-    FeeRates,
-    FillReport,
-    OrderAck,
-    OrderNotFound,
-    OrderRejected,
-    OrderRequest,
-    OrderSnapshot,
-    ProductNotFound,
-)
+from coinpilot.exchange.base import ExchangeUnavailable, OrderNotFound, OrderRejected, ProductNotFound
 from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Bot
 
@@ -391,9 +388,9 @@ def trade_until_killed(url: str, bot_ids: list[int]) -> None:
     """
     from coinpilot.domain.clock import SystemClock
     from coinpilot.domain.types import TradeIntent
-    from coinpilot.engine.execution import TradeService
-    from coinpilot.engine.reconcile import reconcile_all
-    from coinpilot.engine.sync import OrderSync
+    from coinpilot.engine.orders.execution import TradeService
+    from coinpilot.engine.orders.reconcile import reconcile_all
+    from coinpilot.engine.orders.sync import OrderSync
     from coinpilot.exchange.paper import PaperExchange
     from coinpilot.store.db import make_engine, make_session_factory
     from coinpilot.store.repos import positions as position_repo

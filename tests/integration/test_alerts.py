@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from coinpilot.alerts.dispatch import Alert, AlertDispatcher, apprise_sender
 from coinpilot.alerts.watch import AlertWatcher
 from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.execution import TradeService
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.risk.control import ControlService
 from coinpilot.store.models import Bot, Trade
 from coinpilot.store.repos import control as control_repo
 from coinpilot.testing.alert_receiver import AlertReceiver

@@ -14,15 +14,14 @@ import pytest
 
 from coinpilot.config import load_settings
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.exchange_values import ExchangeOrderStatus, OrderRequest
 from coinpilot.domain.types import Granularity, Side, TradingMode
 from coinpilot.exchange.base import (
     AuthenticationFailed,
     Exchange,
-    ExchangeOrderStatus,
     ExchangeUnavailable,
     OrderNotFound,
     OrderRejected,
-    OrderRequest,
     ProductNotFound,
 )
 from coinpilot.exchange.check import run_exchange_check

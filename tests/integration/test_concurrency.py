@@ -10,8 +10,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradingMode
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
 from coinpilot.store.models import SafetyAudit, Trade
 from coinpilot.store.repos import positions as position_repo
 from tests.integration._fakes import TEST_LIMITS, FakeExchange, StaticMarket, enable_trading, make_bot

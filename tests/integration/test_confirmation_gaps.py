@@ -9,7 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from coinpilot.domain.types import TradeIntent, TradingMode
-from coinpilot.engine import bot_control
+from coinpilot.engine.bots import control as bot_control
 from coinpilot.store.models import Bot, BotRuntime, Trade
 from tests.integration._engine import add_bot, make_rig, unavailable
 from tests.integration._fakes import TEST_LIMITS, enable_trading

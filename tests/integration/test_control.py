@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.control import ControlError, ControlService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.control import ControlError, ControlService
 from coinpilot.store.models import ControlEvent, Trade
 from coinpilot.store.repos import positions as position_repo
+from coinpilot.views.safety_status import safety_status
 from tests.integration._fakes import TEST_LIMITS, FakeExchange, make_bot
 
 D = Decimal
@@ -165,7 +166,7 @@ def test_safety_status_reports_limits_usage_cooldowns_and_emergency(session_fact
     clock.advance(1)
     p.sync.sync_once()
     clock.advance(60)
-    status = p.control.safety_status(limits)
+    status = safety_status(p.control, limits)
     assert status["mode"] == "mock" and status["state"] == "ACTIVE"
     assert status["limits"]["max_daily_trades"] == limits.max_daily_trades
     assert status["today"]["trades"] == 1

@@ -16,7 +16,7 @@ from coinpilot.config import Settings
 from coinpilot.doctor import DoctorReport, Severity, run_doctor
 from coinpilot.domain.clock import SystemClock
 from coinpilot.domain.types import TradingMode
-from coinpilot.engine.control import ControlService
+from coinpilot.engine.risk.control import ControlService
 from coinpilot.security import load_or_create_token
 from coinpilot.store.db import make_session_factory
 from coinpilot.testing.fake_coinbase import FakeCoinbase

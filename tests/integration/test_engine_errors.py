@@ -8,8 +8,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from coinpilot.domain.types import BotStatus, TradeIntent
-from coinpilot.engine.cycle_failures import MAX_ERRORS_BEFORE_ERROR_STATUS
-from coinpilot.engine.runner import PeriodicRunner
+from coinpilot.engine.loop.failures import MAX_ERRORS_BEFORE_ERROR_STATUS
+from coinpilot.engine.loop.runner import PeriodicRunner
 from coinpilot.exchange.base import ProductNotFound
 from coinpilot.exchange.market_cache import CachedMarketData
 from coinpilot.store.models import Bot, BotRuntime, ControlEvent, Evaluation, Trade
@@ -211,7 +211,7 @@ def test_exchange_calls_per_cycle_are_one_candle_fetch_per_pair_and_one_quote_ca
 
 def test_position_drift_is_reported_on_the_bot_and_can_pause_it(session_factory, clock):
     from coinpilot.domain.types import TradingMode
-    from coinpilot.engine.drift import DriftMonitor
+    from coinpilot.engine.risk.drift import DriftMonitor
 
     sf = session_factory
     rig = make_rig(sf, clock, TEST_LIMITS)

@@ -188,7 +188,7 @@ def test_cooldown_after_a_fill_delays_the_next_entry_and_is_refused_by_safety(se
 
 def test_consecutive_losing_exits_lock_entries_until_a_person_resumes_the_bot(session_factory, clock):
     from coinpilot.domain.types import BotStatus
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.models import Bot
 
     sf = session_factory

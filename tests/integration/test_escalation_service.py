@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from coinpilot.domain.escalation import EscalationRefused
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.escalation import EscalationService
-from coinpilot.engine.execution import TradeService
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.risk.control import ControlService
+from coinpilot.engine.risk.escalation import EscalationService
 from coinpilot.store.models import ControlEvent, EscalationState, Trade
 from coinpilot.store.repos import control as control_repo
 from tests.integration._fakes import TEST_LIMITS, FakeExchange, enable_trading, make_bot

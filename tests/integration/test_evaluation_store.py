@@ -50,8 +50,8 @@ def test_confirmation_state_survives_a_restart(client, services, settings, repla
         assert conf["action"] == first.evaluation.action.value
         assert conf["elapsed_seconds"] == 1800
         assert conf["progress"] == 0.25
-        from coinpilot.engine.views import confirmation_dict
         from coinpilot.store import bots as bot_repo
+        from coinpilot.views.rows import confirmation_dict
 
         with restarted.sessions() as s:
             again = confirmation_dict(bot_repo.get_bot(s, bot["id"]), replay_clock.now())

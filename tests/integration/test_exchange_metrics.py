@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.types import Side
-from coinpilot.exchange.base import ExchangeUnavailable, OrderRequest
+from coinpilot.exchange.base import ExchangeUnavailable
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.telemetry import Telemetry
 from coinpilot.testing.fake_coinbase import FakeCoinbase

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.execution import InvalidTradeRequest, TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import InvalidTradeRequest, TradeService
+from coinpilot.engine.orders.sync import OrderSync
 from coinpilot.store.models import Position, SafetyAudit, Trade
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos.dto import position_dto

@@ -308,8 +308,9 @@ def test_runs_as_subprocess_with_control_endpoint(tmp_path: Path) -> None:
 
 def test_process_helper_drives_subprocess_and_coinpilot_settings(tmp_path: Path) -> None:
     from coinpilot.config import load_settings
+    from coinpilot.domain.exchange_values import OrderRequest
     from coinpilot.domain.types import Side
-    from coinpilot.exchange.base import ExchangeUnavailable, OrderRequest
+    from coinpilot.exchange.base import ExchangeUnavailable
     from coinpilot.exchange.coinbase import CoinbaseExchange
     from coinpilot.testing.fake_coinbase import FakeCoinbaseProcess
 

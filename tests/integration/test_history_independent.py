@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import Fill, SafetyAudit, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
@@ -85,7 +85,7 @@ def test_settlement_books_realized_at_and_last_fill_at_on_the_trade(
         assert buy.realized_pnl is None and buy.realized_at is None  # entries realise nothing
         assert sell.realized_pnl is not None and sell.realized_pnl > 0
         assert sell.realized_at == sell.settled_at
-        assert locked_facts(s, bot, MOCK, sell.created_at).last_fill_at == sell.last_fill_at
+        assert locked_facts(s, bot, MOCK).last_fill_at == sell.last_fill_at
         assert trade_repo.last_fill_per_bot(s, MOCK) == {bot: sell.last_fill_at}
         assert trade_repo.last_fill_per_bot(s, TradingMode.PRODUCTION) == {}
 
@@ -116,7 +116,7 @@ def test_position_reads_only_open_tranches_and_keeps_closed_ones_as_history(
     with session_factory() as s:
         pos = position_repo.get_position(s, bot, MOCK)
         assert [t.trade_id for t in pos.tranches] == [buy.trade.id]
-        facts = locked_facts(s, bot, MOCK, clock.now())
+        facts = locked_facts(s, bot, MOCK)
         assert (facts.position_base, facts.position_cost, facts.open_tranches) == (pos.base_size, pos.cost, 1)
         history = s.scalars(sa.select(Tranche).where(Tranche.position_id == pos.id)).all()
         assert len(history) == 3 and sum(t.closed_at is None for t in history) == 1

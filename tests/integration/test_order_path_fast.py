@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.exchange.base import OrderRequest
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import PaperOrder, SafetyAudit, Trade
 from coinpilot.store.repos import trades as trade_repo
@@ -105,7 +105,7 @@ def test_in_flight_of_a_bot_without_trades_is_zero_and_not_open(session_factory,
 
 
 def test_combined_daily_counts_equal_the_separate_counts(session_factory, clock):
-    from coinpilot.store.repos.snapshot import locked_facts
+    from coinpilot.domain.trade_facts import count_trades
 
     a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
     with session_factory() as s, s.begin():
@@ -117,15 +117,16 @@ def test_combined_daily_counts_equal_the_separate_counts(session_factory, clock)
     since = clock.now() - timedelta(hours=1)
     with session_factory() as s:
         for bot in (a, b):
-            got = locked_facts(s, bot, MOCK, since)
-            assert (got.trades_today_total, got.trades_today_bot) == (
+            inflight, facts = trade_repo.in_flight_and_today(s, MOCK, bot, since)
+            assert inflight == trade_repo.in_flight(s, MOCK, bot)
+            assert (count_trades(facts), count_trades(facts, bot)) == (
                 trade_repo.count_trades_since(s, MOCK, since),
                 trade_repo.count_trades_since(s, MOCK, since, bot),
             )
-        got = locked_facts(s, b, MOCK, since)
-        assert (got.trades_today_total, got.trades_today_bot) == (3, 2)
-        got = locked_facts(s, a, MOCK, clock.now() + timedelta(1))
-        assert (got.trades_today_total, got.trades_today_bot) == (0, 0)
+        _, facts = trade_repo.in_flight_and_today(s, MOCK, b, since)
+        assert (count_trades(facts), count_trades(facts, b)) == (3, 2)
+        _, facts = trade_repo.in_flight_and_today(s, MOCK, a, clock.now() + timedelta(1))
+        assert (count_trades(facts), count_trades(facts, a)) == (0, 0)
 
 
 def test_mark_acknowledged_opens_a_pending_trade_with_its_order_id_and_history(session_factory, clock):
@@ -231,7 +232,7 @@ def test_combined_realized_pnl_equals_the_separate_sums(session_factory, clock):
 def test_a_stale_cached_pair_is_caught_under_the_lock_and_the_request_priced_again(session_factory, clock):
     """The bot's pair is read once per TradeService; if the id comes to name a bot on another
     pair, the locked re-read notices, and the request starts over with the right pair."""
-    from coinpilot.engine.execution import TradeService
+    from coinpilot.engine.orders.execution import TradeService
     from tests.integration._fakes import TEST_LIMITS, enable_trading
 
     market = StaticMarket(clock)
@@ -279,11 +280,10 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
         s.get(Trade, filled).last_fill_at = clock.now() - timedelta(minutes=3)
         _trade(s, clock, a, quote=D("20"), mode=PRODUCTION)
         position_repo.ensure_position(s, b, "ETH-USD", MOCK, clock.now())
-    today = clock.now() - timedelta(hours=1)
     with session_factory() as s:
         last_fills = trade_repo.last_fill_per_bot(s, MOCK)
         for bot in (a, b):
-            got = locked_facts(s, bot, MOCK, today)
+            got = locked_facts(s, bot, MOCK)
             pos = position_repo.get_position(s, bot, MOCK)  # the ORM row, as settlement sees it
             assert got is not None and got.bot == bot_facts(s, bot)
             assert got.position_id == (pos.id if pos else None)
@@ -294,20 +294,16 @@ def test_the_combined_locked_read_equals_the_separate_reads(session_factory, clo
                     state.cost,
                     len(state.tranches),
                 )
-            assert (got.trades_today_total, got.trades_today_bot) == (
-                trade_repo.count_trades_since(s, MOCK, today),
-                trade_repo.count_trades_since(s, MOCK, today, bot),
-            )
             assert got.last_fill_at == last_fills.get(bot)
-        assert locked_facts(s, b, MOCK, today).last_fill_at == clock.now() - timedelta(minutes=3)
-        assert locked_facts(s, a, MOCK, today).position_id is None
-        assert locked_facts(s, 999, MOCK, today) is None
+        assert locked_facts(s, b, MOCK).last_fill_at == clock.now() - timedelta(minutes=3)
+        assert locked_facts(s, a, MOCK).position_id is None
+        assert locked_facts(s, 999, MOCK) is None
 
 
 def test_a_bot_deleted_after_its_pair_was_cached_gets_an_audited_invalid_request(session_factory, clock):
     import pytest
 
-    from coinpilot.engine.execution import InvalidTradeRequest, TradeService
+    from coinpilot.engine.orders.execution import InvalidTradeRequest, TradeService
     from coinpilot.store.models import Bot
     from tests.integration._fakes import TEST_LIMITS, enable_trading
 
@@ -325,3 +321,67 @@ def test_a_bot_deleted_after_its_pair_was_cached_gets_an_audited_invalid_request
         last = s.scalars(sa.select(SafetyAudit).order_by(SafetyAudit.id.desc())).first()
         assert last.allowed is False and last.reasons[0]["field"] == "bot_id"
         assert s.scalar(sa.select(sa.func.count()).select_from(Trade)) == 0
+
+
+def test_the_state_the_safety_check_loads_costs_five_statements_whatever_the_history(
+    engine, session_factory, clock
+):
+    """Counting in the domain instead of in SQL adds no round trip under the trading lock: the
+    in-flight read carries today's trades (five statements, as before the kernel)."""
+    from coinpilot.domain.safety import SafetyRequest
+    from coinpilot.store.models import ControlState
+    from coinpilot.store.repos.snapshot import gather_context
+    from tests.integration._fakes import TEST_LIMITS, enable_trading
+
+    a, b = make_bot(session_factory, clock), make_bot(session_factory, clock, "ETH-USD")
+    enable_trading(session_factory, clock)
+    with session_factory() as s, s.begin():
+        for _ in range(3):
+            _trade(s, clock, a, quote=D("20"), status=TradeStatus.SETTLED, order_id=str(uuid.uuid4()))
+        _trade(s, clock, b, quote=D("20"))
+        _trade(s, clock, a, base=D("0.5"), status=TradeStatus.OPEN, order_id="o1", audit_price="100")
+    market = StaticMarket(clock, {"BTC-USD": (D("100"), D("100.02"))})
+    product = market.get_product("BTC-USD")
+    request = SafetyRequest(a, "BTC-USD", Side.BUY, TradeIntent.MANUAL, D("20"), None, D("100.02"))
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with session_factory() as s:
+        state = s.get(ControlState, 1)
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            got = gather_context(
+                s,
+                now=clock.now(),
+                mode=MOCK,
+                state=state,
+                bot_id=a,
+                product=product,
+                balances={},
+                limits=TEST_LIMITS,
+                request=request,
+            )
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+    assert got is not None
+    assert got.context.trades_today_bot == 4 and got.context.trades_today_total == 5
+    assert got.context.has_open_trade and got.context.position_cost == D("50")
+    # Five reads, plus one for the audit row that prices the base-sized buy in flight.
+    assert len(statements) == 6, statements
+
+
+def test_a_trade_judged_again_is_not_counted_against_itself(session_factory, clock):
+    from coinpilot.domain.trade_facts import count_trades
+
+    a = make_bot(session_factory, clock)
+    with session_factory() as s, s.begin():
+        _trade(s, clock, a, quote=D("20"), status=TradeStatus.SETTLED, order_id="done")
+        resent = _trade(s, clock, a, quote=D("20"))  # PENDING, no id: the one judged again
+    since = clock.now() - timedelta(hours=1)
+    with session_factory() as s:
+        inflight, facts = trade_repo.in_flight_and_today(s, MOCK, a, since, exclude_trade_id=resent)
+        assert count_trades(facts, a) == 1 and not inflight.bot_has_open_trade
+        _, facts = trade_repo.in_flight_and_today(s, MOCK, a, since)
+        assert count_trades(facts, a) == 2

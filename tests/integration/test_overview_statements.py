@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import TradingMode
-from coinpilot.engine.overview import build_overview
 from coinpilot.store.repos.trade_counters import recent_exits
 from coinpilot.testing.dashboard_seed import seed_dashboard
+from coinpilot.views.overview import build_overview
+from coinpilot.views.safety_status import safety_status
 
 STALE = timedelta(minutes=3)
 
@@ -110,7 +111,7 @@ def test_stopped_bot_shows_no_live_confirmation_and_running_bot_turns_stale(sess
 
 def test_safety_status_statement_count_is_the_same_at_10_and_100_bots(engine, session_factory, clock) -> None:
     """`coinpilot safety status` ran 313 statements at 100 bots (about three per bot)."""
-    from coinpilot.engine.control import ControlService
+    from coinpilot.engine.risk.control import ControlService
 
     now = clock.now()
     control = ControlService(session_factory, clock, TradingMode.MOCK)
@@ -123,7 +124,7 @@ def test_safety_status_statement_count_is_the_same_at_10_and_100_bots(engine, se
 
         sa.event.listen(engine, "before_cursor_execute", listen)
         try:
-            out = control.safety_status(SafetyLimits())
+            out = safety_status(control, SafetyLimits())
         finally:
             sa.event.remove(engine, "before_cursor_execute", listen)
         return len(seen), out

@@ -14,18 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.exchange_values import ExchangeOrderStatus, OrderAck, OrderRequest
 from coinpilot.domain.market import BestBidAsk, Candles, Product
 from coinpilot.domain.types import Granularity, Side, TradingMode
-from coinpilot.exchange.base import (
-    Exchange,
-    ExchangeError,
-    ExchangeOrderStatus,
-    OrderAck,
-    OrderNotFound,
-    OrderRejected,
-    OrderRequest,
-    ProductNotFound,
-)
+from coinpilot.exchange.base import Exchange, ExchangeError, OrderNotFound, OrderRejected, ProductNotFound
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.exchange.replay import PRODUCTS, ReplayMarketData
 from coinpilot.store.models import PaperFill, PaperOrder

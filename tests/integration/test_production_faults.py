@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.exchange_values import OrderAck, OrderRequest
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.types import Side, TradeStatus
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.reconcile import reconcile_all
-from coinpilot.exchange.base import OrderAck, OrderRequest
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.reconcile import reconcile_all
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.exchange.ratelimit import TokenBucket
 from coinpilot.services import Services, build_services
@@ -39,6 +39,7 @@ from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.testing.fake_coinbase import FakeCoinbase, Fault
 from coinpilot.testing.keys import generate_ec_key
+from coinpilot.views.safety_status import safety_status
 from tests.e2e._production import (
     PRODUCTION,
     StandInOrder,
@@ -235,7 +236,7 @@ def test_fault_loses_no_trade_and_duplicates_no_order(kind: str, svc: Services, 
 
     # positions = fills table = stand-in fills; exposure and counters = what was really traded
     positions = positions_equal_fills(svc.sessions, orders, trades_by)
-    status = svc.control.safety_status(svc.trades.limits)
+    status = safety_status(svc.control, svc.trades.limits)
     today = day_start(svc.clock.now())
     assert status["today"]["trades"] == sum(
         1 for o in orders if trades_by[o.client_order_id].created_at >= today
@@ -273,7 +274,7 @@ def test_base_sized_buy_with_unknown_outcome_still_counts_as_exposure(
     first = trades.execute(btc, Side.BUY, base_size="0.0004")  # about $20 at the ask
     assert first.trade is not None and first.trade.status == "PENDING"  # outcome unknown
     ask = D("50000.01")
-    status = svc.control.safety_status(limits)
+    status = safety_status(svc.control, limits)
     assert D(status["exposure"]["in_flight_buys"]) == D("0.0004") * ask
 
     second = trades.execute(eth, Side.BUY, quote_size="15")  # 20 + 15 > 30

@@ -128,7 +128,7 @@ def test_a_position_whose_protection_a_person_turned_off_is_not_stopped_out_unti
     session_factory, clock
 ):
     from coinpilot.domain.types import TradingMode
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
 
     sf = session_factory
     rig = make_rig(sf, clock, TEST_LIMITS)
@@ -158,7 +158,7 @@ def test_a_position_whose_protection_a_person_turned_off_is_not_stopped_out_unti
 
 def test_a_bot_paused_through_the_pause_control_still_takes_its_stop_loss(session_factory, clock):
     from coinpilot.domain.types import TradingMode
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
 
     sf = session_factory
     rig = make_rig(sf, clock, TEST_LIMITS)

@@ -82,7 +82,7 @@ def test_an_evaluation_older_than_the_bots_latest_is_refused_and_stores_nothing(
 ) -> None:
     import sqlalchemy as sa
 
-    from coinpilot.engine.evaluator import StaleEvaluation
+    from coinpilot.engine.loop.evaluator import StaleEvaluation
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
     from coinpilot.store.models import Evaluation

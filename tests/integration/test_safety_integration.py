@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.sync import OrderSync
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.control import ControlService
 from coinpilot.store.models import Bot, ControlEvent, SafetyAudit, Trade
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
@@ -143,7 +143,7 @@ def test_consecutive_losses_lock_buys_until_the_lock_expires(session_factory, cl
 
 
 def test_a_person_resuming_the_bot_clears_the_loss_lock_and_it_trades_again(session_factory, clock, exchange):
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.models import ControlEvent
 
     limits = replace(TEST_LIMITS, max_consecutive_losses=1)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from coinpilot.domain.types import TradeIntent
-from coinpilot.engine.evaluator import EvaluationService
-from coinpilot.engine.scheduler import EvaluationScheduler
-from coinpilot.engine.shutdown import DrainingTradingStep
+from coinpilot.engine.loop.evaluator import EvaluationService
+from coinpilot.engine.loop.scheduler import EvaluationScheduler
+from coinpilot.runtime.shutdown import DrainingTradingStep
 from coinpilot.store.models import Trade
 from tests.integration._engine import INTERVAL, add_bot, make_rig
 from tests.integration._fakes import TEST_LIMITS, enable_trading

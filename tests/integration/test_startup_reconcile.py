@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from coinpilot.api.app import create_app
 from coinpilot.cli.server import start_order_services
 from coinpilot.domain.clock import FakeClock
+from coinpilot.domain.exchange_values import OrderSnapshot
 from coinpilot.domain.types import Side, TradeStatus, TradingMode
-from coinpilot.engine.background import start_engine
-from coinpilot.exchange.base import OrderSnapshot
+from coinpilot.runtime.background import start_engine
 from coinpilot.services import Services, build_services
 from tests.integration._fakes import FakeExchange, enable_trading, make_bot
 

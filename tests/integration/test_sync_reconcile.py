@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from coinpilot.domain.clock import SystemClock
+from coinpilot.domain.exchange_values import ExchangeOrderStatus
 from coinpilot.domain.types import Side, TradeStatus, TradingMode
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.reconcile import position_drift, reconcile_all
-from coinpilot.engine.sync import OrderSync, backoff_delay
-from coinpilot.exchange.base import ExchangeOrderStatus
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.reconcile import position_drift, reconcile_all
+from coinpilot.engine.orders.sync import OrderSync, backoff_delay
 from coinpilot.exchange.paper import PaperExchange
 from coinpilot.store.models import Fill, Trade
 from coinpilot.store.repos import positions as position_repo

@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradingMode
-from coinpilot.engine.execution import TradeService
+from coinpilot.engine.orders.execution import TradeService
 from coinpilot.store.models import Bot, BotRuntime, Trade
 from tests.integration._fakes import TEST_LIMITS, FakeExchange, enable_trading, make_bot
 

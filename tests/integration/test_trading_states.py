@@ -18,13 +18,13 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.trading_state import EXCHANGE_BREAKER, LOSS_BREAKER
 from coinpilot.domain.types import Side, TradeIntent, TradeStatus, TradingMode
-from coinpilot.engine.control import ControlService
-from coinpilot.engine.execution import TradeService
-from coinpilot.engine.loss_breaker import DailyLossBreaker
-from coinpilot.engine.sync import OrderSync
-from coinpilot.exchange.base import OrderRequest
+from coinpilot.engine.orders.execution import TradeService
+from coinpilot.engine.orders.sync import OrderSync
+from coinpilot.engine.risk.control import ControlService
+from coinpilot.engine.risk.loss_breaker import DailyLossBreaker
 from coinpilot.store.models import ControlEvent, Trade
 from coinpilot.store.repos import positions as position_repo
 from tests.integration._fakes import TEST_LIMITS, FakeExchange, enable_trading, make_bot
@@ -314,7 +314,7 @@ def test_the_exchange_breaker_recovers_only_its_own_reducing(session_factory, cl
 
 def _break_settlement_of(monkeypatch, trade_id: int) -> None:
     """An unexpected error (not a SettlementError) whenever this one trade is settled."""
-    from coinpilot.engine import sync_writes as sync_module
+    from coinpilot.engine.orders import sync_writes as sync_module
 
     real = sync_module.settle_trade
 
@@ -346,7 +346,7 @@ def test_an_unexpected_error_in_one_trade_does_not_abort_the_sync_of_the_others(
 def test_an_unsettleable_trade_needs_attention_and_no_longer_blocks_its_bots_stop_loss(
     session_factory, clock, exchange, proc, monkeypatch
 ):
-    from coinpilot.engine.bot_loop import bots_with_open_trades
+    from coinpilot.engine.loop.bot_loop import bots_with_open_trades
 
     sf = session_factory
     enable_trading(sf, clock)

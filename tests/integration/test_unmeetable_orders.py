@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent
-from coinpilot.engine.bot_loop import OrderPlan, TradingStep
+from coinpilot.engine.loop.bot_loop import OrderPlan, TradingStep
 from coinpilot.store.models import SafetyAudit
 from tests.integration._engine import add_bot, make_rig
 from tests.integration._fakes import TEST_LIMITS, enable_trading

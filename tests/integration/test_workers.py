@@ -70,7 +70,7 @@ def _setup(db_url: str, home: Path) -> None:
     """Pin the shared replay clock, create 60 running bots, enable mock trading."""
     from coinpilot.config import Settings
     from coinpilot.domain.types import BotStatus, TradingMode
-    from coinpilot.engine.control import ControlService
+    from coinpilot.engine.risk.control import ControlService
     from coinpilot.exchange.replay import replay_clock
     from coinpilot.exchange.synthetic import synthetic_pairs
     from coinpilot.services import shared_replay_clock
@@ -252,7 +252,7 @@ def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
     """In-process: two lease managers share 10 bots; one stops heart-beating (a frozen or dead
     worker) and its bots go to the other once the ttl has passed, never earlier."""
     from coinpilot.domain.types import BotStatus
-    from coinpilot.engine.leases import LeaseManager
+    from coinpilot.engine.cluster.leases import LeaseManager
     from coinpilot.store.db import make_engine, make_session_factory
     from coinpilot.store.models import WorkerLease
     from tests.integration._engine import add_bot
@@ -315,7 +315,7 @@ def test_a_stopped_bot_holding_a_position_is_leased_so_its_protection_runs(db_ur
     from decimal import Decimal
 
     from coinpilot.domain.types import BotStatus, PositionStatus, TradingMode
-    from coinpilot.engine.leases import LeaseManager
+    from coinpilot.engine.cluster.leases import LeaseManager
     from coinpilot.store.db import make_engine, make_session_factory
     from coinpilot.store.models import Position
     from tests.integration._engine import add_bot

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coinpilot.domain.exchange_values import ExchangeOrderStatus, FillReport, OrderSnapshot
 from coinpilot.domain.position import PositionState, apply_entry, apply_exit
 from coinpilot.domain.types import quantize_down
-from coinpilot.exchange.base import ExchangeOrderStatus, FillReport, OrderSnapshot
 from coinpilot.exchange.coinbase_parse import parse_fill, parse_order
 from coinpilot.exchange.fill_accounting import account_fills
 from coinpilot.testing.fake_coinbase.market import FakeProduct

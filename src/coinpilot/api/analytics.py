@@ -14,10 +14,10 @@ from coinpilot.api.deps import get_services
 from coinpilot.api.errors import NotFound
 from coinpilot.api.strict_types import MAX_ID, BotIdPath
 from coinpilot.domain.types import TradingMode
-from coinpilot.engine import analytics_report
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.repos import analytics as reads
+from coinpilot.views import analytics_report
 
 router = APIRouter(tags=["analytics"])
 

@@ -46,6 +46,9 @@ def create_app(
         finally:
             if stop:
                 stop()
+            runs = getattr(app.state, "backtests", None)
+            if runs is not None:
+                runs.stop()
 
     app = FastAPI(
         title="Coinpilot",
@@ -101,12 +104,13 @@ def create_app(
 
 
 def _include_optional_routers(app: FastAPI) -> None:
-    from coinpilot.api import analytics, operations, trading
+    from coinpilot.api import analytics, backtests, operations, trading
 
     for router in trading.routers:
         app.include_router(router, prefix="/api/v1")
     app.include_router(analytics.router, prefix="/api/v1")
     app.include_router(operations.router, prefix="/api/v1")
+    app.include_router(backtests.router, prefix="/api/v1")
 
 
 def _include_monitoring(app: FastAPI, services: Services) -> None:

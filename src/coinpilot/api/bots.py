@@ -17,13 +17,15 @@ from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BotStatus
-from coinpilot.engine import bot_admin, bot_control, views
-from coinpilot.engine.overview import bot_overview_row, build_overview
+from coinpilot.engine.bots import admin as bot_admin
+from coinpilot.engine.bots import control as bot_control
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import read_session, session_scope
 from coinpilot.store.models import Bot
 from coinpilot.store.repos.audit_trail import changed_fields, record_change
+from coinpilot.views import rows as views
+from coinpilot.views.overview import bot_overview_row, build_overview
 
 router = APIRouter(prefix="/bots", tags=["bots"])
 

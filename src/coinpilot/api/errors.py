@@ -11,13 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from coinpilot.domain.signal_config import FieldError
-from coinpilot.engine.evaluator import BotNotFound
-from coinpilot.exchange.base import (
-    AuthenticationFailed,
-    ExchangeError,
-    ExchangeUnavailable,
-    ProductNotFound,
-)
+from coinpilot.engine.loop.evaluator import BotNotFound
+from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, ExchangeUnavailable, ProductNotFound
 from coinpilot.store.bots import BotConflict
 
 

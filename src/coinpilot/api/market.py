@@ -12,8 +12,8 @@ from coinpilot.api.errors import FieldValidationError
 from coinpilot.domain.bot import PAIR_PATTERN
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import Granularity
-from coinpilot.engine.views import money
 from coinpilot.services import Services
+from coinpilot.views.rows import money
 
 router = APIRouter(prefix="/market", tags=["market"])
 

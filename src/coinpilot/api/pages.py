@@ -12,9 +12,9 @@ from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import NotFound
 from coinpilot.api.strict_types import BotIdPath, TradeIdPath
 from coinpilot.domain.safety import day_start
-from coinpilot.engine.pages import bot_page, trade_page
 from coinpilot.services import Services
 from coinpilot.store.db import read_session
+from coinpilot.views.pages import bot_page, trade_page
 
 router = APIRouter(tags=["dashboard"])
 

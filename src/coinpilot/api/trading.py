@@ -17,12 +17,13 @@ from coinpilot.api.errors import NotFound
 from coinpilot.api.strict_types import BotIdPath, DbId, DecimalText, TradeIdPath
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Side
-from coinpilot.engine import views
 from coinpilot.engine.audit import record_manual_trade
 from coinpilot.services import Services, production_ready
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos.dto import position_dto, trade_dto
+from coinpilot.views import rows as views
+from coinpilot.views.safety_status import safety_status as safety_status_view
 
 trading = APIRouter(prefix="/trading", tags=["trading"])
 safety = APIRouter(prefix="/safety", tags=["safety"])
@@ -77,7 +78,7 @@ def _invalid(exc: Exception) -> JSONResponse:
 def _trade_call(
     services: Services, body: TradeRequestBody, execute: bool, actor: str | None = None
 ) -> JSONResponse:
-    from coinpilot.engine.execution import InvalidTradeRequest
+    from coinpilot.engine.orders.execution import InvalidTradeRequest
 
     fn = services.trades.execute if execute else services.trades.validate
     try:
@@ -111,7 +112,7 @@ def trading_state(services: Services = Depends(get_services)) -> dict[str, Any]:
 def set_trading_state(
     body: StateBody, services: Services = Depends(get_services), actor: str = Depends(require_token)
 ) -> Any:
-    from coinpilot.engine.control import ControlError
+    from coinpilot.engine.risk.control import ControlError
 
     try:
         return services.control.set_state(
@@ -125,7 +126,7 @@ def set_trading_state(
     "/enable", summary="Enable trading: ACTIVE (persisted and audited)", dependencies=[Depends(require_token)]
 )
 def enable(services: Services = Depends(get_services), actor: str = Depends(require_token)) -> Any:
-    from coinpilot.engine.control import ControlError
+    from coinpilot.engine.risk.control import ControlError
 
     try:
         return services.control.enable_trading(
@@ -154,7 +155,7 @@ def events(
 # ---- safety -----------------------------------------------------------------------------------
 @safety.get("/status", summary="Limits, usage today, cooldowns, emergency state")
 def safety_status(services: Services = Depends(get_services)) -> dict[str, Any]:
-    return services.control.safety_status(services.settings.safety_limits)
+    return safety_status_view(services.control, services.settings.safety_limits)
 
 
 @safety.post(
@@ -184,7 +185,7 @@ def emergency_release(
     services: Services = Depends(get_services),
     actor: str = Depends(require_token),
 ) -> Any:
-    from coinpilot.engine.control import ControlError
+    from coinpilot.engine.risk.control import ControlError
 
     try:
         return services.control.release_emergency(actor, body.reason if body else "")
@@ -209,7 +210,7 @@ def audit(
 
 @safety.get("/drift", summary="Positions compared with exchange balances (reports, never rewrites)")
 def drift(services: Services = Depends(get_services)) -> list[dict[str, Any]]:
-    from coinpilot.engine.reconcile import position_drift
+    from coinpilot.engine.orders.reconcile import position_drift
 
     return [d.to_dict() for d in position_drift(services.sessions, services.exchange, services.mode)]
 

@@ -33,6 +33,8 @@ class BacktestSpec:
     starting_cash: Decimal = Decimal(1000)
     fee_rate: Decimal = Decimal("0.006")  # the paper exchange's taker fee (settings.paper_fee_rate)
     slippage_bps: Decimal = Decimal(5)  # settings.paper_slippage_bps
+    # The replayed market's bid/ask spread around the mid (ReplayMarketData.spread_bps).
+    spread_bps: Decimal = Decimal(2)
     # Raw strategy JSON as stored on the bot (None: the BotConfig's own strategy), so the
     # bot-level stop / take-profit fallbacks apply exactly as live (decision.effective_strategy).
     strategy_raw: dict[str, Any] | None = None

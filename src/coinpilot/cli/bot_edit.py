@@ -2,7 +2,7 @@
 
 Money and percentages are typed as text and parsed here into ``Decimal`` (never through float),
 so ``--trade-size abc`` is one line naming the option, not a traceback. Edits go through the same
-checks as the API (:mod:`coinpilot.engine.bot_admin`): nothing is stored when any check fails.
+checks as the API (:mod:`coinpilot.engine.bots.admin`): nothing is stored when any check fails.
 """
 
 from __future__ import annotations
@@ -78,6 +78,29 @@ def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str
     return out
 
 
+def store_edit(
+    session: Any, services: Any, row: Any, patch: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply ``patch`` to the bot ``row`` through every check a manual edit passes (field rules and
+    the safety caps in force), or raise ``FieldValidationError`` and store nothing.
+
+    Returns the changed fields (before, after) for the caller's audit entry, written in the same
+    transaction. ``coinpilot optimize --apply`` goes through here too, so a suggestion can never
+    reach a bot by a path a person's edit could not take.
+    """
+    from coinpilot.api.errors import FieldValidationError
+    from coinpilot.engine.bots import admin as bot_admin
+    from coinpilot.store import bots as bot_repo
+    from coinpilot.views import rows as views
+
+    current = views.bot_dict(row)
+    errors = bot_admin.edit_problems(current, patch, services.settings.safety_limits)
+    if errors:
+        raise FieldValidationError(errors)
+    bot_repo.update_bot(session, row, bot_admin.normalise(patch), services.clock.now())
+    return changed_fields(current, views.bot_dict(row))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``edit`` and ``delete`` to the ``bots`` command group."""
     app.command("edit")(edit)
@@ -112,11 +135,9 @@ def edit(
     exit_on_sell: Annotated[bool | None, typer.Option(help="sell everything on a confirmed SELL")] = None,
 ) -> None:
     """Change a bot's settings; every value is checked before anything is stored."""
-    from coinpilot.api.errors import FieldValidationError
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin, views
-    from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
+    from coinpilot.views import rows as views
 
     patch: dict[str, Any] = {}
     for key, text in (("name", name), ("description", description)):
@@ -168,11 +189,7 @@ def edit(
             patch["signal_config"] = parse_signal_settings(signal, current["signal_config"])
         if strategy_changes:
             patch["strategy"] = {**(current["effective_strategy"] or current["strategy"]), **strategy_changes}
-        errors = bot_admin.edit_problems(current, patch, services.settings.safety_limits)
-        if errors:
-            raise FieldValidationError(errors)
-        bot_repo.update_bot(s, row, bot_admin.normalise(patch), services.clock.now())
-        before, after = changed_fields(current, views.bot_dict(row))
+        before, after = store_edit(s, services, row, patch)
         if after:
             record_change(
                 s,
@@ -195,8 +212,9 @@ def delete(
 ) -> None:
     """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
     from coinpilot.cli.bots import _find, _services
-    from coinpilot.engine import bot_admin, views
+    from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store.db import session_scope
+    from coinpilot.views import rows as views
 
     services = _services()
     with session_scope(services.sessions) as s:

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
-from coinpilot.engine import views
 from coinpilot.store.repos.audit_trail import record_change
+from coinpilot.views import rows as views
 
 app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
@@ -75,7 +75,7 @@ def create(
     from coinpilot.api.errors import FieldValidationError
     from coinpilot.cli.bot_edit import parse_decimal
     from coinpilot.domain.signal_config import SignalConfig
-    from coinpilot.engine import bot_admin
+    from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
 
@@ -117,7 +117,7 @@ def start(bot: Annotated[str, typer.Argument(help="bot id or name")]) -> None:
     """Start (resume) a bot: the engine evaluates it (and trades only if trading is enabled).
 
     Clears the consecutive-loss lock and restarts the confirmation (audited)."""
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.db import session_scope
 
     services = _services()
@@ -136,7 +136,7 @@ def pause(
     """Pause a RUNNING bot: no new entries; stop-loss, trailing stop and take-profit keep running.
 
     'coinpilot bots start' resumes it (audited)."""
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.db import session_scope
 
     services = _services()
@@ -159,7 +159,7 @@ def stop(
 ) -> None:
     """Stop a bot: no more entries. Its position keeps its stop-loss, trailing stop and
     take-profit unless you close it (--close) or turn protection off."""
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.db import session_scope
 
     services = _services()
@@ -194,7 +194,7 @@ def protection(
     reason: Annotated[str, typer.Option(help="why (required to turn it off)")] = "",
 ) -> None:
     """Turn the position's automatic stop-loss, trailing stop and take-profit on or off (audited)."""
-    from coinpilot.engine import bot_control
+    from coinpilot.engine.bots import control as bot_control
     from coinpilot.store.db import session_scope
 
     if state not in ("on", "off"):

@@ -58,7 +58,7 @@ def one_line(message: str) -> str:
 
 def describe_error(exc: Exception) -> str | None:
     from coinpilot.api.errors import FieldValidationError
-    from coinpilot.engine.evaluator import BotNotFound
+    from coinpilot.engine.loop.evaluator import BotNotFound
     from coinpilot.exchange.base import ExchangeError
     from coinpilot.services import StartupError
     from coinpilot.store.bots import BotConflict

@@ -169,6 +169,8 @@ def _register_optional() -> None:
     __import__("coinpilot.cli.worker", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.operations", fromlist=["register"]).register(app)
     __import__("coinpilot.cli.export", fromlist=["register"]).register(app)
+    __import__("coinpilot.cli.backtest", fromlist=["register"]).register(app)
+    __import__("coinpilot.cli.optimize", fromlist=["register"]).register(app)
 
 
 __all__ = ["app", "main"]

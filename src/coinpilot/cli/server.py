@@ -62,7 +62,7 @@ def check_bind_address(settings: Settings, expose: bool) -> None:
 
 def start_background(services: Services) -> Callable[[], None]:
     """Start the engine threads for this process; returns a function that stops them."""
-    from coinpilot.engine.background import start_engine
+    from coinpilot.runtime.background import start_engine
 
     return start_engine(services)
 
@@ -71,8 +71,8 @@ def start_order_services(services: Services) -> Callable[[], None]:
     """Without the bot loop (``serve --no-engine``) manual orders still need their safety net:
     unfinished trades are reconciled (in the background, trading held until done), then orders
     keep syncing."""
-    from coinpilot.engine.shutdown import drain_in_flight
-    from coinpilot.engine.startup import BackgroundReconciliation
+    from coinpilot.runtime.shutdown import drain_in_flight
+    from coinpilot.runtime.startup import BackgroundReconciliation
 
     reconciliation = BackgroundReconciliation(services, services.sync.start).start()
 
@@ -140,7 +140,7 @@ def run_server(
     _exit_cleanly_after_signals()
     try:
         # SIGTERM/SIGINT: uvicorn stops accepting connections, lets in-flight requests (an order
-        # being placed) finish, then the lifespan stops the engine (see engine/shutdown.py).
+        # being placed) finish, then the lifespan stops the engine (see runtime/shutdown.py).
         uvicorn.run(
             app,
             host=settings.host,

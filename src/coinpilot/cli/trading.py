@@ -114,7 +114,9 @@ def trading_disable(reason: Annotated[str, typer.Option(help="why (kept in the a
 def safety_status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Limits, today's usage, cooldowns and the emergency state."""
     services = _services()
-    status = services.control.safety_status(services.settings.safety_limits)
+    from coinpilot.views.safety_status import safety_status as safety_status_view
+
+    status = safety_status_view(services.control, services.settings.safety_limits)
     if as_json:
         console.print_json(json.dumps(status))
         return
@@ -215,7 +217,7 @@ def trade(
             raise CliError(f"no bot {bot!r}: see 'coinpilot bots list'")
         bot_id = found.id
     if not dry_run:  # like the server: bring unfinished trades up to date before any new order
-        from coinpilot.engine.reconcile import reconcile_all
+        from coinpilot.engine.orders.reconcile import reconcile_all
 
         reconcile_all(
             services.sessions,
@@ -270,7 +272,7 @@ def trades(limit: Annotated[int, typer.Option(help="how many")] = 20) -> None:
     """Recent trades in this mode."""
     from coinpilot.cli import formatting as fmt
     from coinpilot.cli.database import where
-    from coinpilot.engine.views import recent_trades
+    from coinpilot.views.rows import recent_trades
 
     services = _services()
     table = fmt.table(

@@ -1,7 +1,7 @@
 """``coinpilot worker``: the bot engine without HTTP, for sharing bots across processes.
 
 Several workers (and ``coinpilot serve``) can run against one PostgreSQL database: each bot is
-evaluated by exactly one of them at a time through leases (see ``coinpilot.engine.leases``);
+evaluated by exactly one of them at a time through leases (see ``coinpilot.engine.cluster.leases``);
 a worker that dies hands its bots to the others within a few seconds. SQLite serves a single
 process, so the worker refuses it: use ``coinpilot serve`` there.
 
@@ -23,7 +23,7 @@ from coinpilot.private_files import make_private_dir
 
 def run_worker(worker_id: str | None, synthetic_pairs: int) -> None:
     from coinpilot.domain.types import TradingMode
-    from coinpilot.engine.background import start_engine
+    from coinpilot.runtime.background import start_engine
     from coinpilot.services import build_market, build_services
     from coinpilot.store.db import describe_url
 

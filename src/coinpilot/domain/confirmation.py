@@ -15,7 +15,7 @@ Rules, applied by :func:`advance` on every evaluation:
   ago — downtime, an error back-off, a forward clock jump — nobody saw the signal hold in
   between, so the state is cleared before the new action is fed. The engine's gap is
   :func:`max_unobserved`: twice the evaluation interval or one candle, whichever is larger.
-  Starting a bot clears the state too (``engine/bot_control.py``), and so does a failed
+  Starting a bot clears the state too (``engine/bots/control.py``), and so does a failed
   evaluation.
 
 After an order is placed the engine calls :meth:`ConfirmationState.restarted` so a second order

@@ -43,7 +43,7 @@ Policy
 from __future__ import annotations
 
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.safety_rules import CHECKS
+from coinpilot.domain.rules import CHECKS
 from coinpilot.domain.safety_types import (
     Decision,
     Reason,
@@ -63,7 +63,7 @@ __all__ = [
     "week_start",
 ]
 
-# The checks live in :mod:`coinpilot.domain.safety_rules`; ``CHECKS`` is read from this module's
+# The checks live in :mod:`coinpilot.domain.rules` (one per module); ``CHECKS`` is read from this module's
 # namespace at every call, so a test may replace ``safety.CHECKS``.
 
 

@@ -137,3 +137,13 @@ class TradeIntent(StrEnum):
     @property
     def is_exit(self) -> bool:
         return self not in (TradeIntent.MANUAL, TradeIntent.ENTRY)
+
+
+class BacktestStatus(StrEnum):
+    """Where a backtest run requested over the API is: waiting for the single runner, running,
+    finished with a result, or failed with a message (also when the server stopped under it)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coinpilot.domain.exchange_values import FeeRates
 from coinpilot.domain.market import Product
-from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, FeeRates
+from coinpilot.exchange.base import AuthenticationFailed, ExchangeError
 from coinpilot.exchange.coinbase import CoinbaseExchange
 from coinpilot.exchange.coinbase_errors import CLOCK_SKEW_LIMIT_SECONDS, clock_skew_error
 

@@ -31,21 +31,23 @@ from coinbase.rest import RESTClient
 
 from coinpilot.config import Settings, is_loopback_host, running_under_test
 from coinpilot.domain.clock import Clock, SystemClock
+from coinpilot.domain.exchange_values import (
+    Balance,
+    FeeRates,
+    FillReport,
+    OrderAck,
+    OrderRequest,
+    OrderSnapshot,
+)
 from coinpilot.domain.market import Product
 from coinpilot.domain.types import Side, TradingMode, quantize_down
 from coinpilot.exchange import coinbase_errors as errs
 from coinpilot.exchange.base import (
     AuthenticationFailed,
-    Balance,
     CallCounter,
     ExchangeError,
-    FeeRates,
-    FillReport,
-    OrderAck,
     OrderNotFound,
     OrderRejected,
-    OrderRequest,
-    OrderSnapshot,
     ProductionGuardError,
 )
 from coinpilot.exchange.coinbase_market import MAX_CANDLES_PER_REQUEST, CoinbaseMarketData

@@ -7,12 +7,7 @@ from typing import Any
 
 import requests
 
-from coinpilot.exchange.base import (
-    AuthenticationFailed,
-    ExchangeError,
-    ExchangeUnavailable,
-    OrderRejected,
-)
+from coinpilot.exchange.base import AuthenticationFailed, ExchangeError, ExchangeUnavailable, OrderRejected
 
 REJECTION_ADVICE: dict[str, str] = {
     "INSUFFICIENT_FUND": (

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from coinpilot.domain.exchange_values import ExchangeOrderStatus, FillReport, OrderSnapshot
 from coinpilot.domain.market import Product
 from coinpilot.domain.types import Side
-from coinpilot.exchange.base import ExchangeOrderStatus, FillReport, OrderSnapshot
 
 
 def parse_decimal(value: Any, default: Decimal = Decimal(0)) -> Decimal:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from decimal import ROUND_DOWN, Context, Decimal, localcontext
 
-from coinpilot.exchange.base import FillReport, OrderSnapshot
+from coinpilot.domain.exchange_values import FillReport, OrderSnapshot
 
 ZERO = Decimal(0)
 FINEST = Decimal("1e-18")  # the scale of the money columns

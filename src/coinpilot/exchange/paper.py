@@ -36,20 +36,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
+from coinpilot.domain.exchange_values import (
+    Balance,
+    ExchangeOrderStatus,
+    FeeRates,
+    FillReport,
+    OrderAck,
+    OrderRequest,
+    OrderSnapshot,
+)
 from coinpilot.domain.market import BestBidAsk, Candles, Product
 from coinpilot.domain.types import Granularity, TradingMode
 from coinpilot.exchange.base import (
-    Balance,
     ExchangeError,
-    ExchangeOrderStatus,
     ExchangeUnavailable,
-    FeeRates,
-    FillReport,
     MarketData,
-    OrderAck,
     OrderNotFound,
-    OrderRequest,
-    OrderSnapshot,
     ProductNotFound,
 )
 from coinpilot.exchange.paper_booking import apply_fill, release_hold

@@ -26,9 +26,9 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.exchange_values import ExchangeOrderStatus
 from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.types import Side
-from coinpilot.exchange.base import ExchangeOrderStatus
 from coinpilot.exchange.paper_queries import fresh_balances
 from coinpilot.exchange.paper_rules import compute_fill, reservation
 from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder

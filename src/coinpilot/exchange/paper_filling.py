@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
+from coinpilot.domain.exchange_values import ExchangeOrderStatus
 from coinpilot.domain.market import BestBidAsk, Product
-from coinpilot.exchange.base import ExchangeError, ExchangeOrderStatus, ExchangeUnavailable, MarketData
+from coinpilot.exchange.base import ExchangeError, ExchangeUnavailable, MarketData
 from coinpilot.exchange.paper_booking import apply_fill
 from coinpilot.exchange.paper_queries import OPEN, claim_open, fresh_balances
 from coinpilot.store.db import session_scope

@@ -15,7 +15,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coinpilot.exchange.base import Balance, ExchangeOrderStatus, FillReport, OrderSnapshot
+from coinpilot.domain.exchange_values import Balance, ExchangeOrderStatus, FillReport, OrderSnapshot
 from coinpilot.exchange.paper_rules import reservation
 from coinpilot.store.models import PaperBalance, PaperFill, PaperOrder
 

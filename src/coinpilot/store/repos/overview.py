@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from coinpilot.domain.trade_facts import count_trades_per_bot
 from coinpilot.domain.types import TradingMode
 from coinpilot.store.models import Bot, ControlState, PaperBalance, Position, Trade, Tranche
-from coinpilot.store.repos.trade_counters import NON_FINAL, counts_against_limits, inflight_buy_quote
+from coinpilot.store.repos.trade_counters import NON_FINAL, inflight_buy_quote, trade_facts_since
 
 ZERO = Decimal(0)
 # The newest exits read per bot for its loss streak: more than the hard cap on
@@ -69,13 +70,8 @@ def _for_bots(bot_id: int | None, column: Any) -> sa.ColumnElement[bool]:
 
 
 def _trades_today(session: Session, mode: TradingMode, today: datetime, bot_id: int | None) -> dict[int, int]:
-    rows = session.execute(
-        sa.select(Trade.bot_id, sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= today, counts_against_limits())
-        .where(_for_bots(bot_id, Trade.bot_id))
-        .group_by(Trade.bot_id)
-    )
-    return {int(b): int(n) for b, n in rows}
+    """Today's trades per bot, counted by the domain's rule (the one the safety check uses)."""
+    return count_trades_per_bot(trade_facts_since(session, mode, today, bot_id))
 
 
 def _last_fill(session: Session, mode: TradingMode, bot_id: int | None) -> dict[int, datetime]:

@@ -1,8 +1,12 @@
-"""Gather the :class:`SafetyContext` for one request from persisted data.
+"""Load the kernel's state for one safety check: the bot's and the account's, from persisted facts.
 
-Called inside the trading-lock transaction, so every counter reflects every trade committed
+Called inside the trading-lock transaction, so every figure reflects every trade committed
 before it. Market inputs (product, balances) are fetched by the caller before the lock, to keep
-the lock short; they are passed in here.
+the lock short; they are passed in here. This module only loads facts and maps them to
+:class:`~coinpilot.domain.state.BotState` / :class:`~coinpilot.domain.state.AccountState`; which
+trades count, how a buy in flight is valued and what locks a bot are the domain's
+(:mod:`coinpilot.domain.trade_facts`, :mod:`coinpilot.domain.loss_lock`), and the context the
+safety check judges is :func:`coinpilot.domain.kernel.safety_context` of those states.
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coinpilot.domain.exchange_values import Balance
+from coinpilot.domain.kernel import safety_context
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock, window_start
 from coinpilot.domain.market import Product
-from coinpilot.domain.safety import SafetyContext, day_start, week_start
+from coinpilot.domain.position import PositionState
+from coinpilot.domain.safety import SafetyContext, SafetyRequest, day_start, week_start
+from coinpilot.domain.state import AccountState, BotState, OrderInFlight, Protections
+from coinpilot.domain.trade_facts import count_trades
 from coinpilot.domain.types import BotStatus, TradingMode
-from coinpilot.exchange.base import Balance
 from coinpilot.store.models import Bot, BotRuntime, ControlState, Position, Trade, Tranche
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
 from coinpilot.store.repos.control import effective_state
-from coinpilot.store.repos.trade_counters import counts_against_limits
 
 ZERO = Decimal(0)
 
@@ -61,16 +68,12 @@ class LockedFacts:
     position_base: Decimal
     position_cost: Decimal
     open_tranches: int
-    trades_today_total: int
-    trades_today_bot: int
     last_fill_at: datetime | None
     loss_lock_cleared_at: datetime | None = None  # a person's last resume
 
 
 def _locked_facts_statement() -> sa.Select[Any]:
     mode: sa.BindParameter[Any] = sa.bindparam("mode")
-    today: sa.BindParameter[Any] = sa.bindparam("today")
-    counted_today = sa.and_(Trade.mode == mode, Trade.created_at >= today, counts_against_limits())
     return (
         sa.select(
             Bot.id,
@@ -84,8 +87,6 @@ def _locked_facts_statement() -> sa.Select[Any]:
             sa.select(sa.func.count(Tranche.id))
             .where(Tranche.position_id == Position.id, Tranche.closed_at.is_(None))
             .scalar_subquery(),
-            sa.select(sa.func.count(Trade.id)).where(counted_today).scalar_subquery(),
-            sa.select(sa.func.count(Trade.id)).where(counted_today, Trade.bot_id == Bot.id).scalar_subquery(),
             sa.select(Trade.last_fill_at)
             .where(Trade.bot_id == Bot.id, Trade.mode == mode, Trade.last_fill_at.is_not(None))
             .order_by(Trade.last_fill_at.desc())
@@ -102,13 +103,11 @@ def _locked_facts_statement() -> sa.Select[Any]:
 _LOCKED_FACTS = _locked_facts_statement()
 
 
-def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: datetime) -> LockedFacts | None:
-    """Bot, position, today's trade counts and the last fill; None if the bot does not exist.
-    Same answers as :func:`bot_facts`, the ORM position, ``count_trades_since`` and
-    ``last_fill_per_bot`` (a test holds them equal)."""
-    row = (
-        session.connection().execute(_LOCKED_FACTS, {"bot_id": bot_id, "mode": mode, "today": today}).first()
-    )
+def locked_facts(session: Session, bot_id: int, mode: TradingMode) -> LockedFacts | None:
+    """Bot, position, open tranches and the last fill; None if the bot does not exist.
+    Same answers as :func:`bot_facts`, the ORM position and ``last_fill_per_bot`` (a test
+    holds them equal)."""
+    row = session.connection().execute(_LOCKED_FACTS, {"bot_id": bot_id, "mode": mode}).first()
     if row is None:
         return None
     return LockedFacts(
@@ -117,10 +116,8 @@ def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: dateti
         position_base=row[6] if row[6] is not None else ZERO,
         position_cost=row[7] if row[7] is not None else ZERO,
         open_tranches=int(row[8] or 0),
-        trades_today_total=int(row[9] or 0),
-        trades_today_bot=int(row[10] or 0),
-        last_fill_at=row[11],
-        loss_lock_cleared_at=row[12],
+        last_fill_at=row[9],
+        loss_lock_cleared_at=row[10],
     )
 
 
@@ -128,6 +125,8 @@ def locked_facts(session: Session, bot_id: int, mode: TradingMode, today: dateti
 class Gathered:
     context: SafetyContext
     facts: LockedFacts
+    bot: BotState
+    account: AccountState
 
 
 def gather_context(
@@ -140,11 +139,13 @@ def gather_context(
     product: Product,
     balances: dict[str, Balance],
     limits: SafetyLimits,
+    request: SafetyRequest,
     balances_read_at: datetime | None = None,
     exclude_trade_id: int | None = None,
 ) -> Gathered | None:
-    """Everything ``safety.validate`` needs, read from the database (mode-filtered); None if
-    the bot does not exist.
+    """The bot's and the account's state as the safety check needs them, read from the
+    database (mode-filtered), and the context :func:`kernel.safety_context` makes of them;
+    None if the bot does not exist.
 
     ``balances`` were read before the lock (at ``balances_read_at``); what every bot's in-flight
     orders will take that the read may not show is subtracted here, under the lock, so balance
@@ -154,8 +155,10 @@ def gather_context(
     # In-flight buys are read BEFORE the position and the exposure: on PostgreSQL a settlement
     # may commit between the reads (it holds the trade's row lock, not the trading lock); in
     # this order a trade settling in between is counted twice (stricter), never missed.
-    inflight = trade_repo.in_flight(session, mode, bot_id, balances_read_at or now, exclude_trade_id)
-    facts = locked_facts(session, bot_id, mode, today)
+    inflight, today_trades = trade_repo.in_flight_and_today(
+        session, mode, bot_id, today, balances_read_at or now, exclude_trade_id
+    )
+    facts = locked_facts(session, bot_id, mode)
     if facts is None:
         return None
     bot = facts.bot
@@ -165,40 +168,46 @@ def gather_context(
     )
     since = window_start(now, limits, facts.loss_lock_cleared_at)
     exits = trade_repo.recent_exits(session, mode, bot.id, since, limits.max_consecutive_losses)
-    lock = loss_lock(exits, now, limits, facts.loss_lock_cleared_at)
-    quote = balances.get(product.quote_currency)
-    base = balances.get(product.base_currency)
-    context = SafetyContext(
-        now=now,
+    bot_state = BotState(
+        bot_id=bot.id,
+        pair=bot.pair,
+        status=bot.status,
+        config=None,  # the safety check needs only the two settings below
+        strategy=None,
+        cooldown_minutes=bot.cooldown_minutes,
+        max_tranches=bot.max_tranches,
+        position=PositionState(base_size=facts.position_base, cost=facts.position_cost),
+        open_tranches=facts.open_tranches,
+        protections=Protections(
+            day=today,
+            week=week,
+            trades_today=count_trades(today_trades, bot.id),
+            realised_today=daily_pnl_bot,
+            realised_week=weekly_pnl_bot,
+            last_fill_at=facts.last_fill_at,
+            recent_exits=tuple(exits),
+            lock_cleared_at=facts.loss_lock_cleared_at,
+            loss_lock=loss_lock(exits, now, limits, facts.loss_lock_cleared_at),
+        ),
+        **_orders(inflight.bot_orders),
+    )
+    account = AccountState(
         mode=mode,
         trading_state=effective_state(state, mode),
-        bot_status=bot.status,
-        bot_cooldown_minutes=bot.cooldown_minutes,
-        bot_max_tranches=bot.max_tranches,
-        product=product,
-        trades_today_total=facts.trades_today_total,
-        trades_today_bot=facts.trades_today_bot,
-        last_fill_at=facts.last_fill_at,
-        has_open_trade=inflight.bot_has_open_trade,
-        trade_needs_attention=inflight.bot_needs_attention,
-        position_tranches=facts.open_tranches,
-        position_base=facts.position_base,
-        # Buys in flight count as exposure until settled: limits can only be stricter.
-        position_cost=facts.position_cost + inflight.buy_quote_bot,
-        total_exposure=exposure + inflight.buy_quote_all,
-        realized_pnl_today=realized_today,
-        consecutive_losses=lock.losses,
-        loss_lock_until=lock.until,
-        weekly_pnl_position=weekly_pnl_bot,
-        daily_pnl_position=daily_pnl_bot,
-        # Unknown fails closed; in-flight orders the read may not show are taken off.
-        quote_available=_left(quote, inflight.unheld),
-        base_available=_left(base, inflight.unheld),
+        day=today,
+        trades_today=count_trades(today_trades),
+        realised_today=realized_today,
+        exposure=exposure,
+        buys_in_flight=inflight.buy_quote_all,
+        # Unknown fails closed (left out); in-flight orders the read may not show are taken off.
+        balances={b.currency: b.available - inflight.unheld.get(b.currency, ZERO) for b in balances.values()},
     )
-    return Gathered(context, facts)
+    context = safety_context(bot_state, account, request, product, now)
+    return Gathered(context, facts, bot_state, account)
 
 
-def _left(balance: Balance | None, unheld: dict[str, Decimal]) -> Decimal | None:
-    if balance is None:
-        return None
-    return balance.available - unheld.get(balance.currency, ZERO)
+def _orders(orders: tuple[OrderInFlight, ...]) -> dict[str, Any]:
+    """The bot's non-final orders in the state's slots: the one the sync drives, the others."""
+    driven = [o for o in orders if not o.needs_attention]
+    stuck = tuple(o for o in orders if o.needs_attention)
+    return {"order": driven[0] if driven else None, "attention": stuck, "also_in_flight": tuple(driven[1:])}

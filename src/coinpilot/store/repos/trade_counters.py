@@ -13,16 +13,24 @@ the day, the week or the bot, never the whole history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coinpilot.domain.loss_lock import leading_losses
-from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeStatus, TradingMode
+from coinpilot.domain.state import OrderInFlight
+from coinpilot.domain.trade_facts import (
+    TradeFact,
+    count_trades,
+    count_trades_per_bot,
+    inflight_buy_value,
+)
+from coinpilot.domain.types import FINAL_TRADE_STATUSES, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.store.models import Bot, SafetyAudit, Trade
 
 ZERO = Decimal(0)
@@ -30,32 +38,32 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NON_FINAL = tuple(s for s in TradeStatus if s not in FINAL_TRADE_STATUSES)
 
 
-def counts_against_limits() -> sa.ColumnElement[bool]:
-    """Trades that count against daily limits: all but those refused before acknowledgement."""
-    return sa.not_(sa.and_(Trade.status == TradeStatus.FAILED, Trade.order_id.is_(None)))
+_ACKNOWLEDGED = Trade.order_id.is_not(None)
+
+
+def trade_facts_since(
+    session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
+) -> list[TradeFact]:
+    """The trades created at/after ``since``, grouped by bot, status and acknowledged or not;
+    which of them count against the daily limits is :mod:`coinpilot.domain.trade_facts`'s to
+    say. Read through ``ix_trades_mode_created``: bounded by the day."""
+    stmt = sa.select(Trade.bot_id, Trade.status, _ACKNOWLEDGED, sa.func.count(Trade.id)).where(
+        Trade.mode == mode, Trade.created_at >= since
+    )
+    if bot_id is not None:
+        stmt = stmt.where(Trade.bot_id == bot_id)
+    stmt = stmt.group_by(Trade.bot_id, Trade.status, _ACKNOWLEDGED)
+    return [TradeFact(int(b), TradeStatus(st), bool(ack), int(n)) for b, st, ack, n in session.execute(stmt)]
 
 
 def count_trades_since(
     session: Session, mode: TradingMode, since: datetime, bot_id: int | None = None
 ) -> int:
-    stmt = (
-        sa.select(sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(counts_against_limits())
-    )
-    if bot_id is not None:
-        stmt = stmt.where(Trade.bot_id == bot_id)
-    return int(session.scalar(stmt) or 0)
+    return count_trades(trade_facts_since(session, mode, since, bot_id), bot_id)
 
 
 def count_trades_per_bot_since(session: Session, mode: TradingMode, since: datetime) -> dict[int, int]:
-    stmt = (
-        sa.select(Trade.bot_id, sa.func.count(Trade.id))
-        .where(Trade.mode == mode, Trade.created_at >= since)
-        .where(counts_against_limits())
-        .group_by(Trade.bot_id)
-    )
-    return {int(b): int(n) for b, n in session.execute(stmt)}
+    return count_trades_per_bot(trade_facts_since(session, mode, since))
 
 
 def last_fill_per_bot(session: Session, mode: TradingMode) -> dict[int, datetime]:
@@ -178,9 +186,11 @@ class InFlight:
     # spend the quote currency, sells the base currency). Counted once, stricter if in doubt.
     unheld: dict[str, Decimal] = field(default_factory=dict)
     bot_needs_attention: bool = False  # a non-final trade of the bot the sync gave up on
+    # The bot's non-final orders as the kernel's state holds them (oldest first).
+    bot_orders: tuple[OrderInFlight, ...] = ()
 
 
-_IN_FLIGHT = sa.select(
+_IN_FLIGHT_COLUMNS = (
     Trade.id,
     Trade.bot_id,
     Trade.side,
@@ -192,7 +202,40 @@ _IN_FLIGHT = sa.select(
     Trade.attention_reason,
     Trade.pair,
     Trade.opened_at,
-).where(Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL))
+    Trade.intent,
+    Trade.status,
+    Trade.order_id.is_not(None).label("acknowledged"),
+    Trade.created_at,
+)
+_IN_FLIGHT = sa.select(sa.literal(True).label("open"), *_IN_FLIGHT_COLUMNS).where(
+    Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL)
+)
+
+
+OTHER_BOTS = 0  # the bot id today's grouped facts give the trades of every other bot
+
+
+def _today_arm() -> sa.Select[Any]:
+    """Today's trades grouped by status, acknowledged or not, and whether they are the judged
+    bot's (the others' carry :data:`OTHER_BOTS`), in the in-flight read's columns: ``id``
+    carries the group's count, the columns a fact does not need are NULL. A handful of rows
+    whatever the number of bots: what is left for Python to read is small."""
+    owner = sa.case((Trade.bot_id == sa.bindparam("bot_id"), Trade.bot_id), else_=sa.literal(OTHER_BOTS))
+    kept = {"bot_id": owner, "status": Trade.status, "acknowledged": _ACKNOWLEDGED}
+    columns: list[Any] = [sa.literal(False).label("open"), sa.func.count(Trade.id).label("id")]
+    for c in _IN_FLIGHT_COLUMNS[1:]:
+        columns.append(kept[c.key].label(c.key) if c.key in kept else sa.null().label(c.key))
+    return (
+        sa.select(*columns)
+        .where(Trade.mode == sa.bindparam("mode"), Trade.created_at >= sa.bindparam("today"))
+        .group_by(owner, Trade.status, _ACKNOWLEDGED)
+    )
+
+
+# The same read plus today's trades grouped (for the daily counts), in one statement: two index
+# ranges (``ix_trades_mode_status``, ``ix_trades_mode_created``), each bounded, so counting in
+# the domain instead of in SQL costs no extra round trip under the trading lock.
+_IN_FLIGHT_AND_TODAY: sa.CompoundSelect[Any] = sa.union_all(_IN_FLIGHT, _today_arm())
 
 
 def in_flight(
@@ -212,23 +255,63 @@ def in_flight(
     ``exclude_trade_id``: a trade judged again (a re-send's fresh approval) is not its own
     obstacle.
     """
+    rows = session.connection().execute(_IN_FLIGHT, {"mode": mode}).all()
+    return _in_flight_of(session, rows, bot_id, balances_read_at, exclude_trade_id)
+
+
+def in_flight_and_today(
+    session: Session,
+    mode: TradingMode,
+    bot_id: int,
+    today: datetime,
+    balances_read_at: datetime | None = None,
+    exclude_trade_id: int | None = None,
+) -> tuple[InFlight, list[TradeFact]]:
+    """:func:`in_flight` and today's trade facts from one statement: the facts of ``bot_id``
+    under its id, every other bot's under :data:`OTHER_BOTS` (what the daily counts need)."""
+    params = {"mode": mode, "today": today, "bot_id": bot_id}
+    rows = session.connection().execute(_IN_FLIGHT_AND_TODAY, params).all()
+    facts = [
+        TradeFact(int(t.bot_id), TradeStatus(t.status), bool(t.acknowledged), int(t.id))
+        for t in rows
+        if not t.open
+    ]
+    open_rows = [t for t in rows if t.open]
+    # A trade judged again (a re-send's fresh approval) is not counted against itself either.
+    again = next((t for t in open_rows if t.id == exclude_trade_id), None) if exclude_trade_id else None
+    if again is not None and again.created_at >= today:
+        owner = int(again.bot_id) if again.bot_id == bot_id else OTHER_BOTS
+        facts.append(TradeFact(owner, TradeStatus(again.status), bool(again.acknowledged), -1))
+    inflight = _in_flight_of(session, open_rows, bot_id, balances_read_at, exclude_trade_id)
+    return inflight, facts
+
+
+def _in_flight_of(
+    session: Session,
+    rows: Sequence[Any],
+    bot_id: int,
+    balances_read_at: datetime | None,
+    exclude_trade_id: int | None,
+) -> InFlight:
     bot_quote = all_quote = ZERO
     bot_open = bot_attention = False
     unheld: dict[str, Decimal] = {}
-    for t in session.connection().execute(_IN_FLIGHT, {"mode": mode}).all():
+    orders: list[OrderInFlight] = []
+    for t in rows:
         if t.id == exclude_trade_id:
             continue
-        if t.bot_id == bot_id:
-            if t.attention_reason is None:
-                bot_open = True
-            else:
-                bot_attention = True
         quote: Decimal | None = None
         if t.side == Side.BUY and not t.position_applied:
             quote = _inflight_quote(session, t)
             all_quote += quote
             if t.bot_id == bot_id:
                 bot_quote += quote
+        if t.bot_id == bot_id:
+            if t.attention_reason is None:
+                bot_open = True
+            else:
+                bot_attention = True
+            orders.append(_order_of(t, quote))
         if balances_read_at is None or (t.opened_at is not None and t.opened_at < balances_read_at):
             continue
         base_cur, _, quote_cur = str(t.pair).partition("-")
@@ -238,7 +321,28 @@ def in_flight(
             unheld[quote_cur] = unheld.get(quote_cur, ZERO) + quote
         elif t.requested_base_size is not None:
             unheld[base_cur] = unheld.get(base_cur, ZERO) + t.requested_base_size
-    return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention)
+    return InFlight(bot_quote, all_quote, bot_open, unheld, bot_attention, tuple(orders))
+
+
+def _order_of(t: Any, value: Decimal | None) -> OrderInFlight:
+    """A non-final trade row as the kernel's :class:`OrderInFlight`. A buy already applied to
+    the position commits nothing more: it is held with a zero quote size."""
+    quote, base = t.requested_quote_size, t.requested_base_size
+    if t.side == Side.BUY:
+        # Held by the value it was counted at, so the state's figures are the row's exactly.
+        quote, base = (value if value is not None else ZERO), None
+    return OrderInFlight(
+        side=Side(t.side),
+        intent=TradeIntent(t.intent),
+        quote_size=quote,
+        base_size=base,
+        approved_price=None,
+        trade_id=int(t.id),
+        accepted_at=t.opened_at,
+        acknowledged=bool(t.acknowledged),
+        fill_price=t.average_fill_price,
+        needs_attention=t.attention_reason is not None,
+    )
 
 
 class _Sized(Protocol):
@@ -255,14 +359,12 @@ class _Sized(Protocol):
 
 
 def _inflight_quote(session: Session, t: _Sized) -> Decimal:
-    if t.requested_quote_size is not None:
-        return t.requested_quote_size
-    if t.requested_base_size is not None:
-        # Before any fill (e.g. outcome unknown) the price safety approved it at stands in.
-        price = t.average_fill_price or _approved_price(session, t.safety_audit_id)
-        if price is not None:
-            return t.requested_base_size * price
-    return ZERO
+    """The quote a buy in flight commits (:func:`coinpilot.domain.trade_facts.inflight_buy_value`);
+    the approved price is read from its audit row only when the valuation needs it."""
+    approved = None
+    if t.requested_quote_size is None and t.average_fill_price is None:
+        approved = _approved_price(session, t.safety_audit_id)
+    return inflight_buy_value(t.requested_quote_size, t.requested_base_size, t.average_fill_price, approved)
 
 
 def _approved_price(session: Session, audit_id: int | None) -> Decimal | None:

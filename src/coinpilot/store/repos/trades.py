@@ -21,10 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, selectinload
 
+from coinpilot.domain.exchange_values import FillReport
 from coinpilot.domain.position import fill_value
 from coinpilot.domain.trade_state import adopt, transition
 from coinpilot.domain.types import Side, TemperatureLevel, TradeIntent, TradeStatus, TradingMode
-from coinpilot.exchange.base import FillReport
 from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Fill, Trade
 from coinpilot.store.repos.trade_counters import (
@@ -36,12 +36,14 @@ from coinpilot.store.repos.trade_counters import (
     count_trades_per_bot_since,
     count_trades_since,
     in_flight,
+    in_flight_and_today,
     inflight_buy_quote,
     last_fill_per_bot,
     open_trades,
     realized_since,
     realized_today_and_week,
     recent_exits,
+    trade_facts_since,
 )
 
 # Public names, the counters of trade_counters among them (re-exported: callers, and tests that
@@ -61,6 +63,7 @@ __all__ = [
     "get_trade",
     "give_up_unsent",
     "in_flight",
+    "in_flight_and_today",
     "inflight_buy_quote",
     "insert_pending",
     "last_fill_per_bot",
@@ -74,6 +77,7 @@ __all__ = [
     "recent_exits",
     "record_fills",
     "set_status",
+    "trade_facts_since",
     "unsent_watch_ids",
 ]
 

@@ -74,7 +74,7 @@
     const card = el("article", { class: "card mode-card", "data-mode": name });
     card.append(el("h2", {}, name.toUpperCase()));
     if (!data) {
-      card.append(el("p", { class: "muted" }, "No backtest runs stored yet."));
+      card.append(el("p", { class: "muted" }, "Nothing recorded yet."));
       return card;
     }
     const s = data.stats;
@@ -105,6 +105,54 @@
     return card;
   }
 
+  function pct(value) {
+    if (value === null || value === undefined) return F.DASH;
+    const v = value * 100;
+    return `${v > 0 ? "+" : v < 0 ? "−" : ""}${Math.abs(v).toFixed(2)}%`;
+  }
+
+  function ratio(value) {
+    return value === null || value === undefined ? F.DASH : Number(value).toFixed(2);
+  }
+
+  /* Backtests are simulations: one row per stored run, each standing alone (never summed with
+   * each other or with mock/production), with a link to the run's own HTML report. */
+  function backtestCard(data) {
+    const card = el("article", { class: "card mode-card", "data-mode": "backtest" });
+    card.append(el("h2", {}, "BACKTEST"));
+    if (!data || !data.runs || data.runs.length === 0) {
+      card.append(el("p", { class: "muted" }, "No backtest runs stored yet (coinpilot backtest, or POST /api/v1/backtests)."));
+      return card;
+    }
+    card.append(el("p", { class: "muted small" }, data.basis));
+    const table = el("table", { class: "breakdown backtest-runs" });
+    const head = el("tr");
+    for (const h of ["Run", "Period", "Return", "Buy & hold", "Max DD", "Sharpe", "Trades", "Win rate"]) {
+      head.append(el("th", h === "Run" || h === "Period" ? {} : { class: "num" }, h));
+    }
+    table.append(head);
+    for (const run of data.runs) {
+      const s = run.summary || {};
+      const tr = el("tr", { "data-run": String(run.id) });
+      const name = el("td");
+      name.append(el("a", { href: run.report_url }, `#${run.id} ${run.label || run.pair}`));
+      const when = (t) => (t ? String(t).slice(0, 10) : "?");
+      tr.append(
+        name,
+        el("td", {}, `${when(s.period_start)} → ${when(s.period_end)} ${run.pair} ${run.granularity}`),
+        el("td", { class: "num" + (s.total_return > 0 ? " pos" : s.total_return < 0 ? " neg" : "") }, pct(s.total_return)),
+        el("td", { class: "num" }, pct(s.buy_and_hold_return)),
+        el("td", { class: "num" + (s.max_drawdown > 0 ? " neg" : "") }, pct(s.max_drawdown ? -s.max_drawdown : 0)),
+        el("td", { class: "num" }, ratio(s.sharpe)),
+        el("td", { class: "num" }, String(s.trades ?? F.DASH)),
+        el("td", { class: "num" }, pct(s.win_rate)),
+      );
+      table.append(tr);
+    }
+    card.append(table);
+    return card;
+  }
+
   function render() {
     const root = byId("modes");
     root.replaceChildren();
@@ -112,7 +160,7 @@
     const period = byId("period").value;
     byId("basis").textContent = lastReport.basis;
     for (const [name, data] of Object.entries(lastReport.modes)) root.append(modeCard(name, data, period));
-    root.append(modeCard("backtest", lastReport.backtest, period));
+    root.append(backtestCard(lastReport.backtest));
   }
 
   async function load() {

@@ -1,0 +1,1 @@
+"""Running several workers: the leases that give each bot to exactly one process."""

@@ -1,0 +1,104 @@
+"""The vectorised score series equals the live per-window function, tick for tick.
+
+Live scores each evaluation with :func:`coinpilot.domain.signals.evaluate` on the window it
+fetched; the backtest scores every tick at once. Everything a decision compares (action,
+sufficiency, temperature level, the graded size of an entry) must be identical, and the score
+itself equal to float noise (and exactly equal wherever it is near a comparison).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coinpilot.backtest.data import shipped_candles
+from coinpilot.backtest.signals import ACTION_BUY, ACTION_SELL, exact_evaluation, score_series, tick_windows
+from coinpilot.domain.market import Candles
+from coinpilot.domain.signal_config import SignalConfig
+from coinpilot.domain.strategy import sizing_temperature
+from coinpilot.domain.temperature import temperature
+from coinpilot.domain.types import Action, Granularity
+
+H = 3600
+CONFIGS = {
+    "default": ({}, 0.3, 0.3),
+    "ema_crossover": ({"ma_crossover": {"ma_type": "ema", "fast_period": 8, "slow_period": 40}}, 0.2, 0.25),
+    "rsi_only": (
+        {"rsi": {"weight": 1.0, "period": 7}, "ma_crossover": {"enabled": False}, "macd": {"enabled": False}},
+        0.5,
+        0.5,
+    ),
+    "partial_data": (
+        {
+            "macd": {"slow_period": 60, "fast_period": 20, "weight": 0.5},
+            "rsi": {"weight": 0.25},
+            "ma_crossover": {"weight": 0.25},
+            "min_data_weight": 0.5,
+        },
+        0.15,
+        0.2,
+    ),
+}
+ACTIONS = {ACTION_BUY: Action.BUY, ACTION_SELL: Action.SELL, 0: Action.HOLD}
+
+
+@pytest.fixture(scope="module")
+def btc() -> Candles:
+    return shipped_candles("BTC-USD", Granularity.ONE_HOUR, "hourly")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_series_equals_the_live_function_on_shipped_hourly_data(btc: Candles, name: str) -> None:
+    raw, buy, sell = CONFIGS[name]
+    cfg = SignalConfig.from_dict(raw)
+    # Every tick is scored (the full-length windows by sliding dot products over the series, the
+    # short ones at the start and after gaps row by row); compared with live: the first ticks,
+    # the ticks across the data's first two gaps, and every 40th tick of the rest.
+    times = btc.start + H
+    windows = tick_windows(btc.start, H, cfg, times)
+    series = score_series(btc, windows, cfg, buy, sell)
+    assert len(np.unique(windows.lengths)) > 10  # short windows at the start and at gaps
+    assert (series.action == ACTION_BUY).any() and (series.action == ACTION_SELL).any()
+    gaps = np.flatnonzero(np.diff(btc.start) > H)[:2]
+    around = np.concatenate([np.arange(g - 5, g + 140) for g in gaps])
+    checked = np.unique(np.r_[np.arange(250), around, np.arange(0, len(times), 40)])
+    for k in checked.tolist():
+        live = exact_evaluation(btc, int(windows.lo[k]), int(windows.hi[k]), cfg, buy, sell)
+        score = float(series.score[k])
+        assert bool(series.sufficient[k]) == live.sufficient, k
+        assert ACTIONS[int(series.action[k])] is live.action, k
+        assert abs(score - live.score) <= 1e-9, k
+        assert temperature(score, buy, sell).level is temperature(live.score, buy, sell).level, k
+        if live.action is Action.BUY:
+            assert sizing_temperature(score, buy) is sizing_temperature(live.score, buy), k
+
+
+def test_near_a_threshold_the_live_value_is_used(btc: Candles) -> None:
+    cfg = SignalConfig()
+    times = btc.start[200:3000] + H
+    windows = tick_windows(btc.start, H, cfg, times)
+    first = score_series(btc, windows, cfg, 0.3, 0.3)
+    # Put a threshold exactly on a vectorised score: that tick must be recomputed and decided live.
+    k = int(np.flatnonzero(first.score > 0.05)[10])
+    threshold = float(first.score[k])
+    again = score_series(btc, windows, cfg, threshold, 0.3)
+    assert again.recomputed >= 1
+    live = exact_evaluation(btc, int(windows.lo[k]), int(windows.hi[k]), cfg, threshold, 0.3)
+    assert float(again.score[k]) == live.score
+    assert ACTIONS[int(again.action[k])] is live.action
+
+
+def test_a_flat_window_scores_exactly_zero() -> None:
+    n = 400
+    flat = Candles(
+        "BTC-USD",
+        Granularity.ONE_HOUR,
+        H * np.arange(n, dtype=np.int64),
+        *(np.full(n, 100.0) for _ in range(4)),
+        np.ones(n),
+    )
+    cfg = SignalConfig()
+    windows = tick_windows(flat.start, H, cfg, flat.start + H)
+    series = score_series(flat, windows, cfg, 0.3, 0.3)
+    assert np.all(series.score == 0.0)
+    assert np.all(series.action == 0)
