@@ -58,14 +58,16 @@ class ServerRig:
         return orders, dict(state["orders_per_client_id"]), dict(state["create_attempts"])
 
     def check_nothing_lost_or_doubled(
-        self, label: str = ""
+        self, label: str = "", killed_before_sending: frozenset[int] = frozenset()
     ) -> tuple[list[StandInOrder], dict[str, TradeRow], dict[int, Decimal]]:
         """No client_order_id placed twice, stand-in orders <-> trade rows one to one, finished
-        orders have final trades, positions = fills. Returns what it compared, for further checks."""
+        orders have final trades, positions = fills. Returns what it compared, for further checks.
+
+        ``killed_before_sending``: see :func:`orders_match_trades`."""
         orders, per_coid, attempts = self.stand_in()
         placed_twice = {c: n for c, n in per_coid.items() if n > 1}
         assert not placed_twice, f"{label}: client_order_id placed twice: {placed_twice}"
-        trades_by = orders_match_trades(orders, trade_rows(self.sessions), attempts)
+        trades_by = orders_match_trades(orders, trade_rows(self.sessions), attempts, killed_before_sending)
         finished_orders_have_final_trades(orders, trades_by)
         positions = positions_equal_fills(self.sessions, orders, trades_by)
         return orders, trades_by, positions
