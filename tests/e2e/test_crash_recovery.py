@@ -54,6 +54,7 @@ TOKEN = "crash-test-token-0123456789-abcdefghijklmnop"
 PAIRS = {"BTC-USD": D("50000"), "ETH-USD": D("3000")}
 FILL_DELAY = 0.3
 KILL_KINDS = ("sent", "committed", "fill", "random")
+NO_TAKE_PROFIT = {"take_profit_ladder": []}
 START_TIMEOUT = 120  # seconds for a (re)start to answer /health: generous, the machine may be shared
 
 
@@ -202,8 +203,13 @@ def test_kill_9_during_order_flow_loses_and_duplicates_nothing(rig: ServerRig) -
     seed_note = f"(COINPILOT_CRASH_SEED={seed} COINPILOT_CRASH_ROUNDS={rounds} to rerun these timings)"
     rig.server.start(timeout=START_TIMEOUT)  # the installed `coinpilot serve` entry point
     for pair in PAIRS:
-        resp = rig.api("POST", "/bots", json={"name": f"crash-{pair}", "pair": pair, "cooldown_minutes": 0})
+        # No take-profit ladder: prices only rise here, so a position that outlives a few rounds
+        # (its sell was killed) would be sold by the protection pass on its own, racing the
+        # round's checks. Every trade in this test is the driver's.
+        bot = {"name": f"crash-{pair}", "pair": pair, "cooldown_minutes": 0, "strategy": NO_TAKE_PROFIT}
+        resp = rig.api("POST", "/bots", json=bot)
         assert resp.status_code == 201, resp.text
+        assert resp.json()["strategy"]["take_profit_ladder"] == [], resp.text
         rig.bots[pair] = int(resp.json()["id"])
     assert rig.api("POST", "/trading/enable").status_code == 200
     assert rig.api("GET", "/health").json()["mode"] == "production"
