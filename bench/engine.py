@@ -24,7 +24,10 @@ Part 3, the protection pass (``EvaluationScheduler.protect``): 1,000 bots holdin
 (a quarter each RUNNING-but-not-due, PAUSED, STOPPED and ERROR), every one checked from the
 batched best bid each tick (stop-loss, trailing stop, take-profit) and its high-water mark moved.
 The bid rises a little every tick, so every bot's high-water mark is written every tick (the
-worst case) and no exit fires (the figure is the check, not order placement).
+worst case) and no exit fires (the figure is the check, not order placement). The pass keeps
+what did not change between ticks (``engine/loop/protection.py``): a tick reads one row per
+holding bot and the few unfinished trades, and runs the exact decision only for bots whose bid
+is near a level.
 
 Targets: 1,000 bots per cycle < 2 s on one core; signal → ack p99 < 50 ms; calls grow with
 pairs, not bots; the protection pass over 1,000 holding bots < 50 ms per tick. Not a test: it
@@ -69,6 +72,7 @@ from coinpilot.exchange.synthetic import SyntheticPairs, synthetic_pairs  # noqa
 from coinpilot.store.db import make_engine, make_session_factory  # noqa: E402
 from coinpilot.store.migrate import upgrade  # noqa: E402
 from coinpilot.store.models import Base, Bot, BotRuntime  # noqa: E402
+from coinpilot.store.repos.control import new_state_row  # noqa: E402
 
 START = datetime(2018, 6, 1, 12, 0, 30, tzinfo=UTC)  # inside the shipped hourly data
 INTERVAL = 60.0
@@ -109,10 +113,8 @@ def fresh_database(url: str | None, workdir: str) -> str:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        conn.exec_driver_sql(
-            "INSERT INTO control_state (id, trading_enabled, emergency_stop, lock_version, updated_at)"
-            " VALUES (1, false, false, 0, '2026-01-01T00:00:00+00:00')"
-        )
+    with make_session_factory(engine)() as s, s.begin():  # the row a fresh install has
+        s.add(new_state_row(datetime(2026, 1, 1, tzinfo=UTC)))
     engine.dispose()
     return url
 
@@ -268,6 +270,8 @@ def latency_figures(n_bots: int, url: str | None, workdir: str, days: int) -> di
         "queued": queued,
         "per_cycle": orders_per_cycle,
         "by_day": by_day,
+        "first": acks[0][0] if acks else float("nan"),  # compiles the statements (per Engine)
+        "rest": sorted(a for a, _ in acks[1:]),
     }
 
 
@@ -434,10 +438,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{pct(last, 99) * 1000:.1f} ms (each synthetic pair is its own paper currency: "
             "get_balances grows with them)"
         )
+        print(
+            f"  the first order:                     {lat['first'] * 1000:6.1f} ms (it compiles the order "
+            f"path's statements into the engine's cache); "
+            f"p99 of the others {pct(lat['rest'], 99) * 1000:.1f} ms"
+        )
         verdict = "met" if pct(own, 99) < 0.05 else "MISSED"
         print(f"target p99 < 50 ms per order: {verdict}")
         n_protect = 100 if args.quick else 1000
-        prot = protection_figures(n_protect, args.database_url, workdir, ticks=10)
+        prot = protection_figures(n_protect, args.database_url, workdir, ticks=30)
         times = prot["times"]
         print(
             f"\nprotection pass: {n_protect} bots holding a position (RUNNING not due, PAUSED, STOPPED, "
@@ -447,8 +456,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu = prot["cpu"]
         print(
             f"  per tick: median {statistics.median(times) * 1000:6.1f} ms, "
-            f"max {times[-1] * 1000:6.1f} ms (CPU time of this process: median "
-            f"{statistics.median(cpu) * 1000:.1f} ms); marks now {sorted(prot['marks'])}"
+            f"p99 {pct(times, 99) * 1000:6.1f} ms, max {times[-1] * 1000:6.1f} ms "
+            f"(CPU time of this process: median "
+            f"{statistics.median(cpu) * 1000:.1f} ms, p99 {pct(cpu, 99) * 1000:.1f} ms); "
+            f"marks now {sorted(prot['marks'])}"
         )
         if n_protect == 1000:
             verdict = "met" if statistics.median(times) < 0.05 else "MISSED"

@@ -171,3 +171,31 @@ def test_trade_page_shows_fills_safety_checks_and_position_change(
     page.go_back()
     page.locator("#bot-chart").wait_for(timeout=5000)
     assert page.log.errors == []
+
+
+TRADE_ROWS = ".card.wide .trades tbody tr:not(.fill-row)"
+
+
+def test_bot_page_loads_older_trades_on_demand_from_the_keyboard(
+    live_server: Any, page: Any, artifacts: Path
+) -> None:
+    from coinpilot.testing.dashboard_seed import seed_dashboard
+
+    now = live_server.services.clock.now()
+    (bot,) = seed_dashboard(live_server.services.sessions, now, bots=1, trades=60, pairs=["BTC-USD"])
+    total = len(live_server.request("GET", f"/bots/{bot}/page", params={"limit": 200}).json()["trades"])
+    assert total > 50
+    enforce_strict_csp(page, live_server.url)
+    page.goto(f"{live_server.url}/bots/{bot}")
+    rows = page.locator(TRADE_ROWS)
+    rows.first.wait_for(timeout=10_000)
+    assert rows.count() == 25  # the newest page only
+    more = page.locator("#older-trades")
+    more.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.querySelectorAll('{TRADE_ROWS}').length === 50")
+    assert page.evaluate("() => document.activeElement && document.activeElement.id") == "older-trades"
+    page.keyboard.press("Enter")  # focus stayed on the button: the next page
+    page.wait_for_function(f"() => document.querySelectorAll('{TRADE_ROWS}').length === {total}")
+    assert page.locator("#older-trades").count() == 0  # nothing older
+    page.screenshot(path=str(artifacts / "bot-page-older-trades.png"), full_page=True)

@@ -211,3 +211,52 @@ def test_analytics_lists_backtests_apart_from_mock_and_production(api) -> None:
     )
     other = api.post("/api/v1/bots", json=new_bot(name="eth-bot", pair="ETH-USD"), headers=AUTH).json()
     assert api.get("/api/v1/analytics", params={"bot_id": other["id"]}).json()["backtest"] is None
+
+
+def test_a_pair_without_shipped_data_is_named(api) -> None:
+    r = api.post(
+        "/api/v1/backtests", json={"bot": {"pair": "SOL-USD"}, "start": "2019-01-01T00:00:00Z"}, headers=AUTH
+    )
+    assert r.status_code == 422 and [d["loc"] for d in r.json()["detail"]] == [["body", "pair"]]
+    assert "shipped pairs" in r.json()["detail"][0]["msg"]
+
+
+def test_stopping_the_server_cancels_the_running_backtest(services) -> None:
+    import threading
+
+    from coinpilot.api.backtest_runs import STOPPED_MESSAGE, BacktestRunner, Job
+    from coinpilot.backtest.data import shipped_candles, window
+    from coinpilot.domain.types import BacktestStatus, Granularity
+    from coinpilot.store.db import session_scope
+    from coinpilot.store.repos import backtests as repo
+    from tests import backtest_cases as cases
+
+    started = threading.Event()
+
+    def endless(spec: Any, candles: Any, *, progress: Any = None, **_: Any) -> BacktestResult:
+        started.set()
+        while True:  # reports progress like the driver; only cancellation ends it
+            progress(1, 2)
+            time.sleep(0.005)
+
+    runner = BacktestRunner(services.sessions, services.clock, endless)
+    with session_scope(services.sessions) as s:
+        run_id = repo.create_run(
+            s,
+            now=services.clock.now(),
+            label="x",
+            pair="BTC-USD",
+            granularity=Granularity.ONE_HOUR,
+            request={},
+            bot_id=None,
+            requested_by="t",
+        ).id
+    c = shipped_candles("BTC-USD", Granularity.ONE_HOUR)
+    runner.submit(Job(run_id, cases.spec(), lambda: window(c, None, None)))
+    assert started.wait(10)
+    assert runner.progress(run_id) == 0.5
+    runner.stop(timeout=10)
+    with services.sessions() as s:
+        run = repo.get_run(s, run_id)
+        assert run is not None and run.status == BacktestStatus.FAILED and run.error == STOPPED_MESSAGE
+    assert runner.progress(run_id) is None

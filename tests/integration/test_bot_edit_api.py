@@ -112,8 +112,43 @@ def test_delete_is_refused_while_the_bot_holds_a_position_then_for_its_history(
     )
     assert r.status_code == 201, r.text
     services.sync.sync_all()
+    client.post(f"/api/v1/bots/{bot['id']}/start", headers=AUTH)
     r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
-    assert r.status_code == 409  # flat now: only the history is in the way, and it is kept
-    assert "history" in r.json()["detail"]
+    assert r.status_code == 409  # flat, but RUNNING: a bot with history is archived, once stopped
+    assert "stop it first" in r.json()["detail"]
+    client.post(f"/api/v1/bots/{bot['id']}/stop", headers=AUTH)
+    r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
+    assert r.status_code == 200 and r.json()["archived"] is True  # archived, its history kept
     assert count(engine, Bot) == 1
     assert count(engine, Trade) == 2
+
+
+def test_an_archived_bot_leaves_the_overview_and_the_engine_and_its_trades_stay(
+    client, services, engine
+) -> None:
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    other = client.post("/api/v1/bots", json=new_bot(name="other", pair="ETH-USD"), headers=AUTH).json()
+    trade_id = _buy(client, bot["id"])
+    services.sync.sync_all()
+    size = client.get(f"/api/v1/trades/{trade_id}").json()["filled_base_size"]
+    client.post(
+        "/api/v1/trades/execute", json={"bot_id": bot["id"], "side": "sell", "base_size": size}, headers=AUTH
+    )
+    services.sync.sync_all()
+    assert client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH).status_code == 200
+
+    summary = client.get("/api/v1/bots/status/summary").json()
+    assert [b["id"] for b in summary["bots"]] == [other["id"]]
+    assert summary["safety"]["trades_today"] == 2  # its trades still count against today's limits
+    assert [b["id"] for b in client.get("/api/v1/bots").json()] == [other["id"]]
+    r = client.post(f"/api/v1/bots/{bot['id']}/start", headers=AUTH)
+    assert r.status_code == 409 and "archived" in r.json()["detail"]
+    assert client.get(f"/api/v1/bots/{bot['id']}").json()["archived_at"] is not None  # still readable
+    page = client.get(f"/api/v1/bots/{bot['id']}/page").json()
+    assert len(page["trades"]) == 2 and page["live"]["id"] == bot["id"]
+    csv = client.get("/api/v1/export/trades.csv").text
+    assert csv.count("\n") == 3  # header and its two trades
+    archived = client.get("/api/v1/audit", params={"bot_id": bot["id"]}).json()["items"]
+    assert archived[0]["action"] == "bot_archived" and archived[0]["after"]["archived_at"]
+    r = client.delete(f"/api/v1/bots/{bot['id']}", headers=AUTH)
+    assert r.status_code == 409 and "already archived" in r.json()["detail"]

@@ -110,3 +110,9 @@ def test_an_unknown_bot_is_named(cli) -> None:
 def test_a_bad_granularity_lists_the_choices(cli, tmp_path) -> None:
     code, _, err = cli("backtest", "--config", str(_config(tmp_path)), "--granularity", "7h")
     assert code == 1 and "1h" in err
+
+
+def test_a_bad_starting_cash_names_the_option(cli, tmp_path) -> None:
+    for cash in ("abc", "-5"):
+        code, _, err = cli("backtest", "--config", str(_config(tmp_path)), "--cash", cash)
+        assert code == 1 and "--cash" in err and err.count("\n") == 1, err

@@ -151,3 +151,26 @@ def test_listings_name_the_database_they_read_and_format_money(cli, db_url: str)
     assert "$0.06" in line  # fees of a $10 buy at 0.6%, with the symbol and two decimals
     price = next(cell for cell in line.split("│") if "," in cell and "." in cell).strip()
     assert len(price.split(".")[1]) == 2  # BTC-USD prices to its 0.01 increment, not 59 digits
+
+
+def test_delete_archives_a_stopped_flat_bot_with_history_and_says_so(cli, engine, session_factory) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from coinpilot.store.models import Position, Trade
+    from coinpilot.testing.dashboard_seed import seed_dashboard
+
+    (bot,) = seed_dashboard(session_factory, datetime.now(UTC), bots=1, trades=6)  # bot 0: STOPPED
+    code, _, err = cli("bots", "delete", str(bot), "--yes")
+    assert code == 1 and "holds a position" in err  # nothing changes while it holds one
+    with engine.begin() as conn:  # flat now (as if its position had been sold)
+        conn.execute(sa.update(Position).values(base_size=Decimal(0), cost=Decimal(0)))
+    code, out, _ = cli("bots", "delete", str(bot), "--yes")
+    assert code == 0 and "archived bot" in out and "trade(s) are kept" in out
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(Bot.archived_at).where(Bot.id == bot)) is not None
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Trade)) > 0
+    code, out, _ = cli("bots", "list")
+    assert code == 0 and "bot-0000" not in out
+    code, _, err = cli("bots", "start", str(bot))
+    assert code == 1 and "archived" in err and err.count("\n") == 1  # it never runs again

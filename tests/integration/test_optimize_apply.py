@@ -151,3 +151,10 @@ def test_the_command_runs_stores_and_lists_an_optimisation(cli, engine) -> None:
     assert "out-of-sample" in out and "apply with: coinpilot optimize --apply 1" in out
     code, out, _ = cli("optimize", "--list")
     assert code == 0 and "tpe" in out and "2 × 2" in out
+
+
+def test_a_bad_objective_or_group_is_one_line_naming_both(cli, engine) -> None:
+    code, out, err = cli("optimize", "--objective", "wealth", "--space", "luck", "--source", "hourly_2024")
+    assert code != 0 and err.count("\n") == 1
+    assert "objective must be one of" in err and "luck" in err
+    assert "optimising" not in out  # refused before any work starts

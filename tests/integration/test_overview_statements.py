@@ -137,3 +137,22 @@ def test_safety_status_statement_count_is_the_same_at_10_and_100_bots(engine, se
     assert at_10 == at_100, (at_10, at_100)
     row = status_100["bots"][0]
     assert row["trades_today"] >= 0 and row["tranches"] == 1
+
+
+def test_each_bot_row_shows_its_own_newest_trade(session_factory, clock) -> None:
+    """The last-trade read is one look-up per bot (it once returned one trade for all bots)."""
+    from coinpilot.store.models import Trade
+
+    now = clock.now()
+    ids = seed_dashboard(session_factory, now, bots=4, trades=40)
+    with session_factory() as s:
+        out = build_overview(s, now, TradingMode.MOCK, SafetyLimits(), day_start(now), STALE)
+        newest = {
+            b: s.scalar(
+                sa.select(sa.func.max(Trade.id)).where(Trade.bot_id == b, Trade.mode == TradingMode.MOCK)
+            )
+            for b in ids
+        }
+    rows = {r["id"]: r for r in out["bots"]}
+    assert {b: (rows[b]["last_trade"] or {}).get("id") for b in ids} == newest
+    assert all(rows[b]["last_trade"]["bot_id"] == b for b in ids)

@@ -220,3 +220,10 @@ def test_more_history_before_the_start_never_changes_a_decision() -> None:
     assert len(long_history.fills) >= 5
     assert short_history.fills == long_history.fills
     assert short_history.refusals == long_history.refusals
+
+
+def test_data_of_another_granularity_than_the_bot_is_refused() -> None:
+    c = candles(falling(200))
+    minutes = Candles(c.pair, Granularity.ONE_MINUTE, c.start // 60, c.open, c.high, c.low, c.close, c.volume)
+    with pytest.raises(ValueError, match="candles but the data"):
+        run_backtest(spec(), minutes)

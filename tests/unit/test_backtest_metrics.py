@@ -84,6 +84,22 @@ def test_known_drawdown_and_its_duration() -> None:
     assert m.exposure == 1.0
 
 
+def test_two_drawdowns_the_deeper_one_and_the_longest_stretch() -> None:
+    # 1000 -> 900 (-10 %), back at 2 h; 1100 -> 950 (-13.6 %), not back by the end (3 h later)
+    times = np.asarray([0, 3600, 7200, 10800, 14400, 18000, 21600], dtype=np.int64)
+    equity = np.asarray([1000, 900, 1000, 1100, 1000, 950, 960], dtype=np.float64)
+    dd = metrics.drawdown_figures(times, equity)
+    assert dd.max_fraction == pytest.approx(150 / 1100)
+    assert dd.max_amount == pytest.approx(150)
+    assert dd.recovered_at is None
+    assert dd.duration_seconds == 3 * 3600  # from the 1100 peak to the end
+    assert dd.longest_seconds == 3 * 3600
+    # recovered first stretch, unrecovered second, longer first
+    equity = np.asarray([1000, 900, 900, 900, 1000, 990, 1000], dtype=np.float64)
+    dd = metrics.drawdown_figures(times, equity)
+    assert dd.longest_seconds == 4 * 3600 and dd.duration_seconds == 4 * 3600
+
+
 def test_tranches_exit_reasons_refusals_and_derived_pnl() -> None:
     m = metrics.compute(cases.ladder())
     assert m.trades == 1  # one position cycle, however many fills

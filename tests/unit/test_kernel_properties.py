@@ -8,6 +8,7 @@ before ``on_order_accepted``. After every event:
 - at most one order in flight per bot (``step`` decides nothing while one is);
 - no buy accepted outside ACTIVE;
 - position = sum of the fills applied; the account's exposure = sum of the positions' cost;
+- no buy accepted at a daily cap (exits are never refused for the count);
 - the daily counters are today's: they reset at the UTC day boundary.
 """
 
@@ -117,6 +118,9 @@ def test_the_kernel_keeps_its_invariants_over_any_sequence(events: list) -> None
             if kernel.approve(b, account, intent, PRODUCT, now, LIMITS).allowed:
                 if intent.side is Side.BUY:
                     assert account.trading_state is TradingState.ACTIVE
+                    # The daily caps hold for buys (exits are never refused for the count).
+                    assert kernel.roll_day(b, now).protections.trades_today < LIMITS.max_daily_trades_per_bot
+                    assert kernel.roll_day(account, now).trades_today < LIMITS.max_daily_trades
                 else:
                     assert intent.base_size is not None and intent.base_size <= b.position.base_size
                 b, account = kernel.on_order_accepted(b, account, intent, now)
@@ -133,8 +137,6 @@ def test_the_kernel_keeps_its_invariants_over_any_sequence(events: list) -> None
             own = kernel.order_value(bb.order) if bb.order is not None else D(0)
             assert pos.cost + own <= LIMITS.max_position_usd_per_bot
             assert bb.protections.trades_today == counted[day_start(now)][i]
-            assert bb.protections.trades_today <= LIMITS.max_daily_trades_per_bot
         assert account.exposure == sum((bb.position.cost for bb in bots.values()), D(0))
         assert account.exposure + account.buys_in_flight <= LIMITS.max_total_exposure_usd
         assert account.trades_today == sum(counted[day_start(now)].values())
-        assert account.trades_today <= LIMITS.max_daily_trades

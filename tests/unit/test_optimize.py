@@ -212,3 +212,15 @@ def test_local_processes_give_the_serial_result_for_the_same_seed(candles: Candl
     serial = optimise(request(seed=4), candles)
     parallel = optimise(request(seed=4), candles, jobs=2)
     assert _without_time(parallel) == _without_time(serial)
+
+
+def test_searched_weights_share_one_between_the_signals_the_bot_uses_and_turn_none_on() -> None:
+    base = BotCreate(
+        name="b", pair="BTC-USD", signal_config={"rsi": {"weight": 0.5}, "ma_crossover": {"weight": 0.5},
+                                                 "macd": {"enabled": False}}
+    ).model_dump()  # fmt: skip
+    params = {"rsi.weight": 0.3, "ma_crossover.weight": 0.9, "macd.weight": 0.6}
+    signals = params_to_patch(base, params, Granularity.ONE_HOUR)["signal_config"]
+    assert signals["macd"]["enabled"] is False
+    assert (signals["rsi"]["weight"], signals["ma_crossover"]["weight"]) == (0.25, 0.75)
+    assert validate_bot_fields({"signal_config": signals}, SafetyLimits()) == []

@@ -6,11 +6,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coinpilot import __version__
 from coinpilot.api import bots, form_pages, health, market, pages
@@ -25,6 +25,25 @@ log = logging.getLogger("coinpilot.api")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
 BackgroundStarter = Callable[[Services], Callable[[], None]]
+
+
+class FreshOverviewAfterWrites:
+    """A person's own action shows on the next refresh: writes clear the shared overview (before
+    and after the write). Pure ASGI, so reads (every poll) pay nothing for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        shared = scope["app"].state.overview_answer
+        shared.invalidate()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            shared.invalidate()
 
 
 def create_app(
@@ -62,17 +81,8 @@ def create_app(
     app.add_middleware(BrowserGuard, allowed_hosts=settings.allowed_hosts)
     install_local_docs(app)
     app.state.services = services
-    app.state.overview_answer = SharedAnswer(ttl=1.0)
-
-    @app.middleware("http")
-    async def fresh_overview_after_changes(request: Request, call_next: Any) -> Any:
-        """A person's own action shows on the next refresh: writes clear the shared overview."""
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            app.state.overview_answer.invalidate()
-            response = await call_next(request)
-            app.state.overview_answer.invalidate()
-            return response
-        return await call_next(request)
+    app.state.overview_answer = SharedAnswer(ttl=1.0, max_age=2.0)
+    app.add_middleware(FreshOverviewAfterWrites)
 
     app.state.api_token = token
     install_error_handlers(app)

@@ -86,17 +86,6 @@ class BacktestRunner:
         if thread is not None:
             thread.join(timeout)
 
-    def wait_idle(self, timeout: float = 30.0) -> bool:
-        """True once every submitted run has finished (tests and the CLI's own use)."""
-        done = threading.Event()
-
-        def wait() -> None:
-            self._jobs.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
-        return done.wait(timeout)
-
     def _work(self) -> None:
         while True:
             job = self._jobs.get()

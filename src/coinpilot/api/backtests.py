@@ -9,8 +9,9 @@ at a time per server (see :mod:`coinpilot.api.backtest_runs`). Results are store
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -23,8 +24,9 @@ from coinpilot.api.backtest_runs import Job, runner_for
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
 from coinpilot.api.strict_types import MAX_ID, FiniteJsonObject, PlainDecimal, StrictInt
-from coinpilot.backtest.data import CandleDataError
-from coinpilot.domain.bot import PAIR_PATTERN
+from coinpilot.backtest.data import CandleDataError, shipped_candles, window
+from coinpilot.domain.bot import PAIR_PATTERN, BotConfig
+from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import BacktestStatus, Granularity
 from coinpilot.services import Services
@@ -77,25 +79,9 @@ def _prefixed(exc: FieldValidationError, prefix: str) -> FieldValidationError:
     return FieldValidationError([FieldError(f"{prefix}.{e.field}", e.message) for e in exc.errors])
 
 
-@router.post(
-    "/backtests",
-    status_code=202,
-    summary="Start a backtest in the background (one runs at a time; others queue)",
-)
-def create_backtest(
-    body: BacktestRequest,
-    request: Request,
-    services: Services = Depends(get_services),
-    actor: str = Depends(require_token),
-) -> dict[str, Any]:
-    settings = services.settings
-    limits = settings.safety_limits
-    if (body.bot_id is None) == (body.bot is None):
-        raise FieldValidationError([FieldError("bot_id", "give exactly one of bot_id or bot")])
-    if body.pair is not None and not PAIR_PATTERN.fullmatch(body.pair):
-        raise FieldValidationError([FieldError("pair", "must look like BTC-USD (upper-case BASE-QUOTE)")])
-    if body.start and body.end and body.end <= body.start:
-        raise FieldValidationError([FieldError("end", "must be after start")])
+def _configuration(body: BacktestRequest, services: Services) -> tuple[BotConfig, dict[str, Any] | None, str]:
+    """The stored bot's settings, or the fields sent checked as for creating a bot (errors
+    named ``bot.<field>``); the pair asked for replaces the bot's."""
     strategy_raw: dict[str, Any] | None
     if body.bot_id is not None:
         with read_session(services.sessions) as s:
@@ -109,31 +95,64 @@ def create_backtest(
         if body.pair is not None:
             values.setdefault("pair", body.pair)
         try:
-            cfg, strategy_raw = inputs.bot_from_fields(values, limits)
+            cfg, strategy_raw = inputs.bot_from_fields(values, services.settings.safety_limits)
         except FieldValidationError as exc:
             raise _prefixed(exc, "bot") from None
         label = str(values.get("name") or "backtest")
     if body.pair is not None and body.pair != cfg.pair:
-        import dataclasses
-
         cfg = dataclasses.replace(cfg, pair=body.pair)
+    return cfg, strategy_raw, label
+
+
+def _period(
+    pair: str, granularity: Granularity, start: datetime | None, end: datetime | None
+) -> tuple[Candles, Candles]:
+    """The shipped series and its ``[start, end)`` part; refused now (422) when the data has no
+    such pair or period, not after queueing."""
+    try:
+        full = _shipped_series(pair, granularity)
+    except CandleDataError as exc:
+        raise FieldValidationError([FieldError("pair", str(exc))]) from None
+    picked = window(full, start, end)
+    if len(picked) == 0:
+        first, last = (datetime.fromtimestamp(int(t), UTC) for t in (full.start[0], full.start[-1]))
+        message = (
+            f"no candles in that period; the shipped {pair} data covers {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+        )
+        raise FieldValidationError([FieldError("start", message)])
+    return full, picked
+
+
+@router.post(
+    "/backtests",
+    status_code=202,
+    summary="Start a backtest in the background (one runs at a time; others queue)",
+)
+def create_backtest(
+    body: BacktestRequest,
+    request: Request,
+    services: Services = Depends(get_services),
+    actor: str = Depends(require_token),
+) -> dict[str, Any]:
+    settings = services.settings
+    if (body.bot_id is None) == (body.bot is None):
+        raise FieldValidationError([FieldError("bot_id", "give exactly one of bot_id or bot")])
+    if body.pair is not None and not PAIR_PATTERN.fullmatch(body.pair):
+        raise FieldValidationError([FieldError("pair", "must look like BTC-USD (upper-case BASE-QUOTE)")])
+    if body.start and body.end and body.end <= body.start:
+        raise FieldValidationError([FieldError("end", "must be after start")])
+    cfg, strategy_raw, label = _configuration(body, services)
     spec, _note = inputs.make_spec(
         inputs.with_granularity(cfg, body.granularity),
         strategy_raw,
-        limits,
+        settings.safety_limits,
         fee_rate=settings.paper_fee_rate,
         slippage_bps=settings.paper_slippage_bps,
         starting_cash=body.starting_cash,
         label=body.label or label,
     )
     pair, granularity = spec.bot.pair, spec.bot.granularity
-    # the shipped data must hold the pair and period: refused now (422), not after queueing
-    try:
-        full, picked = _shipped(pair, granularity, body.start, body.end)
-    except CandleDataError as exc:
-        raise FieldValidationError(
-            [FieldError("start" if body.start or body.end else "pair", str(exc))]
-        ) from None
+    full, picked = _period(pair, granularity, body.start, body.end)
     # made before the row: a new runner fails the rows a previous process left unfinished
     runner = runner_for(request.app.state, services.sessions, services.clock)
     with session_scope(services.sessions) as s:
@@ -156,20 +175,9 @@ def create_backtest(
 
 
 @functools.lru_cache(maxsize=8)
-def _shipped_series(pair: str, granularity: Granularity) -> Any:
-    from coinpilot.backtest.data import shipped_candles
-
+def _shipped_series(pair: str, granularity: Granularity) -> Candles:
+    """A pair's shipped candles (kept: the files are parsed once per server and granularity)."""
     return shipped_candles(pair, granularity)
-
-
-def _shipped(pair: str, granularity: Granularity, start: datetime | None, end: datetime | None) -> Any:
-    from coinpilot.backtest.data import window
-
-    full = _shipped_series(pair, granularity)
-    picked = window(full, start, end)
-    if len(picked) == 0:
-        return inputs.load_candles(pair, granularity, start=start, end=end)  # raises with the range
-    return full, picked
 
 
 @router.get("/backtests", summary="Backtest runs, newest first (mode 'backtest')")

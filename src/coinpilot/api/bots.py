@@ -7,12 +7,21 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
 from coinpilot.api.errors import FieldValidationError, NotFound
-from coinpilot.api.shared_answer import SharedAnswer
+from coinpilot.api.shared_answer import (
+    Built,
+    Served,
+    SharedAnswer,
+    age_headers,
+    encode_json,
+    json_response,
+    packed,
+)
 from coinpilot.api.strict_types import BotIdPath
 from coinpilot.domain.safety import day_start
 from coinpilot.domain.signal_config import FieldError
@@ -102,17 +111,38 @@ def temperatures(services: Services = Depends(get_services)) -> list[dict[str, A
         ]
 
 
-@router.get("/status/summary", summary="Everything the dashboard polls every 5 s (read-only)")
-def status_summary(request: Request, services: Services = Depends(get_services)) -> dict[str, Any]:
-    def compute() -> dict[str, Any]:
+async def shared_overview(request: Request) -> Served:
+    """The overview every dashboard shares (see ``api/shared_answer.py``); its rows by bot id
+    come along in ``extra`` for the bot pages. Awaited from the event loop: a shared answer is
+    handed out without a thread hop; only a request that must compute one uses the thread pool."""
+    services: Services = request.app.state.services
+
+    def compute() -> Built:
         now = services.clock.now()
         with read_session(services.sessions) as s:
-            return build_overview(
+            overview = build_overview(
                 s, now, services.mode, services.settings.safety_limits, day_start(now), stale_after(services)
             )
+        return packed(encode_json(overview), {row["id"]: row for row in overview["bots"]})
 
-    shared: SharedAnswer | None = getattr(request.app.state, "overview_answer", None)
-    return shared.get(compute) if shared is not None else compute()
+    shared: SharedAnswer = request.app.state.overview_answer
+    served = shared.peek(compute)
+    if served is None:
+        served = await run_in_threadpool(shared.get, compute)
+    return served
+
+
+@router.get(
+    "/status/summary",
+    summary="Everything the dashboard polls every 5 s (read-only)",
+    description="Shared by every poller: the `X-Answer-Age-Seconds` header says how old it is (at "
+    "most 2 s, or `X-Answer-Stale: true` while a slow rebuild runs).",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def status_summary(request: Request) -> Response:
+    served = await shared_overview(request)
+    return json_response(request.headers.get("accept-encoding", ""), served.built, age_headers(served))
 
 
 def stale_after(services: Services) -> timedelta:
@@ -177,7 +207,11 @@ def update_bot(
 @router.delete(
     "/{bot_id}",
     status_code=204,
-    summary="Delete a bot that holds nothing and has no trades (409 says why not)",
+    summary="Delete a bot, or archive it when it has trade history (409 says why neither)",
+    description="A bot without trades is deleted (204). A bot with trade history is archived (200, "
+    '`{"archived": true}`): it must be STOPPED and flat with nothing unfinished; it leaves the '
+    "overview, the bot lists and the engine, and its trades stay in analytics, exports and the audit.",
+    responses={200: {"description": "archived (its trades are kept)"}},
     dependencies=[Depends(require_token)],
 )
 def delete_bot(
@@ -185,13 +219,29 @@ def delete_bot(
 ) -> Response:
     from coinpilot.store.bots import BotConflict
 
+    now = services.clock.now()
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
+        archiving = bot_admin.trade_history(s, bot) > 0
+        if archiving:  # recorded first: a refusal below rolls it back with everything else
+            _audit(
+                s,
+                services,
+                actor,
+                "bot_archived",
+                bot_id,
+                views.bot_dict(bot),
+                {"archived_at": now.isoformat()},
+            )
+        else:
+            _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
         try:
-            bot_admin.delete_bot(s, bot)
+            bot_admin.delete_bot(s, bot, now)
         except bot_admin.BotDeleteRefused as exc:
             raise BotConflict("id", str(exc)) from None
+    if archiving:
+        body = encode_json({"id": bot_id, "archived": True, "message": "archived: its trades are kept"})
+        return Response(body, status_code=200, media_type="application/json")
     return Response(status_code=204)
 
 
@@ -207,7 +257,12 @@ def start_bot(
 ) -> dict[str, Any]:
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
-        bot_control.start(s, bot, now=services.clock.now(), actor=actor, mode=services.mode)
+        try:
+            bot_control.start(s, bot, now=services.clock.now(), actor=actor, mode=services.mode)
+        except bot_control.StartRefused as exc:
+            from coinpilot.store.bots import BotConflict
+
+            raise BotConflict("status", str(exc)) from None
         return views.bot_dict(bot)
 
 

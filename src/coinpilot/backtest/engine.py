@@ -16,35 +16,30 @@ one before it). At ``T``:
   with the paper slippage, fee and rounding (:mod:`coinpilot.exchange.simulated`). So a decision
   on candle t fills at the open of candle t+1.
 
-What runs at a tick is the live engine's step: confirmation advanced in simulated time, the
-high-water mark moved with the bid, ``decision.decide``, ``safety.validate`` on the context the
-store would gather, the fill settled on the position (``position.apply_entry`` /
-``apply_exit``), the daily loss breaker checked at the bid. Refused orders are recorded with their
-codes; a confirmation-driven attempt restarts the confirmation; a refused protective exit waits
-``RETRY_REFUSED_SECONDS`` before it is tried again, as :class:`~coinpilot.engine.bot_loop.TradingStep`
-does.
+What runs at a tick is the live engine's step on the decision kernel (:mod:`coinpilot.domain.kernel`,
+its states held in memory): ``on_evaluation`` (confirmation in simulated time), ``on_quote``
+(high-water mark, mark), ``step`` (at most one intent), ``approve`` (the safety check), then
+``on_order_accepted`` and ``on_fill`` (settled at once) or ``on_order_refused``, and the daily loss
+breaker at the bid. Refused orders are recorded with their codes; a refused protective exit waits
+``RETRY_REFUSED_SECONDS`` before it is tried again, as ``engine.loop.bot_loop.TradingStep`` does.
 
-Where Python runs: nothing can change while the bot is flat and no BUY is confirmed, nor while
-it holds a position, no BUY/SELL is confirmed and the bid is away from every level (stop,
-trailing stop from the running maximum of the bid, the next take-profit rung, the daily loss
-level). Those ticks are found with NumPy (confirmation: a run of equal actions that has lasted
-the confirmation time, or since the attempt that restarted it); every other tick runs the exact
-step above. Float prices only pick
-candidate ticks (with a margin of two ticks); every comparison that decides anything is made in
-``Decimal`` by the domain functions.
+Where Python runs: only at the ticks :mod:`coinpilot.backtest.wakeups` finds with NumPy (a
+confirmed signal, or a bid near a level that could make the bot act); every other tick changes
+nothing. Every comparison that decides anything is made there in ``Decimal`` by the kernel.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 import numpy as np
 
 from coinpilot.backtest import data as bt_data
-from coinpilot.backtest.book import BotBook
+from coinpilot.backtest.quotes import ReplayQuotes
 from coinpilot.backtest.result import BacktestFill, BacktestRefusal, BacktestResult, BacktestSpec
 from coinpilot.backtest.signals import (
     ACTION_BUY,
@@ -54,50 +49,25 @@ from coinpilot.backtest.signals import (
     score_series,
     tick_windows,
 )
-from coinpilot.domain.confirmation import ConfirmationState, advance, max_unobserved
-from coinpilot.domain.decision import OrderPlan, Signal, decide, effective_strategy
-from coinpilot.domain.market import Candles
-from coinpilot.domain.safety import SafetyRequest, validate
+from coinpilot.backtest.wakeups import WakeUps
+from coinpilot.domain import kernel
+from coinpilot.domain.confirmation import ConfirmationState
+from coinpilot.domain.decision import Signal, effective_strategy
+from coinpilot.domain.market import BestBidAsk, Candles
+from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
-from coinpilot.domain.temperature import temperature
+from coinpilot.domain.state import AccountState, BotState, Confirmation, OrderIntent
+from coinpilot.domain.temperature import buy_side_temperature, temperature
 from coinpilot.domain.trading_state import TradingState
-from coinpilot.domain.types import Action, Side, TradeIntent
+from coinpilot.domain.types import Action, BotStatus, Side, TradeIntent, TradeStatus, TradingMode
 from coinpilot.exchange.base import OrderRejected
-from coinpilot.exchange.simulated import SimulatedExchange, quantize
+from coinpilot.exchange.simulated import SimulatedExchange
 
 RETRY_REFUSED_SECONDS = 300.0  # engine.bot_loop.RETRY_REFUSED_SECONDS
 NEVER_MEETS = frozenset({"BELOW_PRODUCT_MINIMUM"})  # engine.bot_loop.NEVER_MEETS
-SCAN_CHUNK = 4096
 _ACTIONS = {ACTION_BUY: Action.BUY, ACTION_SELL: Action.SELL, ACTION_HOLD: Action.HOLD}
 
 Progress = Callable[[int, int], None]
-
-
-class _Quotes:
-    """The replayed market's quote at each tick, as floats (for scanning) and exact on demand."""
-
-    def __init__(self, c: Candles, times: np.ndarray, spread_bps: Decimal, tick: Decimal) -> None:
-        i = np.searchsorted(c.start, times, side="right") - 1  # candle starting at or before T
-        inside = (i >= 0) & (c.start[np.maximum(i, 0)] == times)
-        self.raw = np.where(inside, c.open[np.maximum(i, 0)], c.close[np.maximum(i, 0)])
-        self.half = spread_bps / Decimal(20000)
-        self.tick = tick
-        half_f = float(self.half)
-        self.bid_f = self.raw * (1.0 - half_f)
-        self.slack = 2.0 * float(tick)
-
-    def exact(self, k: int) -> tuple[Decimal, Decimal]:
-        """(bid, ask) exactly as ``ReplayMarketData.get_best_bid_ask`` prices tick ``k``."""
-        return self.of_raw(float(self.raw[k]))
-
-    def of_raw(self, raw: float) -> tuple[Decimal, Decimal]:
-        inc = self.tick
-        mid = quantize(Decimal(str(raw)), inc, ROUND_HALF_EVEN)
-        bid = quantize(mid * (1 - self.half), inc, ROUND_FLOOR)
-        ask = quantize(mid * (1 + self.half), inc, ROUND_CEILING)
-        if self.half and ask <= bid:
-            ask = bid + inc
-        return bid, ask
 
 
 def default_start_index(c: Candles, spec: BacktestSpec) -> int:
@@ -116,6 +86,11 @@ def run_backtest(
     (earlier candles are history; default: the first candle with a full signal window)."""
     began = time.perf_counter()
     bt_data.validate_candles(candles, f"backtest {candles.pair}")
+    if spec.bot.granularity is not candles.granularity:
+        raise ValueError(
+            f"the bot evaluates {spec.bot.granularity.value} candles but the data is "
+            f"{candles.granularity.value}: live would score other windows; pass matching data"
+        )
     driver = _Driver(spec, candles, start, progress)
     result = driver.run()
     result.elapsed_seconds = time.perf_counter() - began
@@ -151,31 +126,27 @@ class _Driver:
         self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
         tick = self.product.price_increment or self.product.quote_increment
-        self.quotes = _Quotes(c, self.times, spec.spread_bps, tick)
+        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick)
         self.exchange = SimulatedExchange(
             self.product,
             fee_rate=spec.fee_rate,
             slippage_bps=spec.slippage_bps,
             balances={self.product.quote_currency: spec.starting_cash},
         )
-        self.book = BotBook(cfg.cooldown_minutes, cfg.max_tranches)
-        self.dust_below = max(self.product.base_increment, self.product.base_min_size)
-        self.max_gap = max_unobserved(self.g, self.g)
-        # Confirmation in simulated time, found with NumPy: the engine evaluates every tick (a gap
-        # of one candle never restarts it), so a BUY/SELL is confirmed at a tick once its run of
-        # equal actions has lasted ``cfg.confirmation`` (or, after an attempt restarted it within
-        # the run, since that attempt). Only those ticks can place an order from a signal; at each
-        # of them ``confirmation.advance`` itself decides, from the state this reconstructs.
-        action = self.series.action
-        n = len(self.times)
-        change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
-        self.run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0)) if n else np.zeros(0, int)
-        self.required = cfg.confirmation.total_seconds()
-        lasted = (self.times - self.times[self.run_start]) >= self.required
-        self.confirmed = (action != ACTION_HOLD) & lasted
-        self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        # The kernel's state, held in memory (one bot, one account, trading enabled).
+        self.bot = BotState(
+            bot_id=1, pair=c.pair, status=BotStatus.RUNNING, config=cfg, strategy=self.strategy
+        )
+        self.account = AccountState(mode=TradingMode.MOCK, trading_state=TradingState.ACTIVE)
+        self.wake = WakeUps(
+            self.times,
+            self.series.action,
+            cfg.confirmation.total_seconds(),
+            self.quotes,
+            self.strategy,
+            self.limits,
+        )
         self.restart: int | None = None  # tick of the last confirmation-driven attempt
-        self.day = self.times // 86400
         self.fills: list[BacktestFill] = []
         self.refusals: list[BacktestRefusal] = []
         self.refused_until: dict[TradeIntent, int] = {}
@@ -192,7 +163,10 @@ class _Driver:
         k = 0
         reported = 0
         while k < n:
-            nxt = self._next_flat(k) if self.book.position.is_flat else self._next_holding(k)
+            if self.bot.position.is_flat:
+                nxt = self.wake.next_flat(k, self.restart)
+            else:
+                nxt = self.wake.next_holding(k, self.bot, self.account, self.restart, self.last_visit)
             if nxt >= n:
                 break
             self._visit(nxt)
@@ -204,75 +178,6 @@ class _Driver:
             self.progress(n, n)
         return self._result()
 
-    def _early(self, ticks: np.ndarray) -> np.ndarray:
-        """Ticks still inside the confirmation period restarted by the last attempt."""
-        r = self.restart
-        if r is None:
-            return np.zeros(len(ticks), dtype=bool)
-        same_run = self.run_start[ticks] == self.run_start[r]
-        early = same_run & ((self.times[ticks] - self.times[r]) < self.required)
-        return np.asarray(early, dtype=bool)
-
-    def _next_flat(self, k: int) -> int:
-        """While flat only a confirmed BUY can change anything (an entry attempt)."""
-        cand = self.confirmed_buys
-        while True:
-            j = int(np.searchsorted(cand, k, side="left"))
-            if j >= len(cand):
-                return len(self.times)
-            c = int(cand[j])
-            if not self._early(np.array([c]))[0]:
-                return c
-            k = c + 1
-
-    def _next_holding(self, k: int) -> int:
-        """The first tick from ``k`` where a level may be crossed or the action is not HOLD."""
-        n = len(self.times)
-        pos = self.book.position
-        avg = float(pos.avg_entry_price or 0)
-        base, cost = float(pos.base_size), float(pos.cost)
-        s = self.strategy
-        hw = float(self.book.high_water) if self.book.high_water is not None else 0.0
-        slack = self.quotes.slack
-        chunk = SCAN_CHUNK
-        while k < n:
-            end = min(n, k + chunk)
-            bid = self.quotes.bid_f[k:end]
-            hit = self.confirmed[k:end] & ~self._early(np.arange(k, end))
-            if s.stop_loss_pct is not None:
-                hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
-            if s.trailing_stop_pct is not None:
-                peak = np.maximum(np.maximum.accumulate(bid), hw) + slack
-                hit |= bid - slack <= peak * (1 - float(s.trailing_stop_pct) / 100)
-            rung = self._next_rung()
-            if rung is not None:
-                hit |= bid + slack >= avg * (1 + float(rung) / 100)
-            if self.book.trading_state is TradingState.ACTIVE and base > 0:
-                realised = np.where(
-                    self.day[k:end] == self._visit_day(),
-                    float(self.book.realised_today(self._at(max(self.last_visit, 0)))),
-                    0.0,
-                )
-                hit |= (
-                    realised + base * (bid - slack) - cost <= -float(self.limits.daily_loss_limit_usd) + 1e-6
-                )
-            idx = np.flatnonzero(hit)
-            if idx.size:
-                return k + int(idx[0])
-            if s.trailing_stop_pct is not None and bid.size:
-                hw = max(hw, float(bid.max()))
-            k = end
-            chunk *= 2
-        return n
-
-    def _visit_day(self) -> int:
-        return int(self.day[self.last_visit]) if self.last_visit >= 0 else -1
-
-    def _next_rung(self) -> Decimal | None:
-        last = max(self.book.rungs_taken, default=-1)
-        ladder = self.strategy.take_profit_ladder
-        return ladder[last + 1][0] if last + 1 < len(ladder) else None
-
     def _at(self, k: int) -> datetime:
         return datetime.fromtimestamp(int(self.times[k]), UTC)
 
@@ -280,132 +185,124 @@ class _Driver:
     def _visit(self, k: int) -> None:
         self.visited += 1
         now = self._at(k)
-        book = self.book
         cfg = self.cfg
+        bot, account = kernel.roll_day(self.bot, now), kernel.roll_day(self.account, now)
         code = int(self.series.action[k])
         action = _ACTIONS[code]
-        # The confirmation state before this tick, as the evaluations since the run began left it.
+        score = float(self.series.score[k])
+        # The confirmation before this tick, as the evaluations since its run began left it (the
+        # ticks skipped were observed too: last seen one tick ago).
         prior = ConfirmationState()
-        run = int(self.run_start[k])
+        run = int(self.wake.run_start[k])
         if code != ACTION_HOLD and run < k:
             since = run if self.restart is None or self.restart < run else self.restart
             prior = ConfirmationState(action, self._at(since))
         previous = self._at(k - 1) if k > 0 else None
-        book.confirmation, status = advance(
-            prior, action, now, cfg.confirmation, last_seen=previous, max_gap=self.max_gap
+        bot = replace(bot, confirmation=Confirmation(prior, previous))
+        bot, status = kernel.on_evaluation(
+            bot,
+            action,
+            now,
+            interval_seconds=self.g,
+            temperature=buy_side_temperature(score, cfg.buy_threshold, cfg.sell_threshold),
         )
-        # High-water mark: every bid since the last visit (the bid is monotone in the price).
-        if not book.position.is_flat and k >= self.hw_from:
-            top = float(np.max(self.quotes.raw[self.hw_from : k + 1]))
-            book.observe(now, self.quotes.of_raw(top)[0])
+        # The high-water mark: every bid since the last visit (the bid is monotone in the price),
+        # then this tick's bid marks the position.
+        bid, ask = self.quotes.exact(k)
+        if not bot.position.is_flat and k > self.hw_from:
+            top = float(np.max(self.quotes.raw[self.hw_from : k]))
+            bot, account = kernel.on_quote(bot, account, self.quotes.of_raw(top)[0])
+        bot, account = kernel.on_quote(bot, account, bid)
         self.hw_from = k + 1
         self.last_visit = k
-        bid, ask = self.quotes.exact(k)
-        score = float(self.series.score[k])
+        quote = BestBidAsk(self.c.pair, bid, ask, now)
         signal = Signal(
             action=action,
             confirmed=status.confirmed,
             temperature=temperature(score, cfg.buy_threshold, cfg.sell_threshold).level,
             score=score,
         )
-        plan = decide(
-            book.view(self.c.pair, cfg),
-            signal,
-            bid,
-            ask,
-            self.product.base_increment,
-            self.limits,
-            self.strategy,
-            base_min_size=self.product.base_min_size,
-            quote_min_size=self.product.quote_min_size,
-        )
-        if plan is not None:
-            if plan.side is Side.BUY:  # sized from the score: use the live function's own value
-                ev = exact_evaluation(
-                    self.c,
-                    int(self.windows.lo[k]),
-                    int(self.windows.hi[k]),
-                    cfg.signals,
-                    cfg.buy_threshold,
-                    cfg.sell_threshold,
-                )
-                if ev.score != score:
-                    signal = Signal(ev.action, status.confirmed, signal.temperature, ev.score)
-                    plan = decide(
-                        book.view(self.c.pair, cfg),
-                        signal,
-                        bid,
-                        ask,
-                        self.product.base_increment,
-                        self.limits,
-                        self.strategy,
-                        base_min_size=self.product.base_min_size,
-                        quote_min_size=self.product.quote_min_size,
-                    )
-            if plan is not None:
-                self._execute(k, now, plan, bid, ask)
-        if book.loss_breaker(now, bid, self.limits) and self.tripped_at is None:
-            self.tripped_at = now
+        before = bot
+        bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
+        if intent is not None and intent.side is Side.BUY and self.strategy.sizing == "graduated":
+            # Sized from the score (graduated sizing): decide on the live function's own value.
+            ev = exact_evaluation(
+                self.c,
+                int(self.windows.lo[k]),
+                int(self.windows.hi[k]),
+                cfg.signals,
+                cfg.buy_threshold,
+                cfg.sell_threshold,
+            )
+            if ev.score != score:
+                signal = replace(signal, action=ev.action, score=ev.score)
+                bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
+        if intent is not None:
+            bot, account = self._execute(k, now, bot, account, intent, bid, ask)
+        if account.trading_state is TradingState.ACTIVE and kernel.daily_loss(account, self.limits).reached:
+            account = replace(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
+            self.tripped_at = self.tripped_at or now
+        self.bot, self.account = bot, account
 
-    def _execute(self, k: int, now: datetime, plan: OrderPlan, bid: Decimal, ask: Decimal) -> None:
-        book = self.book
-        key = (plan.intent, plan.base_size, plan.quote_size)
+    def _execute(
+        self,
+        k: int,
+        now: datetime,
+        bot: BotState,
+        account: AccountState,
+        intent: OrderIntent,
+        bid: Decimal,
+        ask: Decimal,
+    ) -> tuple[BotState, AccountState]:
+        """Safety, then the simulated exchange, then the fill settled, as TradingStep does."""
+        key = (intent.intent, intent.base_size, intent.quote_size)
         if key in self.never:
-            return
-        if not plan.confirmation_driven:
-            until = self.refused_until.get(plan.intent)
+            return bot, account
+        if not intent.confirmation_driven:
+            until = self.refused_until.get(intent.intent)
             if until is not None and int(self.times[k]) < until:
-                return
-        request = SafetyRequest(
-            bot_id=1,
-            pair=self.c.pair,
-            side=plan.side,
-            intent=plan.intent,
-            quote_size=plan.quote_size,
-            base_size=plan.base_size,
-            price=ask if plan.side is Side.BUY else bid,
-        )
-        base_cur, quote_cur = self.product.base_currency, self.product.quote_currency
-        context = book.context(
-            now,
-            self.limits,
-            self.product,
-            self.exchange.available(quote_cur),
-            self.exchange.available(base_cur),
-        )
-        decision = validate(request, context, self.limits)
+                return bot, account
+        account = kernel.with_balances(account, self.exchange.balances)
+        decision = kernel.approve(bot, account, intent, self.product, now, self.limits)
         codes: tuple[str, ...] = ()
         if not decision.allowed:
             codes = tuple(r.code for r in decision.reasons)
-            if decision.reduce_trading and book.trading_state is TradingState.ACTIVE:
-                book.trading_state = TradingState.REDUCING
+            bot = kernel.on_order_refused(bot, intent, now)
+            if decision.reduce_trading and account.trading_state is TradingState.ACTIVE:
+                account = replace(account, trading_state=TradingState.REDUCING, reason="daily loss limit")
                 self.tripped_at = self.tripped_at or now
         else:
+            bot, account = kernel.on_order_accepted(bot, account, intent, now)
             try:
                 fill = self.exchange.place_market_order(
-                    plan.side, bid, ask, quote_size=plan.quote_size, base_size=plan.base_size
+                    intent.side, bid, ask, quote_size=intent.quote_size, base_size=intent.base_size
                 )
             except OrderRejected as exc:
                 codes = (exc.code or "ORDER_REJECTED",)
+                bot, account = kernel.on_order_final(bot, account, TradeStatus.FAILED, now)
             else:
-                tranche = len(book.position.tranches) if plan.side is Side.BUY else None
-                realised = book.record_fill(now, plan.side, plan.intent, fill, plan.rung, self.dust_below)
+                tranche = len(bot.position.tranches) if intent.side is Side.BUY else None
+                realised_before = bot.position.realized_pnl
+                amount = FillAmount(fill.price, fill.base_size, fill.fee, fill.value)
+                bot, account = kernel.on_fill(bot, account, [amount], now, self.product, self.limits)
+                realised = bot.position.realized_pnl - realised_before if intent.side is Side.SELL else None
                 self.fills.append(
                     BacktestFill(
                         at=now,
-                        side=plan.side,
-                        intent=plan.intent,
-                        reason=plan.reason,
+                        side=intent.side,
+                        intent=intent.intent,
+                        reason=intent.reason,
                         price=fill.price,
                         base_size=fill.base_size,
                         quote_value=fill.value,
                         fee=fill.fee,
                         tranche=tranche,
-                        rung=plan.rung,
+                        rung=intent.rung,
                         realised_pnl=realised,
                         decided_at=now,
                     )
                 )
+                base_cur, quote_cur = self.product.base_currency, self.product.quote_currency
                 self.changes.append(
                     (k, float(self.exchange.available(quote_cur)), float(self.exchange.available(base_cur)))
                 )
@@ -413,14 +310,14 @@ class _Driver:
                 # new position starts with the next tick's bid.
                 self.hw_from = k + 1
         if codes:
-            self.refusals.append(BacktestRefusal(now, plan.side, plan.intent, codes))
-            if not plan.confirmation_driven:
-                self.refused_until[plan.intent] = int(self.times[k]) + int(RETRY_REFUSED_SECONDS)
+            self.refusals.append(BacktestRefusal(now, intent.side, intent.intent, codes))
+            if not intent.confirmation_driven:
+                self.refused_until[intent.intent] = int(self.times[k]) + int(RETRY_REFUSED_SECONDS)
                 if all(c in NEVER_MEETS for c in codes):
-                    self.never.add((plan.intent, plan.base_size, plan.quote_size))
-        if plan.confirmation_driven:
-            book.confirmation = book.confirmation.restarted(now)
+                    self.never.add(key)
+        if intent.confirmation_driven:
             self.restart = k
+        return bot, account
 
     # -- the result ------------------------------------------------------------------------------
     def _result(self) -> BacktestResult:
@@ -460,7 +357,7 @@ class _Driver:
                 "ticks": len(self.times),
                 "ticks_visited": self.visited,
                 "scores_recomputed": self.series.recomputed,
-                "trading_state": self.book.trading_state.value,
+                "trading_state": self.account.trading_state.value,
                 "loss_breaker_tripped_at": self.tripped_at.isoformat() if self.tripped_at else None,
                 "price_model": "decision at candle close, fill at the next open (replay quote, paper fill)",
             },

@@ -8,12 +8,14 @@ and loses money live. These checks treat the backtest as a black box and test tw
    own random factor, so highs stay highs) except the open right at the cut candle's close (the
    price a decision made then sees and fills at); no decision made up to that close may change.
    A decision is compared by when it was made, its side, intent, reason, tranche and rung; a fill
-   executed by then is compared whole (price, size, fee) as well.
+   executed by then is compared whole (price, size, fee) as well. Cuts are made in the middle and
+   on candles the plain run decided on: a leak of a single candle changes only a decision made
+   right at the cut, so cutting where decisions are is what catches it.
 2. **No history dependence**: candles are prepended before the start, and the run still makes
    its first decision on the same candle (the driver's ``start``); no decision may change.
 
-The check runs the configuration three times; a difference is reported with the first decision
-that changed, so the person can see where.
+The check runs the configuration a few more times (one per cut, one with history); a difference
+is reported with the first decisions that changed, so the person can see where.
 """
 
 from __future__ import annotations
@@ -145,35 +147,67 @@ def _utc(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def check_future(run: Runner, candles: Candles, cut: int, base: BacktestResult | None = None) -> CheckOutcome:
-    """Perturb every candle after ``cut``; decisions on candles up to ``cut`` must not change."""
-    if not 0 <= cut < len(candles) - 1:
-        raise ValueError(f"the cut must leave candles on both sides (0 <= cut < {len(candles) - 1})")
-    base = base or run(candles, None)
-    other = run(perturb_after(candles, cut), None)
-    g = candles.granularity.seconds
-    cut_close = _utc(int(candles.start[cut]) + g)  # a decision on candle `cut` is made at its close
-    executed_by = cut_close  # ... and fills at the next open, which is not perturbed
+def _future_at(
+    run: Runner, candles: Candles, cut: int, base: BacktestResult, seed: int
+) -> tuple[int, list[str]]:
+    """Decisions compared and differences for one cut (see :func:`check_future`)."""
+    other = run(perturb_after(candles, cut, seed), None)
+    cut_close = _utc(int(candles.start[cut]) + candles.granularity.seconds)  # decisions on `cut`
+    # ... are made at its close and fill at the next open, which is not perturbed
 
     def decided(r: BacktestResult) -> list[Decision]:
         return [decision_key(f) for f in r.fills if _decided(f) <= cut_close]
 
     def executed(r: BacktestResult) -> list[Decision]:
-        return [fill_key(f) for f in r.fills if f.at <= executed_by]
+        return [fill_key(f) for f in r.fills if f.at <= cut_close]
 
     def refused(r: BacktestResult) -> list[Decision]:
         return [refusal_key(x) for x in r.refusals if x.at <= cut_close]
 
+    where = f"after {cut_close.isoformat()} perturbed, "
     diffs = (
-        _diff("decision", decided(base), decided(other))
-        + _diff("fill", executed(base), executed(other))
-        + _diff("refusal", refused(base), refused(other))
+        _diff(where + "decision", decided(base), decided(other))
+        + _diff(where + "fill", executed(base), executed(other))
+        + _diff(where + "refusal", refused(base), refused(other))
     )
+    return len(decided(base)) + len(refused(base)), diffs
+
+
+def decision_candles(result: BacktestResult, candles: Candles) -> list[int]:
+    """Indices of the candles on whose close ``result`` made a decision (sorted, unique)."""
+    times = np.asarray(sorted({int(_decided(f).timestamp()) for f in result.fills}), dtype=np.int64)
+    index = np.searchsorted(candles.start, times - candles.granularity.seconds, side="left")
+    return sorted({int(k) for k in index if 0 <= k < len(candles) - 1})
+
+
+def future_cuts(result: BacktestResult, candles: Candles, middle: int, limit: int = 4) -> list[int]:
+    """Where to cut: the middle of the series, and up to ``limit`` candles (evenly spread) on which
+    a decision was made, since a leak of one candle shows only in a decision made right there."""
+    chosen = decision_candles(result, candles)
+    if len(chosen) > limit:
+        chosen = [chosen[round(k * (len(chosen) - 1) / (limit - 1))] for k in range(limit)]
+    return sorted({middle, *chosen})
+
+
+def check_future(
+    run: Runner, candles: Candles, cuts: int | Sequence[int], base: BacktestResult | None = None
+) -> CheckOutcome:
+    """For each cut, perturb every candle after it; decisions up to its close must not change."""
+    chosen = [cuts] if isinstance(cuts, int) else list(cuts)
+    for cut in chosen:
+        if not 0 <= cut < len(candles) - 1:
+            raise ValueError(f"a cut must leave candles on both sides (0 <= cut < {len(candles) - 1})")
+    base = base or run(candles, None)
+    compared, diffs = 0, []
+    for n, cut in enumerate(chosen):
+        count, found = _future_at(run, candles, cut, base, seed=12 + n)
+        compared += count
+        diffs.extend(found)
     return CheckOutcome(
         "future",
-        len(decided(base)) + len(refused(base)),
+        compared,
         diffs,
-        f"candles after {cut_close.isoformat()} perturbed",
+        f"{len(chosen)} cut{'s' if len(chosen) != 1 else ''}: the candles after each perturbed",
     )
 
 
@@ -209,14 +243,15 @@ def check_history(
     )
 
 
-def check(
-    run: Runner, candles: Candles, *, cut: int | None = None, extra: int | None = None
-) -> LookaheadReport:
-    """Both checks. ``cut`` defaults to the middle of the series; ``extra`` to a quarter of it
-    (the first ``extra`` candles become the prepended history of the second check)."""
+def check(run: Runner, candles: Candles, *, extra: int | None = None) -> LookaheadReport:
+    """Both checks. The future check cuts in the middle of the series and at up to four candles
+    the plain run made a decision on; ``extra`` (default a quarter of the series) candles become
+    the prepended history of the second check."""
     n = len(candles)
     if n < 8:
         raise ValueError(f"{n} candles are too few for the look-ahead check; use at least 8")
     extra = extra if extra is not None else max(1, n // 4)
-    cut = cut if cut is not None else extra + (n - extra) // 2
-    return LookaheadReport(check_future(run, candles, cut), check_history(run, candles, extra))
+    base = run(candles, None)
+    middle = (base.warmup_candles + n) // 2 if base.warmup_candles < n - 2 else n // 2
+    cuts = future_cuts(base, candles, min(middle, n - 2))
+    return LookaheadReport(check_future(run, candles, cuts, base), check_history(run, candles, extra))

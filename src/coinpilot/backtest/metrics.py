@@ -11,12 +11,9 @@ Conventions, stated once so a figure means one thing:
 - A ratio without a denominator is ``None``, never 0 and never infinity: a flat equity curve has
   no volatility, so its Sharpe and Sortino are ``None`` (undefined), as is the Calmar ratio of a
   run without a drawdown and the profit factor of a run without a losing trade.
-- A *trade* (round trip) is one position cycle: from the buy that opens a position to the sell
-  that leaves less than the product's minimum size (dust cannot be sold). Its P&L is the sum of
-  its exits' realised P&L (after fees: the average entry includes entry fees). A cycle still
-  open at the end is reported as ``open_trade``, not counted as a win or a loss. Exits are
-  grouped by their intent code (``stop_loss``, ``take_profit``, ``signal_exit``…), as the live
-  analytics group by exit reason; each fill's own sentence stays in the fills list.
+- A *trade* is one round trip (position cycle; see :mod:`coinpilot.backtest.trades`, which
+  also builds the per-tranche and per-exit-reason tables). A cycle still open at the end is
+  reported as ``open_trade``, not counted as a win or a loss.
 - Win rate, profit factor and expectancy are per trade (``domain.analytics.trade_stats``, the
   same function the dashboard uses for live exits); the per-exit-reason table is per exit fill.
 - The per-candle arrays of a result start at the first candle a decision is made on (the
@@ -31,34 +28,27 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
 
-from coinpilot.backtest.result import BacktestFill, BacktestResult
+from coinpilot.backtest.result import BacktestResult
+from coinpilot.backtest.trades import (
+    ExitReasonRow,
+    RoundTrip,
+    TrancheRow,
+    exit_events,
+    exit_reason_table,
+    round_trips,
+    tranche_table,
+)
 from coinpilot.domain import analytics
-from coinpilot.domain.types import Side
 
 ZERO = Decimal(0)
 YEAR_SECONDS = 365 * 86400
 BPS = Decimal(10000)
-
-
-@dataclass(frozen=True)
-class RoundTrip:
-    """One position cycle: opened by a buy from flat, closed when what is left is dust."""
-
-    opened_at: datetime
-    closed_at: datetime | None  # None: still open at the end of the data
-    entries: int
-    exits: int
-    bought_quote: Decimal  # quote spent on entries, before fees
-    pnl: Decimal  # realised by the exits (after all fees)
-    fees: Decimal
-    exit_reason: str | None  # the reason of the exit that closed it
 
 
 @dataclass(frozen=True)
@@ -72,26 +62,6 @@ class DrawdownFigures:
     recovered_at: datetime | None  # first close back at or above the peak; None: never
     duration_seconds: int  # peak to recovery (or to the end of the data if never recovered)
     longest_seconds: int  # the longest time spent below a previous peak, any drawdown
-
-
-@dataclass(frozen=True)
-class TrancheRow:
-    tranche: int  # 0-based, as the driver numbers them; shown 1-based
-    entries: int
-    quote_spent: Decimal
-    fees: Decimal
-    average_price: Decimal | None
-
-
-@dataclass(frozen=True)
-class ExitReasonRow:
-    reason: str
-    exits: int
-    base_sold: Decimal
-    pnl: Decimal
-    fees: Decimal
-    wins: int
-    losses: int
 
 
 @dataclass(frozen=True)
@@ -137,59 +107,6 @@ def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(int(ts), UTC)
 
 
-def realised(fill: BacktestFill, average_cost: Decimal) -> Decimal:
-    """A sell's realised P&L: the driver's figure when it gives one, else average-cost method
-    (proceeds after the fee minus the average cost, entry fees included, of what was sold)."""
-    if fill.realised_pnl is not None:
-        return fill.realised_pnl
-    return fill.quote_value - fill.fee - average_cost * fill.base_size
-
-
-@dataclass
-class _OpenTrip:
-    opened_at: datetime
-    entries: int = 0
-    exits: int = 0
-    bought: Decimal = ZERO
-    pnl: Decimal = ZERO
-    fees: Decimal = ZERO
-
-    def close(self, at: datetime | None, reason: str | None) -> RoundTrip:
-        return RoundTrip(
-            self.opened_at, at, self.entries, self.exits, self.bought, self.pnl, self.fees, reason
-        )
-
-
-def round_trips(fills: Sequence[BacktestFill], dust_size: Decimal = ZERO) -> list[RoundTrip]:
-    """Position cycles from the fills in time order (see the module docstring)."""
-    trips: list[RoundTrip] = []
-    held = ZERO
-    cost = ZERO  # entry cost, fees included, of what is held
-    current: _OpenTrip | None = None
-    for fill in sorted(fills, key=lambda f: f.at):
-        if current is None:  # a sell without a known entry cannot happen; it would be its own trip
-            current = _OpenTrip(fill.at)
-        current.fees += fill.fee
-        if fill.side == Side.BUY:
-            current.entries += 1
-            current.bought += fill.quote_value
-            held += fill.base_size
-            cost += fill.quote_value + fill.fee
-            continue
-        average = cost / held if held > 0 else ZERO
-        current.exits += 1
-        current.pnl += realised(fill, average)
-        sold = min(fill.base_size, held)
-        cost -= average * sold
-        held -= sold
-        if held <= 0 or held < dust_size:
-            trips.append(current.close(fill.at, fill.intent.value))
-            current, held, cost = None, ZERO, ZERO
-    if current is not None:
-        trips.append(current.close(None, None))
-    return trips
-
-
 def drawdown_figures(times: np.ndarray, equity: np.ndarray) -> DrawdownFigures:
     """Deepest peak-to-trough fall of ``equity`` (aligned with ``times``, Unix seconds) and how
     long it lasted; the first point is the first peak."""
@@ -206,18 +123,13 @@ def drawdown_figures(times: np.ndarray, equity: np.ndarray) -> DrawdownFigures:
     after = np.flatnonzero(equity[trough:] >= peaks[trough])
     recovered = trough + int(after[0]) if after.size else None
     end = int(times[recovered]) if recovered is not None else int(times[-1])
-    # longest stretch below a previous peak: from the last new peak to the next one (or the end)
-    below = equity < peaks
-    longest = 0
-    start_i: int | None = None
-    for i in range(equity.size):
-        if below[i] and start_i is None:
-            start_i = i - 1
-        elif not below[i] and start_i is not None:
-            longest = max(longest, int(times[i]) - int(times[start_i]))
-            start_i = None
-    if start_i is not None:
-        longest = max(longest, int(times[-1]) - int(times[start_i]))
+    # longest stretch below a previous peak: from the peak before it to the first point back at
+    # or above it (or the last point); vectorised, as a year of minutes is half a million points
+    below = np.concatenate(([False], equity < peaks, [False])).astype(np.int8)
+    edges = np.diff(below)
+    starts = np.flatnonzero(edges == 1)  # first point below (>= 1: the first point is a peak)
+    ends = np.minimum(np.flatnonzero(edges == -1), equity.size - 1)  # first point back, or the last
+    longest = int((times[ends] - times[starts - 1]).max()) if starts.size else 0
     return DrawdownFigures(
         max_fraction=worst,
         max_amount=float(peaks[trough] - equity[trough]),
@@ -272,62 +184,6 @@ def cagr(start_value: float, end_value: float, seconds: float) -> float | None:
         return float((end_value / start_value) ** (YEAR_SECONDS / seconds) - 1.0)
     except OverflowError:  # hours of gains compounded over a year: no meaningful annual figure
         return None
-
-
-def tranche_table(fills: Sequence[BacktestFill]) -> list[TrancheRow]:
-    by: dict[int, list[BacktestFill]] = {}
-    for f in fills:
-        if f.side == Side.BUY:
-            by.setdefault(f.tranche if f.tranche is not None else 0, []).append(f)
-    rows = []
-    for tranche, group in sorted(by.items()):
-        spent = sum((f.quote_value for f in group), ZERO)
-        base = sum((f.base_size for f in group), ZERO)
-        rows.append(
-            TrancheRow(
-                tranche=tranche,
-                entries=len(group),
-                quote_spent=spent,
-                fees=sum((f.fee for f in group), ZERO),
-                average_price=spent / base if base > 0 else None,
-            )
-        )
-    return rows
-
-
-def exit_events(fills: Sequence[BacktestFill]) -> list[tuple[BacktestFill, Decimal]]:
-    """Every sell with the P&L it realised (average-cost, like the live ledger)."""
-    held, cost = ZERO, ZERO
-    out = []
-    for f in sorted(fills, key=lambda x: x.at):
-        if f.side == Side.BUY:
-            held += f.base_size
-            cost += f.quote_value + f.fee
-            continue
-        average = cost / held if held > 0 else ZERO
-        out.append((f, realised(f, average)))
-        sold = min(f.base_size, held)
-        cost -= average * sold
-        held -= sold
-    return out
-
-
-def exit_reason_table(events: Sequence[tuple[BacktestFill, Decimal]]) -> list[ExitReasonRow]:
-    by: dict[str, list[tuple[BacktestFill, Decimal]]] = {}
-    for f, pnl in events:
-        by.setdefault(f.intent.value, []).append((f, pnl))
-    return [
-        ExitReasonRow(
-            reason=reason,
-            exits=len(group),
-            base_sold=sum((f.base_size for f, _ in group), ZERO),
-            pnl=sum((p for _, p in group), ZERO),
-            fees=sum((f.fee for f, _ in group), ZERO),
-            wins=sum(1 for _, p in group if p > 0),
-            losses=sum(1 for _, p in group if p < 0),
-        )
-        for reason, group in sorted(by.items())
-    ]
 
 
 def buy_and_hold_curve(result: BacktestResult) -> np.ndarray:

@@ -119,7 +119,7 @@ def to_dict(result: BacktestResult, m: BacktestMetrics | None = None) -> dict[st
     """The whole report as JSON-ready data (``json.dumps`` needs no custom encoder)."""
     m = m or compute(result)
     g = result.granularity_seconds
-    must = tuple(int(i) for i in _fill_indices(result))
+    must = tuple(int(i) for i in fill_indices(result))
     idx = thin(len(result.equity), must=must)
     return {
         "schema": SCHEMA,
@@ -161,7 +161,7 @@ def to_dict(result: BacktestResult, m: BacktestMetrics | None = None) -> dict[st
     }
 
 
-def _fill_indices(result: BacktestResult) -> np.ndarray:
+def fill_indices(result: BacktestResult) -> np.ndarray:
     """The candle each fill happened in (its start at or before the fill time)."""
     if not result.fills or not len(result.timestamps):
         return np.empty(0, dtype=np.int64)

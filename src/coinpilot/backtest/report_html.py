@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from coinpilot.backtest.metrics import BacktestMetrics, buy_and_hold_curve, compute, duration_text
-from coinpilot.backtest.report import _fill_indices, thin, to_dict
+from coinpilot.backtest.report import fill_indices, thin, to_dict
 from coinpilot.backtest.result import BacktestResult
 from coinpilot.domain.decision import effective_strategy
 from coinpilot.domain.levels import stop_loss_price
@@ -55,7 +55,7 @@ def position_lines(result: BacktestResult) -> tuple[list[dict[str, float]], list
     stop_line: list[dict[str, float]] = []
     starts = result.timestamps
     last: tuple[float, float | None] | None = None  # (average, stop) while a position is open
-    for fill, i in zip(result.fills, _fill_indices(result), strict=True):
+    for fill, i in zip(result.fills, fill_indices(result), strict=True):
         t = int(starts[int(i)])
         if fill.side == Side.BUY:
             held += fill.base_size
@@ -96,7 +96,7 @@ def _last_per_time(points: list[dict[str, float]]) -> list[dict[str, float]]:
 
 def chart_data(result: BacktestResult, m: BacktestMetrics) -> dict[str, Any]:
     g = result.granularity_seconds
-    fill_idx = _fill_indices(result)
+    fill_idx = fill_indices(result)
     idx = thin(len(result.close), CHART_POINTS, tuple(int(i) for i in fill_idx))
     starts = np.asarray(result.timestamps, dtype=np.int64)
     equity = np.asarray(result.equity, dtype=np.float64)
@@ -156,7 +156,7 @@ _SCRIPT = """
       layout: {background: {color: 'transparent'}, textColor: text, attributionLogo: false},
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
       timeScale: {timeVisible: data.granularity_seconds < 86400, secondsVisible: false,
-                  minBarSpacing: 0.001}});
+        minBarSpacing: 0.001}});
   }
   const price = make('price-chart');
   const line = price.addSeries(LC.LineSeries, {color: '#2563eb', lineWidth: 1, title: 'close'});

@@ -174,8 +174,11 @@ def params_to_patch(
     signal_keys = [k for k in params if k.split(".")[0] in ("rsi", "ma_crossover", "macd")]
     if signal_keys:
         signals = SignalConfig.from_dict(base.get("signal_config") or {}).to_dict()
+        # Only the signals the bot uses are weighted: a search does not turn a signal on.
         weights = {
-            s: params[f"{s}.weight"] for s in ("rsi", "ma_crossover", "macd") if f"{s}.weight" in params
+            s: params[f"{s}.weight"]
+            for s in ("rsi", "ma_crossover", "macd")
+            if f"{s}.weight" in params and signals[s]["enabled"]
         }
         if weights:
             total = sum(float(w) for w in weights.values())
@@ -184,7 +187,6 @@ def params_to_patch(
             shares[-1] = round(1.0 - sum(shares[:-1]), 3)  # exact sum of 1 at three decimals
             for n, share in zip(names, shares, strict=True):
                 signals[n]["weight"] = share
-                signals[n]["enabled"] = True
         for key in signal_keys:
             section, field = key.split(".", 1)
             if field != "weight":

@@ -136,12 +136,20 @@ class _Indicators:
 
     def __init__(self, close: FloatArray, length: int, starts: IntArray | None) -> None:
         self.close, self.length, self.starts = close, length, starts
+        self._sums: tuple[FloatArray, FloatArray] | None = None
+        # Consecutive windows (no gap among them): plain slices instead of fancy indexing.
+        self._run = starts is not None and len(starts) > 0 and int(starts[-1] - starts[0]) == len(starts) - 1
+
+    def _take(self, full: FloatArray, offset: int) -> FloatArray:
+        assert self.starts is not None
+        if self._run:
+            first = int(self.starts[0]) + offset
+            return full[first : first + len(self.starts)]
+        return np.asarray(full[self.starts + offset], dtype=np.float64)
 
     def _corr(self, x: FloatArray, w: FloatArray, offset: int = 0) -> FloatArray:
         """Dot product of ``w`` with the last ``len(w)`` values of each window of ``x``."""
-        assert self.starts is not None
-        full = np.correlate(x, w, mode="valid")
-        return np.asarray(full[self.starts + offset], dtype=np.float64)
+        return self._take(np.correlate(x, w, mode="valid"), offset)
 
     def rsi(self, period: int) -> FloatArray:
         if self.starts is None:
@@ -165,10 +173,12 @@ class _Indicators:
     def macd(self, fast: int, slow: int, signal: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         if self.starts is None:
             return macd_last(self.close, fast, slow, signal)
+        # Only the histogram reaches the score: one dot product with (line - signal) weights. The
+        # line and signal are finite wherever the closes are (validated data), so they are
+        # reported as the histogram's finiteness.
         w = _macd_last_weights(fast, slow, signal, self.length)
-        line = self._corr(self.close, np.ascontiguousarray(w[0]))
-        sig = self._corr(self.close, np.ascontiguousarray(w[1]))
-        return line, sig, line - sig
+        hist = self._corr(self.close, np.ascontiguousarray(w[0] - w[1]))
+        return hist, hist, hist
 
     def last_close(self) -> FloatArray:
         if self.starts is None:
@@ -180,12 +190,16 @@ class _Indicators:
         if self.starts is None:
             sigma = return_volatility(self.close, window)
             return sigma, sigma < 1e-7
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = self.close[1:] / self.close[:-1] - 1.0
-        ones = np.ones(window)
-        offset = self.length - 1 - window
-        s1 = self._corr(r, ones, offset) / window
-        s2 = self._corr(r * r, ones, offset) / window
+        if self._sums is None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = self.close[1:] / self.close[:-1] - 1.0
+            # Window sums by cumulative sums (a window of zero returns sums to exactly zero: the
+            # cumulative sum does not move across it).
+            self._sums = (np.r_[0.0, np.cumsum(r)], np.r_[0.0, np.cumsum(r * r)])
+        c1, c2 = self._sums
+        first = self.length - 1 - window
+        s1 = (self._take(c1, first + window) - self._take(c1, first)) / window
+        s2 = (self._take(c2, first + window) - self._take(c2, first)) / window
         var = s2 - s1 * s1
         sigma = np.sqrt(np.maximum(var, 0.0))
         # Cancellation: far below the mean square the difference is rounding, not spread.
@@ -320,7 +334,15 @@ def score_series(
     lengths = windows.lengths
     todo: list[int] = []
     tolerance = np.full(n, EXACT_EPSILON)
-    groups = [(int(length), idx[lengths[idx] == length]) for length in np.unique(lengths[idx])]
+    # Ticks grouped by window length (one stable sort; nearly all share the full length).
+    order = idx[np.argsort(lengths[idx], kind="stable")]
+    sorted_lengths = lengths[order]
+    cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
+    groups = [
+        (int(g_len[0]), grp)
+        for grp, g_len in zip(np.split(order, cuts), np.split(sorted_lengths, cuts), strict=True)
+        if len(grp)
+    ]
     for length, group in groups:
         if length == 0:
             continue
@@ -345,9 +367,16 @@ def score_series(
             if tol.size:
                 tolerance[part] = np.maximum(EXACT_EPSILON, tol)
                 todo.extend(int(t) for t in part[fragile])
-    near = np.zeros(n, dtype=bool)
-    for b in boundaries(buy_threshold, sell_threshold):
-        near[idx] |= np.abs(score[idx] - b) <= tolerance[idx]
+    # Distance of each score to the nearest boundary (sorted: one search, two neighbours).
+    bounds = np.asarray(boundaries(buy_threshold, sell_threshold))
+    at = np.searchsorted(bounds, score)
+    above = np.abs(bounds[np.minimum(at, len(bounds) - 1)] - score)
+    below = np.abs(score - bounds[np.maximum(at - 1, 0)])
+    near = np.minimum(above, below) <= tolerance
+    if rows is not None:
+        keep = np.zeros(n, dtype=bool)
+        keep[idx] = True
+        near &= keep
     todo = sorted(set(todo) | {int(t) for t in np.flatnonzero(near)})
     for t in todo:
         ev = exact_evaluation(c, int(windows.lo[t]), int(windows.hi[t]), cfg, buy_threshold, sell_threshold)

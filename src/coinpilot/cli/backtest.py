@@ -32,21 +32,22 @@ GRANULARITY_ALIASES = {
 DATA_ERROR_EXIT = 2
 LOOKAHEAD_EXIT = 3
 
-HELP = """Backtest a bot's configuration over past candles, through the live decision kernel.
-
-Pick the configuration with --bot NAME (a stored bot) or --config FILE (JSON or TOML with the
-same fields as creating a bot over the API), and the candles with --pair PAIR (the shipped
-Coinbase history) or --data FILE (CSV or Parquet with timestamp, open, high, low, close, volume).
-Fees, slippage and safety limits are the configured paper-trading ones. A decision on a candle
-uses only data up to its close and fills at the next candle's open.
-
-Prints the figures beside buy-and-hold; --json and --html save the report (the HTML opens
-offline). --check-lookahead runs twice more (future candles perturbed; extra history prepended)
-and exits with code 3 if any earlier decision changed. Bad data exits with code 2.
-
-Example: coinpilot backtest --pair BTC-USD --granularity 1h --config bot.toml --from 2019-01-01
---to 2019-07-01 --html report.html
-"""
+# Paragraphs without line breaks inside: the help formatter wraps them to the terminal.
+HELP = "\n\n".join(
+    [
+        "Backtest a bot's configuration over past candles, through the live decision kernel.",
+        "Pick the configuration with --bot NAME (a stored bot) or --config FILE (JSON or TOML with the "
+        "same fields as creating a bot over the API), and the candles with --pair PAIR (the shipped "
+        "Coinbase history) or --data FILE (CSV or Parquet with timestamp, open, high, low, close, "
+        "volume). Fees, slippage and safety limits are the configured paper-trading ones. A decision "
+        "on a candle uses only data up to its close and fills at the next candle's open.",
+        "Prints the figures beside buy-and-hold; --json and --html save the report (the HTML opens "
+        "offline). --check-lookahead runs twice more (future candles perturbed; extra history "
+        "prepended) and exits with code 3 if any earlier decision changed. Bad data exits with code 2.",
+        "Example: coinpilot backtest --config bot.toml --pair BTC-USD --granularity 1h "
+        "--from 2019-01-01 --to 2019-06-01 --html report.html",
+    ]
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -71,6 +72,8 @@ def _decimal(raw: str, name: str) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise CliError(f"{name} {raw!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise CliError(f"{name} {raw!r} must be a positive amount")
     return value
 
 
@@ -155,12 +158,15 @@ def _spec(
 
         services = open_services()
         settings = services.settings
-        with services.sessions() as s:
-            row = bot_repo.get_bot_by_name_or_id(s, bot_ref)
-            if row is None:
-                raise CliError(f"no bot named {bot_ref!r} (see 'coinpilot bots list')")
-            cfg, label = bot_repo.bot_config(row), row.name
-            strategy_raw: dict[str, Any] | None = row.strategy
+        try:
+            with services.sessions() as s:
+                row = bot_repo.get_bot_by_name_or_id(s, bot_ref)
+                if row is None:
+                    raise CliError(f"no bot named {bot_ref!r} (see 'coinpilot bots list')")
+                cfg, label = bot_repo.bot_config(row), row.name
+                strategy_raw: dict[str, Any] | None = row.strategy
+        finally:
+            services.close()  # only the bot's settings are needed: the run touches no database
     else:
         assert config is not None
         settings = settings_or_exit()
@@ -249,15 +255,16 @@ def _check_lookahead(run: Callable[..., Any], spec: Any, full: Any, candles: Any
     lo = int((full.start < int(candles.start[0])).sum())  # candles of ``full`` before ``candles``
     wanted = max((n - first) // 4, 1)
     series = lookahead.slice_candles(full, lo - wanted, lo + n) if lo >= wanted else candles
-    cut = (first + n) // 2
+    cuts = lookahead.future_cuts(base, candles, min((first + n) // 2, n - 2))
     started = time.perf_counter()
-    future = lookahead.check_future(runner, candles, cut, base=base)
+    future = lookahead.check_future(runner, candles, cuts, base=base)
     history = lookahead.check_history(runner, series, wanted)
     checked = lookahead.LookaheadReport(future, history)
     for outcome in (future, history):
         verdict = "[green]pass[/green]" if outcome.passed else "[red]CHANGED[/red]"
         console.print(
-            f"look-ahead check, {outcome.name}: {verdict} ({outcome.compared} decisions; {outcome.note})"
+            f"look-ahead check, {outcome.name}: {verdict} ({outcome.compared} decisions; {outcome.note})",
+            highlight=False,
         )
         for line in outcome.differences:
             console.print(f"  {line}", highlight=False)

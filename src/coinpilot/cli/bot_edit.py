@@ -14,7 +14,6 @@ import typer
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
-from coinpilot.store.repos.audit_trail import changed_fields, record_change
 
 OFF_WORDS = frozenset({"off", "none", ""})
 
@@ -91,6 +90,7 @@ def store_edit(
     from coinpilot.api.errors import FieldValidationError
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
+    from coinpilot.store.repos.audit_trail import changed_fields
     from coinpilot.views import rows as views
 
     current = views.bot_dict(row)
@@ -137,6 +137,7 @@ def edit(
     """Change a bot's settings; every value is checked before anything is stored."""
     from coinpilot.cli.bots import _find, _services
     from coinpilot.store.db import session_scope
+    from coinpilot.store.repos.audit_trail import record_change
     from coinpilot.views import rows as views
 
     patch: dict[str, Any] = {}
@@ -210,10 +211,13 @@ def delete(
     bot: Annotated[str, typer.Argument(help="bot id or name")],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Delete a bot that holds nothing and has no trades (otherwise says why and changes nothing)."""
+    """Delete a bot, or archive it when it has trade history (its trades are kept); says why
+    and changes nothing when it holds a position, has an unfinished trade or (to be archived)
+    is not STOPPED."""
     from coinpilot.cli.bots import _find, _services
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store.db import session_scope
+    from coinpilot.store.repos.audit_trail import record_change
     from coinpilot.views import rows as views
 
     services = _services()
@@ -222,17 +226,28 @@ def delete(
         reason = bot_admin.delete_refusal(s, row)
         if reason is not None:
             raise CliError(reason)
-        if not yes and not typer.confirm(f"delete bot {row.id} {row.name!r} on {row.pair}?"):
-            raise CliError("not deleted")
+        history = bot_admin.trade_history(s, row)
+        verb = "archive" if history else "delete"
+        if not yes and not typer.confirm(f"{verb} bot {row.id} {row.name!r} on {row.pair}?"):
+            raise CliError(f"not {verb}d")
         label = f"bot {row.id} {row.name!r}"
+        now = services.clock.now()
         record_change(
             s,
-            at=services.clock.now(),
+            at=now,
             actor="cli",
             mode=services.mode,
-            action="bot_deleted",
+            action="bot_archived" if history else "bot_deleted",
             bot_id=row.id,
             before=views.bot_dict(row),
+            after={"archived_at": now.isoformat()} if history else None,
         )
-        bot_admin.delete_bot(s, row)
-    console.print(f"deleted {label}", highlight=False)
+        bot_admin.delete_bot(s, row, now)
+    if history:
+        console.print(
+            f"archived {label} instead of deleting it: its {history} trade(s) are kept for analytics, "
+            "exports and the audit; it no longer shows in the overview or runs",
+            highlight=False,
+        )
+    else:
+        console.print(f"deleted {label}", highlight=False)

@@ -9,8 +9,6 @@ from rich.table import Table
 
 from coinpilot.cli.common import CliError, console, one_line_errors
 from coinpilot.domain.types import Granularity
-from coinpilot.store.repos.audit_trail import record_change
-from coinpilot.views import rows as views
 
 app = typer.Typer(help="Create, list, edit, start, stop and delete bots.", no_args_is_help=True)
 
@@ -78,6 +76,8 @@ def create(
     from coinpilot.engine.bots import admin as bot_admin
     from coinpilot.store import bots as bot_repo
     from coinpilot.store.db import session_scope
+    from coinpilot.store.repos.audit_trail import record_change
+    from coinpilot.views import rows as views
 
     services = _services()
     values: dict[str, Any] = {

@@ -147,7 +147,7 @@ def optimize(
 
     from coinpilot.api.backtest_inputs import product_for
     from coinpilot.backtest.optimize import OptimiseRequest, optimise
-    from coinpilot.backtest.search_space import GROUPS
+    from coinpilot.backtest.search_space import GROUPS, build_space
     from coinpilot.cli.backtest import parse_granularity
 
     fields, chosen_pair = base_fields(services, bot, config, pair)
@@ -177,6 +177,13 @@ def optimize(
         fee_rate=settings.paper_fee_rate,
         slippage_bps=settings.paper_slippage_bps,
     )
+    problems = request.problems()
+    try:
+        build_space(request.limits, candles.granularity, request.groups)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise CliError("; ".join(problems))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(

@@ -174,12 +174,14 @@ class CachedMarketData:
             batch: list[str] = []
             if missing:
                 # Refresh every watched pair that is stale too: one call serves all bots.
+                # (A set for "not asked already": a list made this quadratic in the pairs.)
+                asked_now = set(missing)
                 stale = [
                     p
                     for p, asked in sorted(self._watched.items())
                     if now - asked <= self._watch_window
                     and p not in self._quote_flights
-                    and p not in missing
+                    and p not in asked_now
                     and not (p in self._quotes and now < self._quotes[p].expires_at)
                 ]
                 batch = missing + stale

@@ -55,8 +55,11 @@ def get_bot_by_name_or_id(session: Session, ref: str) -> Bot | None:
     return session.scalar(sa.select(Bot).where(Bot.name == ref))
 
 
-def list_bots(session: Session, status: BotStatus | None = None) -> list[Bot]:
+def list_bots(session: Session, status: BotStatus | None = None, include_archived: bool = False) -> list[Bot]:
+    """The bots, archived ones left out unless asked for (they are shown nowhere by default)."""
     q = sa.select(Bot).order_by(Bot.id)
+    if not include_archived:
+        q = q.where(Bot.archived_at.is_(None))
     if status is not None:
         q = q.where(Bot.status == status)
     return list(session.scalars(q).unique())

@@ -69,6 +69,9 @@ class Bot(Base):
     status_reason: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Archived (soft-deleted): gone from the overview and the engine; its trades stay in
+    # analytics, exports and the audit trail. Only a STOPPED, flat bot with nothing unfinished.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     runtime: Mapped[BotRuntime | None] = relationship(
         back_populates="bot", uselist=False, cascade="all, delete-orphan", lazy="joined"
@@ -134,6 +137,8 @@ class Trade(Base):
         sa.Index("ix_trades_mode_realized", "mode", "realized_at"),  # today's realised P&L
         sa.Index("ix_trades_bot_realized", "bot_id", "mode", "realized_at"),  # weekly P&L, loss streak
         sa.Index("ix_trades_bot_last_fill", "bot_id", "mode", "last_fill_at"),  # cooldown
+        sa.Index("ix_trades_mode_id", "mode", "id"),  # the overview's newest trades
+        sa.Index("ix_trades_bot_mode_id", "bot_id", "mode", "id"),  # a bot page's trades, paged by id
         sa.CheckConstraint(
             "(requested_quote_size IS NULL) <> (requested_base_size IS NULL)", name="one_size"
         ),
@@ -258,7 +263,10 @@ class SafetyAudit(Base):
     """Every safety decision, allowed or refused, with the inputs it saw."""
 
     __tablename__ = "safety_audit"
-    __table_args__ = (sa.Index("ix_safety_audit_created", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_safety_audit_created", "created_at"),
+        sa.Index("ix_safety_audit_bot_mode_id", "bot_id", "mode", "id"),  # a bot page's decisions, paged
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from coinpilot.domain.confirmation import status_of
 from coinpilot.domain.limits import SafetyLimits
-from coinpilot.domain.loss_lock import loss_lock
+from coinpilot.domain.loss_lock import loss_lock, window_start
 from coinpilot.domain.trading_state import NOT_ENABLED_REASON, TradingState
 from coinpilot.domain.types import BotStatus, TradingMode
 from coinpilot.domain.usage import bot_usage
@@ -163,7 +163,7 @@ def build_overview(
     today: datetime,
     stale_after: timedelta,
 ) -> dict[str, Any]:
-    facts = load_overview(session, mode, today)
+    facts = load_overview(session, mode, today, exits_since=window_start(now, limits, None))
     rows = [_bot_row(facts, b, now, limits, stale_after) for b in facts.bots]
     open_positions = [p for p in facts.positions.values() if p.base_size > 0]
     exposure = sum((p.cost for p in open_positions), ZERO)
@@ -227,7 +227,9 @@ def bot_overview_row(
     stale_after: timedelta,
 ) -> dict[str, Any] | None:
     """One bot's overview row (its page shows the same figures as the overview)."""
-    facts = load_overview(session, mode, today, recent_limit=0, bot_id=bot_id)
+    facts = load_overview(
+        session, mode, today, recent_limit=0, bot_id=bot_id, exits_since=window_start(now, limits, None)
+    )
     if not facts.bots:
         return None
     return _bot_row(facts, facts.bots[0], now, limits, stale_after)

@@ -22,14 +22,17 @@ from coinpilot.domain.position import FillAmount, PositionState, apply_entry, ap
 from coinpilot.domain.types import Side, TradingMode
 from coinpilot.engine.loop.bot_loop import effective_strategy
 from coinpilot.store import bots as bot_repo
-from coinpilot.store.models import Bot, ControlState, Position, SafetyAudit, Trade
-from coinpilot.store.repos.dto import TradeDTO, position_dto, trade_dto
+from coinpilot.store.models import Bot, ControlState, Fill, Position, SafetyAudit, Trade
+from coinpilot.store.repos.dto import TradeDTO, position_dto
 from coinpilot.store.repos.jsonable import jsonable
+from coinpilot.store.repos.overview import TRADE_BRIEF_COLUMNS
 from coinpilot.views.overview import bot_overview_row, trading_dict
-from coinpilot.views.rows import bot_dict, iso, money
+from coinpilot.views.rows import bot_dict, iso, money, trade_brief
 
-TRADES_ON_PAGE = 200
-AUDITS_ON_PAGE = 50
+# The bot page sends the newest trades (with their fills) and safety decisions a page at a time;
+# the page asks for older ones on demand (``before``: the oldest id it holds).
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200
 EVALUATIONS_ON_PAGE = 100
 
 
@@ -66,6 +69,53 @@ def _audit(a: SafetyAudit) -> dict[str, Any]:
     }
 
 
+def trades_page(
+    session: Session, bot_id: int, mode: TradingMode, limit: int = PAGE_SIZE, before: int | None = None
+) -> dict[str, Any]:
+    """One page of a bot's trades with their fills, newest first (``ix_trades_bot_mode_id``), and
+    the cursor for the next older page (None: no older trades). Two statements whatever the page."""
+    stmt = sa.select(*TRADE_BRIEF_COLUMNS).where(Trade.bot_id == bot_id, Trade.mode == mode)
+    if before is not None:
+        stmt = stmt.where(Trade.id < before)
+    rows = session.execute(stmt.order_by(Trade.id.desc()).limit(limit + 1)).all()
+    shown = rows[:limit]
+    fills: dict[int, list[dict[str, Any]]] = {r.id: [] for r in shown}
+    if shown:
+        for f in session.execute(
+            sa.select(
+                Fill.trade_id, Fill.fill_id, Fill.price, Fill.base_size, Fill.fee, Fill.liquidity, Fill.time
+            )
+            .where(Fill.trade_id.in_(list(fills)))
+            .order_by(Fill.trade_id, Fill.time, Fill.fill_id)
+        ):
+            fills[f.trade_id].append(
+                {
+                    "fill_id": f.fill_id,
+                    "price": money(f.price),
+                    "base_size": money(f.base_size),
+                    "fee": money(f.fee),
+                    "liquidity": f.liquidity,
+                    "time": iso(f.time),
+                }
+            )
+    trades = [{**trade_brief(r), "fills": fills[r.id]} for r in shown]
+    more = len(rows) > limit and bool(shown)
+    return {"trades": trades, "next_before": shown[-1].id if more else None}
+
+
+def decisions_page(
+    session: Session, bot_id: int, mode: TradingMode, limit: int = PAGE_SIZE, before: int | None = None
+) -> dict[str, Any]:
+    """One page of a bot's safety decisions, newest first (``ix_safety_audit_bot_mode_id``)."""
+    stmt = sa.select(SafetyAudit).where(SafetyAudit.bot_id == bot_id, SafetyAudit.mode == mode)
+    if before is not None:
+        stmt = stmt.where(SafetyAudit.id < before)
+    rows = session.scalars(stmt.order_by(SafetyAudit.id.desc()).limit(limit + 1)).all()
+    shown = rows[:limit]
+    more = len(rows) > limit and bool(shown)
+    return {"safety_decisions": [_audit(a) for a in shown], "next_before": shown[-1].id if more else None}
+
+
 def bot_page(
     session: Session,
     bot_id: int,
@@ -74,7 +124,12 @@ def bot_page(
     limits: SafetyLimits,
     today: datetime,
     stale_after: timedelta,
+    page_size: int = PAGE_SIZE,
+    live: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
+    """Everything the page shows, with the first page of trades and of safety decisions (their
+    ``*_next_before`` cursors fetch older ones). ``live``: the bot's overview row when the caller
+    already has it (the shared overview), else it is read here."""
     bot = bot_repo.get_bot(session, bot_id)
     if bot is None:
         return None
@@ -83,19 +138,8 @@ def bot_page(
         .where(Position.bot_id == bot_id, Position.mode == mode)
         .options(selectinload(Position.tranches))
     )
-    trades = session.scalars(
-        sa.select(Trade)
-        .where(Trade.bot_id == bot_id, Trade.mode == mode)
-        .options(selectinload(Trade.fills))
-        .order_by(Trade.id.desc())
-        .limit(TRADES_ON_PAGE)
-    ).all()
-    audits = session.scalars(
-        sa.select(SafetyAudit)
-        .where(SafetyAudit.bot_id == bot_id, SafetyAudit.mode == mode)
-        .order_by(SafetyAudit.id.desc())
-        .limit(AUDITS_ON_PAGE)
-    ).all()
+    trades = trades_page(session, bot_id, mode, page_size)
+    decisions = decisions_page(session, bot_id, mode, page_size)
     evaluations = bot_repo.evaluation_history(session, bot_id, EVALUATIONS_ON_PAGE)
     mark = bot.runtime.last_price if bot.runtime is not None else None
     return {
@@ -103,11 +147,15 @@ def bot_page(
         "generated_at": now.isoformat(),
         "trading": trading_dict(session.get(ControlState, 1), mode),
         "bot": bot_dict(bot),
-        "live": bot_overview_row(session, bot_id, now, mode, limits, today, stale_after),
+        "live": live
+        if live is not None
+        else bot_overview_row(session, bot_id, now, mode, limits, today, stale_after),
         "position": position_dto(pos, mark).to_dict() if pos is not None else None,
         "levels": _levels(bot, pos),
-        "trades": [trade_dto(t).to_dict() for t in trades],
-        "safety_decisions": [_audit(a) for a in audits],
+        "trades": trades["trades"],
+        "trades_next_before": trades["next_before"],
+        "safety_decisions": decisions["safety_decisions"],
+        "decisions_next_before": decisions["next_before"],
         "evaluations": [
             {
                 "evaluated_at": iso(e.evaluated_at),

@@ -53,6 +53,7 @@ def bot_dict(bot: Bot) -> dict[str, Any]:
         "effective_strategy": effective_strategy_dict(bot),
         "created_at": iso(bot.created_at),
         "updated_at": iso(bot.updated_at),
+        "archived_at": iso(bot.archived_at),
     }
 
 
@@ -88,7 +89,8 @@ def position_state(pos: Position) -> PositionState:
     )
 
 
-def trade_brief(t: Trade, bot_name: str | None = None) -> dict[str, Any]:
+def trade_brief(t: Trade | Any, bot_name: str | None = None) -> dict[str, Any]:
+    """A trade's row in a list (``t``: the ORM object or a Core row of the same columns)."""
     return {
         "id": t.id,
         "bot_id": t.bot_id,

@@ -4,7 +4,8 @@ Field rules live in :func:`coinpilot.domain.bot.validate_bot_fields`; this modul
 the outside world: whether the exchange of the current mode trades the pair (so ``BTC-USDX`` is
 refused at creation, naming the pairs that exist, instead of failing later on every evaluation),
 merging an edit with the stored bot so paired fields are checked together, and whether a bot may
-be deleted (never with an open position, an unfinished order, or trade history to keep).
+be deleted (never with an open position or an unfinished order; a bot with trade history to
+keep is archived instead).
 
 Every function here either returns the problems or changes the database, never both: the callers
 store nothing when a list of problems comes back.
@@ -12,6 +13,7 @@ store nothing when a list of problems comes back.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from coinpilot.domain.bot import validate_bot_fields
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.signal_config import FieldError, SignalConfig
-from coinpilot.domain.types import FINAL_TRADE_STATUSES
+from coinpilot.domain.types import FINAL_TRADE_STATUSES, BotStatus
 from coinpilot.exchange.base import ExchangeError, MarketData, ProductNotFound
 from coinpilot.store.models import Bot, Position, Trade
 
@@ -103,7 +105,10 @@ def edit_problems(
 
 
 def delete_refusal(session: Session, bot: Bot) -> str | None:
-    """Why ``bot`` may not be deleted, or None when nothing would be lost."""
+    """Why ``bot`` may be neither deleted nor archived now, or None. A bot with trade history is
+    archived rather than deleted (its trades are kept), which needs it STOPPED too."""
+    if bot.archived_at is not None:
+        return f"bot {bot.name!r} is already archived"
     unfinished = session.scalar(
         sa.select(sa.func.count())
         .select_from(Trade)
@@ -114,20 +119,37 @@ def delete_refusal(session: Session, bot: Bot) -> str | None:
     sizes = session.scalars(sa.select(Position.base_size).where(Position.bot_id == bot.id))
     if any(size > 0 for size in sizes):  # compared as Decimals: SQLite stores money as text
         return f"bot {bot.name!r} holds a position; close it (sell) before deleting the bot"
-    history = session.scalar(sa.select(sa.func.count()).select_from(Trade).where(Trade.bot_id == bot.id))
-    if history:
+    if trade_history(session, bot) and bot.status is not BotStatus.STOPPED:
         return (
-            f"bot {bot.name!r} has {history} trade(s) of history, which is kept; "
-            "stop the bot instead of deleting it"
+            f"bot {bot.name!r} is {bot.status.value}; stop it first "
+            "(a bot with trade history is archived, which needs it STOPPED)"
         )
     return None
 
 
-def delete_bot(session: Session, bot: Bot) -> None:
-    """Delete ``bot`` (with its runtime, evaluations and empty positions) or raise BotDeleteRefused."""
+def trade_history(session: Session, bot: Bot) -> int:
+    """How many trades ``bot`` has (in any mode): kept, so such a bot is archived, not deleted."""
+    return int(
+        session.scalar(sa.select(sa.func.count()).select_from(Trade).where(Trade.bot_id == bot.id)) or 0
+    )
+
+
+def delete_bot(session: Session, bot: Bot, now: datetime) -> str:
+    """Delete ``bot`` (with its runtime, evaluations and empty positions), or archive it when it
+    has trade history; returns ``"deleted"`` or ``"archived"``, or raises BotDeleteRefused.
+
+    Archived: ``archived_at`` set; it leaves the overview, the bot lists and the engine (it is
+    STOPPED and cannot be started), while its trades stay in analytics, exports and the audit."""
     reason = delete_refusal(session, bot)
     if reason is not None:
         raise BotDeleteRefused(reason)
+    if trade_history(session, bot):
+        bot.archived_at = now
+        bot.updated_at = now
+        bot.status_reason = "archived"
+        session.flush()
+        return "archived"
     session.execute(sa.delete(Position).where(Position.bot_id == bot.id))
     session.delete(bot)
     session.flush()
+    return "deleted"

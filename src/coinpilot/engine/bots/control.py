@@ -40,7 +40,10 @@ class CloseOutcome:
 
 
 def start(session: Session, bot: Bot, *, now: datetime, actor: str, mode: TradingMode) -> None:
-    """A person starts (resumes) the bot: RUNNING, loss lock cleared, confirmation restarted."""
+    """A person starts (resumes) the bot: RUNNING, loss lock cleared, confirmation restarted.
+    An archived bot never runs again (StartRefused)."""
+    if bot.archived_at is not None:
+        raise StartRefused(f"bot {bot.name!r} is archived; an archived bot does not run again")
     was = bot.status
     bot_repo.set_status(session, bot, BotStatus.RUNNING, now, None)
     rt = bot_repo.runtime_of(session, bot)
@@ -54,6 +57,10 @@ def start(session: Session, bot: Bot, *, now: datetime, actor: str, mode: Tradin
         mode=mode,
         detail={"bot_id": bot.id, "from": was.value, "loss_lock_cleared": True},
     )
+
+
+class StartRefused(ValueError):
+    """The bot cannot be started (it is archived)."""
 
 
 class PauseRefused(ValueError):

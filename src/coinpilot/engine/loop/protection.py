@@ -1,17 +1,29 @@
-"""What the protection pass reads and writes, in a fixed handful of statements per tick.
+"""What the protection pass reads and writes each tick, and what it remembers between ticks.
 
-The pass runs every tick (about once a second) for every bot holding a position, so its reads
-are built once on SQLAlchemy Core and return plain rows: one for the bots with their runtime and
-position, one for their open tranches, one for unfinished trades, one for the take-profit rungs
-of the current cycles; the high-water marks that moved are written with one executemany. A
-bot's parsed configuration comes from the :class:`ConfigCache` (its ORM row is loaded only when
-the bot changed since it was last parsed), and its position's state from the
-:class:`PositionCache` (its row and open tranches are read again only after a fill changed it).
+The pass runs every tick (about once a second) for every bot holding a position, and almost
+always nothing but the high-water marks changes. So :class:`ProtectionBook` keeps, per holding
+bot, its position (with open tranches), take-profit rungs taken, parsed configuration and the
+:class:`~coinpilot.domain.exit_levels.ExitLevels` derived from them, and a tick reads:
+
+* one row per holding bot with the values that may change between ticks (status, high-water
+  mark, protection switch) and, stored as the database holds them (no Decimal or datetime
+  conversion), the keys that say whether the bot's configuration or its position changed;
+* the unfinished trades of the mode (a handful): bots with one in flight decide nothing, and a
+  change in a bot's unfinished trades (or in its position) is what can change its rungs taken;
+* only for bots whose keys changed: their position and tranches, rungs and configuration.
+
+Each bot's high-water mark moves with the bid and the marks that moved are written with one
+executemany before anything is decided (a crash between ticks loses no mark). Then the float
+pre-check :meth:`ExitLevels.quiet` sets aside every bot whose bid is nowhere near a level; only
+the others get a :class:`BotView` for the exact :func:`~coinpilot.domain.decision.decide`.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +31,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.decision import BotView, next_high_water
+from coinpilot.domain.exit_levels import ExitLevels
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.position import PositionState, TrancheState
 from coinpilot.domain.types import BotStatus, PositionStatus, TradingMode
 from coinpilot.engine.loop import bot_loop
 from coinpilot.engine.loop.due_bots import ConfigCache
-from coinpilot.store.db import session_scope
-from coinpilot.store.models import Bot, BotRuntime, Position, Tranche
+from coinpilot.store.db import read_session, session_scope
+from coinpilot.store.models import Bot, BotRuntime, Position, Trade, Tranche
+from coinpilot.store.repos.trades import NON_FINAL
+
+log = logging.getLogger("coinpilot.engine")
 
 ZERO = Decimal(0)
+_UNREAD: Any = object()  # a high-water mark not read from the database yet
 
 _HOLDING_IDS = (
     sa.select(Position.bot_id, Position.pair)
@@ -41,25 +58,29 @@ def _raw(column: Any) -> Any:
     return sa.type_coerce(column, sa.String)
 
 
-# Every tick: the bots holding a position, with what may change between ticks (status,
-# high-water mark, protection switch) and the keys that say whether the position changed.
+# Every tick: every bot holding a position in the mode (the caller keeps the ones it protects),
+# with what may change between ticks and the keys that say whether the bot or position changed.
 _HOLDING = (
     sa.select(
         Bot.id,
         Bot.pair,
-        Bot.status,
-        Bot.updated_at,
-        BotRuntime.high_water_price,
+        _raw(Bot.status),
+        _raw(Bot.updated_at),
+        _raw(BotRuntime.high_water_price),
         BotRuntime.protection_off,
         Position.id,
-        Position.opened_at,
         _raw(Position.base_size),
         _raw(Position.cost),
         _raw(Position.updated_at),
     )
     .join(Position, sa.and_(Position.bot_id == Bot.id, Position.mode == sa.bindparam("mode")))
     .outerjoin(BotRuntime, BotRuntime.bot_id == Bot.id)
-    .where(Bot.id.in_(sa.bindparam("ids", expanding=True)), Position.base_size > 0)
+    .where(Position.base_size > 0)
+)
+
+# Every tick: the mode's unfinished trades (few). One not needing attention holds its bot back.
+_UNFINISHED = sa.select(Trade.bot_id, Trade.id, _raw(Trade.status), Trade.attention_reason.is_(None)).where(
+    Trade.mode == sa.bindparam("mode"), Trade.status.in_(NON_FINAL)
 )
 
 # Only for positions whose key changed since the last tick (a fill was applied).
@@ -72,6 +93,7 @@ _POSITIONS = sa.select(
     Position.status,
     Position.dust_base_size,
     Position.dust_value,
+    Position.opened_at,
 ).where(Position.id.in_(sa.bindparam("ids", expanding=True)))
 
 _OPEN_TRANCHES = (
@@ -89,111 +111,231 @@ _OPEN_TRANCHES = (
     .order_by(Tranche.position_id, Tranche.opened_at, Tranche.id)
 )
 
-_SET_HIGH_WATER = (
-    sa.update(BotRuntime)
-    .where(BotRuntime.bot_id == sa.bindparam("b_id"))
-    .values(high_water_price=sa.bindparam("mark", type_=BotRuntime.high_water_price.type))
-)
+# By paramstyle (SQLite: qmark, psycopg: pyformat). Plain driver SQL: the executemany of a
+# tick where every mark moves is the pass's largest write.
+_SET_HIGH_WATER_SQL = {
+    "qmark": "UPDATE bot_runtime SET high_water_price = ? WHERE bot_id = ?",
+    "pyformat": "UPDATE bot_runtime SET high_water_price = %s WHERE bot_id = %s",
+    "format": "UPDATE bot_runtime SET high_water_price = %s WHERE bot_id = %s",
+}
 
 
 def holding(sessions: sessionmaker[Session], mode: TradingMode) -> list[tuple[int, str]]:
     """(bot, pair) of every bot that holds a position in this mode, whatever its status."""
     with sessions() as s:
-        return [(b, p) for b, p in s.connection().execute(_HOLDING_IDS, {"mode": mode})]
+        return [(b, p) for b, p in s.connection().execute(_HOLDING_IDS, {"mode": mode}).fetchall()]
 
 
-class PositionCache:
-    """Each holding position's :class:`PositionState`, kept between ticks and read again only
-    when its stored size, cost or update time changed (a fill was applied): in the steady state
-    a tick reads one row per bot and no tranches."""
+class _Held:
+    """What the book remembers of one holding bot between ticks."""
+
+    __slots__ = (
+        "bot_key",
+        "broken",
+        "levels",
+        "mark",
+        "mark_f",
+        "mark_raw",
+        "mark_read",
+        "opened_at",
+        "position",
+        "position_id",
+        "position_key",
+        "protection_off",
+        "rungs",
+        "unfinished",
+    )
 
     def __init__(self) -> None:
-        self._states: dict[int, tuple[tuple[Any, ...], PositionState]] = {}
+        self.bot_key: Any = None
+        self.position_id: int | None = None
+        self.position_key: tuple[Any, ...] | None = None
+        self.position = PositionState()
+        self.opened_at: datetime | None = None
+        self.unfinished: frozenset[tuple[Any, ...]] | None = None
+        self.rungs: frozenset[int] = frozenset()
+        self.protection_off = False
+        self.levels: ExitLevels | None = None  # None: to be computed
+        self.broken = False  # its configuration does not parse (said once per change)
+        self.mark_raw: Any = _UNREAD
+        self.mark_read = False  # ``mark`` is as read from the database (not as this book wrote it)
+        self.mark: Decimal | None = None
+        self.mark_f: float | None = None
 
-    def get(self, position_id: int, key: tuple[Any, ...]) -> PositionState | None:
-        cached = self._states.get(position_id)
-        return cached[1] if cached is not None and cached[0] == key else None
 
-    def load(self, conn: Any, wanted: dict[int, tuple[Any, ...]]) -> None:
-        """Read the positions in ``wanted`` (id -> key) with their open tranches."""
-        if not wanted:
-            return
-        ids = list(wanted)
-        tranches: dict[int, list[TrancheState]] = defaultdict(list)
-        for t in conn.execute(_OPEN_TRANCHES, {"ids": ids}):
-            tranches[t[0]].append(TrancheState(t[2], t[3], t[4], t[5], t[6], t[7]))
-        for p in conn.execute(_POSITIONS, {"ids": ids}):
-            state = PositionState(
-                base_size=p[1],
-                cost=p[2],
-                realized_pnl=p[3],
-                total_fees=p[4],
-                tranches=tuple(tranches.get(p[0], ())),
-                reducing=p[5] == PositionStatus.REDUCING,
-                dust_base_size=p[6] or ZERO,
-                dust_value=p[7] or ZERO,
+class ProtectionBook:
+    """The holding bots' state kept between ticks of one process (see the module docstring).
+
+    Every value it keeps is re-read when its key in the database changes, so writes by other
+    threads or processes (fills, settlements, configuration edits, a person's switch) are seen
+    on the next tick."""
+
+    def __init__(self, sessions: sessionmaker[Session], mode: TradingMode, configs: ConfigCache) -> None:
+        self._sessions = sessions
+        self._mode = mode
+        self._configs = configs
+        self._held: dict[int, _Held] = {}
+        self._hw_type = BotRuntime.high_water_price.type
+        self._guard = threading.Lock()  # one tick at a time
+
+    def check(
+        self, ids: list[int], quotes: dict[str, BestBidAsk]
+    ) -> tuple[dict[int, BotView], list[tuple[Any, int]]]:
+        """Move the high-water mark of every bot in ``ids`` that holds a position (any status)
+        with this tick's bid; return the views of the bots an exit may fire for (to decide
+        exactly) and the marks that moved (to write)."""
+        with self._guard:
+            return self._check(ids, quotes)
+
+    def _check(
+        self, ids: list[int], quotes: dict[str, BestBidAsk]
+    ) -> tuple[dict[int, BotView], list[tuple[Any, int]]]:
+        views: dict[int, BotView] = {}
+        moved: list[tuple[Any, int]] = []
+        if not ids:
+            return views, moved
+        wanted = set(ids)
+        with read_session(self._sessions) as s:
+            conn = s.connection()
+            rows = [r for r in conn.execute(_HOLDING, {"mode": self._mode}).fetchall() if r[0] in wanted]
+            unfinished: dict[int, set[tuple[Any, ...]]] = defaultdict(set)
+            for t in conn.execute(_UNFINISHED, {"mode": self._mode}).fetchall():
+                unfinished[t[0]].add((t[1], t[2], bool(t[3])))
+            try:
+                self._refresh(s, rows, unfinished)
+            except BaseException:
+                self._held = {}  # half-refreshed memory is never trusted: rebuilt next tick
+                raise
+            to_decimal = self._hw_type.result_processor(conn.dialect, None)
+            to_raw = self._hw_type.bind_processor(conn.dialect)
+        bids: dict[str, tuple[Decimal, float]] = {}
+        for r in rows:
+            bot_id, pair = r[0], r[1]
+            held = self._held.get(bot_id)
+            if held is None or held.levels is None:
+                continue  # its configuration could not be read (logged): nothing to decide on
+            if r[4] != held.mark_raw:  # changed since this book last wrote or read it
+                held.mark_raw = r[4]
+                held.mark = to_decimal(r[4]) if to_decimal is not None else r[4]
+                held.mark_f = float(held.mark) if held.mark is not None else None
+                held.mark_read = True
+            quote = quotes.get(pair)
+            if quote is None:
+                continue
+            bid = bids.get(pair)
+            if bid is None:
+                bid = bids[pair] = (quote.bid, float(quote.bid))
+            mark = next_high_water(held.position, held.mark, bid[0])
+            if mark != held.mark:
+                stored = to_raw(mark) if to_raw is not None else mark
+                moved.append((stored, bot_id))
+                # What the database will hold: next tick's row equals it unless someone else
+                # wrote the mark meanwhile (then it is read again).
+                held.mark_raw, held.mark, held.mark_read = stored, mark, False
+                held.mark_f = bid[1] if mark is bid[0] else (float(mark) if mark is not None else None)
+            if held.unfinished and any(u[2] for u in held.unfinished):
+                continue  # an order in flight: nothing is decided (one order at a time per bot)
+            if held.levels.quiet(bid[1], held.mark_f):
+                continue  # certainly no exit at this bid (domain/exit_levels.py)
+            views[bot_id] = BotView(
+                bot_id=bot_id,
+                pair=pair,
+                status=BotStatus(r[2]),
+                config=self._configs.config(bot_id),
+                position=held.position,
+                position_opened_at=held.opened_at,
+                high_water=mark if held.mark_read or mark is bid[0] else to_decimal(held.mark_raw),
+                rungs_taken=held.rungs,
+                has_open_trade=False,
+                protection_off=held.protection_off,
             )
-            self._states[p[0]] = (wanted[p[0]], state)
+        return views, moved
 
-    def keep_only(self, position_ids: set[int]) -> None:
-        for gone in set(self._states) - position_ids:
-            del self._states[gone]
-
-
-def load_holding_views(
-    sessions: sessionmaker[Session],
-    mode: TradingMode,
-    ids: list[int],
-    cache: ConfigCache,
-    positions: PositionCache,
-    quotes: dict[str, BestBidAsk],
-) -> tuple[dict[int, BotView], list[dict[str, Any]]]:
-    """What the decision sees of each bot in ``ids`` that holds a position (any status), with
-    its high-water mark already moved by this tick's bid; and the marks that moved (to write)."""
-    out: dict[int, BotView] = {}
-    moved: list[dict[str, Any]] = []
-    if not ids:
-        return out, moved
-    with sessions() as s:
+    def _refresh(self, s: Session, rows: list[Any], unfinished: dict[int, set[tuple[Any, ...]]]) -> None:
+        """Re-read what changed since the last tick: positions, rungs, configurations."""
         conn = s.connection()
-        rows = conn.execute(_HOLDING, {"mode": mode, "ids": ids}).all()
-        keys = {r[6]: (r[8], r[9], r[10]) for r in rows}
-        positions.load(conn, {pid: key for pid, key in keys.items() if positions.get(pid, key) is None})
-        positions.keep_only(set(keys))
-        held = [r[0] for r in rows]
-        open_ids = bot_loop.bots_with_open_trades(s, mode, held)
-        opened = {r[0]: r[7] for r in rows if r[7] is not None}
-        rungs = bot_loop.rungs_taken(s, mode, opened)
-        stale = [r[0] for r in rows if not cache.is_current(r[0], r[3])]
-        if stale:
-            for bot in s.scalars(sa.select(Bot).where(Bot.id.in_(stale))).unique():
-                cache.resolve(bot)
+        positions: dict[int, tuple[Any, ...]] = {}  # position id -> key, to read
+        rungs: set[int] = set()
+        configs: list[int] = []
+        present: dict[int, _Held] = {}
         for r in rows:
             bot_id = r[0]
-            position = positions.get(r[6], keys[r[6]])
-            if position is None:
-                continue  # closed between the two reads: nothing to protect
-            quote = quotes.get(r[1])
-            mark = next_high_water(position, r[4], quote.bid if quote is not None else None)
-            if mark != r[4]:
-                moved.append({"b_id": bot_id, "mark": mark})
-            out[bot_id] = BotView(
-                bot_id=bot_id,
-                pair=r[1],
-                status=BotStatus(r[2]),
-                config=cache.config(bot_id),
-                position=position,
-                position_opened_at=r[7],
-                high_water=mark,
-                rungs_taken=rungs.get(bot_id, frozenset()),
-                has_open_trade=bot_id in open_ids,
-                protection_off=bool(r[5]),
-            )
-    return out, moved
+            held = self._held.get(bot_id) or _Held()
+            present[bot_id] = held
+            key = (r[7], r[8], r[9])
+            if held.position_id != r[6] or held.position_key != key:
+                held.position_id, held.position_key = r[6], key
+                positions[r[6]] = key
+                rungs.add(bot_id)
+            mine = frozenset(unfinished.get(bot_id, ()))
+            if mine != held.unfinished:
+                held.unfinished = mine
+                rungs.add(bot_id)  # a take-profit trade started, finished or needs attention
+            if held.bot_key != r[3]:
+                configs.append(bot_id)
+            if bool(r[5]) != held.protection_off:
+                held.protection_off = bool(r[5])
+                held.levels = None
+        self._held = present  # bots no longer holding (or not ours) are forgotten
+        if positions:
+            by_position = {h.position_id: h for h in present.values() if h.position_id in positions}
+            for position_id, (state, opened_at) in _read_positions(conn, list(positions)).items():
+                held = by_position[position_id]
+                held.position, held.opened_at, held.levels = state, opened_at, None
+        if rungs:
+            opened: dict[int, datetime] = {}
+            for b in rungs:
+                when = present[b].opened_at
+                if when is not None:
+                    opened[b] = when
+            taken = bot_loop.rungs_taken(s, self._mode, opened)
+            for b in rungs:
+                if taken.get(b, frozenset()) != present[b].rungs or present[b].levels is None:
+                    present[b].rungs, present[b].levels = taken.get(b, frozenset()), None
+        if configs:
+            bot_keys = {r[0]: r[3] for r in rows}
+            for bot in s.scalars(sa.select(Bot).where(Bot.id.in_(configs))).unique():
+                held = present[bot.id]
+                held.bot_key, held.levels = bot_keys[bot.id], None
+                try:
+                    self._configs.resolve(bot)
+                    held.broken = False
+                except Exception:
+                    held.broken = True
+                    log.exception("bot %s: configuration does not parse; position not protected", bot.id)
+        for bot_id, held in present.items():
+            if held.levels is None and not held.broken:
+                strategy = self._configs.strategy(bot_id)
+                held.levels = ExitLevels.of(held.position, strategy, held.rungs, held.protection_off)
 
 
-def write_high_water(sessions: sessionmaker[Session], moved: list[dict[str, Any]]) -> None:
-    """Store the high-water marks that moved this tick: one executemany."""
-    if moved:
-        with session_scope(sessions) as s:
-            s.connection().execute(_SET_HIGH_WATER, moved)
+def _read_positions(conn: Any, ids: list[int]) -> dict[int, tuple[PositionState, datetime | None]]:
+    """The positions ``ids`` with their open tranches, as the decision sees them."""
+    tranches: dict[int, list[TrancheState]] = defaultdict(list)
+    for t in conn.execute(_OPEN_TRANCHES, {"ids": ids}):
+        tranches[t[0]].append(TrancheState(t[2], t[3], t[4], t[5], t[6], t[7]))
+    out: dict[int, tuple[PositionState, datetime | None]] = {}
+    for p in conn.execute(_POSITIONS, {"ids": ids}):
+        state = PositionState(
+            base_size=p[1],
+            cost=p[2],
+            realized_pnl=p[3],
+            total_fees=p[4],
+            tranches=tuple(tranches.get(p[0], ())),
+            reducing=p[5] == PositionStatus.REDUCING,
+            dust_base_size=p[6] or ZERO,
+            dust_value=p[7] or ZERO,
+        )
+        out[p[0]] = (state, p[8])
+    return out
+
+
+def write_high_water(sessions: sessionmaker[Session], moved: list[tuple[Any, int]]) -> None:
+    """Store the high-water marks that moved this tick: one executemany of (stored mark, bot)
+    pairs already in the column's stored form (:meth:`ProtectionBook.check` converts them), so
+    a tick with every mark moving costs the driver's executemany and little more."""
+    if not moved:
+        return
+    with session_scope(sessions) as s:
+        conn = s.connection()
+        conn.exec_driver_sql(_SET_HIGH_WATER_SQL[conn.dialect.paramstyle], moved)

@@ -94,7 +94,7 @@ class EvaluationScheduler:
         self._locks: dict[int, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._configs = ConfigCache()
-        self._positions = protection.PositionCache()
+        self._protection = protection.ProtectionBook(evaluations.sessions, self._mode, self._configs)
         self._recorder = EvaluationRecorder(evaluations.sessions, self._mode, interval_seconds, retention)
         self.last_report = CycleReport()
 
@@ -266,8 +266,9 @@ class EvaluationScheduler:
         if not ids:
             return 0
         held: list[tuple[int, threading.Lock]] = []
-        for bot_id in ids:
-            lock = self._lock_for(bot_id)
+        with self._locks_guard:  # one guard for the thousand look-ups of a tick
+            locks = [(b, self._locks.setdefault(b, threading.Lock())) for b in ids]
+        for bot_id, lock in locks:
             if lock.acquire(blocking=False):  # busy: being evaluated right now, which checks exits
                 held.append((bot_id, lock))
         try:
@@ -287,9 +288,8 @@ class EvaluationScheduler:
         assert self._trading is not None
         if not ids or not quotes:
             return 0  # no quotes (the call failed): nothing to decide on, marks unchanged
-        views, marks = protection.load_holding_views(
-            self._evals.sessions, self._mode, ids, self._configs, self._positions, quotes
-        )
+        # Marks move and are stored first; only bots whose bid is near a level get a view.
+        views, marks = self._protection.check(ids, quotes)
         protection.write_high_water(self._evals.sessions, marks)
         placed = 0
         products: dict[str, Product] = {}

@@ -338,7 +338,7 @@ def _order_of(t: Any, value: Decimal | None) -> OrderInFlight:
         base_size=base,
         approved_price=None,
         trade_id=int(t.id),
-        accepted_at=t.opened_at,
+        accepted_at=t.created_at,
         acknowledged=bool(t.acknowledged),
         fill_price=t.average_fill_price,
         needs_attention=t.attention_reason is not None,

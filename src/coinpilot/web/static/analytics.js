@@ -125,31 +125,30 @@
       return card;
     }
     card.append(el("p", { class: "muted small" }, data.basis));
-    const table = el("table", { class: "breakdown backtest-runs" });
-    const head = el("tr");
-    for (const h of ["Run", "Period", "Return", "Buy & hold", "Max DD", "Sharpe", "Trades", "Win rate"]) {
-      head.append(el("th", h === "Run" || h === "Period" ? {} : { class: "num" }, h));
-    }
-    table.append(head);
+    const when = (t) => (t ? String(t).slice(0, 10) : "?");
     for (const run of data.runs) {
       const s = run.summary || {};
-      const tr = el("tr", { "data-run": String(run.id) });
-      const name = el("td");
-      name.append(el("a", { href: run.report_url }, `#${run.id} ${run.label || run.pair}`));
-      const when = (t) => (t ? String(t).slice(0, 10) : "?");
-      tr.append(
-        name,
-        el("td", {}, `${when(s.period_start)} → ${when(s.period_end)} ${run.pair} ${run.granularity}`),
-        el("td", { class: "num" + (s.total_return > 0 ? " pos" : s.total_return < 0 ? " neg" : "") }, pct(s.total_return)),
-        el("td", { class: "num" }, pct(s.buy_and_hold_return)),
-        el("td", { class: "num" + (s.max_drawdown > 0 ? " neg" : "") }, pct(s.max_drawdown ? -s.max_drawdown : 0)),
-        el("td", { class: "num" }, ratio(s.sharpe)),
-        el("td", { class: "num" }, String(s.trades ?? F.DASH)),
-        el("td", { class: "num" }, pct(s.win_rate)),
+      const block = el("section", { class: "backtest-run", "data-run": String(run.id) });
+      const title = el("h3");
+      title.append(el("a", { href: run.report_url }, `#${run.id} ${run.label || run.pair}`));
+      block.append(
+        title,
+        el("p", { class: "muted small" }, `${run.pair} ${run.granularity} · ${when(s.period_start)} → ${when(s.period_end)}`),
       );
-      table.append(tr);
+      const stats = el("table", { class: "stats-table" });
+      const signed = (v) => el("td", { class: "num" + (v > 0 ? " pos" : v < 0 ? " neg" : "") }, pct(v));
+      stats.append(
+        row("Return", signed(s.total_return)),
+        row("Buy and hold", signed(s.buy_and_hold_return)),
+        row("Max drawdown", el("td", { class: "num" + (s.max_drawdown > 0 ? " neg" : "") }, pct(s.max_drawdown ? -s.max_drawdown : 0))),
+        row("Sharpe", el("td", { class: "num" }, ratio(s.sharpe))),
+        row("Trades", el("td", { class: "num" }, String(s.trades ?? F.DASH))),
+        row("Win rate", el("td", { class: "num" }, s.win_rate === null || s.win_rate === undefined ? F.DASH : `${(s.win_rate * 100).toFixed(1)}%`)),
+        row("Fees paid", el("td", { class: "num" }, F.formatUsd(s.fees_paid))),
+      );
+      block.append(stats);
+      card.append(block);
     }
-    card.append(table);
     return card;
   }
 

@@ -104,7 +104,18 @@
   async function load(route) {
     if (route.view === "bot") return { page: await A.getJson(`/bots/${route.id}/page`) };
     if (route.view === "trade") return { page: await A.getJson(`/trades/${route.id}/page`) };
-    return { summary: await A.getJson("/bots/status/summary") };
+    // The shared overview says in its headers how old it is (shown beside "Last updated").
+    const resp = await A.fetchWithTimeout(`${A.API}/bots/status/summary`, { headers: { Accept: "application/json" } });
+    if (!resp.ok) {
+      const err = new Error(`HTTP ${resp.status}`);
+      err.status = resp.status;
+      throw err;
+    }
+    const summary = await resp.json();
+    const age = resp.headers.get("X-Answer-Age-Seconds");
+    summary.answer_age_seconds = age === null ? null : Number(age);
+    summary.answer_stale = resp.headers.get("X-Answer-Stale") === "true";
+    return { summary };
   }
 
   async function refresh() {
@@ -175,12 +186,16 @@
     const ago = Math.max(0, Math.round((Date.now() - state.lastOkAt.getTime()) / 1000));
     let text = `Last updated ${F.formatTime(state.lastOkAt)} (${ago}s ago)`;
     const src = state.route.view === "overview" ? state.data : state.page;
+    // The overview is shared between dashboards: say how old the server's answer was when sent.
+    if (src && typeof src.answer_age_seconds === "number") {
+      text += ` \u00b7 answer ${src.answer_age_seconds.toFixed(1)} s old${src.answer_stale ? " (server busy: stale)" : ""}`;
+    }
     const serverAt = src && Date.parse(src.generated_at);
     if (serverAt && Math.abs(serverAt - state.lastOkAt.getTime()) > 120000) {
       text += ` \u00b7 bot clock ${F.formatTime(src.generated_at, state.lastOkAt)}`;
     }
     els.lastUpdated.textContent = text;
-    els.lastUpdated.classList.toggle("stale-text", state.failing || ago > 3 * (POLL_MS / 1000));
+    els.lastUpdated.classList.toggle("stale-text", state.failing || ago > 3 * (POLL_MS / 1000) || Boolean(src && src.answer_stale));
   }
 
   function renderOverview() {
@@ -322,6 +337,22 @@
   }
 
   async function onPageAction(event) {
+    const more = event.target.closest("button[data-page-more]");
+    if (more && state.page && state.page.bot) {
+      const kind = more.dataset.pageMore;
+      more.disabled = true;
+      try {
+        await B.loadOlder(state.page, kind);
+      } catch (err) {
+        showMessage(`Could not load older ${kind} (${err.message}).`, "error");
+        more.disabled = false;
+        return;
+      }
+      await renderBot(state.route);
+      const again = byId(`older-${kind}`);
+      if (again) again.focus(); // keyboard users keep their place
+      return;
+    }
     const btn = event.target.closest("button[data-page-action]");
     if (!btn || !state.page || !state.page.bot) return;
     const bot = state.page.bot;

@@ -258,7 +258,7 @@
     byId("btn-resume").hidden = !paused;
     byId("status-consequence").textContent = paused
       ? "Resume: the engine evaluates this bot again and may trade while trading is enabled; every safety limit still applies."
-      : "Delete is refused while the bot holds a position, has an unfinished order or has trade history (stop it instead).";
+      : "Delete is refused while the bot holds a position or has an unfinished order; a bot with trade history is archived instead (it must be stopped; its trades are kept).";
   }
 
   async function resume() {
@@ -271,9 +271,12 @@
   }
 
   async function remove() {
-    if (!window.confirm("Delete this bot? This cannot be undone.")) return;
+    if (!window.confirm("Delete this bot? A bot with trade history is archived instead: it leaves the overview and never runs again, and its trades are kept.")) return;
     const r = await API.request("DELETE", `/bots/${botId}`);
-    if (r.ok) location.assign("/");
+    if (r.ok && r.body && r.body.archived) {
+      message("Archived: the bot had trade history, which is kept (analytics, exports, audit).", "ok");
+      setTimeout(() => location.assign("/"), 1500);
+    } else if (r.ok) location.assign("/");
     else message(`Not deleted: ${API.describe(r)}`, "error");
   }
 

@@ -17,6 +17,11 @@
     const holding = pos && F.signOf(pos.base_size) > 0;
     const buttons = [];
     const notes = [];
+    if (bot.archived_at) {
+      // Archived (a delete that kept its trade history): it never runs again; nothing to control.
+      notes.push(`Archived ${F.formatTime(bot.archived_at)}: this bot no longer runs or shows in the overview; its trades stay in analytics, exports and the audit.`);
+      return h("div", { class: "card page-controls" }, h("h2", {}, "Controls"), h("ul", { class: "notes muted" }, notes.map((n) => h("li", {}, n))));
+    }
     if (status !== "RUNNING") {
       buttons.push(h("button", { type: "button", class: "btn btn-primary", dataset: { pageAction: "start" } }, status === "STOPPED" ? "Start" : "Resume"));
       notes.push(`${status === "STOPPED" ? "Start" : "Resume"}: the bot evaluates its signals again and may buy or sell while trading is enabled, within every safety limit.`);
@@ -161,6 +166,46 @@
     );
   }
 
+  /* Paging: the page's data holds the newest trades and decisions; older pages are fetched on
+   * demand ("Older trades" / "Older decisions") and kept across the 5 s refreshes of this bot. */
+  // *Next: the cursor after the last page fetched (undefined: none fetched yet; null: no more).
+  const older = { botId: null, trades: [], tradesNext: undefined, decisions: [], decisionsNext: undefined };
+
+  function withOlder(page) {
+    if (older.botId !== page.bot.id) {
+      Object.assign(older, { botId: page.bot.id, trades: [], tradesNext: undefined, decisions: [], decisionsNext: undefined });
+    }
+    const merge = (newest, kept) => {
+      const seen = new Set(newest.map((x) => x.id));
+      return [...newest, ...kept.filter((x) => !seen.has(x.id))];
+    };
+    page.trades = merge(page.trades || [], older.trades);
+    page.safety_decisions = merge(page.safety_decisions || [], older.decisions);
+    page.trades_more = older.tradesNext !== undefined ? older.tradesNext : page.trades_next_before;
+    page.decisions_more = older.decisionsNext !== undefined ? older.decisionsNext : page.decisions_next_before;
+  }
+
+  /** Fetch the next older page of "trades" or "decisions" for the shown bot. */
+  async function loadOlder(page, kind) {
+    const before = kind === "trades" ? page.trades_more : page.decisions_more;
+    if (before === null || before === undefined) return;
+    const q = new URLSearchParams({ before: String(before) });
+    const got = await global.CoinpilotApi.getJson(`/bots/${page.bot.id}/page/${kind}?${q}`);
+    if (older.botId !== page.bot.id) return;
+    if (kind === "trades") {
+      older.trades = [...older.trades, ...got.trades];
+      older.tradesNext = got.next_before;
+    } else {
+      older.decisions = [...older.decisions, ...got.safety_decisions];
+      older.decisionsNext = got.next_before;
+    }
+  }
+
+  function moreButton(kind, cursor, label) {
+    if (cursor === null || cursor === undefined) return null;
+    return h("p", {}, h("button", { type: "button", class: "btn", id: `older-${kind}`, dataset: { pageMore: kind } }, label));
+  }
+
   function tradesCard(page, products) {
     const inc = products[page.bot.pair] || {};
     const rows = [];
@@ -185,8 +230,9 @@
     return h(
       "div",
       { class: "card wide" },
-      h("h2", {}, `Trades (${(page.trades || []).length})`),
+      h("h2", {}, `Trades (${(page.trades || []).length}${page.trades_more ? " newest" : ""})`),
       table("trades", ["Trade", "Side", "Intent", "Status", { label: "Size", num: true }, { label: "Price", num: true }, { label: "Value", num: true }, { label: "Fees", num: true }, { label: "P&L", num: true }, "Mode"], rows, "No trades yet."),
+      moreButton("trades", page.trades_more, "Older trades"),
     );
   }
 
@@ -201,11 +247,18 @@
         h("td", { class: "reasons" }, (d.reasons || []).length ? (d.reasons || []).map((r) => h("div", {}, h("code", {}, r.code), ` ${r.message}`)) : h("span", { class: "muted" }, `${(d.checks || []).length} checks passed`)),
       ),
     );
-    return h("div", { class: "card wide" }, h("h2", {}, "Safety decisions"), table("decisions", ["Time", "Request", "Decision", "Reasons"], rows, "No decisions recorded."));
+    return h(
+      "div",
+      { class: "card wide" },
+      h("h2", {}, "Safety decisions"),
+      table("decisions", ["Time", "Request", "Decision", "Reasons"], rows, "No decisions recorded."),
+      moreButton("decisions", page.decisions_more, "Older decisions"),
+    );
   }
 
   function renderBotPage(page, el, opts) {
     const bot = page.bot;
+    withOlder(page);
     const products = opts.products || {};
     const inc = products[bot.pair] || {};
     const chartBox = h("div", { id: "bot-chart", class: "chart", role: "img", "aria-label": `${bot.pair} candles with trade markers` });
@@ -231,5 +284,5 @@
     return chartBox;
   }
 
-  global.CoinpilotBotPage = { renderBotPage };
+  global.CoinpilotBotPage = { renderBotPage, loadOlder };
 })(window);
