@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# pytest-xdist workers: one per CPU. Every worker has its own temp dirs, SQLite files and
+# PostgreSQL database (tests/conftest.py); servers take free ports. WORKERS=0 runs in one process.
+WORKERS ?= auto
 
 .PHONY: demo test lint typecheck unit test-pg browser-deps postgres bench clean help
 
@@ -46,14 +49,16 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: $(STAMP) browser-deps lint typecheck
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(WORKERS) $(PYTEST_ARGS)
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || \
 	  (pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && sleep 2 && pg_isready -h 127.0.0.1 -p 5432)
 
+# Only the tests that open the test database run again here (tests/conftest.py marks them).
 test-pg: $(STAMP) postgres
-	COINPILOT_TEST_DATABASE=$(PG_URL) $(VENV)/bin/pytest tests/integration tests/e2e -m "not browser" $(PYTEST_ARGS)
+	COINPILOT_TEST_DATABASE=$(PG_URL) $(VENV)/bin/pytest -n $(WORKERS) tests/integration tests/e2e \
+	  -m "not browser" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

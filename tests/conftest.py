@@ -39,6 +39,32 @@ TEST_DATABASE = os.environ.get("COINPILOT_TEST_DATABASE", "sqlite")
 IS_POSTGRES = TEST_DATABASE.startswith("postgresql")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that open the test database, keep only those in the PostgreSQL pass, and
+    start the long tests first.
+
+    A test opens the test database when it uses the ``db_url`` fixture (directly or through
+    ``engine``, ``settings``, ``services``, ``client``, ``live_server`` …) or is marked
+    ``database`` (a test that makes a database of its own from ``COINPILOT_TEST_DATABASE``). Any
+    other test runs the same code whatever the database is: the SQLite pass already proves it,
+    and running it again on PostgreSQL only costs CI time.
+
+    Long tests (marked ``slow``) go first so that, with several workers (pytest-xdist), they
+    start at once beside the short ones instead of leaving one worker running them alone at the
+    end. The sort is stable and the same in every worker, as xdist requires.
+    """
+    for item in items:
+        if "db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.database)
+    if IS_POSTGRES:
+        kept = [item for item in items if item.get_closest_marker("database")]
+        dropped = [item for item in items if not item.get_closest_marker("database")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Tests that are not about gradual risk escalation run production at the configured limits (the
 # top step), as they did before escalation existed. Escalation tests start from the canary step
 # by deleting this row (tests/integration/test_escalation_service.py).

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e._procs import ProcessGroup
+
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; CI installs it via `make browser-deps`
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -134,6 +136,16 @@ def live_server(tmp_path: Path, db_url: str) -> Iterator[LiveServer]:
         server.stop()
         if server.services is not None:
             server.services.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[ProcessGroup]:
+    """The test's subprocesses (servers, the Coinbase stand-in); all killed at teardown."""
+    group = ProcessGroup()
+    try:
+        yield group
+    finally:
+        group.close()
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,7 @@ def demo_process(tmp_path: Path):
         log.close()
 
 
+@pytest.mark.slow
 def test_demo_engine_places_a_trade_visible_in_the_api_within_60_seconds(demo_process) -> None:
     base, started, proc, log_path = demo_process
     trades: list[dict] = []

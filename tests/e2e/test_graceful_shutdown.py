@@ -10,30 +10,20 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.types import TradeStatus
-from coinpilot.store.db import make_engine, make_session_factory
-from coinpilot.testing.fake_coinbase import FakeCoinbaseProcess
-from coinpilot.testing.keys import generate_ec_key
-from tests.e2e._procs import ProcessGroup, ServerProcess, clean_env
-from tests.e2e._production import (
-    StandInOrder,
-    finished_orders_have_final_trades,
-    orders_match_trades,
-    positions_equal_fills,
-    trade_rows,
-)
+from tests.e2e._procs import ProcessGroup, clean_env
+from tests.e2e._production import trade_rows
+from tests.e2e._server_rig import ServerRig, production_server_rig
+
+pytestmark = pytest.mark.slow  # real server processes, a grace period to sit out
 
 TOKEN = "shutdown-test-token-0123456789abcdefghijkl"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SLOW_CREATE = 1.5  # the exchange takes this long to accept the order: SIGTERM lands inside it
 
 
@@ -41,77 +31,16 @@ def db_is_sqlite() -> bool:
     return not os.environ.get("COINPILOT_TEST_DATABASE", "sqlite").startswith("postgresql")
 
 
-@dataclass
-class Rig:
-    fake: FakeCoinbaseProcess
-    server: ServerProcess
-    sessions: sessionmaker[Session]
-
-    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.server.url}/api/v1{path}", headers=AUTH, timeout=20, **kw)
-
-    def stand_in(self) -> tuple[list[StandInOrder], dict[str, int], dict[str, int]]:
-        state = self.fake.state()
-        orders = [StandInOrder.from_json(o) for o in state["orders"]]
-        return orders, dict(state["orders_per_client_id"]), dict(state["create_attempts"])
-
-    def check_nothing_lost_or_doubled(self) -> None:
-        orders, per_coid, attempts = self.stand_in()
-        assert all(n == 1 for n in per_coid.values()), f"placed twice: {per_coid}"
-        trades_by = orders_match_trades(orders, trade_rows(self.sessions), attempts)
-        finished_orders_have_final_trades(orders, trades_by)
-        positions_equal_fills(self.sessions, orders, trades_by)
-
-
-def make_rig(tmp_path: Path, db_url: str, procs: ProcessGroup, *, fill_delay: float, grace: float) -> Rig:
-    key = generate_ec_key()
-    key_file = key.write_key_file(tmp_path / "coinbase-key.json")
-    fake = FakeCoinbaseProcess(
-        tmp_path / "stand-in",
-        keys=[key],
-        state={"balances": {"USD": "100000"}, "fill_delay": fill_delay, "partial_fills": 2},
+def make_rig(
+    tmp_path: Path, db_url: str, procs: ProcessGroup, *, fill_delay: float, grace: float
+) -> ServerRig:
+    env = {"COINPILOT_COINBASE_TIMEOUT_SECONDS": "5", "COINPILOT_SHUTDOWN_GRACE_SECONDS": str(grace)}
+    return production_server_rig(
+        tmp_path, db_url, procs, token=TOKEN, fill_delay=fill_delay, env=env, api_timeout=20
     )
-    procs.adopt(fake)
-    fake.start()
-    home = tmp_path / "home"
-    home.mkdir()
-    env = clean_env(
-        {
-            **fake.coinpilot_env(key_file),
-            "COINPILOT_HOME": str(home),
-            "COINPILOT_DATABASE_URL": db_url,
-            "COINPILOT_API_TOKEN": TOKEN,
-            "COINPILOT_SYNC_INTERVAL_SECONDS": "0.1",
-            "COINPILOT_COINBASE_TIMEOUT_SECONDS": "5",
-            "COINPILOT_ENGINE_INTERVAL_SECONDS": "3600",
-            "COINPILOT_SHUTDOWN_GRACE_SECONDS": str(grace),
-            "COINPILOT_LIMITS__COOLDOWN_MINUTES": "0",
-            "COINPILOT_LIMITS__MIN_RESERVED_BALANCE_USD": "0",
-        }
-    )
-    engine = make_engine(db_url)
-    procs.adopt(_Disposer(engine))
-    return Rig(fake, procs.server(env, tmp_path / "server.log"), make_session_factory(engine))
 
 
-class _Disposer:
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def stop(self) -> None:
-        self.engine.dispose()
-
-
-@pytest.fixture
-def procs() -> Iterator[ProcessGroup]:
-    group = ProcessGroup()
-    try:
-        yield group
-    finally:
-        group.close()
-
-
-def start_with_a_bot(rig: Rig) -> int:
+def start_with_a_bot(rig: ServerRig) -> int:
     rig.server.start(timeout=90)  # generous: the test machine is shared
     r = rig.api("POST", "/bots", json={"name": "btc", "pair": "BTC-USD", "cooldown_minutes": 0})
     assert r.status_code == 201, r.text
@@ -119,7 +48,7 @@ def start_with_a_bot(rig: Rig) -> int:
     return int(r.json()["id"])
 
 
-def sigterm_during_an_order(rig: Rig, bot: int) -> tuple[list[Any], float]:
+def sigterm_during_an_order(rig: ServerRig, bot: int) -> tuple[list[Any], float]:
     """Place a buy whose create the exchange answers slowly; SIGTERM once its PENDING row exists."""
     rig.fake.inject("slow", "/orders$", method="POST", count=1, seconds=SLOW_CREATE)
     answers: list[Any] = []

@@ -23,6 +23,7 @@ EXAMPLES = int(os.environ.get("COINPILOT_FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("COINPILOT_FUZZ_SEED", "11"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(IS_POSTGRES, reason="the fuzz run is specified on SQLite")
 def test_fuzzing_the_openapi_schema_finds_no_server_error(live_server: Any, tmp_path: Path) -> None:
     pytest.importorskip("schemathesis")

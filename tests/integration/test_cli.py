@@ -74,6 +74,7 @@ def test_invalid_configuration_is_reported_with_the_setting(cli_env) -> None:
     assert "hard cap" in r.stderr
 
 
+@pytest.mark.slow
 def test_trading_states_enable_kill_release_and_state_commands(cli_env) -> None:
     run(cli_env, "bots", "create", "--name", "b1", "--pair", "BTC-USD")
     assert "HALTED" in run(cli_env, "trading", "status").stdout

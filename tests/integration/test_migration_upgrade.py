@@ -17,6 +17,10 @@ from coinpilot.store.migrate import current_revision, head_revision, upgrade
 from coinpilot.store.models import Bot, Fill, Trade
 from tests.conftest import IS_POSTGRES, TEST_DATABASE
 
+# Each test migrates a database of its own made from COINPILOT_TEST_DATABASE (no db_url):
+# marked so that the PostgreSQL pass keeps them.
+pytestmark = pytest.mark.database
+
 D = Decimal
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -37,6 +37,11 @@ def cli(
     monkeypatch.setenv("COINPILOT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COINPILOT_DATABASE_URL", db_url)
     monkeypatch.setenv("COLUMNS", "200")
+    # The CLI's console reads its width once, when first imported: in a worker process (xdist)
+    # another test may have imported it first, with another COLUMNS. Tables here need 200.
+    from coinpilot.cli import common
+
+    monkeypatch.setattr(common.console, "width", 200)
     _register_optional()
 
     def run(*args: str) -> tuple[int, str, str]:

@@ -20,6 +20,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -128,6 +129,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_path):
     from coinpilot.store.db import make_engine
     from coinpilot.store.models import Evaluation, PaperOrder, Position, Trade, WorkerLease
@@ -148,13 +150,17 @@ def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_pa
         return Counter(r[0] for r in rows)
 
     try:
-        _wait(lambda: len(lease_counts()) == 3 and sum(lease_counts().values()) == BOTS, 40, "3 workers")
+        # Bounds are generous (the machine may be shared); the waits end as soon as it is so.
+        def fair_shares() -> bool:  # each heartbeat sheds or claims towards ceil(60 / 3)
+            c = lease_counts()
+            return len(c) == 3 and sum(c.values()) == BOTS and max(c.values()) <= BOTS // 3 + 1
+
+        _wait(fair_shares, 120, "3 workers holding fair shares of the bots")
         _wait(
             lambda: q(sa.select(sa.func.count(sa.distinct(Evaluation.bot_id))))[0][0] == BOTS,
-            20,
+            60,
             "every bot evaluated",
         )
-        assert max(lease_counts().values()) <= BOTS // 3 + 1  # fair shares
         time.sleep(2)
         victim_id, _ = lease_counts().most_common(1)[0]
         victim = workers[int(victim_id[1:])]
@@ -163,26 +169,35 @@ def test_three_workers_share_60_bots_and_survive_one_being_killed(db_url, tmp_pa
         }
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
-        killed_at = q(sa.select(sa.func.now()))[0][0]
+        # Dead: nothing renews these any more, so they are the final expiry times of its leases.
+        victim_expiry = dict(
+            q(sa.select(WorkerLease.bot_id, WorkerLease.expires_at).where(WorkerLease.worker_id == victim_id))
+        )
 
-        # Its leases expire (ttl 3 s) and the two survivors take every bot over.
+        # Its leases expire (ttl 3 s) and the two survivors take every bot over (within
+        # ttl + heartbeat on a quiet machine; the bound here is for a loaded one).
         def taken_over() -> bool:
             c = lease_counts()
             return victim_id not in c and sum(c.values()) == BOTS
 
-        _wait(taken_over, 15, "the dead worker's bots to be taken over")
-        takeover_seconds = (q(sa.select(sa.func.now()))[0][0] - killed_at).total_seconds()
-        assert takeover_seconds < 10
+        _wait(taken_over, 60, "the dead worker's bots to be taken over")
+        # ... and never before its lease had expired (database time, as the workers see it).
+        for bot_id, acquired_at in q(
+            sa.select(WorkerLease.bot_id, WorkerLease.acquired_at).where(
+                WorkerLease.bot_id.in_(victim_expiry)
+            )
+        ):
+            assert acquired_at >= victim_expiry[bot_id], f"bot {bot_id} taken over before its lease expired"
         mark = max(r[0] for r in q(sa.select(Evaluation.evaluated_at)))
 
         def evaluated_after() -> set[int]:
             rows = q(sa.select(Evaluation.bot_id).where(Evaluation.evaluated_at > mark).distinct())
             return {r[0] for r in rows}
 
-        _wait(lambda: len(evaluated_after()) == BOTS, 15, "every bot evaluated again after the takeover")
+        _wait(lambda: len(evaluated_after()) == BOTS, 60, "every bot evaluated again after the takeover")
         assert victim_bots <= evaluated_after()
         # The survivors keep trading until the exposure limit ($300 / $5 = 60 entries) binds.
-        _wait(lambda: q(sa.select(sa.func.count(Trade.id)))[0][0] >= 60, 30, "60 entries")
+        _wait(lambda: q(sa.select(sa.func.count(Trade.id)))[0][0] >= 60, 120, "60 entries")
         time.sleep(2)  # room for any order past the limit to show up
         for w in workers:
             if w is not victim:
@@ -239,6 +254,7 @@ def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
     from coinpilot.domain.types import BotStatus
     from coinpilot.engine.cluster.leases import LeaseManager
     from coinpilot.store.db import make_engine, make_session_factory
+    from coinpilot.store.models import WorkerLease
     from tests.integration._engine import add_bot
 
     engine = make_engine(db_url)
@@ -257,15 +273,38 @@ def test_leases_split_bots_fairly_and_expire_to_the_survivor(db_url, clock):
         assert len(a.owned()) == 5 and len(b.owned()) == 5 and not a.owned() & b.owned()
         assert a.holds(min(a.owned())) and not b.holds(min(a.owned()))
         a_bots = a.owned()
+        with engine.connect() as conn:
+            a_expiry = dict(
+                conn.execute(
+                    sa.select(WorkerLease.bot_id, WorkerLease.expires_at).where(WorkerLease.worker_id == "a")
+                ).all()
+            )
+        stale_after = timedelta(seconds=b.ttl)
+
+        def no_early_takeover() -> None:
+            """b got none of a's bots before they were stale (expired for a whole ttl), by
+            database time: this holds however slowly the machine runs the loop below."""
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(WorkerLease.bot_id, WorkerLease.acquired_at).where(
+                        WorkerLease.worker_id == "b", WorkerLease.bot_id.in_(a_bots)
+                    )
+                ).all()
+            for bot_id, acquired_at in rows:
+                assert acquired_at >= a_expiry[bot_id] + stale_after, f"bot {bot_id} taken before stale"
+
         # a stops heart-beating but stays present (frozen): b keeps renewing its own share.
-        for _ in range(4):  # 2 s: a's leases expire after 1.5 s but are not stale yet
-            time.sleep(0.5)
+        began = time.monotonic()
+        while time.monotonic() - began < 2.0:  # a's leases expire after 1.5 s, stale after 3 s
+            time.sleep(0.25)
             b.refresh()
-            assert b.owned() & a_bots == frozenset()
+            no_early_takeover()
         assert not a.holds(min(a_bots))  # expired (database time): a may no longer trade it
-        time.sleep(1.2)  # expired for more than a whole ttl: stale
-        b.refresh()
-        assert b.owned() == frozenset(ids)
+        deadline = time.monotonic() + 30
+        while b.refresh() != frozenset(ids):  # stale now or soon: b takes them regardless of shares
+            assert time.monotonic() < deadline, "a's stale leases were never taken over"
+            time.sleep(0.25)
+        no_early_takeover()
     finally:
         a.stop(release=False)
         b.stop()
