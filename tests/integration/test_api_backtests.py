@@ -260,3 +260,35 @@ def test_stopping_the_server_cancels_the_running_backtest(services) -> None:
         run = repo.get_run(s, run_id)
         assert run is not None and run.status == BacktestStatus.FAILED and run.error == STOPPED_MESSAGE
     assert runner.progress(run_id) is None
+
+
+def test_a_finished_run_shows_its_stored_progress_not_the_runners_last_report() -> None:
+    """The runner forgets a run just after storing its result; a poll in between saw 97.6 %."""
+    from datetime import UTC, datetime
+
+    from coinpilot.api.backtests import _summary
+    from coinpilot.domain.types import BacktestStatus, Granularity
+    from coinpilot.store.models import BacktestRun
+
+    run = BacktestRun(
+        id=7,
+        mode="backtest",
+        status=BacktestStatus.DONE,
+        progress=1.0,
+        label="",
+        pair="BTC-USD",
+        granularity=Granularity.ONE_HOUR,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    assert _summary(run, 0.9761388286334056)["progress"] == 1.0
+    running = BacktestRun(
+        id=8,
+        mode="backtest",
+        status=BacktestStatus.RUNNING,
+        progress=0.0,
+        label="",
+        pair="BTC-USD",
+        granularity=Granularity.ONE_HOUR,
+        created_at=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    assert _summary(running, 0.5)["progress"] == 0.5

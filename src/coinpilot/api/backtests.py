@@ -56,6 +56,11 @@ class BacktestRequest(BaseModel):
 
 
 def _summary(run: BacktestRun, progress: float | None) -> dict[str, Any]:
+    """``progress`` is the runner's live figure; once the stored run is finished the stored one
+    wins (the runner forgets a run just after storing its result, so a poll in between must not
+    show a finished run at less than 100 %)."""
+    if run.status in (BacktestStatus.DONE, BacktestStatus.FAILED):
+        progress = None
     return {
         "id": run.id,
         "mode": run.mode,
