@@ -3,6 +3,7 @@ no-op the dashboard calls to check a token before saving it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -68,10 +69,14 @@ async def bot_page_data(request: Request, bot_id: BotIdPath, limit: PageLimit = 
     return json_response(request.headers.get("accept-encoding", ""), built)
 
 
-def _bot_exists(services: Services, bot_id: int) -> None:
+def _bot_page_part(
+    services: Services, bot_id: int, read: Callable[..., dict[str, Any]], limit: int, before: Any
+) -> dict[str, Any]:
+    """One page of a bot's older rows, read in the same session that checks the bot exists."""
     with read_session(services.sessions) as s:
         if s.get(Bot, bot_id) is None:
             raise NotFound(f"bot {bot_id}")
+        return read(s, bot_id, services.mode, limit, before)
 
 
 @router.get("/bots/{bot_id}/page/trades", summary="Older trades for the bot page (with fills), newest first")
@@ -81,9 +86,7 @@ def bot_page_trades(
     limit: PageLimit = PAGE_SIZE,
     before: Before = None,
 ) -> dict[str, Any]:
-    _bot_exists(services, bot_id)
-    with read_session(services.sessions) as s:
-        return trades_page(s, bot_id, services.mode, limit, before)
+    return _bot_page_part(services, bot_id, trades_page, limit, before)
 
 
 @router.get("/bots/{bot_id}/page/decisions", summary="Older safety decisions for the bot page, newest first")
@@ -93,9 +96,7 @@ def bot_page_decisions(
     limit: PageLimit = PAGE_SIZE,
     before: Before = None,
 ) -> dict[str, Any]:
-    _bot_exists(services, bot_id)
-    with read_session(services.sessions) as s:
-        return decisions_page(s, bot_id, services.mode, limit, before)
+    return _bot_page_part(services, bot_id, decisions_page, limit, before)
 
 
 @router.get("/trades/{trade_id}/page", summary="A trade with its full safety decision and position change")
