@@ -45,8 +45,8 @@ from coinpilot.backtest.signals import (
     ACTION_HOLD,
     ACTION_SELL,
     exact_evaluation,
+    grid_windows,
     score_series,
-    tick_windows,
 )
 from coinpilot.backtest.wakeups import WakeUps
 from coinpilot.domain import kernel
@@ -121,12 +121,12 @@ class _Driver:
         # Ticks: every candle boundary from the close of the start candle to the open of the last
         # candle, so every decision has the next open to fill at.
         t0 = int(c.start[self.first]) + self.g
-        t1 = int(c.start[-1])
-        self.times = np.arange(t0, t1 + 1, self.g, dtype=np.int64)
-        self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
+        count = (int(c.start[-1]) - t0) // self.g + 1
+        self.windows, at_or_before = grid_windows(c.start, self.g, cfg.signals, t0, count)
+        self.times = self.windows.times
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
         tick = self.product.price_increment or self.product.quote_increment
-        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick)
+        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick, at_or_before)
         self.exchange = SimulatedExchange(
             self.product,
             fee_rate=spec.fee_rate,

@@ -23,10 +23,23 @@ __all__ = ["ReplayQuotes"]
 class ReplayQuotes:
     """The replayed market's quote at each tick, as floats (for scanning) and exact on demand."""
 
-    def __init__(self, c: Candles, times: np.ndarray, spread_bps: Decimal, tick: Decimal) -> None:
-        i = np.searchsorted(c.start, times, side="right") - 1  # candle starting at or before T
-        inside = (i >= 0) & (c.start[np.maximum(i, 0)] == times)
-        self.raw = np.where(inside, c.open[np.maximum(i, 0)], c.close[np.maximum(i, 0)])
+    def __init__(
+        self,
+        c: Candles,
+        times: np.ndarray,
+        spread_bps: Decimal,
+        tick: Decimal,
+        at_or_before: np.ndarray | None = None,
+    ) -> None:
+        """``at_or_before``: how many candles start at or before each time, if already known."""
+        if at_or_before is None:
+            at_or_before = np.searchsorted(c.start, times, side="right")
+        i = np.subtract(at_or_before, 1)  # the candle starting at or before T
+        np.maximum(i, 0, out=i)
+        # At the open of the candle starting at T, else the last close (a gap, after the data).
+        self.raw = c.close.take(i)
+        inside = np.flatnonzero(c.start.take(i) == times)
+        self.raw[inside] = c.open.take(i.take(inside))
         self.half = spread_bps / Decimal(20000)
         self.tick = tick
         half_f = float(self.half)

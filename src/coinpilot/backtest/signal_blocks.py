@@ -1,0 +1,234 @@
+"""Scores of many windows of one length at once, with the float error bound of each.
+
+The producers of :mod:`coinpilot.backtest.signals`' series: every indicator the live scoring uses
+is a fixed linear map of its window, so the windows of one length are scored together, either as
+rows of a 2-D array (the live ``*_last`` functions themselves) or as sliding dot products over a
+stretch of the series (``np.correlate``: direct sums, no FFT, so zero gains and losses sum to
+exactly zero). Both sum the same products in another order than live's one-row product; each
+score therefore carries an error bound and a ``fragile`` mark (a volatility so small that the
+bound means nothing), and the series scores such ticks again with the live function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from coinpilot.domain.indicators import (
+    _macd_last_weights,
+    _rsi_from_averages,
+    _smooth_last_weights,
+    ema_last,
+    macd_last,
+    rsi_last,
+    sma_last,
+)
+from coinpilot.domain.signal_config import SignalConfig, ma_min_candles, macd_min_candles, rsi_min_candles
+from coinpilot.domain.signals import (
+    COVERAGE_TOLERANCE,
+    MA_FULL_SCALE_SIGMAS,
+    MACD_FULL_SCALE_SIGMAS,
+    SIGNAL_NAMES,
+    return_volatility,
+    rsi_score,
+    scaled_score,
+)
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Raw = dict[str, tuple[FloatArray, BoolArray]]
+# Relative float error of a window's dot product summed in another order (~L x 2^-53, generous).
+_DOT_ERROR = 1e-12
+
+
+def _finite(*arrays: FloatArray) -> BoolArray:
+    ok = np.isfinite(arrays[0])
+    for a in arrays[1:]:
+        ok &= np.isfinite(a)
+    return ok
+
+
+class Indicators:
+    """The indicator values of many windows of one length ``length``:
+
+    - ``span is None``: ``close`` is a 2-D array, one window per row;
+    - ``span = (first, count)``: ``close`` is the whole series and the windows are the ``count``
+      consecutive ones starting at candle ``first`` (sliding dot products over that stretch).
+    """
+
+    def __init__(self, close: FloatArray, length: int, span: tuple[int, int] | None = None) -> None:
+        self.close, self.length, self.span = close, length, span
+        self._returns: tuple[FloatArray, FloatArray] | None = None
+
+    @property
+    def rows(self) -> bool:
+        return self.span is None
+
+    def _take(self, full: FloatArray, offset: int) -> FloatArray:
+        """The values of ``full`` at each window's start plus ``offset`` (a view)."""
+        assert self.span is not None
+        first, count = self.span
+        return full[first + offset : first + offset + count]
+
+    def _corr(self, x: FloatArray, w: FloatArray, offset: int = 0) -> FloatArray:
+        """Dot product of ``w`` with the ``len(w)`` values of each window from ``offset`` on."""
+        assert self.span is not None
+        first, count = self.span
+        stretch = x[first + offset : first + offset + count + len(w) - 1]
+        return np.correlate(stretch, w, mode="valid")
+
+    def rsi(self, period: int) -> FloatArray:
+        if self.span is None:
+            return rsi_last(self.close, period)
+        first, count = self.span
+        diff = np.diff(self.close[first : first + count + self.length - 1])
+        w = _smooth_last_weights(1.0 / period, period, self.length - 1)
+        gain = np.correlate(np.maximum(diff, 0.0), w, mode="valid")
+        np.negative(diff, out=diff)
+        loss = np.correlate(np.maximum(diff, 0.0, out=diff), w, mode="valid")
+        return _rsi_from_averages(gain, loss)
+
+    def ema(self, period: int) -> FloatArray:
+        if self.span is None:
+            return ema_last(self.close, period)
+        return self._corr(self.close, _smooth_last_weights(2.0 / (period + 1), period, self.length))
+
+    def sma(self, period: int) -> FloatArray:
+        if self.span is None:
+            return sma_last(self.close, period)
+        total = self._corr(self.close, np.ones(period), self.length - period)
+        return np.divide(total, period, out=total)
+
+    def macd_histogram(self, fast: int, slow: int, signal: int) -> FloatArray:
+        """The histogram (the line and the signal are finite wherever the closes are: validated
+        data; only the histogram reaches the score)."""
+        if self.span is None:
+            line, sig, hist = macd_last(self.close, fast, slow, signal)
+            return np.where(np.isfinite(line) & np.isfinite(sig), hist, np.nan)
+        w = _macd_last_weights(fast, slow, signal, self.length)
+        return self._corr(self.close, np.ascontiguousarray(w[0] - w[1]))
+
+    def last_close(self) -> FloatArray:
+        if self.span is None:
+            return np.asarray(self.close[..., -1], dtype=np.float64)
+        return self._take(self.close, self.length - 1)
+
+    def volatility(self, window: int) -> tuple[FloatArray, BoolArray, FloatArray]:
+        """Population std of the window's last ``window`` returns, where it is fragile, and the
+        bound of its relative error against live's ``np.std``.
+
+        Over the series: sums of ``window`` returns and squared returns as direct sliding sums
+        (a cumulative sum over a long series carries rounding of the whole prefix into every
+        window: up to 1e-8 relative on a million candles, far outside any bound), then
+        ``E[r^2] - E[r]^2``, whose rounding grows with ``E[r^2] / var``: the bound says so.
+        """
+        if self.span is None:
+            sigma = return_volatility(self.close, window)
+            return sigma, sigma < 1e-7, np.zeros(sigma.shape)
+        first, count = self.span
+        if self._returns is None:
+            close = self.close[first : first + count + self.length - 1]
+            r = np.divide(close[1:], close[:-1])
+            r -= 1.0
+            self._returns = (r, r * r)
+        r, r2 = self._returns
+        a = self.length - 1 - window
+        ones = np.ones(window)
+        s1 = np.correlate(r[a:], ones, mode="valid")
+        s1 /= window
+        s2 = np.correlate(r2[a:], ones, mode="valid")
+        s2 /= window
+        var = np.subtract(s2, s1 * s1, out=s1)
+        # Cancellation: far below the mean square the difference is rounding, not spread.
+        fragile = var <= 1e-6 * s2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel_err = np.divide(s2, var)
+        rel_err *= _DOT_ERROR
+        sigma = np.sqrt(np.maximum(var, 0.0, out=var), out=var)
+        fragile |= sigma < 1e-7
+        return sigma, fragile, rel_err
+
+
+def score_block(ind: Indicators, cfg: SignalConfig) -> tuple[Raw, FloatArray, BoolArray]:
+    """Per enabled signal with enough candles: (score, usable); plus each row's score error
+    bound and the rows too fragile to trust (scored again live)."""
+    length = ind.length
+    out: Raw = {}
+    tol: FloatArray = np.zeros(0)
+    fragile: BoolArray = np.zeros(0, dtype=bool)
+
+    def widen(err: FloatArray, weak: BoolArray) -> None:
+        nonlocal tol, fragile
+        err[~np.isfinite(err)] = np.inf
+        tol = err if tol.size == 0 else np.maximum(tol, err, out=tol)
+        fragile = weak if fragile.size == 0 else np.logical_or(fragile, weak, out=fragile)
+
+    r = cfg.rsi
+    if r.enabled and length >= rsi_min_candles(r):
+        value = ind.rsi(r.period)
+        score = rsi_score(value, r.oversold, r.overbought)
+        out["rsi"] = (score, _finite(value, score))
+        widen(np.full(score.shape, 1e-11), np.zeros(score.shape, dtype=bool))
+    m = cfg.ma_crossover
+    if m.enabled and length >= ma_min_candles(m):
+        if m.ma_type == "ema":
+            fast, slow = ind.ema(m.fast_period), ind.ema(m.slow_period)
+        else:
+            fast, slow = ind.sma(m.fast_period), ind.sma(m.slow_period)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = (fast - slow) / slow
+        sigma, weak, sigma_err = ind.volatility(m.slow_period)
+        score = scaled_score(spread, sigma, MA_FULL_SCALE_SIGMAS)
+        out["ma_crossover"] = (score, _finite(fast, slow, spread, sigma, score))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.abs(spread)
+            err += 1.0
+            err *= _DOT_ERROR
+            err /= MA_FULL_SCALE_SIGMAS * sigma
+            err += np.abs(score) * sigma_err
+        widen(err, weak)
+    d = cfg.macd
+    if d.enabled and length >= macd_min_candles(d):
+        hist = ind.macd_histogram(d.fast_period, d.slow_period, d.signal_period)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = hist / ind.last_close()
+        sigma, weak, sigma_err = ind.volatility(d.slow_period)
+        score = scaled_score(rel, sigma, MACD_FULL_SCALE_SIGMAS)
+        out["macd"] = (score, _finite(hist, rel, sigma, score))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.divide(_DOT_ERROR * 10.0 / MACD_FULL_SCALE_SIGMAS, sigma)
+            err += np.abs(score) * sigma_err
+        widen(err, weak)
+    return out, tol, fragile
+
+
+def aggregate(rows: int, cfg: SignalConfig, raw: Raw) -> tuple[FloatArray, BoolArray]:
+    """``signals._aggregate`` over arrays, the same float operations in the same order."""
+    enabled_names = [n for n in SIGNAL_NAMES if getattr(cfg, n).enabled]
+    usable = np.zeros(rows)
+    enabled = 0.0
+    for name in enabled_names:
+        weight = getattr(cfg, name).weight
+        enabled += weight
+        if name in raw:
+            usable += np.where(raw[name][1], weight, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coverage = usable / enabled if enabled > 0.0 else np.zeros(rows)
+    covered = np.greater_equal(coverage, cfg.min_data_weight - COVERAGE_TOLERANCE)
+    some = usable > 0.0
+    covered &= some
+    total = np.zeros(rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in enabled_names:
+            if name not in raw:
+                continue
+            score, ok = raw[name]
+            weight = float(getattr(cfg, name).weight)
+            effective = np.divide(weight, usable)
+            effective[~covered] = 0.0
+            effective *= score
+            total += np.where(ok & some, effective, 0.0)
+    np.maximum(total, -1.0, out=total)
+    np.minimum(total, 1.0, out=total)
+    total[~covered] = 0.0
+    return total, covered
