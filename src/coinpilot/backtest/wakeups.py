@@ -49,9 +49,12 @@ class WakeUps:
         quotes: ReplayQuotes,
         strategy: StrategyConfig,
         limits: SafetyLimits,
+        *,
+        cooled: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         n = len(times)
         self.times, self.quotes, self.strategy, self.limits = times, quotes, strategy, limits
+        self.cooled = cooled  # ticks where the cooling exit is due (backtest.cooling); None: off
         self.required = required_seconds
         change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
         # Index of the first tick of the run of equal actions each tick belongs to.
@@ -142,6 +145,8 @@ class WakeUps:
             if lo < hi:
                 signal[lo - k : hi - k] = False
             hit = signal
+            if self.cooled is not None:
+                hit |= self.cooled[k:end]
             if s.stop_loss_pct is not None:
                 hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
             if s.trailing_stop_pct is not None:
