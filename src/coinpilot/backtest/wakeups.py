@@ -5,9 +5,10 @@ and neither a confirmed SELL (with exits on sell signals) nor a confirmed BUY th
 tranche (room for one, the ask near or below the DCA step) appears, and the bid stays away from
 every level that could make it act: the stop-loss, the trailing stop (from the running maximum
 of the bid), the next take-profit rung, and the daily loss level (realised today plus the
-position at the bid). Float prices only pick candidate ticks, with a margin of two price ticks;
-the driver then decides there exactly (``Decimal``, the kernel's own functions), so a false
-candidate costs time, never a decision.
+position at the bid), and no tick comes where the optional cooling exit is due
+(:mod:`coinpilot.backtest.cooling`). Float prices only pick candidate ticks, with a margin of
+two price ticks; the driver then decides there exactly (``Decimal``, the kernel's own
+functions), so a false candidate costs time, never a decision.
 
 Confirmation in simulated time: the engine evaluates every tick (a gap of one candle never
 restarts it), so a BUY/SELL is confirmed at a tick once its run of equal actions has lasted the
