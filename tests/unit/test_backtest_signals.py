@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy.lib.stride_tricks import sliding_window_view
 
 from coinpilot.backtest.data import shipped_candles
-from coinpilot.backtest.signals import ACTION_BUY, ACTION_SELL, exact_evaluation, score_series, tick_windows
+from coinpilot.backtest.signal_blocks import Indicators
+from coinpilot.backtest.signals import (
+    ACTION_BUY,
+    ACTION_SELL,
+    covering_candles,
+    exact_evaluation,
+    grid_windows,
+    score_series,
+    tick_windows,
+)
 from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import SignalConfig
+from coinpilot.domain.signals import return_volatility
 from coinpilot.domain.strategy import sizing_temperature
 from coinpilot.domain.temperature import temperature
 from coinpilot.domain.types import Action, Granularity
@@ -102,3 +113,58 @@ def test_a_flat_window_scores_exactly_zero() -> None:
     series = score_series(flat, windows, cfg, 0.3, 0.3)
     assert np.all(series.score == 0.0)
     assert np.all(series.action == 0)
+
+
+def _random_walk(n: int, seed: int = 7) -> Candles:
+    rng = np.random.default_rng(seed)
+    close = 30_000.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+    start = 60 * np.arange(n, dtype=np.int64)
+    return Candles("BTC-USD", Granularity.ONE_MINUTE, start, close, close, close, close, np.ones(n))
+
+
+def test_the_volatility_over_a_long_series_stays_within_its_bound_of_live() -> None:
+    # A running sum over the whole series carries the rounding of every earlier return into each
+    # window (1e-8 relative after a million candles, where the bound said 1e-12): the series must
+    # sum each window itself, and report a bound that holds.
+    c = _random_walk(400_000)
+    length, window = 126, 26
+    count = len(c) - length + 1
+    sigma, fragile, bound = Indicators(c.close, length, (0, count)).volatility(window)
+    picked = np.r_[np.arange(count - 2000, count), np.arange(0, count, 997)]
+    live = return_volatility(sliding_window_view(c.close, length)[picked], window)
+    assert not fragile[picked].any()
+    rel = np.abs(sigma[picked] - live) / live
+    assert np.all(rel <= bound[picked])
+    assert np.all(bound[picked] < 1e-11)
+
+
+def test_grid_windows_are_the_searched_windows_and_quote_candles() -> None:
+    btc = shipped_candles("BTC-USD", Granularity.ONE_HOUR, "hourly")
+    cfg = SignalConfig()
+    # From before the data (no candle yet) across its gaps to the last candle.
+    t0 = int(btc.start[0]) - 5 * H
+    count = (int(btc.start[-1]) - t0) // H + 1
+    windows, at_or_before = grid_windows(btc.start, H, cfg, t0, count)
+    searched = tick_windows(btc.start, H, cfg, windows.times)
+    assert np.array_equal(windows.times, t0 + H * np.arange(count))
+    assert np.array_equal(windows.lo, searched.lo)
+    assert np.array_equal(windows.hi, searched.hi)
+    assert np.array_equal(at_or_before, np.searchsorted(btc.start, windows.times, side="right"))
+    with pytest.raises(ValueError, match="grid"):
+        grid_windows(btc.start, H, cfg, t0 + 1, count)
+
+
+@pytest.mark.parametrize(("share", "expected"), [(1.0, 34), (0.5, 31), (0.3, 15)])
+def test_windows_shorter_than_covering_are_insufficient_live(btc: Candles, share: float, expected: int) -> None:
+    # Defaults: RSI 14 (15 candles, weight 0.4), SMA 10/30 (31, 0.3), MACD 12/26/9 (34, 0.3).
+    cfg = SignalConfig.from_dict({"min_data_weight": share})
+    assert covering_candles(cfg) == expected
+    short = exact_evaluation(btc, 0, expected - 1, cfg, 0.3, 0.3)
+    assert not short.sufficient and short.score == 0.0
+    assert exact_evaluation(btc, 0, expected, cfg, 0.3, 0.3).sufficient
+    # The series does not score those windows again: from the start of the data, only ticks
+    # whose windows are long enough may be rescored.
+    times = btc.start[: expected + 5] + H
+    series = score_series(btc, tick_windows(btc.start, H, cfg, times), cfg, 0.3, 0.3)
+    assert not series.sufficient[: expected - 1].any()
+    assert series.recomputed <= 6
