@@ -155,7 +155,7 @@ def test_grid_windows_are_the_searched_windows_and_quote_candles() -> None:
 
 
 @pytest.mark.parametrize(("share", "expected"), [(1.0, 34), (0.5, 31), (0.3, 15)])
-def test_windows_shorter_than_covering_are_insufficient_live(btc: Candles, share: float, expected: int) -> None:
+def test_windows_too_short_to_cover_are_insufficient_live(btc: Candles, share: float, expected: int) -> None:
     # Defaults: RSI 14 (15 candles, weight 0.4), SMA 10/30 (31, 0.3), MACD 12/26/9 (34, 0.3).
     cfg = SignalConfig.from_dict({"min_data_weight": share})
     assert covering_candles(cfg) == expected
