@@ -48,6 +48,35 @@ def _finite(*arrays: FloatArray) -> BoolArray:
     return ok
 
 
+class SlidingSums:
+    """``sums[w]``: the sums of every ``w`` consecutive values of ``x`` (``len(x) - w + 1`` of
+    them), each summed directly from its own ``w`` values, so its rounding is that of any order
+    of ``w`` terms, as in a dot product (no running sum carries rounding in from elsewhere).
+
+    By doubling: sums of 2, 4, 8, ... values, then each width from its binary digits; a handful
+    of passes over the array instead of one dot product per value (``np.correlate``).
+    """
+
+    def __init__(self, x: FloatArray) -> None:
+        self.powers = [x]  # powers[k]: sums of 2**k values
+
+    def __getitem__(self, w: int) -> FloatArray:
+        powers = self.powers
+        while 2 ** len(powers) <= w:
+            step = 2 ** (len(powers) - 1)
+            powers.append(np.add(powers[-1][:-step], powers[-1][step:]))
+        count = len(powers[0]) - w + 1
+        total: FloatArray | None = None
+        offset = 0
+        for bit in range(w.bit_length() - 1, -1, -1):
+            if w >> bit & 1:
+                part = powers[bit][offset : offset + count]
+                total = part.copy() if total is None else np.add(total, part, out=total)
+                offset += 2**bit
+        assert total is not None, "a width is at least 1"
+        return total
+
+
 class Indicators:
     """The indicator values of many windows of one length ``length``:
 
@@ -58,11 +87,27 @@ class Indicators:
 
     def __init__(self, close: FloatArray, length: int, span: tuple[int, int] | None = None) -> None:
         self.close, self.length, self.span = close, length, span
-        self._returns: tuple[FloatArray, FloatArray] | None = None
+        self._sums: dict[str, SlidingSums] = {}
 
-    @property
-    def rows(self) -> bool:
-        return self.span is None
+    def _close_sums(self) -> SlidingSums:
+        """Sums of closes over the stretch (from the first window's start)."""
+        if "close" not in self._sums:
+            assert self.span is not None
+            first, count = self.span
+            self._sums["close"] = SlidingSums(self.close[first : first + count + self.length - 1])
+        return self._sums["close"]
+
+    def _return_sums(self) -> tuple[SlidingSums, SlidingSums]:
+        """Sums of the one-candle returns and of their squares over the stretch."""
+        if "returns" not in self._sums:
+            assert self.span is not None
+            first, count = self.span
+            close = self.close[first : first + count + self.length - 1]
+            r = np.divide(close[1:], close[:-1])
+            r -= 1.0
+            self._sums["returns"] = SlidingSums(r)
+            self._sums["squares"] = SlidingSums(r * r)
+        return self._sums["returns"], self._sums["squares"]
 
     def _take(self, full: FloatArray, offset: int) -> FloatArray:
         """The values of ``full`` at each window's start plus ``offset`` (a view)."""
@@ -96,7 +141,8 @@ class Indicators:
     def sma(self, period: int) -> FloatArray:
         if self.span is None:
             return sma_last(self.close, period)
-        total = self._corr(self.close, np.ones(period), self.length - period)
+        count, at = self.span[1], self.length - period
+        total = self._close_sums()[period][at : at + count]  # a fresh array: divided in place
         return np.divide(total, period, out=total)
 
     def macd_histogram(self, fast: int, slow: int, signal: int) -> FloatArray:
@@ -125,18 +171,12 @@ class Indicators:
         if self.span is None:
             sigma = return_volatility(self.close, window)
             return sigma, sigma < 1e-7, np.zeros(sigma.shape)
-        first, count = self.span
-        if self._returns is None:
-            close = self.close[first : first + count + self.length - 1]
-            r = np.divide(close[1:], close[:-1])
-            r -= 1.0
-            self._returns = (r, r * r)
-        r, r2 = self._returns
+        count = self.span[1]
+        sums, squares = self._return_sums()
         a = self.length - 1 - window
-        ones = np.ones(window)
-        s1 = np.correlate(r[a:], ones, mode="valid")
+        s1 = sums[window][a : a + count]  # fresh arrays: divided in place
         s1 /= window
-        s2 = np.correlate(r2[a:], ones, mode="valid")
+        s2 = squares[window][a : a + count]
         s2 /= window
         var = np.subtract(s2, s1 * s1, out=s1)
         # Cancellation: far below the mean square the difference is rounding, not spread.

@@ -48,6 +48,8 @@ CHUNK_ROWS = 16384
 # Sliding dot products cost the whole series; row-by-row products cost the rows: the first pays
 # off once a length's windows cover a quarter of the series.
 SERIES_SHARE = 4
+# Ticks scored together over the series: temporaries of 512 KB, not of the whole series.
+STRETCH_TICKS = 65536
 # Far above the float error of a window's score (~1e-15), far below any meaningful difference.
 EXACT_EPSILON = 1e-9
 
@@ -187,23 +189,22 @@ def score_series(
 
     The windows of full length (nearly all ticks) are scored over the stretch of the series
     they cover and picked per tick; the others (the start of the data, gaps) by length, row by
-    row; windows too short to be sufficient are not scored at all (live: exactly 0).
+    row; windows too short to be sufficient are not scored at all (live: exactly 0). Then every
+    tick near a boundary or fragile is scored again with the live function.
     """
     n = len(windows.times)
     close = np.ascontiguousarray(c.close, dtype=np.float64)
     lengths = windows.lengths
     covering = covering_candles(cfg)
-    todo: list[npt.NDArray[np.intp]] = []
+    bounds = np.asarray(boundaries(buy_threshold, sell_threshold))
     full = int(lengths.max(initial=0))
     series_mask = lengths == full
     in_series = int(np.count_nonzero(series_mask))
-    if full >= covering and full <= MACD_WEIGHTS_MAX_LENGTH and in_series * SERIES_SHARE >= len(close):
-        score, sufficient, tolerance, fragile = _score_stretch(close, full, windows.lo, series_mask, cfg)
-        todo.append(np.flatnonzero(fragile))
+    if covering <= full <= MACD_WEIGHTS_MAX_LENGTH and in_series * SERIES_SHARE >= len(close):
+        score, sufficient, todo = _score_stretch(close, full, windows.lo, series_mask, cfg, bounds)
         rest = np.flatnonzero(~series_mask)
     else:
-        score, sufficient = np.zeros(n), np.zeros(n, dtype=bool)
-        tolerance = np.full(n, EXACT_EPSILON)
+        score, sufficient, todo = np.zeros(n), np.zeros(n, dtype=bool), []
         rest = np.arange(n)
     # The other ticks grouped by window length (one stable sort of the few).
     order = rest[np.argsort(lengths[rest], kind="stable")]
@@ -213,9 +214,8 @@ def score_series(
         if not len(group):
             continue
         length = int(lengths[group[0]])
-        if length < covering:
+        if length < covering:  # decided by the length alone: never scored again
             score[group], sufficient[group] = 0.0, False
-            tolerance[group] = -1.0  # decided by the length alone: never scored again
             continue
         if length > MACD_WEIGHTS_MAX_LENGTH:
             todo.append(group)
@@ -225,17 +225,8 @@ def score_series(
             raw, tol, weak = score_block(Indicators(view[windows.lo[part]], length), cfg)
             s, ok = aggregate(len(part), cfg, raw)
             score[part], sufficient[part] = s, ok
-            tolerance[part] = np.maximum(EXACT_EPSILON, tol) if tol.size else EXACT_EPSILON
-            if weak.size:
-                todo.append(part[weak])
-    # Distance of each score to the nearest boundary (sorted: one search, two neighbours).
-    bounds = np.asarray(boundaries(buy_threshold, sell_threshold))
-    at = np.searchsorted(bounds, score)
-    above = np.abs(bounds[np.minimum(at, len(bounds) - 1)] - score)
-    below = np.abs(score - bounds[np.maximum(at - 1, 0)])
-    np.minimum(above, below, out=above)
-    todo.append(np.flatnonzero(above <= tolerance))
-    again = np.unique(np.concatenate(todo)).tolist()
+            todo.append(part[_again(s, tol, weak, bounds)])
+    again = np.unique(np.concatenate(todo)).tolist() if todo else []
     for t in again:
         ev = exact_evaluation(c, int(windows.lo[t]), int(windows.hi[t]), cfg, buy_threshold, sell_threshold)
         score[t] = ev.score
@@ -246,25 +237,54 @@ def score_series(
     return ScoreSeries(score, action, sufficient, len(again))
 
 
+def _again(
+    score: FloatArray, tol: FloatArray, fragile: npt.NDArray[np.bool_], bounds: FloatArray
+) -> npt.NDArray[np.bool_]:
+    """The scores to compute again live: fragile, or within their error bound (at least
+    ``EXACT_EPSILON``) of a boundary (sorted ``bounds``: one search, two neighbours)."""
+    at = np.searchsorted(bounds, score)
+    above = np.abs(bounds[np.minimum(at, len(bounds) - 1)] - score)
+    below = np.abs(score - bounds[np.maximum(at - 1, 0)])
+    distance = np.minimum(above, below, out=above)
+    near = distance <= (np.maximum(tol, EXACT_EPSILON, out=tol) if tol.size else EXACT_EPSILON)
+    if fragile.size:
+        near |= fragile
+    return near
+
+
 def _score_stretch(
-    close: FloatArray, length: int, lo: IntArray, mask: npt.NDArray[np.bool_], cfg: SignalConfig
-) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray, npt.NDArray[np.bool_]]:
-    """(score, sufficient, tolerance, fragile) of every tick, from the windows of ``length``
-    candles scored over the series; right only where ``mask`` (the ticks with such a window:
-    the caller overwrites the others)."""
-    first = int(lo[int(np.argmax(mask))])
-    count = len(close) - length + 1 - first
-    raw, tol, weak = score_block(Indicators(close, length, (first, count)), cfg)
-    s, ok = aggregate(count, cfg, raw)
-    # Every tick picks its window's values (ticks without such a window pick any: overwritten).
-    at = lo - first
-    np.clip(at, 0, count - 1, out=at)
-    score, sufficient = s.take(at), ok.take(at)
-    if tol.size:
-        tolerance = np.maximum(tol, EXACT_EPSILON, out=tol).take(at)
-        fragile = weak.take(at)
-        fragile &= mask
-    else:
-        tolerance = np.full(len(lo), EXACT_EPSILON)
-        fragile = np.zeros(len(lo), dtype=bool)
-    return score, sufficient, tolerance, fragile
+    close: FloatArray,
+    length: int,
+    lo: IntArray,
+    mask: npt.NDArray[np.bool_],
+    cfg: SignalConfig,
+    bounds: FloatArray,
+) -> tuple[FloatArray, npt.NDArray[np.bool_], list[npt.NDArray[np.intp]]]:
+    """(score, sufficient) of every tick, from the windows of ``length`` candles scored over the
+    series, right only where ``mask`` (the ticks with such a window: the caller overwrites the
+    others); and those of these ticks to score again live.
+
+    A stretch of ``STRETCH_TICKS`` ticks at a time: the window starts ``lo`` never decrease, so
+    a run of ticks covers one stretch of the series, and every temporary array of the scoring
+    stays small (in cache, and reused by the allocator instead of fresh pages from the system).
+    """
+    n = len(lo)
+    score, sufficient = np.empty(n), np.empty(n, dtype=bool)
+    todo: list[npt.NDArray[np.intp]] = []
+    last = len(close) - length  # the start of the last full window
+    for k0 in range(0, n, STRETCH_TICKS):
+        k1 = min(n, k0 + STRETCH_TICKS)
+        first = min(int(lo[k0]), last)
+        count = min(int(lo[k1 - 1]), last) - first + 1
+        raw, tol, weak = score_block(Indicators(close, length, (first, count)), cfg)
+        s, ok = aggregate(count, cfg, raw)
+        again = _again(s, tol, weak, bounds)
+        # Every tick picks its window's values (ticks without such a window pick any: overwritten).
+        at = np.subtract(lo[k0:k1], first)
+        np.clip(at, 0, count - 1, out=at)
+        np.take(s, at, out=score[k0:k1])
+        np.take(ok, at, out=sufficient[k0:k1])
+        picked = again.take(at)
+        picked &= mask[k0:k1]
+        todo.append(k0 + np.flatnonzero(picked))
+    return score, sufficient, todo
