@@ -48,3 +48,31 @@ def test_next_flat_is_the_first_confirmed_buy_not_early() -> None:
                 ok = w.confirmed_buy[k:] & ~w.early(ticks, restart)
                 want = k + int(np.argmax(ok)) if ok.any() else n
                 assert w.next_flat(k, restart) == want, (seed, restart, k)
+
+
+
+def test_runs_and_confirmations_are_their_per_tick_definitions() -> None:
+    for seed in range(20):
+        for required in (0.0, 60.0, 90.5, 300.0):
+            w = _wakeups(seed, required)
+            times, action = w.times, _actions(seed)
+            # Each tick's run starts where the action last changed; a BUY/SELL is confirmed once
+            # its run has lasted the confirmation time.
+            run_start = np.zeros(len(times), dtype=np.int64)
+            for k in range(1, len(times)):
+                run_start[k] = run_start[k - 1] if action[k] == action[k - 1] else k
+            lasted = np.array([times[k] - times[run_start[k]] >= required for k in range(len(times))])
+            confirmed = (action != 0) & lasted
+            assert np.array_equal(w.run_start, run_start), (seed, required)
+            assert np.array_equal(w.confirmed, confirmed), (seed, required)
+            assert np.array_equal(w.confirmed_buy, confirmed & (action == 1))
+            assert np.array_equal(w.confirmed_sell, confirmed & (action == -1))
+            assert w._buy_list == np.flatnonzero(confirmed & (action == 1)).tolist()
+
+
+def _actions(seed: int) -> np.ndarray:
+    """The actions :func:`_wakeups` draws for ``seed`` (the same draws in the same order)."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    rng.random(n)
+    return np.repeat(rng.integers(-1, 2, size=n), rng.integers(1, 6, size=n))[:n].astype(np.int8)

@@ -57,18 +57,31 @@ class WakeUps:
         self.times, self.quotes, self.strategy, self.limits = times, quotes, strategy, limits
         self.cooled = cooled  # ticks where the cooling exit is due (backtest.cooling); None: off
         self.required = required_seconds
-        change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
+        # The runs of equal actions: where each starts and ends (a few per thousand ticks).
+        change = np.empty(n, dtype=bool)
+        change[:1] = True
+        np.not_equal(action[1:], action[:-1], out=change[1:])
+        starts = np.flatnonzero(change)
+        ends = np.append(starts[1:], n)
         # Index of the first tick of the run of equal actions each tick belongs to.
-        self.run_start = np.maximum.accumulate(np.where(change, np.arange(n), 0)) if n else np.zeros(0, int)
-        lasted = (times - times[self.run_start]) >= required_seconds
-        self.confirmed = (action != ACTION_HOLD) & lasted
-        self.confirmed_buys = np.flatnonzero(self.confirmed & (action == ACTION_BUY))
+        self.run_start = np.repeat(starts, ends - starts)
+        # A run is confirmed from its first tick at least the confirmation time after its start
+        # (whole seconds: t - s >= required <=> t >= s + ceil(required)).
+        due = np.searchsorted(times, times[starts] + math.ceil(required_seconds), side="left")
+        lasts = due < ends  # the runs confirmed from tick ``due`` to their end
+        steps = np.zeros(n + 1, dtype=np.int8)
+        steps[due[lasts]] += 1  # distinct ticks (the runs are disjoint): no repeated index
+        steps[ends[lasts]] -= 1
+        self.confirmed = np.cumsum(steps[:n], dtype=np.int8).view(bool)
+        self.confirmed &= action != ACTION_HOLD
+        self.confirmed_buy = action == ACTION_BUY
+        self.confirmed_buy &= self.confirmed
+        self.confirmed_sell = action == ACTION_SELL
+        self.confirmed_sell &= self.confirmed
+        self.confirmed_buys = np.flatnonzero(self.confirmed_buy)
         # The same ticks as a list: the flat search is a scalar bisection per wake-up (NumPy's
         # per-call overhead would dominate it).
         self._buy_list: list[int] = self.confirmed_buys.tolist()
-        self.confirmed_buy = self.confirmed & (action == ACTION_BUY)
-        self.confirmed_sell = self.confirmed & (action == ACTION_SELL)
-        self.day = times // DAY
 
     def early(self, ticks: npt.NDArray[np.int64], restart: int | None) -> npt.NDArray[np.bool_]:
         """Ticks still inside the confirmation period the attempt at ``restart`` restarted."""
@@ -123,7 +136,12 @@ class WakeUps:
         hw = float(high) if high is not None else 0.0
         slack = self.quotes.slack
         rung = self._next_rung(bot)
-        visit_day = int(self.day[last_visit]) if last_visit >= 0 else -1
+        # Ticks in ``[day_start, day_end)`` lie in the day of the last visit (its realised loss
+        # counts there).
+        day_start = day_end = 0
+        if last_visit >= 0:
+            day = int(self.times[last_visit]) // DAY * DAY
+            day_start, day_end = (int(i) for i in np.searchsorted(self.times, [day, day + DAY]))
         loss_level = -float(self.limits.daily_loss_limit_usd) + 1e-6
         most = min(bot.decision_config.max_tranches, self.limits.max_tranches)
         last_entry = pos.last_entry_price
@@ -156,7 +174,8 @@ class WakeUps:
             if rung is not None:
                 hit |= bid + slack >= avg * (1 + float(rung) / 100)
             if account.trading_state is TradingState.ACTIVE and base > 0:
-                realised = np.where(self.day[k:end] == visit_day, float(account.realised_today), 0.0)
+                realised = np.zeros(end - k)
+                realised[max(0, day_start - k) : max(0, day_end - k)] = float(account.realised_today)
                 hit |= realised + base * (bid - slack) - cost <= loss_level
             idx = np.flatnonzero(hit)
             if idx.size:
