@@ -50,7 +50,6 @@ def test_next_flat_is_the_first_confirmed_buy_not_early() -> None:
                 assert w.next_flat(k, restart) == want, (seed, restart, k)
 
 
-
 def test_runs_and_confirmations_are_their_per_tick_definitions() -> None:
     for seed in range(20):
         for required in (0.0, 60.0, 90.5, 300.0):
