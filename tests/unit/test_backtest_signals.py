@@ -8,11 +8,14 @@ itself equal to float noise (and exactly equal wherever it is near a comparison)
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from coinpilot.backtest.data import shipped_candles
+from coinpilot.backtest.quotes import ReplayQuotes
 from coinpilot.backtest.signal_blocks import Indicators
 from coinpilot.backtest.signals import (
     ACTION_BUY,
@@ -150,6 +153,14 @@ def test_grid_windows_are_the_searched_windows_and_quote_candles() -> None:
     assert np.array_equal(windows.lo, searched.lo)
     assert np.array_equal(windows.hi, searched.hi)
     assert np.array_equal(at_or_before, np.searchsorted(btc.start, windows.times, side="right"))
+    # The replayed mid of each tick: the open of the candle starting then, else the last close.
+    counted = ReplayQuotes(btc, windows.times, Decimal(10), Decimal("0.01"), (windows.hi, at_or_before))
+    starts = {int(t): i for i, t in enumerate(btc.start.tolist())}
+    for k, t in enumerate(windows.times.tolist()):
+        i = starts.get(t)
+        before = max(int(np.searchsorted(btc.start, t)) - 1, 0)
+        assert counted.raw[k] == (btc.open[i] if i is not None else btc.close[before]), k
+    assert np.array_equal(counted.raw, ReplayQuotes(btc, windows.times, Decimal(10), Decimal("0.01")).raw)
     with pytest.raises(ValueError, match="grid"):
         grid_windows(btc.start, H, cfg, t0 + 1, count)
 

@@ -129,7 +129,7 @@ class _Driver:
         # The optional cooling exit: where live would find it due (None: off).
         self.cooled = _cooled_ticks(self.times, self.series.score, self.strategy, cfg.buy_threshold)
         tick = self.product.price_increment or self.product.quote_increment
-        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick, at_or_before)
+        self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick, (self.windows.hi, at_or_before))
         self.exchange = SimulatedExchange(
             self.product,
             fee_rate=spec.fee_rate,

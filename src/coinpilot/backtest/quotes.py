@@ -29,17 +29,21 @@ class ReplayQuotes:
         times: np.ndarray,
         spread_bps: Decimal,
         tick: Decimal,
-        at_or_before: np.ndarray | None = None,
+        counts: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        """``at_or_before``: how many candles start at or before each time, if already known."""
-        if at_or_before is None:
-            at_or_before = np.searchsorted(c.start, times, side="right")
-        i = np.subtract(at_or_before, 1)  # the candle starting at or before T
-        np.maximum(i, 0, out=i)
-        # At the open of the candle starting at T, else the last close (a gap, after the data).
-        self.raw = c.close.take(i)
-        inside = np.flatnonzero(c.start.take(i) == times)
-        self.raw[inside] = c.open.take(i.take(inside))
+        """``counts``: how many candles start before each time and how many at or before it,
+        if already known (otherwise searched)."""
+        if counts is None:
+            counts = (
+                np.searchsorted(c.start, times, side="left"),
+                np.searchsorted(c.start, times, side="right"),
+            )
+        before, at_or_before = counts
+        # Mid at the open of the candle starting at T, else (a gap, after the data) the close of
+        # the last candle before T.
+        self.raw = c.open.take(np.maximum(at_or_before - 1, 0))
+        outside = np.flatnonzero(at_or_before == before)  # no candle starts at T
+        self.raw[outside] = c.close.take(np.maximum(before.take(outside) - 1, 0))
         self.half = spread_bps / Decimal(20000)
         self.tick = tick
         half_f = float(self.half)
