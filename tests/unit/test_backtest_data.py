@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from coinpilot.backtest import data
-from coinpilot.backtest.data import CandleDataError, find_gaps, read_file, shipped_candles, window
+from coinpilot.backtest.data import (
+    CandleDataError,
+    _plainly_valid,
+    find_gaps,
+    read_file,
+    shipped_candles,
+    validate_candles,
+    window,
+)
 from coinpilot.domain.market import Candles
 from coinpilot.domain.types import Granularity
 
@@ -186,3 +194,41 @@ def test_blank_lines_and_extra_cells_still_load_through_the_row_parser(tmp_path:
     path = _write(tmp_path, rows)
     assert data._numeric_csv_fast(path.read_bytes(), "BTC-USD", H) is None
     assert list(read_file(path, "BTC-USD", H).start) == [3600, 7200]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("open", np.inf),
+        ("high", np.nan),
+        ("low", -np.inf),
+        ("close", 0.0),
+        ("close", 11.5),  # above the high
+        ("close", 8.5),  # below the low
+        ("open", 8.5),
+        ("volume", np.nan),
+        ("volume", np.inf),
+        ("volume", -1.0),
+        ("start", 3600 * 2),  # a duplicate of the row before
+        ("start", 3600 * 3 + 30),  # off the hourly grid
+    ],
+)
+def test_the_quick_check_passes_no_defect_the_row_checks_refuse(column: str, value: float) -> None:
+    n = 6
+    arrays = {
+        "start": 3600 * np.arange(1, n + 1, dtype=np.int64),
+        "open": np.full(n, 10.0),
+        "high": np.full(n, 11.0),
+        "low": np.full(n, 9.0),
+        "close": np.full(n, 10.0),
+        "volume": np.ones(n),
+    }
+    good = Candles("BTC-USD", H, *arrays.values())
+    assert _plainly_valid(good)
+    validate_candles(good, "good")
+    arrays[column] = arrays[column].copy()
+    arrays[column][2] = value
+    bad = Candles("BTC-USD", H, *arrays.values())
+    assert not _plainly_valid(bad)
+    with pytest.raises(CandleDataError, match="row 3"):
+        validate_candles(bad, "bad")

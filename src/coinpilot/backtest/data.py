@@ -224,6 +224,8 @@ def validate_candles(c: Candles, source: str) -> None:
     n = len(c)
     if n == 0:
         raise CandleDataError(f"{source}: no candles")
+    if _plainly_valid(c):
+        return
 
     def first(mask: np.ndarray) -> int | None:
         hits = np.flatnonzero(mask)
@@ -273,6 +275,31 @@ def validate_candles(c: Candles, source: str) -> None:
                 f"{source}: row {bad + 2}: {int(steps[bad])} s after the previous candle, not a multiple of "
                 f"the {c.granularity.value} granularity ({g} s); pass the right --granularity"
             )
+
+
+def _plainly_valid(c: Candles) -> bool:
+    """Every check of :func:`validate_candles` at once, by reductions and few temporaries:
+    True only if all pass (otherwise the checks one by one name the first bad row). NaN fails
+    every comparison, so a NaN anywhere makes this False."""
+    with np.errstate(invalid="ignore"):
+        for arr in (c.open, c.high, c.low, c.close):
+            if not (arr.min() > 0 and arr.max() < np.inf):
+                return False
+        if not (c.volume.min() >= 0 and c.volume.max() < np.inf):
+            return False
+        if (c.high < c.low).any() or (c.open > c.high).any() or (c.open < c.low).any():
+            return False
+        if (c.close > c.high).any() or (c.close < c.low).any():
+            return False
+    if len(c) > 1:
+        steps = np.diff(c.start)
+        if steps.min() <= 0:
+            return False
+        g = c.granularity.seconds
+        odd = steps[steps != g]  # gaps (few): whole numbers of bars?
+        if (odd % g).any():
+            return False
+    return True
 
 
 def find_gaps(c: Candles) -> list[Gap]:

@@ -48,8 +48,8 @@ CHUNK_ROWS = 16384
 # Sliding dot products cost the whole series; row-by-row products cost the rows: the first pays
 # off once a length's windows cover a quarter of the series.
 SERIES_SHARE = 4
-# Ticks scored together over the series: temporaries of 512 KB, not of the whole series.
-STRETCH_TICKS = 65536
+# Ticks scored together over the series: temporaries of 128 KB (in cache), not of the series.
+STRETCH_TICKS = 16384
 # Far above the float error of a window's score (~1e-15), far below any meaningful difference.
 EXACT_EPSILON = 1e-9
 
