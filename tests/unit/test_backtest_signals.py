@@ -16,7 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from coinpilot.backtest.data import shipped_candles
 from coinpilot.backtest.quotes import ReplayQuotes
-from coinpilot.backtest.signal_blocks import Indicators
+from coinpilot.backtest.signal_blocks import Indicators, aggregate
 from coinpilot.backtest.signals import (
     ACTION_BUY,
     ACTION_SELL,
@@ -25,10 +25,12 @@ from coinpilot.backtest.signals import (
     grid_windows,
     score_series,
     tick_windows,
+    window_candles,
 )
 from coinpilot.domain.market import Candles
 from coinpilot.domain.signal_config import SignalConfig
-from coinpilot.domain.signals import return_volatility
+from coinpilot.domain.signals import SIGNAL_NAMES, return_volatility
+from coinpilot.domain.signals import _aggregate as live_aggregate
 from coinpilot.domain.strategy import sizing_temperature
 from coinpilot.domain.temperature import temperature
 from coinpilot.domain.types import Action, Granularity
@@ -179,3 +181,24 @@ def test_windows_too_short_to_cover_are_insufficient_live(btc: Candles, share: f
     series = score_series(btc, tick_windows(btc.start, H, cfg, times), cfg, 0.3, 0.3)
     assert not series.sufficient[: expected - 1].any()
     assert series.recomputed <= 6
+
+
+@pytest.mark.parametrize("all_usable", [True, False])
+def test_aggregate_is_the_live_aggregate_row_by_row(btc: Candles, all_usable: bool) -> None:
+    rng = np.random.default_rng(3)
+    rows = 300
+    for share, enabled in ((1.0, ("rsi", "ma_crossover", "macd")), (0.5, ("rsi", "macd")), (0.3, ("macd",))):
+        cfg = SignalConfig.from_dict({"min_data_weight": share})
+        raw = {
+            name: (rng.uniform(-1.5, 1.5, rows), rng.random(rows) > (0.0 if all_usable else 0.3))
+            for name in enabled
+        }
+        score, covered = aggregate(rows, cfg, raw)
+        window = window_candles(btc, 0, 50)
+        for k in range(rows):
+            live_raw = {n: None for n in SIGNAL_NAMES}
+            for name, (s, ok) in raw.items():
+                live_raw[name] = (0.0, float(s[k]), {}) if ok[k] else None
+            live = live_aggregate(window, cfg, 0.3, 0.3, live_raw)
+            assert bool(covered[k]) == live.sufficient, (share, k)
+            assert float(score[k]) == live.score, (share, k)

@@ -245,6 +245,8 @@ def score_block(ind: Indicators, cfg: SignalConfig) -> tuple[Raw, FloatArray, Bo
 def aggregate(rows: int, cfg: SignalConfig, raw: Raw) -> tuple[FloatArray, BoolArray]:
     """``signals._aggregate`` over arrays, the same float operations in the same order."""
     enabled_names = [n for n in SIGNAL_NAMES if getattr(cfg, n).enabled]
+    if all(ok.all() for _, ok in raw.values()):
+        return _aggregate_all_usable(rows, cfg, enabled_names, raw)
     usable = np.zeros(rows)
     enabled = 0.0
     for name in enabled_names:
@@ -272,3 +274,28 @@ def aggregate(rows: int, cfg: SignalConfig, raw: Raw) -> tuple[FloatArray, BoolA
     np.minimum(total, 1.0, out=total)
     total[~covered] = 0.0
     return total, covered
+
+
+def _aggregate_all_usable(
+    rows: int, cfg: SignalConfig, enabled_names: list[str], raw: Raw
+) -> tuple[FloatArray, BoolArray]:
+    """:func:`aggregate` where every signal with enough candles is usable in every row (the
+    usual case): the usable weight, the coverage and each weight's share are then the same in
+    every row, scalars computed as ``signals._aggregate`` computes them."""
+    usable = 0.0
+    enabled = 0.0
+    for name in enabled_names:
+        weight = getattr(cfg, name).weight
+        enabled += weight
+        if name in raw:
+            usable += weight
+    coverage = usable / enabled if enabled > 0.0 else 0.0
+    if not (usable > 0.0 and coverage >= cfg.min_data_weight - COVERAGE_TOLERANCE):
+        return np.zeros(rows), np.zeros(rows, dtype=bool)
+    total = np.zeros(rows)
+    for name in enabled_names:
+        if name in raw:
+            total += raw[name][0] * (float(getattr(cfg, name).weight) / usable)
+    np.maximum(total, -1.0, out=total)
+    np.minimum(total, 1.0, out=total)
+    return total, np.ones(rows, dtype=bool)
