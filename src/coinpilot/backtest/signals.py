@@ -3,18 +3,22 @@
 What live computes: at each evaluation time ``T`` the engine fetches the closed candles whose
 start lies in ``[T - g * (required_candles + 2), T)`` and scores them with
 :func:`coinpilot.domain.signals.evaluate`. Every indicator there is a fixed linear map of that
-window (``indicators.*_last``), so the score at ``T`` depends only on the window. Here every
-tick's window is a row of a sliding-window view over the closes (windows of equal length
-together, so gaps and the start of the data, where live sees fewer candles, are handled the same
-way), and the very same indicator functions score thousands of rows per call.
+window (``indicators.*_last``), so the score at ``T`` depends only on the window. Here the ticks
+with a full window (nearly all) are scored a stretch of the series at a time by sliding dot
+products and sums; the others (the start of the data, gaps: live sees fewer candles there) by
+window length, as rows of a sliding-window view scored by the very same indicator functions
+(:mod:`coinpilot.backtest.signal_blocks` holds both producers). Windows too short for the
+enabled signals to cover ``min_data_weight`` score exactly 0, insufficient, as live: a test of
+the length alone (:func:`covering_candles`).
 
-Why the result is then recomputed in places: matrix products over many rows may sum in another
-order than the one-row product live uses, so a vectorised score can differ from live in its last
-bits. That can only matter where a comparison is close: every tick whose score lies within
-``EXACT_EPSILON`` of a threshold, a temperature boundary, the sizing boundary or zero is scored
-again with the live per-window function (:func:`exact_evaluation`), and the driver uses the
-live function for every evaluation an order is sized or recorded from. Flat windows stay exact:
-no FFT, so zero gains and losses sum to exactly zero (RSI 50).
+Why the result is then recomputed in places: the series sums the same products in another order
+than the one-row product live uses, so a vectorised score can differ from live in its last bits.
+That can only matter where a comparison is close: every tick whose score lies within its error
+bound (at least ``EXACT_EPSILON``) of a threshold, a temperature boundary, the sizing boundary or
+zero, or whose volatility is too small for a bound, is scored again with the live per-window
+function (:func:`exact_evaluation`), and the driver uses the live function for every evaluation
+an order is sized or recorded from. Flat windows stay exact: no FFT and no running sums, so zero
+gains and losses sum to exactly zero (RSI 50).
 """
 
 from __future__ import annotations
