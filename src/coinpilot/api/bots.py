@@ -195,6 +195,7 @@ def update_bot(
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
         bot = _load(s, bot_id)
+        bot_admin.refuse_if_archived(bot, "edited")
         old = views.bot_dict(bot)
         _raise_if(bot_admin.edit_problems(old, patch, services.settings.safety_limits))
         bot = bot_repo.update_bot(s, bot, bot_admin.normalise(patch), services.clock.now())
