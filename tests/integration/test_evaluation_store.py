@@ -39,7 +39,9 @@ def test_history_keeps_what_the_cooling_exit_needs(client, services, replay_cloc
         client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH)
         replay_clock.advance(60)
     with engine.connect() as conn:
-        times = conn.execute(sa.select(Evaluation.evaluated_at).order_by(Evaluation.evaluated_at)).scalars().all()
+        times = (
+            conn.execute(sa.select(Evaluation.evaluated_at).order_by(Evaluation.evaluated_at)).scalars().all()
+        )
     # The last one (minute 44) needs minute 14, the start of its period, and everything since.
     assert len(times) == 31
     assert times[0] == start + timedelta(minutes=14)
