@@ -198,26 +198,24 @@ def score_series(
     """
     n = len(windows.times)
     close = np.ascontiguousarray(c.close, dtype=np.float64)
-    lengths = windows.lengths
     covering = covering_candles(cfg)
     bounds = np.asarray(boundaries(buy_threshold, sell_threshold))
-    full = int(lengths.max(initial=0))
-    series_mask = lengths == full
-    in_series = int(np.count_nonzero(series_mask))
+    full = required_candles(cfg) + 2  # the longest window: every candle of live's fetch
+    in_series, rest = _full_windows(windows, full)
     if covering <= full <= MACD_WEIGHTS_MAX_LENGTH and in_series * SERIES_SHARE >= len(close):
-        score, sufficient, todo = _score_stretch(close, full, windows.lo, series_mask, cfg, bounds)
-        rest = np.flatnonzero(~series_mask)
+        score, sufficient, todo = _score_stretch(close, full, windows, cfg, bounds)
     else:
         score, sufficient, todo = np.zeros(n), np.zeros(n, dtype=bool), []
         rest = np.arange(n)
     # The other ticks grouped by window length (one stable sort of the few).
-    order = rest[np.argsort(lengths[rest], kind="stable")]
-    sorted_lengths = lengths[order]
+    lengths = windows.hi[rest] - windows.lo[rest]
+    by_length = np.argsort(lengths, kind="stable")
+    order, sorted_lengths = rest[by_length], lengths[by_length]
     cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
     for group in np.split(order, cuts):
         if not len(group):
             continue
-        length = int(lengths[group[0]])
+        length = int(windows.hi[group[0]] - windows.lo[group[0]])
         if length < covering:  # decided by the length alone: never scored again
             score[group], sufficient[group] = 0.0, False
             continue
@@ -256,22 +254,34 @@ def _again(
     return near
 
 
+def _full_windows(windows: TickWindows, full: int) -> tuple[int, IntArray]:
+    """How many ticks have a window of ``full`` candles, and the ticks that have not (a pass
+    of small pieces: no temporary the size of the series)."""
+    count, rest = 0, []
+    for k0 in range(0, len(windows.lo), STRETCH_TICKS):
+        short = np.subtract(windows.hi[k0 : k0 + STRETCH_TICKS], windows.lo[k0 : k0 + STRETCH_TICKS])
+        short = short != full
+        count += len(short) - int(np.count_nonzero(short))
+        rest.append(k0 + np.flatnonzero(short))
+    return count, np.concatenate(rest) if rest else np.zeros(0, dtype=np.int64)
+
+
 def _score_stretch(
     close: FloatArray,
     length: int,
-    lo: IntArray,
-    mask: npt.NDArray[np.bool_],
+    windows: TickWindows,
     cfg: SignalConfig,
     bounds: FloatArray,
 ) -> tuple[FloatArray, npt.NDArray[np.bool_], list[npt.NDArray[np.intp]]]:
     """(score, sufficient) of every tick, from the windows of ``length`` candles scored over the
-    series, right only where ``mask`` (the ticks with such a window: the caller overwrites the
-    others); and those of these ticks to score again live.
+    series, right only for the ticks with such a window (the caller overwrites the others); and
+    those of these ticks to score again live.
 
     A stretch of ``STRETCH_TICKS`` ticks at a time: the window starts ``lo`` never decrease, so
     a run of ticks covers one stretch of the series, and every temporary array of the scoring
     stays small (in cache, and reused by the allocator instead of fresh pages from the system).
     """
+    lo, hi = windows.lo, windows.hi
     n = len(lo)
     score, sufficient = np.empty(n), np.empty(n, dtype=bool)
     todo: list[npt.NDArray[np.intp]] = []
@@ -289,6 +299,6 @@ def _score_stretch(
         np.take(s, at, out=score[k0:k1])
         np.take(ok, at, out=sufficient[k0:k1])
         picked = again.take(at)
-        picked &= mask[k0:k1]
+        picked &= np.subtract(hi[k0:k1], lo[k0:k1]) == length
         todo.append(k0 + np.flatnonzero(picked))
     return score, sufficient, todo
