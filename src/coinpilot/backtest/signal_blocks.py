@@ -11,6 +11,8 @@ bound means nothing), and the series scores such ticks again with the live funct
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -20,6 +22,7 @@ from coinpilot.domain.indicators import (
     _smooth_last_weights,
     ema_last,
     macd_last,
+    macd_min_length,
     rsi_last,
     sma_last,
 )
@@ -36,6 +39,7 @@ from coinpilot.domain.signals import (
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
 Raw = dict[str, tuple[FloatArray, BoolArray]]
 # Relative float error of a window's dot product summed in another order (~L x 2^-53, generous).
 _DOT_ERROR = 1e-12
@@ -80,14 +84,45 @@ class SlidingSums:
 class Indicators:
     """The indicator values of many windows of one length ``length``:
 
-    - ``span is None``: ``close`` is a 2-D array, one window per row;
+    - ``span is None``: ``close`` is a 2-D array, one window per row; with ``lengths``, the
+      windows have those lengths, each right-aligned in its row of ``length`` closes (the
+      closes before it weigh nothing);
     - ``span = (first, count)``: ``close`` is the whole series and the windows are the ``count``
       consecutive ones starting at candle ``first`` (sliding dot products over that stretch).
     """
 
-    def __init__(self, close: FloatArray, length: int, span: tuple[int, int] | None = None) -> None:
-        self.close, self.length, self.span = close, length, span
+    def __init__(
+        self,
+        close: FloatArray,
+        length: int,
+        span: tuple[int, int] | None = None,
+        lengths: IntArray | None = None,
+    ) -> None:
+        self.close, self.length, self.span, self.lengths = close, length, span, lengths
         self._sums: dict[str, SlidingSums] = {}
+
+    def has(self, candles: int) -> bool | BoolArray:
+        """Which windows have at least ``candles`` candles: all (True), none (False) or a mask."""
+        if self.lengths is None or len(self.lengths) == 0:
+            return self.length >= candles
+        if int(self.lengths.min()) >= candles:
+            return True
+        mask = self.lengths >= candles
+        return mask if mask.any() else False
+
+    def _dot_rows(self, x: FloatArray, weights: Callable[[int], FloatArray], need: int) -> FloatArray:
+        """Each row of ``x`` (right-aligned inputs: one fewer than the window for differences)
+        dotted with the weights of its own number of inputs, zero on the left (no weights where
+        fewer than ``need``: those rows are not used)."""
+        assert self.lengths is not None
+        width = x.shape[-1]
+        inputs = self.lengths - (self.length - width)
+        counts, which = np.unique(inputs, return_inverse=True)
+        table = np.zeros((len(counts), width))
+        for j, n in enumerate(counts.tolist()):
+            if n >= need:
+                table[j, width - n :] = weights(n)
+        return np.asarray(np.einsum("ij,ij->i", x, table[which]), dtype=np.float64)
 
     def _close_sums(self) -> SlidingSums:
         """Sums of closes over the stretch (from the first window's start)."""
@@ -123,6 +158,16 @@ class Indicators:
         return np.correlate(stretch, w, mode="valid")
 
     def rsi(self, period: int) -> FloatArray:
+        if self.lengths is not None:
+            diff = np.diff(self.close, axis=-1)
+            alpha = 1.0 / period
+            gain = self._dot_rows(
+                np.maximum(diff, 0.0), lambda n: _smooth_last_weights(alpha, period, n), period
+            )
+            loss = self._dot_rows(
+                np.maximum(-diff, 0.0), lambda n: _smooth_last_weights(alpha, period, n), period
+            )
+            return _rsi_from_averages(gain, loss)
         if self.span is None:
             return rsi_last(self.close, period)
         first, count = self.span
@@ -134,6 +179,9 @@ class Indicators:
         return _rsi_from_averages(gain, loss)
 
     def ema(self, period: int) -> FloatArray:
+        if self.lengths is not None:
+            alpha = 2.0 / (period + 1)
+            return self._dot_rows(self.close, lambda n: _smooth_last_weights(alpha, period, n), period)
         if self.span is None:
             return ema_last(self.close, period)
         return self._corr(self.close, _smooth_last_weights(2.0 / (period + 1), period, self.length))
@@ -148,6 +196,15 @@ class Indicators:
     def macd_histogram(self, fast: int, slow: int, signal: int) -> FloatArray:
         """The histogram (the line and the signal are finite wherever the closes are: validated
         data; only the histogram reaches the score)."""
+        if self.lengths is not None:
+            return self._dot_rows(
+                self.close,
+                lambda n: (
+                    _macd_last_weights(fast, slow, signal, n)[0]
+                    - _macd_last_weights(fast, slow, signal, n)[1]
+                ),
+                macd_min_length(slow, signal),
+            )
         if self.span is None:
             line, sig, hist = macd_last(self.close, fast, slow, signal)
             return np.where(np.isfinite(line) & np.isfinite(sig), hist, np.nan)
@@ -190,27 +247,32 @@ class Indicators:
 
 
 def score_block(ind: Indicators, cfg: SignalConfig) -> tuple[Raw, FloatArray, BoolArray]:
-    """Per enabled signal with enough candles: (score, usable); plus each row's score error
-    bound and the rows too fragile to trust (scored again live)."""
-    length = ind.length
+    """Per enabled signal with enough candles (in some row): (score, usable); plus each row's
+    score error bound and the rows too fragile to trust (scored again live)."""
     out: Raw = {}
     tol: FloatArray = np.zeros(0)
     fragile: BoolArray = np.zeros(0, dtype=bool)
 
-    def widen(err: FloatArray, weak: BoolArray) -> None:
+    def keep(name: str, score: FloatArray, ok: BoolArray, err: FloatArray, weak: BoolArray) -> None:
+        """A signal's scores, with where they are usable, their error bound and fragility (rows
+        without enough candles for it: unusable, as live's missing value, and no bound)."""
         nonlocal tol, fragile
         err[~np.isfinite(err)] = np.inf
+        if has is not True:
+            ok &= has
+            err[~has] = 0.0
+            weak &= has
+        out[name] = (score, ok)
         tol = err if tol.size == 0 else np.maximum(tol, err, out=tol)
         fragile = weak if fragile.size == 0 else np.logical_or(fragile, weak, out=fragile)
 
     r = cfg.rsi
-    if r.enabled and length >= rsi_min_candles(r):
+    if r.enabled and (has := ind.has(rsi_min_candles(r))) is not False:
         value = ind.rsi(r.period)
         score = rsi_score(value, r.oversold, r.overbought)
-        out["rsi"] = (score, _finite(value, score))
-        widen(np.full(score.shape, 1e-11), np.zeros(score.shape, dtype=bool))
+        keep("rsi", score, _finite(value, score), np.full(score.shape, 1e-11), np.zeros(score.shape, bool))
     m = cfg.ma_crossover
-    if m.enabled and length >= ma_min_candles(m):
+    if m.enabled and (has := ind.has(ma_min_candles(m))) is not False:
         if m.ma_type == "ema":
             fast, slow = ind.ema(m.fast_period), ind.ema(m.slow_period)
         else:
@@ -219,26 +281,24 @@ def score_block(ind: Indicators, cfg: SignalConfig) -> tuple[Raw, FloatArray, Bo
             spread = (fast - slow) / slow
         sigma, weak, sigma_err = ind.volatility(m.slow_period)
         score = scaled_score(spread, sigma, MA_FULL_SCALE_SIGMAS)
-        out["ma_crossover"] = (score, _finite(fast, slow, spread, sigma, score))
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.abs(spread)
             err += 1.0
             err *= _DOT_ERROR
             err /= MA_FULL_SCALE_SIGMAS * sigma
             err += np.abs(score) * sigma_err
-        widen(err, weak)
+        keep("ma_crossover", score, _finite(fast, slow, spread, sigma, score), err, weak)
     d = cfg.macd
-    if d.enabled and length >= macd_min_candles(d):
+    if d.enabled and (has := ind.has(macd_min_candles(d))) is not False:
         hist = ind.macd_histogram(d.fast_period, d.slow_period, d.signal_period)
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = hist / ind.last_close()
         sigma, weak, sigma_err = ind.volatility(d.slow_period)
         score = scaled_score(rel, sigma, MACD_FULL_SCALE_SIGMAS)
-        out["macd"] = (score, _finite(hist, rel, sigma, score))
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.divide(_DOT_ERROR * 10.0 / MACD_FULL_SCALE_SIGMAS, sigma)
             err += np.abs(score) * sigma_err
-        widen(err, weak)
+        keep("macd", score, _finite(hist, rel, sigma, score), err, weak)
     return out, tol, fragile
 
 

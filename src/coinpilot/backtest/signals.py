@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from coinpilot.backtest.signal_blocks import Indicators, aggregate, score_block
 from coinpilot.domain.indicators import MACD_WEIGHTS_MAX_LENGTH
@@ -207,27 +206,25 @@ def score_series(
     else:
         score, sufficient, todo = np.zeros(n), np.zeros(n, dtype=bool), []
         rest = np.arange(n)
-    # The other ticks grouped by window length (one stable sort of the few).
+    # The other ticks (few): too short to be sufficient (live: exactly 0, decided by the length
+    # alone, never scored again), too long for the weight matrices (live's function), or scored
+    # together, each window right-aligned in a row as long as the longest.
     lengths = windows.hi[rest] - windows.lo[rest]
-    by_length = np.argsort(lengths, kind="stable")
-    order, sorted_lengths = rest[by_length], lengths[by_length]
-    cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
-    for group in np.split(order, cuts):
-        if not len(group):
-            continue
-        length = int(windows.hi[group[0]] - windows.lo[group[0]])
-        if length < covering:  # decided by the length alone: never scored again
-            score[group], sufficient[group] = 0.0, False
-            continue
-        if length > MACD_WEIGHTS_MAX_LENGTH:
-            todo.append(group)
-            continue
-        view = sliding_window_view(close, length)
-        for part in _chunks(group):
-            raw, tol, weak = score_block(Indicators(view[windows.lo[part]], length), cfg)
-            s, ok = aggregate(len(part), cfg, raw)
-            score[part], sufficient[part] = s, ok
-            todo.append(part[_again(s, tol, weak, bounds)])
+    short = lengths < covering
+    score[rest[short]], sufficient[rest[short]] = 0.0, False
+    todo.append(rest[lengths > MACD_WEIGHTS_MAX_LENGTH])
+    scored = ~short & (lengths <= MACD_WEIGHTS_MAX_LENGTH)
+    rows_of, lengths_of = rest[scored], lengths[scored]
+    for at in _chunks(np.arange(len(rows_of))):
+        rows, row_lengths = rows_of[at], lengths_of[at]
+        width = int(row_lengths.max())
+        picks = windows.hi[rows][:, None] + np.arange(-width, 0)
+        np.maximum(picks, 0, out=picks)  # before the data: any close (weighs nothing)
+        ind = Indicators(close[picks], width, lengths=row_lengths)
+        raw, tol, weak = score_block(ind, cfg)
+        s, ok = aggregate(len(rows), cfg, raw)
+        score[rows], sufficient[rows] = s, ok
+        todo.append(rows[_again(s, tol, weak, bounds)])
     again = np.unique(np.concatenate(todo)).tolist() if todo else []
     for t in again:
         ev = exact_evaluation(c, int(windows.lo[t]), int(windows.hi[t]), cfg, buy_threshold, sell_threshold)
