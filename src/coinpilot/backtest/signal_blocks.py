@@ -20,10 +20,7 @@ from coinpilot.domain.indicators import (
     _macd_last_weights,
     _rsi_from_averages,
     _smooth_last_weights,
-    ema_last,
-    macd_last,
     macd_min_length,
-    rsi_last,
     sma_last,
 )
 from coinpilot.domain.signal_config import SignalConfig, ma_min_candles, macd_min_candles, rsi_min_candles
@@ -84,9 +81,9 @@ class SlidingSums:
 class Indicators:
     """The indicator values of many windows of one length ``length``:
 
-    - ``span is None``: ``close`` is a 2-D array, one window per row; with ``lengths``, the
-      windows have those lengths, each right-aligned in its row of ``length`` closes (the
-      closes before it weigh nothing);
+    - ``span is None``: ``close`` is a 2-D array, one window per row, of ``lengths`` candles
+      (default: ``length``), each right-aligned in its row of ``length`` closes (the closes
+      before it weigh nothing);
     - ``span = (first, count)``: ``close`` is the whole series and the windows are the ``count``
       consecutive ones starting at candle ``first`` (sliding dot products over that stretch).
     """
@@ -98,6 +95,8 @@ class Indicators:
         span: tuple[int, int] | None = None,
         lengths: IntArray | None = None,
     ) -> None:
+        if span is None and lengths is None:  # rows of ``length`` candles each
+            lengths = np.full(close.shape[0], length, dtype=np.int64)
         self.close, self.length, self.span, self.lengths = close, length, span, lengths
         self._sums: dict[str, SlidingSums] = {}
 
@@ -168,8 +167,7 @@ class Indicators:
                 np.maximum(-diff, 0.0), lambda n: _smooth_last_weights(alpha, period, n), period
             )
             return _rsi_from_averages(gain, loss)
-        if self.span is None:
-            return rsi_last(self.close, period)
+        assert self.span is not None
         first, count = self.span
         diff = np.diff(self.close[first : first + count + self.length - 1])
         w = _smooth_last_weights(1.0 / period, period, self.length - 1)
@@ -182,8 +180,6 @@ class Indicators:
         if self.lengths is not None:
             alpha = 2.0 / (period + 1)
             return self._dot_rows(self.close, lambda n: _smooth_last_weights(alpha, period, n), period)
-        if self.span is None:
-            return ema_last(self.close, period)
         return self._corr(self.close, _smooth_last_weights(2.0 / (period + 1), period, self.length))
 
     def sma(self, period: int) -> FloatArray:
@@ -205,9 +201,6 @@ class Indicators:
                 ),
                 macd_min_length(slow, signal),
             )
-        if self.span is None:
-            line, sig, hist = macd_last(self.close, fast, slow, signal)
-            return np.where(np.isfinite(line) & np.isfinite(sig), hist, np.nan)
         w = _macd_last_weights(fast, slow, signal, self.length)
         return self._corr(self.close, np.ascontiguousarray(w[0] - w[1]))
 
