@@ -50,16 +50,24 @@ from coinpilot.backtest.signals import (
 )
 from coinpilot.backtest.wakeups import WakeUps
 from coinpilot.domain import kernel
-from coinpilot.domain.confirmation import ConfirmationState
+from coinpilot.domain.confirmation import CLEARED, ConfirmationState
 from coinpilot.domain.decision import Signal, effective_strategy
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.market import BestBidAsk, Candles
 from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.state import AccountState, BotState, Confirmation, OrderIntent
-from coinpilot.domain.temperature import buy_side_temperature, temperature
+from coinpilot.domain.temperature import temperature
 from coinpilot.domain.trading_state import TradingState
-from coinpilot.domain.types import Action, BotStatus, Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.domain.types import (
+    Action,
+    BotStatus,
+    Side,
+    TemperatureLevel,
+    TradeIntent,
+    TradeStatus,
+    TradingMode,
+)
 from coinpilot.exchange.base import OrderRejected
 from coinpilot.exchange.simulated import SimulatedExchange
 
@@ -192,25 +200,27 @@ class _Driver:
         score = float(self.series.score[k])
         # The confirmation before this tick, as the evaluations since its run began left it (the
         # ticks skipped were observed too: last seen one tick ago).
-        prior = ConfirmationState()
+        prior = CLEARED
         run = int(self.wake.run_start[k])
         if code != ACTION_HOLD and run < k:
             since = run if self.restart is None or self.restart < run else self.restart
             prior = ConfirmationState(action, self._at(since))
         previous = self._at(k - 1) if k > 0 else None
         bot = evolve(bot, confirmation=Confirmation(prior, previous))
+        # One temperature serves both: buy_side_temperature is this level when it leans to buy.
+        warmth = temperature(score, cfg.buy_threshold, cfg.sell_threshold)
         bot, status = kernel.on_evaluation(
             bot,
             action,
             now,
             interval_seconds=self.g,
-            temperature=buy_side_temperature(score, cfg.buy_threshold, cfg.sell_threshold),
+            temperature=warmth.level if warmth.leaning is Action.BUY else TemperatureLevel.FROZEN,
         )
         # The high-water mark: every bid since the last visit (the bid is monotone in the price),
         # then this tick's bid marks the position.
         bid, ask = self.quotes.exact(k)
         if not bot.position.is_flat and k > self.hw_from:
-            top = float(np.max(self.quotes.raw[self.hw_from : k]))
+            top = float(self.quotes.raw[self.hw_from : k].max())
             bot, account = kernel.on_quote(bot, account, self.quotes.of_raw(top)[0])
         bot, account = kernel.on_quote(bot, account, bid)
         self.hw_from = k + 1
@@ -219,7 +229,7 @@ class _Driver:
         signal = Signal(
             action=action,
             confirmed=status.confirmed,
-            temperature=temperature(score, cfg.buy_threshold, cfg.sell_threshold).level,
+            temperature=warmth.level,
             score=score,
         )
         before = bot
@@ -287,7 +297,8 @@ class _Driver:
                 bot, account = kernel.on_fill(bot, account, [amount], now, self.product, self.limits)
                 realised = bot.position.realized_pnl - realised_before if intent.side is Side.SELL else None
                 self.fills.append(
-                    BacktestFill(
+                    build(
+                        BacktestFill,
                         at=now,
                         side=intent.side,
                         intent=intent.intent,

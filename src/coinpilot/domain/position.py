@@ -42,7 +42,9 @@ __all__ = [
 
 ZERO = Decimal(0)
 COST_QUANTUM = Decimal("1e-18")  # the scale of Money columns (NUMERIC(38, 18))
-# Wide enough that sums and products of realistic money never round.
+# Wide enough that sums and products of realistic money never round. The one-operation
+# helpers below call its methods (``_CTX.multiply``): the same arithmetic as under
+# ``localcontext(_CTX)``, without copying and switching the thread's context on every mark.
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
@@ -75,8 +77,8 @@ class FillAmount:
 
 def fill_value(f: FillLike) -> Decimal:
     """The quote value of a fill before fees: as the exchange accounted it, else size x price."""
-    with localcontext(_CTX):
-        return f.value if f.value is not None else f.base_size * f.price
+    value = f.value
+    return value if value is not None else _CTX.multiply(f.base_size, f.price)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,7 @@ class PositionState:
         """Cost per unit held, fees included; None when flat."""
         if self.base_size == 0:
             return None
-        with localcontext(_CTX):
-            return self.cost / self.base_size
+        return _CTX.divide(self.cost, self.base_size)
 
     @property
     def last_entry_price(self) -> Decimal | None:
@@ -133,13 +134,11 @@ class PositionState:
         return PositionStatus.BUILDING
 
     def market_value(self, mark: Decimal) -> Decimal:
-        with localcontext(_CTX):
-            return self.base_size * mark
+        return _CTX.multiply(self.base_size, mark)
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """``size*mark - cost``; 0 when flat. Use the best bid as mark (what a sale would get)."""
-        with localcontext(_CTX):
-            return self.base_size * mark - self.cost
+        return _CTX.subtract(_CTX.multiply(self.base_size, mark), self.cost)
 
 
 def _check_fills(fills: Sequence[FillLike]) -> None:

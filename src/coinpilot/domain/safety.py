@@ -87,11 +87,11 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         if result is None:
             continue
         applied.append(name)
-        reasons.extend(result)
-    codes = {r.code for r in reasons}
+        if result:
+            reasons.extend(result)
     return Decision(
         allowed=not reasons,
         reasons=tuple(reasons),
         checks=tuple(applied),
-        reduce_trading="DAILY_LOSS_LIMIT" in codes,
+        reduce_trading=any(r.code == "DAILY_LOSS_LIMIT" for r in reasons),
     )
