@@ -225,12 +225,15 @@ class _Driver:
         bot, account = kernel.on_quote(bot, account, bid)
         self.hw_from = k + 1
         self.last_visit = k
-        quote = BestBidAsk(self.c.pair, bid, ask, now)
-        signal = Signal(
+        quote = build(BestBidAsk, pair=self.c.pair, bid=bid, ask=ask, time=now)
+        signal = build(
+            Signal,
             action=action,
             confirmed=status.confirmed,
             temperature=warmth.level,
             score=score,
+            snapshot={},
+            confirmation={},
         )
         before = bot
         bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
@@ -293,7 +296,9 @@ class _Driver:
             else:
                 tranche = len(bot.position.tranches) if intent.side is Side.BUY else None
                 realised_before = bot.position.realized_pnl
-                amount = FillAmount(fill.price, fill.base_size, fill.fee, fill.value)
+                amount = build(
+                    FillAmount, price=fill.price, base_size=fill.base_size, fee=fill.fee, value=fill.value
+                )
                 bot, account = kernel.on_fill(bot, account, [amount], now, self.product, self.limits)
                 realised = bot.position.realized_pnl - realised_before if intent.side is Side.SELL else None
                 self.fills.append(

@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Protocol
 
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.types import PositionStatus
 
 __all__ = [
@@ -163,12 +163,22 @@ def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at
     if any(t.trade_id == trade_id for t in pos.tranches):
         raise ValueError(f"trade {trade_id} is already a tranche of this position")
     with localcontext(_CTX):
-        base = sum((f.base_size for f in fills), ZERO)
-        value = sum((fill_value(f) for f in fills), ZERO)
-        fee = sum((f.fee for f in fills), ZERO)
+        base = value = fee = ZERO  # summed from zero, fill by fill (one pass)
+        for f in fills:
+            base += f.base_size
+            value += fill_value(f)
+            fee += f.fee
         entry_price = (value / base).quantize(COST_QUANTUM)
         cost = value + fee
-        tranche = TrancheState(trade_id, entry_price, base, cost, fee, at)
+        tranche = build(
+            TrancheState,
+            trade_id=trade_id,
+            entry_price=entry_price,
+            base_size=base,
+            cost=cost,
+            fee=fee,
+            opened_at=at,
+        )
         tranches = pos.tranches if pos.base_size > 0 else ()
         return evolve(
             pos,
