@@ -42,6 +42,7 @@ Policy
 
 from __future__ import annotations
 
+from coinpilot.domain.evolve import build
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.rules import CHECKS
 from coinpilot.domain.safety_types import (
@@ -89,7 +90,8 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         applied.append(name)
         if result:
             reasons.extend(result)
-    return Decision(
+    return build(
+        Decision,
         allowed=not reasons,
         reasons=tuple(reasons),
         checks=tuple(applied),

@@ -209,7 +209,7 @@ def on_fill(
         trade_id = order.trade_id if order.trade_id is not None else -(len(before.tranches) + 1)
         position = apply_entry(before, fills, trade_id, at)
         if before.is_flat:
-            cycle = Cycle(opened_at=at)
+            cycle = build(Cycle, opened_at=at, high_water=None, rungs_taken=frozenset())
     else:
         position, realised = apply_exit(before, fills, dust_threshold(product))
         if order.rung is not None:
