@@ -269,7 +269,7 @@ class _Driver:
     ) -> tuple[BotState, AccountState]:
         """Safety, then the simulated exchange, then the fill settled, as TradingStep does."""
         key = (intent.intent, intent.base_size, intent.quote_size)
-        if key in self.never:
+        if self.never and key in self.never:  # (hashing the sizes only when something never meets)
             return bot, account
         if not intent.confirmation_driven:
             until = self.refused_until.get(intent.intent)
