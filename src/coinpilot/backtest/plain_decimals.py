@@ -30,13 +30,14 @@ _BLOCK_BYTES = 1 << 20
 _EXACT_MANTISSA = 2**53
 
 _U = np.uint64
-_ASCII_ZEROS = _U(0x3030303030303030)
+_ALL = (1 << 64) - 1
 # Digits have bit 4 of their byte set ('0' is 0x30), the point does not ('.' is 0x2E).
 _BIT4 = _U(0x1010101010101010)
-# _KEEP_HIGH[n] keeps the 8 - n most significant bytes of a word (its last 8 - n characters).
-_KEEP_HIGH = np.array([((1 << 64) - 1) >> (8 * n) << (8 * n) for n in range(9)], dtype=np.uint64)
-_POW10_INT = np.array([10**k for k in range(_MAX_CELL + 2)], dtype=np.int64)
-_POW10_FLOAT = np.array([float(10**k) for k in range(_MAX_CELL + 1)], dtype=np.float64)  # all exact
+# A cell of n characters, right-aligned in a 16-byte window read as two little-endian words:
+# _KEEP_FIRST[n] / _KEEP_SECOND[n] keep its bytes in the first / second word and clear the rest.
+_KEEP_SECOND = np.array([_ALL ^ (_ALL >> (8 * min(n, 8))) for n in range(_MAX_CELL + 1)], dtype=np.uint64)
+_KEEP_FIRST = np.array([_ALL ^ (_ALL >> (8 * max(n - 8, 0))) for n in range(_MAX_CELL + 1)], dtype=np.uint64)
+_POW10 = np.array([float(10**k) for k in range(_MAX_CELL + 1)], dtype=np.float64)  # all exact
 
 
 def parse_plain_decimals(raw: bytes, start: int, width: int) -> np.ndarray | None:
@@ -52,13 +53,15 @@ def parse_plain_decimals(raw: bytes, start: int, width: int) -> np.ndarray | Non
     if len(raw.translate(None, _PLAIN_OCTETS)) != len(raw[:start].translate(None, _PLAIN_OCTETS)):
         return None
     octets = np.frombuffer(raw, dtype=np.uint8)
-    # Every byte offset read as the little-endian word of the eight bytes starting there.
-    words = np.ndarray((len(raw) - 7,), dtype="<u8", buffer=raw, strides=(1,))
+    # Every byte offset read as the 16 bytes starting there.
+    windows = np.ndarray((len(raw) - _MAX_CELL + 1,), dtype=f"V{_MAX_CELL}", buffer=raw, strides=(1,))
+    separators = np.full(width, _COMMA, dtype=np.uint8)
+    separators[-1] = _NEWLINE
     blocks: list[np.ndarray] = []
     begin = start
     while begin < len(raw):
         end = raw.find(b"\n", min(begin + _BLOCK_BYTES, len(raw)) - 1) + 1  # a block ends a row
-        values = _parse_block(octets, words, begin, end, width)
+        values = _parse_block(octets, windows, begin, end, separators)
         if values is None:
             return None
         blocks.append(values)
@@ -68,60 +71,57 @@ def parse_plain_decimals(raw: bytes, start: int, width: int) -> np.ndarray | Non
 
 
 def _parse_block(
-    octets: np.ndarray, words: np.ndarray, begin: int, end: int, width: int
+    octets: np.ndarray, windows: np.ndarray, begin: int, end: int, separators: np.ndarray
 ) -> np.ndarray | None:
     """The cells of the whole rows in ``[begin, end)``, in reading order, or ``None``."""
     block = octets[begin:end]
-    ends = np.flatnonzero((block == _COMMA) | (block == _NEWLINE))
-    if ends.size % width:
-        return None
-    kinds = block[ends].reshape(-1, width)
-    if not (np.all(kinds[:, -1] == _NEWLINE) and np.all(kinds[:, :-1] == _COMMA)):
+    ends = np.flatnonzero(block < 0x2E)  # ',' and '\n' are the only plain bytes below '.'
+    width = separators.size
+    if ends.size % width or not np.all(block[ends].reshape(-1, width) == separators):
         return None  # a ragged row or a blank line
     ends += begin
     lengths = np.diff(ends, prepend=begin - 1) - 1
     if lengths.min() < 1 or lengths.max() > _MAX_CELL:
         return None
-    # Each cell right-aligned in two words (``high`` holds its first characters); the bytes before
-    # the cell are replaced by ASCII zeros, which do not change its value.
-    low = words[ends - 8]
-    high = words[ends - 16]
-    keep = _KEEP_HIGH[np.clip(8 - lengths, 0, 8)]
-    low &= keep
-    low |= _ASCII_ZEROS & ~keep
-    keep = _KEEP_HIGH[np.clip(16 - lengths, 0, 8)]
-    high &= keep
-    high |= _ASCII_ZEROS & ~keep
-    point_low = ~low & _BIT4  # bit 4 of the point's byte, if the point is in this word
-    point_high = ~high & _BIT4
-    if np.any(point_low & (point_low - _U(1))) or np.any(point_high & (point_high - _U(1))):
+    # Each cell right-aligned in two words, [:, 0] its first characters; the bytes before the cell
+    # are cleared (a 0 byte reads as the digit 0, which does not change the value).
+    cells = windows[ends - _MAX_CELL].view(np.uint64).reshape(-1, 2)
+    keep = np.empty_like(cells)
+    np.take(_KEEP_FIRST, lengths, out=keep[:, 0])
+    np.take(_KEEP_SECOND, lengths, out=keep[:, 1])
+    cells &= keep
+    point = ~cells & keep & _BIT4  # bit 4 of the point's byte, in the word that holds it
+    if np.any(point & (point - _U(1))):
         return None  # two points in one word
-    in_low = point_low != 0
-    in_high = point_high != 0
-    if np.any(in_low & in_high):
+    in_first = point[:, 0] != 0
+    in_second = point[:, 1] != 0
+    if np.any(in_first & in_second):
         return None  # two points in one cell
-    pointed = in_low | in_high
+    pointed = in_first | in_second
     if np.any(pointed & (lengths < 2)):
         return None  # a lone point is not a number
-    # Digits after the point: the point's byte index j (from the cell's left in that word) comes
-    # from the exponent of its single bit, 2 ** (8j + 4); then 7 - j in the low word, 15 - j high.
-    _, exp_low = np.frexp(point_low.astype(np.float64))
-    _, exp_high = np.frexp(point_high.astype(np.float64))
-    fraction = np.where(in_low, 7 - (exp_low - 5) // 8, np.where(in_high, 15 - (exp_high - 5) // 8, 0))
-    # The point read as the digit 0 ('.' & 0x0F is 14), then the eight digits of each word.
-    low -= (point_low >> _U(4)) * _U(14)
-    high -= (point_high >> _U(4)) * _U(14)
-    digits = (_eight_digits(high) * _U(100_000_000) + _eight_digits(low)).view(np.int64)
-    # Drop the point's 0: m = (d // 10**(f+1)) * 10**f + d % 10**f; without a point, m = d.
-    scale = _POW10_INT[fraction]
-    mantissa = (digits // _POW10_INT[fraction + pointed]) * scale + digits % scale
-    if mantissa.max() > _EXACT_MANTISSA:
+    # Digits after the point: with the point at byte j its bit is 2**(8j + 4), whose exponent
+    # e = 8j + 5 gives 7 - j = (61 - e) // 8 in the second word; the first word's bit scaled by
+    # 2**-64 gives 15 - j by the same formula (one point per cell, so the sum is one bit).
+    _, exponent = np.frexp(point[:, 1].astype(np.float64) + point[:, 0].astype(np.float64) * 2.0**-64)
+    fraction = np.where(pointed, (61 - exponent) // 8, 0)
+    # Drop the point: the characters before it move one byte later (the last one of the first
+    # word into the second word's byte 0 when the point is in the second word).
+    point_byte = point >> _U(4)  # bit 8j
+    before = (point_byte - _U(1)) & -(point_byte != 0).astype(np.uint64)
+    before[:, 0] |= -in_second.astype(np.uint64)
+    carry = (cells[:, 0] >> _U(56)) & -in_second.astype(np.uint64)
+    digits = (cells & ~(before | point_byte * _U(0xFF))) | ((cells & before) << _U(8))
+    digits[:, 1] |= carry
+    values = _eight_digits(digits)
+    mantissa = values[:, 0] * _U(100_000_000) + values[:, 1]
+    if mantissa.max() > _U(_EXACT_MANTISSA):
         return None
-    return np.asarray(mantissa.astype(np.float64) / _POW10_FLOAT[fraction], dtype=np.float64)
+    return np.asarray(mantissa.astype(np.float64) / _POW10[fraction], dtype=np.float64)
 
 
 def _eight_digits(word: np.ndarray) -> np.ndarray:
-    """Eight ASCII digits (first character in the lowest byte) to their value, for each word."""
+    """Eight ASCII digits (first character in the lowest byte; 0 bytes count as 0) to their value."""
     word = ((word & _U(0x0F0F0F0F0F0F0F0F)) * _U(2561)) >> _U(8)
     word = ((word & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
     return ((word & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
