@@ -12,7 +12,6 @@ period had no data; nothing is interpolated.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 import warnings
@@ -119,7 +118,7 @@ def read_csv(path: Path, pair: str, granularity: Granularity) -> Candles:
     except OSError as exc:
         raise CandleDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        raw = gunzip(raw)
     fast = _numeric_csv_fast(raw, pair, granularity)
     if fast is not None:
         validate_candles(fast, str(path))
@@ -133,6 +132,23 @@ def read_csv(path: Path, pair: str, granularity: Granularity) -> Candles:
     if header is None:
         raise CandleDataError(f"{path}: the file is empty")
     return _rows_to_candles(reader, header, pair, granularity, str(path))
+
+
+def gunzip(raw: bytes) -> bytes:
+    """A gzip file's content, by ISA-L when ``isal`` is installed (a dependency), else by zlib.
+
+    A year of minutes is 43 MB of text: zlib inflates it in about 0.2 s, ISA-L in under 0.1 s,
+    a tenth of the whole backtest. Both read every member of a multi-member file and refuse a
+    truncated one (``EOFError``), so the result never depends on which one ran.
+    """
+    try:
+        from isal import igzip
+
+        return bytes(igzip.decompress(raw))  # type: ignore[no-untyped-call,unused-ignore]
+    except ImportError:  # only where no isal wheel could be installed
+        import gzip
+
+        return gzip.decompress(raw)
 
 
 def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candles | None:
