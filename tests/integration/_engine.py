@@ -115,6 +115,7 @@ def make_rig(
     breaker_threshold: int = 5,
     fill_delay_seconds: float = 0.2,
     recover_after_seconds: float = 600,
+    retention: int = 1000,
 ) -> Rig:
     market = ScriptedMarket(clock)
     exchange = FakeExchange(
@@ -141,9 +142,15 @@ def make_rig(
         recover_after_seconds=recover_after_seconds,
     )
     step = TradingStep(sf, trades, clock, on_exchange_error=breaker.record_failure)
-    evaluations = EvaluationService(sf, market, clock)
+    evaluations = EvaluationService(sf, market, clock, retention)
     scheduler = EvaluationScheduler(
-        evaluations, INTERVAL, market=market, trading=step, breaker=breaker, mode=TradingMode.MOCK
+        evaluations,
+        INTERVAL,
+        market=market,
+        trading=step,
+        breaker=breaker,
+        mode=TradingMode.MOCK,
+        retention=retention,
     )
     return Rig(sf, clock, market, exchange, trades, sync, control, step, breaker, scheduler, tripped)
 

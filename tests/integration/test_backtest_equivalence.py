@@ -109,6 +109,28 @@ CASES = [
         {"buy_threshold": 0.2, "sell_threshold": 0.2, "confirmation_minutes": 0, "stop_loss_pct": D(2)},
         frozenset({"DAILY_TRADES_BOT", "TRADING_REDUCING"}),
     ),
+    Case(
+        # The optional cooling exit: every position is sold once the bot has stayed below warm
+        # (for a buy) for three hours; live reads it from its stored evaluations, the backtest
+        # from the score series. No sell-signal exit, so every signal_exit is a cooling exit.
+        "cooling_exit",
+        "BTC-USD",
+        datetime(2018, 7, 30, tzinfo=UTC),
+        400,
+        SafetyLimits(cooldown_minutes=0, min_reserved_balance_usd=D(0)),
+        {
+            "buy_threshold": 0.25,
+            "sell_threshold": 0.3,
+            "confirmation_minutes": 0,
+            "strategy": {
+                "exit_on_sell_signal": False,
+                "cooling_exit_below": "warm",
+                "cooling_exit_minutes": "180",
+            },
+        },
+        frozenset({"cooling exit", "tranche 2"}),
+        crosses_gap=True,  # 15 hours missing on 2018-08-10: evaluations go on inside the gap
+    ),
 ]
 
 
@@ -260,6 +282,7 @@ def test_backtest_places_exactly_the_orders_the_live_engine_places(
     assert [_norm(r) for r in got] == [_norm(r) for r in live.fills]
     shown = {f.intent.value for f in result.fills} | {c for r in result.refusals for c in r.codes}
     shown |= {f"tranche {f.tranche + 1}" for f in result.fills if f.tranche is not None}
+    shown |= {"cooling exit" for f in result.fills if f.reason.endswith("(cooling exit)")}
     assert case.expect <= shown, f"{case.name} should show {sorted(case.expect - shown)}"
     if case.crosses_gap:
         inside = [g for g in result.gaps if first_candle.isoformat() <= g["after"] < end.isoformat()]

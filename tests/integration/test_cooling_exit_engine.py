@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from coinpilot.domain.types import Side, TradeIntent
-from coinpilot.store.models import Trade
+from coinpilot.store.models import Evaluation, Trade
 from tests.integration._engine import add_bot, make_rig
 from tests.integration._fakes import TEST_LIMITS, enable_trading
 
@@ -22,8 +22,8 @@ def _intents(sf, bot_id):
         ]
 
 
-def _run(sf, clock, strategy, cool_ticks: int):
-    rig = make_rig(sf, clock, TEST_LIMITS)
+def _run(sf, clock, strategy, cool_ticks: int, retention: int = 1000):
+    rig = make_rig(sf, clock, TEST_LIMITS, retention=retention)
     bot = add_bot(sf, clock, PAIR, strategy=strategy, confirmation_minutes=0, max_tranches=1)
     enable_trading(sf, clock)
     rig.market.set(PAIR, "100", "buy")
@@ -53,3 +53,19 @@ def test_a_bot_cooled_for_the_whole_period_exits_its_position(session_factory, c
 def test_without_the_option_a_cool_bot_keeps_its_position(session_factory, clock):
     bot, _ = _run(session_factory, clock, BASE, 8)
     assert _intents(session_factory, bot) == [(Side.BUY, TradeIntent.ENTRY)]
+
+
+def test_a_cooling_period_longer_than_the_kept_history_still_exits(session_factory, clock):
+    # Ten evaluations kept, one a minute: the history holds about ten minutes (up to 59 rows
+    # between two prunes), the cooling period is 90. Pruning by count alone deletes the reading
+    # at the period's start, the exit is never proven and the position is never sold.
+    strategy = {**BASE, "cooling_exit_below": "warm", "cooling_exit_minutes": "90"}
+    bot, counts = _run(session_factory, clock, strategy, 110, retention=10)
+    assert _intents(session_factory, bot) == [
+        (Side.BUY, TradeIntent.ENTRY),
+        (Side.SELL, TradeIntent.SIGNAL_EXIT),
+    ]
+    assert counts.index(2) == 90  # exactly when ninety minutes of cool readings are proven
+    with session_factory() as s:
+        kept = s.scalar(sa.select(sa.func.count()).select_from(Evaluation).where(Evaluation.bot_id == bot))
+    assert kept < 111  # the history is still pruned: only what the cooling exit needs is kept

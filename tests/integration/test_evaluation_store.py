@@ -26,6 +26,27 @@ def test_history_keeps_only_the_retention_limit(client, services, replay_clock, 
     assert times == sorted(times, reverse=True)
 
 
+def test_history_keeps_what_the_cooling_exit_needs(client, services, replay_clock, engine) -> None:
+    """Beyond the retention limit, every evaluation of the cooling period is kept, and the newest
+    one at or before its start (it proves the period from its start)."""
+    services.evaluations._retention = 10
+    strategy = {"cooling_exit_below": "warm", "cooling_exit_minutes": "30"}
+    bot = client.post(
+        "/api/v1/bots", json={"name": "b", "pair": "BTC-USD", "strategy": strategy}, headers=AUTH
+    ).json()
+    start = replay_clock.now()
+    for _ in range(45):  # minutes 0 to 44
+        client.post(f"/api/v1/bots/{bot['id']}/evaluate", headers=AUTH)
+        replay_clock.advance(60)
+    with engine.connect() as conn:
+        times = (
+            conn.execute(sa.select(Evaluation.evaluated_at).order_by(Evaluation.evaluated_at)).scalars().all()
+        )
+    # The last one (minute 44) needs minute 14, the start of its period, and everything since.
+    assert len(times) == 31
+    assert times[0] == start + timedelta(minutes=14)
+
+
 def test_confirmation_state_survives_a_restart(client, services, settings, replay_clock) -> None:
     from coinpilot.services import build_services
 

@@ -2,7 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from coinpilot.domain.cooling import Reading, cooling_exit_due
+from coinpilot.domain.cooling import Reading, cooling_exit_due, history_needed_since
+from coinpilot.domain.strategy_config import StrategyConfig
 from coinpilot.domain.types import TemperatureLevel as T
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
@@ -38,3 +39,9 @@ def test_without_proof_of_the_whole_period_nothing_is_sold() -> None:
     assert not due(readings((20, 0.1), (0, 0.1)))  # history starts inside the period
     assert not due(readings((90, 0.1), (45, 0.1)))  # stale: nothing inside the period
     assert not due([])
+
+
+def test_the_history_a_cooling_exit_needs_starts_at_its_period() -> None:
+    on = StrategyConfig.from_dict({"cooling_exit_below": "warm", "cooling_exit_minutes": "1440"})
+    assert history_needed_since(on, NOW) == NOW - timedelta(days=1)
+    assert history_needed_since(StrategyConfig(), NOW) is None  # no cooling exit: nothing to keep

@@ -20,7 +20,7 @@ from coinpilot.backtest.data import shipped_candles
 from coinpilot.backtest.objectives import Figures, score
 from coinpilot.backtest.optimize import OptimiseRequest, optimise
 from coinpilot.backtest.result import BacktestResult, BacktestSpec
-from coinpilot.backtest.search_space import build_space, params_to_patch
+from coinpilot.backtest.search_space import GROUPS, build_space, groups_for, params_to_patch
 from coinpilot.backtest.windows import walk_forward
 from coinpilot.domain.bot import validate_bot_fields
 from coinpilot.domain.indicators import rsi, sma
@@ -224,3 +224,29 @@ def test_searched_weights_share_one_between_the_signals_the_bot_uses_and_turn_no
     assert signals["macd"]["enabled"] is False
     assert (signals["rsi"]["weight"], signals["ma_crossover"]["weight"]) == (0.25, 0.75)
     assert validate_bot_fields({"signal_config": signals}, SafetyLimits()) == []
+
+
+def test_the_cooling_period_is_searched_in_candles_only_for_a_bot_with_a_cooling_exit(
+    candles: Candles,
+) -> None:
+    strategy = {"cooling_exit_below": "warm", "cooling_exit_minutes": "30"}
+    cooling = BotCreate(name="b", pair="BTC-USD", strategy=strategy).model_dump()
+    plain = BotCreate(name="b", pair="BTC-USD").model_dump()
+    assert groups_for(cooling) == (*GROUPS, "cooling") and groups_for(plain) == GROUPS
+    space = build_space(SafetyLimits(), Granularity.ONE_HOUR, ("cooling",))
+    assert space.names == ["cooling_candles"]
+    for n in space.grid(5)["cooling_candles"]:
+        patch = params_to_patch(cooling, {"cooling_candles": n}, Granularity.ONE_HOUR)
+        assert patch["strategy"]["cooling_exit_minutes"] == str(60 * int(n))
+        assert patch["strategy"]["cooling_exit_below"] == "warm"  # the level stays the bot's
+        assert validate_bot_fields(patch, SafetyLimits()) == [], n
+    stop = params_to_patch(plain, {"strategy.stop_loss_pct": 10.0}, Granularity.ONE_HOUR)["strategy"]
+    assert stop["stop_loss_pct"] == "10"  # as a person types it, not 1E+1
+    # Daily candles: at most a week, the longest period a bot accepts.
+    assert build_space(SafetyLimits(), Granularity.ONE_DAY, ("cooling",)).params[0].high == 7
+    with pytest.raises(ValueError, match="this bot has none"):
+        optimise(request(groups=("cooling",)), candles)
+    report = optimise(
+        request(runner=None, trials=2, folds=2, groups=("cooling",), base_fields=cooling), candles
+    )
+    assert set(report["suggested"]["params"]) == {"cooling_candles"}

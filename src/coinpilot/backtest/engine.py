@@ -36,8 +36,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from coinpilot.backtest import data as bt_data
+from coinpilot.backtest.cooling import cooled_ticks
 from coinpilot.backtest.quotes import ReplayQuotes
 from coinpilot.backtest.result import BacktestFill, BacktestRefusal, BacktestResult, BacktestSpec
 from coinpilot.backtest.signals import (
@@ -57,6 +59,7 @@ from coinpilot.domain.market import BestBidAsk, Candles
 from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.state import AccountState, BotState, Confirmation, OrderIntent
+from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.temperature import buy_side_temperature, temperature
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import Action, BotStatus, Side, TradeIntent, TradeStatus, TradingMode
@@ -106,8 +109,6 @@ class _Driver:
         self.limits = spec.limits
         self.product = spec.product
         self.strategy = effective_strategy(spec.strategy_raw, cfg)
-        if self.strategy.cooling_exit_below is not None:
-            raise ValueError("the backtester does not model the cooling exit yet; remove cooling_exit_below")
         self.g = c.granularity.seconds
         if start is None:
             self.first = default_start_index(c, spec)
@@ -125,6 +126,8 @@ class _Driver:
         self.times = np.arange(t0, t1 + 1, self.g, dtype=np.int64)
         self.windows = tick_windows(c.start, self.g, cfg.signals, self.times)
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
+        # The optional cooling exit: where live would find it due (None: off).
+        self.cooled = _cooled_ticks(self.times, self.series.score, self.strategy, cfg.buy_threshold)
         tick = self.product.price_increment or self.product.quote_increment
         self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick)
         self.exchange = SimulatedExchange(
@@ -145,6 +148,7 @@ class _Driver:
             self.quotes,
             self.strategy,
             self.limits,
+            cooled=self.cooled,
         )
         self.restart: int | None = None  # tick of the last confirmation-driven attempt
         self.fills: list[BacktestFill] = []
@@ -198,7 +202,8 @@ class _Driver:
             since = run if self.restart is None or self.restart < run else self.restart
             prior = ConfirmationState(action, self._at(since))
         previous = self._at(k - 1) if k > 0 else None
-        bot = evolve(bot, confirmation=Confirmation(prior, previous))
+        cooled = self.cooled is not None and bool(self.cooled[k])
+        bot = evolve(bot, confirmation=Confirmation(prior, previous), cooled=cooled)
         bot, status = kernel.on_evaluation(
             bot,
             action,
@@ -362,3 +367,16 @@ class _Driver:
                 "price_model": "decision at candle close, fill at the next open (replay quote, paper fill)",
             },
         )
+
+
+def _cooled_ticks(
+    times: npt.NDArray[np.int64],
+    score: npt.NDArray[np.float64],
+    strategy: StrategyConfig,
+    buy_threshold: float,
+) -> npt.NDArray[np.bool_] | None:
+    """The ticks where the strategy's cooling exit is due, or None when it has none."""
+    if strategy.cooling_exit_below is None:
+        return None
+    minutes = float(strategy.cooling_exit_minutes)  # as live reads it (engine.loop.due_bots)
+    return cooled_ticks(times, score, strategy.cooling_exit_below, minutes, buy_threshold)

@@ -24,7 +24,13 @@ from decimal import Decimal
 from typing import Any
 
 from coinpilot.backtest.objectives import OBJECTIVES
-from coinpilot.backtest.search_space import DEFAULT_GROUPS, SearchSpace, build_space, params_to_patch
+from coinpilot.backtest.search_space import (
+    DEFAULT_GROUPS,
+    SearchSpace,
+    build_space,
+    has_cooling_exit,
+    params_to_patch,
+)
 from coinpilot.backtest.trials import Task, TrialContext, TrialExecutor, make_executor
 from coinpilot.backtest.windows import Fold, WalkForwardMode, walk_forward
 from coinpilot.domain.limits import SafetyLimits
@@ -67,6 +73,11 @@ class OptimiseRequest:
             out.append("batch size must be at least 1")
         if self.max_drawdown_pct is not None and not 0 < self.max_drawdown_pct <= 100:
             out.append("max drawdown must be a percentage in (0, 100]")
+        if "cooling" in self.groups and not has_cooling_exit(self.base_fields):
+            out.append(
+                "the cooling group searches the cooling exit's period, and this bot has none "
+                "(set strategy.cooling_exit_below first)"
+            )
         return out
 
 

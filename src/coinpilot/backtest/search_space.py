@@ -30,6 +30,12 @@ from coinpilot.domain.types import Granularity
 
 GROUPS = ("thresholds", "weights", "periods", "timing", "sizing", "tranches", "ladder", "stops")
 DEFAULT_GROUPS = GROUPS
+# Searched only for a bot that has a cooling exit: its period. Its level stays the bot's choice (a
+# search does not turn an exit on, as it does not turn a signal on), and for a bot without one
+# the period would be a parameter that changes nothing.
+OPTIONAL_GROUPS = ("cooling",)
+# cooling_exit_minutes: above 0 and at most a week (StrategyConfig.validate).
+MAX_COOLING_MINUTES = 7 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -98,9 +104,10 @@ def build_space(
     Times (confirmation, cooldown) are searched in whole candles of ``granularity``, the only
     resolution at which a backtest can tell them apart.
     """
-    unknown = [g for g in groups if g not in GROUPS]
+    known = GROUPS + OPTIONAL_GROUPS
+    unknown = [g for g in groups if g not in known]
     if unknown:
-        raise ValueError(f"unknown parameter group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+        raise ValueError(f"unknown parameter group(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     if not groups:
         raise ValueError("give at least one parameter group to search")
     bar = granularity.seconds / 60
@@ -140,13 +147,25 @@ def build_space(
         Param("ladder.sell_1", "ladder", "float", 10.0, 50.0, 5.0),
         Param("ladder.sell_2", "ladder", "float", 10.0, 50.0, 5.0),
         Param("strategy.stop_loss_pct", "stops", "float", 1.0, 20.0, 0.5),
+        # The cooling exit's period in whole candles (the bot is evaluated once a candle).
+        Param("cooling_candles", "cooling", "int", 1, max(1, min(24, int(MAX_COOLING_MINUTES // bar))), 1),
     ]
     return SearchSpace(tuple(p for p in params if p.group in groups))
 
 
+def has_cooling_exit(base: Mapping[str, Any]) -> bool:
+    """Whether the bot with fields ``base`` sells on cooling (its strategy names a level)."""
+    return bool((base.get("strategy") or {}).get("cooling_exit_below"))
+
+
+def groups_for(base: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every group that can change something for the bot with fields ``base`` ("all")."""
+    return GROUPS + (OPTIONAL_GROUPS if has_cooling_exit(base) else ())
+
+
 def _dec(value: float | int) -> str:
     """A searched float as the decimal text a person would type (no binary noise)."""
-    return str(Decimal(repr(float(value))).normalize())
+    return format(Decimal(repr(float(value))).normalize(), "f")  # 60, not 6E+1
 
 
 def params_to_patch(
@@ -193,7 +212,7 @@ def params_to_patch(
                 signals[section][field] = int(params[key])
         patch["signal_config"] = signals
 
-    strategy_keys = [k for k in params if k.startswith(("strategy.", "ladder."))]
+    strategy_keys = [k for k in params if k.startswith(("strategy.", "ladder.")) or k == "cooling_candles"]
     if strategy_keys:
         strategy = dict(base.get("strategy") or {})
         for key in strategy_keys:
@@ -206,6 +225,8 @@ def params_to_patch(
                 [_dec(gain_1), _dec(params.get("ladder.sell_1", 30))],
                 [_dec(gain_2), _dec(params.get("ladder.sell_2", 50))],
             ]
+        if "cooling_candles" in params:
+            strategy["cooling_exit_minutes"] = _dec(float(params["cooling_candles"]) * bar)
         patch["strategy"] = strategy
     return patch
 

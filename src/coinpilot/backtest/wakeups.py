@@ -5,9 +5,10 @@ and neither a confirmed SELL (with exits on sell signals) nor a confirmed BUY th
 tranche (room for one, the ask near or below the DCA step) appears, and the bid stays away from
 every level that could make it act: the stop-loss, the trailing stop (from the running maximum
 of the bid), the next take-profit rung, and the daily loss level (realised today plus the
-position at the bid). Float prices only pick candidate ticks, with a margin of two price ticks;
-the driver then decides there exactly (``Decimal``, the kernel's own functions), so a false
-candidate costs time, never a decision.
+position at the bid), and no tick comes where the optional cooling exit is due
+(:mod:`coinpilot.backtest.cooling`). Float prices only pick candidate ticks, with a margin of
+two price ticks; the driver then decides there exactly (``Decimal``, the kernel's own
+functions), so a false candidate costs time, never a decision.
 
 Confirmation in simulated time: the engine evaluates every tick (a gap of one candle never
 restarts it), so a BUY/SELL is confirmed at a tick once its run of equal actions has lasted the
@@ -49,9 +50,12 @@ class WakeUps:
         quotes: ReplayQuotes,
         strategy: StrategyConfig,
         limits: SafetyLimits,
+        *,
+        cooled: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         n = len(times)
         self.times, self.quotes, self.strategy, self.limits = times, quotes, strategy, limits
+        self.cooled = cooled  # ticks where the cooling exit is due (backtest.cooling); None: off
         self.required = required_seconds
         change = np.r_[True, action[1:] != action[:-1]] if n else np.zeros(0, dtype=bool)
         # Index of the first tick of the run of equal actions each tick belongs to.
@@ -142,6 +146,8 @@ class WakeUps:
             if lo < hi:
                 signal[lo - k : hi - k] = False
             hit = signal
+            if self.cooled is not None:
+                hit |= self.cooled[k:end]
             if s.stop_loss_pct is not None:
                 hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
             if s.trailing_stop_pct is not None:

@@ -113,7 +113,10 @@ def optimize(
     walk: Annotated[str, typer.Option(help="rolling or anchored training windows")] = "rolling",
     space: Annotated[
         str,
-        typer.Option(help="parameter groups: thresholds,weights,periods,timing,sizing,tranches,ladder,stops"),
+        typer.Option(
+            help="parameter groups: thresholds,weights,periods,timing,sizing,tranches,ladder,stops,cooling"
+            " (cooling: a bot with a cooling exit; all includes it then)"
+        ),
     ] = "all",
     grid_points: Annotated[int, typer.Option(help="grid sampler: values per parameter")] = 3,
     seed: Annotated[int, typer.Option(help="same seed, same result")] = 0,
@@ -147,7 +150,7 @@ def optimize(
 
     from coinpilot.api.backtest_inputs import product_for
     from coinpilot.backtest.optimize import OptimiseRequest, optimise
-    from coinpilot.backtest.search_space import GROUPS, build_space
+    from coinpilot.backtest.search_space import build_space, groups_for
     from coinpilot.cli.backtest import parse_granularity
 
     fields, chosen_pair = base_fields(services, bot, config, pair)
@@ -156,7 +159,7 @@ def optimize(
     candles = load_candles(chosen_pair, data, chosen, source, start, end)
     if max_drawdown is not None and objective == "sharpe":
         objective = "profit-dd"
-    groups = GROUPS if space == "all" else tuple(g.strip() for g in space.split(",") if g.strip())
+    groups = groups_for(fields) if space == "all" else tuple(g.strip() for g in space.split(",") if g.strip())
     settings = services.settings
     request = OptimiseRequest(
         base_fields=fields,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from coinpilot.domain.strategy_config import StrategyConfig
 from coinpilot.domain.temperature import buy_side_temperature, level_rank
 from coinpilot.domain.types import TemperatureLevel
 
@@ -52,3 +53,17 @@ def cooling_exit_due(
         level_rank(buy_side_temperature(r.score, buy_threshold, sell_threshold)) < limit
         for r in ordered[first:]
     )
+
+
+def history_needed_since(strategy: StrategyConfig, now: datetime) -> datetime | None:
+    """The start of the cooling period a decision at ``now`` or later needs: its evaluations from
+    the newest one at or before this instant on must be kept. None: the bot has no cooling exit.
+
+    Why: the evaluation history is pruned to a count, which at one evaluation a minute covers
+    hours, while the cooling period may be a week. Pruning its start away would leave the exit
+    never proven, a configured protection that silently never fires. A later decision's period
+    starts later, so what is kept for ``now`` is enough for it too.
+    """
+    if strategy.cooling_exit_below is None:
+        return None
+    return now - timedelta(minutes=float(strategy.cooling_exit_minutes))

@@ -163,6 +163,7 @@ def record_evaluation(
     breakdown: list[dict[str, Any]],
     confirmation: dict[str, Any],
     retention: int,
+    keep_since: datetime | None = None,
 ) -> Evaluation:
     row = Evaluation(
         bot_id=bot.id,
@@ -176,24 +177,37 @@ def record_evaluation(
     )
     session.add(row)
     session.flush()
-    prune_evaluations(session, bot.id, retention)
+    prune_evaluations(session, bot.id, retention, keep_since)
     return row
 
 
-def prune_evaluations(session: Session, bot_id: int, keep: int) -> int:
-    """Keep the newest ``keep`` evaluations of a bot so history cannot grow without bound."""
-    cutoff = session.scalar(
+def prune_evaluations(session: Session, bot_id: int, keep: int, keep_since: datetime | None = None) -> int:
+    """Keep the newest ``keep`` evaluations of a bot so history cannot grow without bound.
+
+    With ``keep_since`` (the start of the bot's cooling period, see
+    :func:`coinpilot.domain.cooling.history_needed_since`) the newest evaluation at or before it
+    and every later one are kept as well, however many: the cooling exit needs them all. One
+    DELETE, bounded by the bot's index either way.
+    """
+    cutoff = (
         sa.select(Evaluation.id)
         .where(Evaluation.bot_id == bot_id)
         .order_by(Evaluation.id.desc())
         .offset(keep)
         .limit(1)
+        .scalar_subquery()
     )
-    if cutoff is None:
-        return 0
-    result = session.execute(
-        sa.delete(Evaluation).where(Evaluation.bot_id == bot_id, Evaluation.id <= cutoff)
-    )
+    # No row past ``keep`` (or none at or before ``keep_since``): the subquery is NULL, the
+    # comparison is never true and nothing is deleted.
+    condition = sa.and_(Evaluation.bot_id == bot_id, Evaluation.id <= cutoff)
+    if keep_since is not None:
+        anchor = (
+            sa.select(sa.func.max(Evaluation.evaluated_at))
+            .where(Evaluation.bot_id == bot_id, Evaluation.evaluated_at <= keep_since)
+            .scalar_subquery()
+        )
+        condition = sa.and_(condition, Evaluation.evaluated_at < anchor)
+    result = session.execute(sa.delete(Evaluation).where(condition))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

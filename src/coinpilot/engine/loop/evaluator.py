@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coinpilot.domain.bot import BotConfig
 from coinpilot.domain.clock import Clock
 from coinpilot.domain.confirmation import ConfirmationState, ConfirmationStatus, advance, max_unobserved
+from coinpilot.domain.cooling import history_needed_since
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.signals import Evaluation, evaluate
@@ -167,6 +168,7 @@ class EvaluationService:
                 breakdown=result.breakdown(),
                 confirmation=status.to_dict(),
                 retention=self._retention,
+                keep_since=history_needed_since(cfg.strategy, now),
             )
         return BotEvaluation(bot_id, cfg.pair, now, result, temp, status, price, quote, cfg)
 

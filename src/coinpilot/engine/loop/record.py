@@ -2,7 +2,8 @@
 
 Split from the scheduler because this is the cycle's only write: for every scored bot the
 confirmation state, runtime (last score, next due time, high-water mark) and a history row, plus
-a staggered prune of old history. One transaction per cycle, however many bots.
+a staggered prune of old history (never of what the bot's cooling exit still needs). One
+transaction per cycle, however many bots.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.confirmation import advance, max_unobserved
+from coinpilot.domain.cooling import history_needed_since
 from coinpilot.domain.market import BestBidAsk
 from coinpilot.domain.signals import Evaluation
 from coinpilot.domain.temperature import temperature
@@ -132,5 +134,6 @@ class EvaluationRecorder:
             s.add_all(rows)
             s.flush()
             for b in to_prune:
-                bot_repo.prune_evaluations(s, b, self._retention)
+                since = history_needed_since(loaded[b].strategy, now)
+                bot_repo.prune_evaluations(s, b, self._retention, since)
         return out
