@@ -17,9 +17,14 @@ HEADER = b"timestamp,open,high,low,close,volume\n"
 
 
 def _parse(cells: list[str], width: int) -> np.ndarray | None:
+    """The parsed cells as a ``(rows, width)`` table, as written (the parser returns columns)."""
     rows = [",".join(cells[i : i + width]) for i in range(0, len(cells), width)]
     raw = HEADER + "".join(r + "\n" for r in rows).encode()
-    return parse_plain_decimals(raw, len(HEADER), width)
+    columns = parse_plain_decimals(raw, len(HEADER), width)
+    if columns is not None:
+        assert columns.shape == (width, len(rows)) and columns.dtype == np.float64
+        return columns.T
+    return None
 
 
 def _expected(cells: list[str], width: int) -> np.ndarray:
@@ -108,7 +113,7 @@ def test_the_shipped_files_take_the_exact_path(path: Path) -> None:
     raw = gzip.decompress(path.read_bytes())
     start = raw.index(b"\n") + 1
     width = raw[:start].count(b",") + 1
-    table = parse_plain_decimals(raw, start, width)
-    assert table is not None
+    columns = parse_plain_decimals(raw, start, width)
+    assert columns is not None
     cells = [c for line in raw[start:].decode().splitlines() for c in line.split(",")]
-    assert np.array_equal(table.ravel(), np.array([float(c) for c in cells]))
+    assert np.array_equal(columns.T.ravel(), np.array([float(c) for c in cells]))

@@ -178,13 +178,13 @@ def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candle
         return None
     if not raw.endswith(b"\n"):
         raw += b"\n"  # every row ends with a newline from here on
-    table = parse_plain_decimals(raw, split + 1, width)
-    if table is None:
-        table = _general_numeric_table(raw[split + 1 :], width)
-    if table is None:
+    columns = parse_plain_decimals(raw, split + 1, width)
+    if columns is None:
+        columns = _general_numeric_columns(raw[split + 1 :], width)
+    if columns is None:
         return None
     index = [names.index(c) for c in COLUMNS]
-    stamps = table[:, index[0]]
+    stamps = columns[index[0]]
     if not np.all(np.isfinite(stamps)):
         return None
     seconds = np.where(stamps >= _MS_THRESHOLD, stamps / 1000.0, stamps)
@@ -194,12 +194,12 @@ def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candle
         pair,
         granularity,
         seconds.astype(np.int64),
-        *(np.ascontiguousarray(table[:, i]) for i in index[1:]),
+        *(np.ascontiguousarray(columns[i]) for i in index[1:]),
     )
 
 
-def _general_numeric_table(body: bytes, width: int) -> np.ndarray | None:
-    """``body`` as a ``(rows, width)`` table by NumPy's float parser (signs, exponents, spaces)."""
+def _general_numeric_columns(body: bytes, width: int) -> np.ndarray | None:
+    """``body``'s ``(width, rows)`` columns by NumPy's float parser (signs, exponents, spaces)."""
     if body.translate(None, _PLAIN_NUMBER_OCTETS):  # letters (nan, hex, ISO dates), quotes, \r: slow way
         return None
     octets = np.frombuffer(body, dtype=np.uint8)
@@ -221,7 +221,7 @@ def _general_numeric_table(body: bytes, width: int) -> np.ndarray | None:
         return None
     if flat.size != rows * width:
         return None
-    return flat.reshape(rows, width)
+    return flat.reshape(rows, width).T
 
 
 def read_parquet(path: Path, pair: str, granularity: Granularity) -> Candles:

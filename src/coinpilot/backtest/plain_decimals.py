@@ -41,11 +41,12 @@ _POW10 = np.array([float(10**k) for k in range(_MAX_CELL + 1)], dtype=np.float64
 
 
 def parse_plain_decimals(raw: bytes, start: int, width: int) -> np.ndarray | None:
-    """The rows of ``raw[start:]`` as a ``(rows, width)`` float64 table, or ``None`` if not plain.
+    """The columns of the rows in ``raw[start:]``: a ``(width, rows)`` float64 array, or ``None``.
 
     ``raw[start:]`` must end with a newline and ``start`` must be at least 16 (a header precedes
     the body: the first cells are read with the bytes before them, which are then masked off).
-    Each value is exactly ``float(cell)``.
+    Each value is exactly ``float(cell)``. Columns, not rows, because a candle series holds one
+    contiguous array per column: they are filled in place, with no table to copy them out of.
     """
     if start < _MAX_CELL or not raw.endswith(b"\n") or len(raw) <= start:
         return None
@@ -57,17 +58,19 @@ def parse_plain_decimals(raw: bytes, start: int, width: int) -> np.ndarray | Non
     windows = np.ndarray((len(raw) - _MAX_CELL + 1,), dtype=f"V{_MAX_CELL}", buffer=raw, strides=(1,))
     separators = np.full(width, _COMMA, dtype=np.uint8)
     separators[-1] = _NEWLINE
-    blocks: list[np.ndarray] = []
+    columns = np.empty((width, raw.count(b"\n", start)), dtype=np.float64)
+    done = 0
     begin = start
     while begin < len(raw):
         end = raw.find(b"\n", min(begin + _BLOCK_BYTES, len(raw)) - 1) + 1  # a block ends a row
         values = _parse_block(octets, windows, begin, end, separators)
         if values is None:
             return None
-        blocks.append(values)
+        rows = values.size // width
+        columns[:, done : done + rows] = values.reshape(rows, width).T
+        done += rows
         begin = end
-    table = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
-    return table.reshape(-1, width)
+    return columns
 
 
 def _parse_block(
