@@ -7,10 +7,13 @@ Figures, not pass/fail. Prints candles per second and the ratios for:
   this process), on one core;
 * the plain reference loop of the same strategy without safety, confirmation or tranches
   (``bench/backtest_reference.py``: NumPy indicators, a pure-Python position loop);
-* backtrader, installed by this script into a separate virtual environment ``bench/.refvenv``
-  (not a project dependency; ``--no-refs`` skips it, and a failed install is reported and
-  skipped). freqtrade is not run: its backtesting needs the exchange's market list over the
-  network, which this machine does not reach (the bench says so);
+* backtrader and freqtrade, each installed by this script into a separate virtual environment
+  (``bench/.refvenv``, ``bench/.ftvenv``; not project dependencies; ``--no-refs`` skips both, and a
+  failed install or run is reported and skipped), over one year of the long series' minutes.
+  freqtrade runs offline through ``bench/freqtrade_reference.py`` (a static market list in place
+  of the exchange's, the candles in its own data format, its ``backtesting`` command) with the
+  reference loop's scoring (``bench/freqtrade_strategy``); its trade loop is timed apart from its
+  indicators and from its whole process;
 
 and, separately: the whole-process time of a one-year backtest of 1-minute candles through the
 CLI (``coinpilot backtest``, start-up included), a 200-trial walk-forward optimisation (50 trials
@@ -51,6 +54,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from backtest_reference import run_reference  # noqa: E402
+from backtest_references import time_backtrader, time_freqtrade  # noqa: E402
 from coinpilot.backtest.data import read_csv, shipped_candles  # noqa: E402
 from coinpilot.domain.market import Candles  # noqa: E402
 from coinpilot.domain.signal_config import SignalConfig  # noqa: E402
@@ -58,7 +62,6 @@ from coinpilot.domain.types import Granularity  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path("/work/shared/data")
-REFVENV = HERE / ".refvenv"
 SIGNALS = {
     "rsi": {"weight": 0.4, "period": 14},
     "ma_crossover": {"weight": 0.3, "fast_period": 10, "slow_period": 20},
@@ -211,67 +214,45 @@ def time_reference(c: Candles) -> tuple[float, float, int]:
     return time.perf_counter() - wall, time.process_time() - cpu, r.trades
 
 
-# --------------------------------------------------------------------------- references
-BACKTRADER_SCRIPT = r"""
-import sys, time, csv, gzip, datetime
-import backtrader as bt
-path = sys.argv[1]
-class S(bt.Strategy):
-    def __init__(self):
-        self.rsi = bt.indicators.RSI(self.data.close, period=14)
-        self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=10), bt.indicators.SMA(period=20))
-        self.macd = bt.indicators.MACDHisto(self.data.close)
-    def next(self):
-        rsi = max(-1, min(1, (50 - self.rsi[0]) / 20))
-        cross = 1 if self.cross[0] > 0 else -1 if self.cross[0] < 0 else 0
-        score = 0.4 * rsi + 0.3 * cross + 0.3 * (1 if self.macd.histo[0] > 0 else -1)
-        if not self.position and score >= 0.3:
-            self.buy(size=100 / self.data.close[0])
-        elif self.position and score <= -0.3:
-            self.close()
-rows = list(csv.reader(gzip.open(path, "rt")))[1:]
-import pandas as pd
-cols = ["t", "open", "high", "low", "close", "volume"]
-df = pd.DataFrame([[float(x) for x in r] for r in rows], columns=cols)
-df.index = pd.to_datetime(df.t, unit="s"); df = df.drop(columns="t")
-cerebro = bt.Cerebro(stdstats=False)
-cerebro.adddata(bt.feeds.PandasData(dataname=df))
-cerebro.addstrategy(S)
-cerebro.broker.setcash(1_000_000); cerebro.broker.setcommission(commission=0.006)
-started = time.perf_counter(); cerebro.run(); print(len(df), time.perf_counter() - started)
-"""
-
-
-def ensure_refvenv(packages: list[str]) -> Path | None:
-    py = REFVENV / "bin" / "python"
-    try:
-        if not py.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(REFVENV)], check=True, capture_output=True)
-        subprocess.run(
-            [str(py), "-m", "pip", "install", "--quiet", *packages],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
-    except (subprocess.SubprocessError, OSError) as exc:
-        out = getattr(exc, "stderr", b"") or b""
-        print(f"  could not install {', '.join(packages)} into {REFVENV}: {exc} {out.decode()[-300:]}")
-        return None
-    return py
-
-
-def time_backtrader(csv_path: Path) -> tuple[float, int] | None:
-    py = ensure_refvenv(["backtrader", "pandas"])
-    if py is None:
-        return None
-    script = REFVENV / "bt_bench.py"
-    script.write_text(BACKTRADER_SCRIPT, encoding="utf-8")
-    proc = subprocess.run([str(py), str(script), str(csv_path)], capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        print(f"  backtrader failed: {proc.stderr.strip()[-300:]}")
-        return None
-    n, seconds = proc.stdout.split()[-2:]
-    return float(seconds), int(n)
+# --------------------------------------------------------------------------- third-party references
+def third_party_references(csv_path: Path, year: Candles, kernel_rate: tuple[float, float] | None) -> None:
+    """backtrader and freqtrade over the year of minutes in ``csv_path`` (``year``), with the
+    kernel's rate on the long series beside them (``kernel_rate``: wall, CPU candles/s)."""
+    label = "backtrader (1 year of minutes)"
+    bt_timing = time_backtrader(csv_path)
+    if bt_timing:
+        seconds, n = bt_timing
+        line = f"{label:>34}: {n / seconds:>12,.0f} candles/s wall"
+        if kernel_rate:
+            line += f"; kernel/backtrader {kernel_rate[0] * seconds / n:.0f}x (wall)"
+        print(line, flush=True)
+    settings = {"signals": SIGNALS, "buy_threshold": 0.3, "sell_threshold": 0.3, "stake": 100, "wallet": 1000}
+    ft = time_freqtrade(csv_path, settings, fee=0.006)
+    if ft is None:
+        print(f"{'freqtrade (1 year of minutes)':>34}: not run (above: why)", flush=True)
+        return
+    label = "freqtrade (1 year of minutes)"
+    n = ft.candles
+    line = (
+        f"{label:>34}: trade loop {n / ft.loop_wall:>8,.0f}/s wall {n / ft.loop_cpu:>8,.0f}/s CPU; "
+        f"indicators + loop {n / ft.analysed_cpu:,.0f}/s CPU ({ft.analysed_cpu:.1f} s)"
+    )
+    if kernel_rate:
+        line += f"; kernel/freqtrade {kernel_rate[1] * ft.analysed_cpu / n:.0f}x (CPU, with indicators)"
+    print(line, flush=True)
+    ref = run_reference(year, SignalConfig.from_dict(SIGNALS), cash=1000.0)
+    print(
+        f"  freqtrade: {n:,} candles looped ({len(year):,} given; it fills gaps with flat candles), "
+        f"{ft.trades} round trips, final balance {ft.final_balance:,.2f} of 1,000; the reference loop on the "
+        f"given candles: {ref.trades} fills, {ref.final_equity:,.2f}",
+        flush=True,
+    )
+    print(
+        f"  freqtrade: whole `freqtrade backtesting` process {ft.process_wall:.1f} s wall, "
+        f"{ft.process_cpu:.1f} s CPU (offline: a static market list replaces the exchange's; "
+        f"{ft.network_attempts} connection attempts refused)",
+        flush=True,
+    )
 
 
 # --------------------------------------------------------------------------- whole process, optimise, RSS
@@ -386,6 +367,7 @@ def main() -> None:
     have_kernel = kernel_available()
     if not have_kernel:
         print("kernel driver (coinpilot.backtest.engine) not installed: kernel figures skipped")
+    kernel_rate: tuple[float, float] | None = None  # the long series' (wall, CPU) candles/s
     for name, c in datasets.items():
         ref_s, ref_cpu, ref_trades = time_reference(c)
         line = (
@@ -398,6 +380,7 @@ def main() -> None:
                 f" | kernel {len(c) / k_s:>10,.0f}/s wall {len(c) / k_cpu:>10,.0f}/s CPU ({k_fills} fills)"
             )
             line += f"; kernel/reference {ref_cpu / k_cpu:.2f}x (CPU)"
+            kernel_rate = (len(c) / k_s, len(c) / k_cpu)
         print(line, flush=True)
 
     year = long_minute_series(YEAR_MINUTES)
@@ -405,15 +388,7 @@ def main() -> None:
         csv_path = Path(tmp) / "year_1m.csv.gz"
         write_csv(year, csv_path)
         if not args.no_refs:
-            bt_timing = time_backtrader(csv_path)
-            if bt_timing:
-                seconds, n = bt_timing
-                print(f"{'backtrader (1 year of minutes)':>34}: {n / seconds:>12,.0f} candles/s", flush=True)
-            print(
-                "  freqtrade: not run — its backtesting loads the exchange's market list through ccxt over "
-                "the network, which this machine does not reach (only package registries); its published "
-                "figure on this machine's class is 26–28k candles/s warm (issue 12)"
-            )
+            third_party_references(csv_path, year, kernel_rate)
         if have_kernel:
             seconds = whole_process(csv_path)
             if seconds is not None:

@@ -36,7 +36,8 @@ def bot(**kw: object) -> BotConfig:
     return BotConfig(**values)
 
 
-def spec(fee: str = "0", slippage: str = "0", **kw: object) -> BacktestSpec:
+def spec(fee: str = "0", slippage: str = "0", spread: str = "0", **kw: object) -> BacktestSpec:
+    """A costless exchange unless asked (the hand-built fills below trade at the close itself)."""
     return BacktestSpec(
         bot=bot(**kw),
         limits=SafetyLimits(),
@@ -44,6 +45,7 @@ def spec(fee: str = "0", slippage: str = "0", **kw: object) -> BacktestSpec:
         starting_cash=D(1000),
         fee_rate=D(fee),
         slippage_bps=D(slippage),
+        spread_bps=D(spread),
         label="case",
     )
 

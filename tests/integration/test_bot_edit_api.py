@@ -198,3 +198,22 @@ def test_an_archived_bots_name_and_pair_are_free_for_a_new_bot_and_it_stays_read
     assert client.get(f"/api/v1/trades/{new_trade}").json()["bot_id"] == new["id"]
     page = client.get(f"/api/v1/bots/{old['id']}/page").json()
     assert [t["id"] for t in page["trades"]] and new_trade not in [t["id"] for t in page["trades"]]
+
+
+def test_an_archived_bot_cannot_be_edited_or_started_and_nothing_changes(client, services, engine) -> None:
+    from tests.integration.test_api_bots import database_fingerprint
+
+    bot = client.post("/api/v1/bots", json=new_bot(), headers=AUTH).json()
+    _archive_after_a_round_trip(client, services, bot["id"])
+    before = database_fingerprint(engine)
+
+    r = client.patch(f"/api/v1/bots/{bot['id']}", json={"trade_size_usd": "20"}, headers=AUTH)
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert f"bot 'btc-bot' (#{bot['id']}) is archived" in detail
+    assert "create a new bot" in detail  # what to do instead
+    r = client.post(f"/api/v1/bots/{bot['id']}/start", headers=AUTH)
+    assert r.status_code == 409, r.text
+    assert f"bot 'btc-bot' (#{bot['id']}) is archived" in r.json()["detail"]
+    assert "create a new bot" in r.json()["detail"]
+    assert database_fingerprint(engine) == before  # no edit, no status change, no audit entry

@@ -216,3 +216,20 @@ def test_a_name_held_only_by_archived_bots_finds_the_newest_unless_live_only_is_
         live = bot_repo.create_bot(s, values, when)
         assert bot_repo.get_bot_by_name_or_id(s, "b").id == live.id
         s.rollback()
+
+
+def test_an_archived_bot_cannot_be_edited_or_started_and_nothing_changes(cli, engine) -> None:
+    from datetime import UTC, datetime
+
+    from tests.integration.test_api_bots import database_fingerprint
+
+    assert cli("bots", "create", "--name", "b", "--pair", "BTC-USD")[0] == 0
+    with engine.begin() as conn:  # archived (the archiving itself is tested above)
+        conn.execute(sa.update(Bot).values(archived_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    before = database_fingerprint(engine)
+    for args in (("edit", "b", "--trade-size", "20"), ("start", "b")):
+        code, out, err = cli("bots", *args)
+        assert code == 1, (args, out, err)
+        assert "bot 'b' (#1) is archived" in err and "create a new bot" in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err + out
+    assert database_fingerprint(engine) == before

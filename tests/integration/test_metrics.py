@@ -180,3 +180,31 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(client, services) ->
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [])
         exposed.update(family.name + s for s in suffixes)
     assert used and used <= exposed, f"the dashboard asks for metrics nobody exports: {used - exposed}"
+
+
+def test_archived_bots_are_not_counted_as_live_bots_by_status(client, services) -> None:
+    """An archived bot is STOPPED in its row but gone from the overview, the bot lists and the
+    engine: the status gauge counts the bots a person sees, and archives get their own count."""
+    from datetime import UTC, datetime
+
+    from coinpilot.store.models import Bot
+
+    def create(name: str, pair: str) -> int:
+        r = client.post(
+            "/api/v1/bots", json={"name": name, "pair": pair, "trade_size_usd": "10"}, headers=AUTH
+        )
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
+
+    old = create("btc", "BTC-USD")
+    with services.sessions() as s, s.begin():  # archived (the archiving itself is tested elsewhere)
+        s.execute(sa.update(Bot).where(Bot.id == old).values(archived_at=datetime(2026, 1, 1, tzinfo=UTC)))
+    create("btc", "BTC-USD")  # its successor, STOPPED
+    assert client.post(f"/api/v1/bots/{create('eth', 'ETH-USD')}/start", headers=AUTH).status_code == 200
+
+    got = samples(client)
+    assert value(got, "coinpilot_bots", status="STOPPED", temperature="unknown") == 1  # the successor only
+    assert value(got, "coinpilot_bots", status="RUNNING", temperature="unknown") == 1
+    live = sum(v for (name, _), v in got.items() if name == "coinpilot_bots")
+    assert live == 2 == len(client.get("/api/v1/bots").json())  # what the bot list shows
+    assert value(got, "coinpilot_archived_bots") == 1

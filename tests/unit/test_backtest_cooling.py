@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from coinpilot.backtest.cooling import buy_side_ranks, cooled_ticks
 from coinpilot.backtest.quotes import ReplayQuotes
-from coinpilot.backtest.search_space import bot_config_from_fields
 from coinpilot.backtest.wakeups import WakeUps
+from coinpilot.domain.bot import bot_config_from_fields
 from coinpilot.domain.cooling import Reading, cooling_exit_due
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import Candles

@@ -143,9 +143,33 @@ def test_fees_and_buy_and_hold_with_costs() -> None:
     assert m.round_trips[0].pnl == D(200 - 2 - 101)  # proceeds after fee minus cost with fee
     bh = m.buy_and_hold
     assert bh is not None
-    # 1000 less 1 % buys 9.9 BTC at 100; at 200 less 1 %: 9.9 * 200 * 0.99 = 1960.2
-    assert float(bh.final_equity) == pytest.approx(1960.2)
-    assert bh.total_return == pytest.approx(0.9602)
+    # 1000 with its 1 % fee on top buys 1000 / (1.01 * 100) BTC (the fill's value + fee == 1000,
+    # as the simulated exchange books a quote-sized buy); at 200 less 1 %: * 200 * 0.99 = 1960.396
+    assert float(bh.final_equity) == pytest.approx(1000 / 1.01 / 100 * 200 * 0.99)
+    assert float(bh.final_equity) == pytest.approx(1960.39604)
+    assert bh.total_return == pytest.approx(0.96039604)
+
+
+def test_buy_and_hold_buys_at_the_ask_and_is_valued_at_the_bid_like_the_backtest() -> None:
+    """Spread 20 bps (half = 0.1 % each side of the close), slippage 10 bps, fee 1 %."""
+    s = cases.spec(fee="0.01", slippage="10", spread="20")
+    r = cases.result(
+        close=[100, 100, 200], equity=[1000] * 3, position=[0] * 3, final_equity="1000", the_spec=s
+    )
+    # buy at the ask 100 * 1.001 = 100.1, slipped 100.1 * 1.001 = 100.2001; 1000 USD, fee included,
+    # buys 1000 / (1.01 * 100.2001) = 9.881217782 BTC.
+    # valued at the bid, less exit slippage and fee: close 100 -> 99.9 * 0.999 = 99.8001 * 0.99,
+    # close 200 -> 199.8 * 0.999 = 199.6002 * 0.99.
+    curve = metrics.buy_and_hold_curve(r)
+    assert curve.tolist() == pytest.approx([976.28505756, 976.28505756, 1952.57011512])
+    bh = metrics.compute(r).buy_and_hold
+    assert bh is not None
+    assert bh.entry_price == pytest.approx(100.2001)  # what the buy paid per BTC
+    assert float(bh.final_equity) == pytest.approx(1952.57011512)
+    assert bh.total_return == pytest.approx(0.95257011512)
+    # a flat market costs buy-and-hold the spread, slippage and fees both ways
+    flat = cases.result(close=[100] * 3, equity=[1000] * 3, position=[0] * 3, the_spec=s)
+    assert metrics.compute(flat).buy_and_hold.total_return == pytest.approx(976.28505756 / 1000 - 1)
 
 
 def test_warmup_candles_are_reported_but_the_figures_start_at_the_first_decision() -> None:

@@ -226,6 +226,25 @@ def test_searched_weights_share_one_between_the_signals_the_bot_uses_and_turn_no
     assert validate_bot_fields({"signal_config": signals}, SafetyLimits()) == []
 
 
+def test_a_trial_runs_the_stop_a_person_applying_it_would_store() -> None:
+    """A searched strategy stop is the bot's stop (one stop, not two), in the trial's BotConfig as
+    in the bot the edit path stores; the API and the optimiser read bot fields with one helper."""
+    from decimal import Decimal
+
+    from coinpilot.api import backtest_inputs
+    from coinpilot.backtest import trials
+    from coinpilot.domain.bot import bot_config_from_fields
+    from coinpilot.engine.bots.admin import normalise
+
+    base = BotCreate(name="b", pair="BTC-USD", stop_loss_pct="5").model_dump()
+    patch = params_to_patch(base, {"strategy.stop_loss_pct": 2.5}, Granularity.ONE_HOUR)
+    stored = normalise({**base, **patch})
+    tried = bot_config_from_fields({**base, **patch})
+    assert tried.stop_loss_pct == stored["stop_loss_pct"] == Decimal("2.5")
+    assert tried.strategy.stop_loss_pct == Decimal("2.5")
+    assert trials.bot_config_from_fields is backtest_inputs.bot_config_from_fields is bot_config_from_fields
+
+
 def test_the_cooling_period_is_searched_in_candles_only_for_a_bot_with_a_cooling_exit(
     candles: Candles,
 ) -> None:

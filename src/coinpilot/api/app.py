@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coinpilot import __version__
-from coinpilot.api import bots, form_pages, health, market, pages
+from coinpilot.api import bot_actions, bots, form_pages, health, market, pages
 from coinpilot.api.browser import BrowserGuard, install_local_docs
 from coinpilot.api.errors import install_error_handlers
 from coinpilot.api.shared_answer import SharedAnswer
@@ -86,7 +86,7 @@ def create_app(
 
     app.state.api_token = token
     install_error_handlers(app)
-    for module in (health, pages, bots, market):
+    for module in (health, pages, bots, bot_actions, market):
         app.include_router(module.router, prefix="/api/v1")
     _include_optional_routers(app)
     _include_monitoring(app, services)

@@ -25,11 +25,10 @@ from coinpilot.api.bot_schemas import BotCreate
 from coinpilot.api.field_errors import FieldValidationError
 from coinpilot.backtest.data import CandleDataError, read_file, shipped_candles, window
 from coinpilot.backtest.result import BacktestSpec
-from coinpilot.domain.bot import BotConfig, validate_bot_fields
+from coinpilot.domain.bot import BotConfig, bot_config_from_fields, validate_bot_fields
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import Candles, Product
-from coinpilot.domain.signal_config import FieldError, SignalConfig
-from coinpilot.domain.strategy import StrategyConfig
+from coinpilot.domain.signal_config import FieldError
 from coinpilot.domain.types import Granularity
 
 MAX_STARTING_CASH = Decimal(10) ** 12
@@ -59,34 +58,7 @@ def bot_from_fields(values: dict[str, Any], limits: SafetyLimits) -> tuple[BotCo
     errors = validate_bot_fields(fields, limits)
     if errors:
         raise FieldValidationError(errors)
-    return config_from_fields(fields), fields.get("strategy")
-
-
-def config_from_fields(fields: dict[str, Any]) -> BotConfig:
-    """The decision code's view of validated bot fields (as ``store.bots.bot_config`` for a row)."""
-    strategy_raw = fields.get("strategy") or {}
-    stop = fields.get("stop_loss_pct")
-    if isinstance(strategy_raw, dict) and "stop_loss_pct" in strategy_raw:  # one stop, not two
-        raw = strategy_raw["stop_loss_pct"]
-        stop = None if raw is None else Decimal(str(raw))
-
-    def dec(v: Any) -> Decimal | None:
-        return None if v is None else Decimal(str(v))
-
-    return BotConfig(
-        pair=str(fields["pair"]),
-        signals=SignalConfig.from_dict(fields["signal_config"]),
-        buy_threshold=float(fields["buy_threshold"]),
-        sell_threshold=float(fields["sell_threshold"]),
-        confirmation_minutes=float(fields["confirmation_minutes"]),
-        trade_size_usd=Decimal(str(fields["trade_size_usd"])),
-        cooldown_minutes=float(fields["cooldown_minutes"]),
-        max_tranches=int(fields["max_tranches"]),
-        granularity=Granularity(fields["granularity"]),
-        stop_loss_pct=dec(stop),
-        take_profit_pct=dec(fields.get("take_profit_pct")),
-        strategy=StrategyConfig.from_dict(strategy_raw),
-    )
+    return bot_config_from_fields(fields), fields.get("strategy")
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

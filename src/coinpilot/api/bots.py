@@ -1,4 +1,7 @@
-"""Bot endpoints: CRUD, start/stop, evaluation, confirmation, history, temperatures, summary."""
+"""Bot endpoints: CRUD, the overview summary, temperatures, confirmation progress and history.
+
+What a person does to a bot's run (start, pause, stop, protection, evaluate now) is in
+:mod:`coinpilot.api.bot_actions`."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
 
 from coinpilot.api.bot_schemas import BotCreate, BotUpdate
 from coinpilot.api.deps import get_services, require_token
@@ -25,10 +27,7 @@ from coinpilot.api.shared_answer import (
     packed,
 )
 from coinpilot.domain.safety import day_start
-from coinpilot.domain.signal_config import FieldError
-from coinpilot.domain.types import BotStatus
 from coinpilot.engine.bots import admin as bot_admin
-from coinpilot.engine.bots import control as bot_control
 from coinpilot.services import Services
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.db import read_session, session_scope
@@ -45,11 +44,28 @@ def _raise_if(errors: list[Any]) -> None:
         raise FieldValidationError(errors)
 
 
-def _load(session: Any, bot_id: int) -> Bot:
+def load_bot(session: Any, bot_id: int) -> Bot:
+    """The bot (archived ones too: they stay readable), or 404."""
     bot = bot_repo.get_bot(session, bot_id)
     if bot is None:
         raise NotFound(f"bot {bot_id}")
     return bot
+
+
+def audit_bot_change(
+    s: Any, services: Services, actor: str, action: str, bot_id: int, before: Any = None, after: Any = None
+) -> None:
+    """An audit-trail entry for a person's change to a bot, in the caller's transaction."""
+    record_change(
+        s,
+        at=services.clock.now(),
+        actor=actor,
+        mode=services.mode,
+        action=action,
+        bot_id=bot_id,
+        before=before,
+        after=after,
+    )
 
 
 @router.get("", summary="List bots")
@@ -75,7 +91,7 @@ def create_bot(
     with session_scope(services.sessions) as s:
         bot = bot_repo.create_bot(s, values, services.clock.now())
         out = views.bot_dict(bot)
-        _audit(s, services, actor, "bot_created", bot.id, after=out)
+        audit_bot_change(s, services, actor, "bot_created", bot.id, after=out)
         return out
 
 
@@ -151,27 +167,11 @@ def stale_after(services: Services) -> timedelta:
     return timedelta(seconds=3 * float(services.settings.engine_interval_seconds))
 
 
-@router.post("/stop-all", summary="Stop every bot", dependencies=[Depends(require_token)])
-def stop_all(
-    services: Services = Depends(get_services), actor: str = Depends(require_token)
-) -> dict[str, Any]:
-    now = services.clock.now()
-    stopped = []
-    with session_scope(services.sessions) as s:
-        for bot in bot_repo.list_bots(s):
-            if bot.status != BotStatus.STOPPED:
-                before = bot.status.value
-                bot_repo.set_status(s, bot, BotStatus.STOPPED, now, "stopped by stop-all")
-                stopped.append(bot.id)
-                _audit(s, services, actor, "bot_stopped", bot.id, {"status": before}, {"status": "STOPPED"})
-    return {"stopped": stopped}
-
-
 @router.get("/{bot_id}", summary="One bot")
 def get_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     now = services.clock.now()
     with services.sessions() as s:
-        bot = _load(s, bot_id)
+        bot = load_bot(s, bot_id)
         out = views.bot_dict(bot)
         out["live"] = bot_overview_row(
             s,
@@ -194,14 +194,15 @@ def update_bot(
 ) -> dict[str, Any]:
     patch = body.model_dump(exclude_unset=True)
     with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
+        bot = load_bot(s, bot_id)
+        bot_admin.refuse_if_archived(bot, "edited")
         old = views.bot_dict(bot)
         _raise_if(bot_admin.edit_problems(old, patch, services.settings.safety_limits))
         bot = bot_repo.update_bot(s, bot, bot_admin.normalise(patch), services.clock.now())
         new = views.bot_dict(bot)
         before, after = changed_fields(old, new)
         if after:
-            _audit(s, services, actor, "bot_updated", bot.id, before, after)
+            audit_bot_change(s, services, actor, "bot_updated", bot.id, before, after)
         return new
 
 
@@ -222,10 +223,10 @@ def delete_bot(
 
     now = services.clock.now()
     with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
+        bot = load_bot(s, bot_id)
         archiving = bot_admin.trade_history(s, bot) > 0
         if archiving:  # recorded first: a refusal below rolls it back with everything else
-            _audit(
+            audit_bot_change(
                 s,
                 services,
                 actor,
@@ -235,7 +236,7 @@ def delete_bot(
                 {"archived_at": now.isoformat()},
             )
         else:
-            _audit(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
+            audit_bot_change(s, services, actor, "bot_deleted", bot_id, before=views.bot_dict(bot))
         try:
             bot_admin.delete_bot(s, bot, now)
         except bot_admin.BotDeleteRefused as exc:
@@ -246,168 +247,10 @@ def delete_bot(
     return Response(status_code=204)
 
 
-@router.post(
-    "/{bot_id}/start",
-    summary="Start (resume) a bot: evaluated and, if trading is enabled, trading",
-    description="A person's resume: clears the consecutive-loss lock and restarts the confirmation "
-    "(audited).",
-    dependencies=[Depends(require_token)],
-)
-def start_bot(
-    bot_id: BotIdPath, services: Services = Depends(get_services), actor: str = Depends(require_token)
-) -> dict[str, Any]:
-    with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
-        try:
-            bot_control.start(s, bot, now=services.clock.now(), actor=actor, mode=services.mode)
-        except bot_control.StartRefused as exc:
-            from coinpilot.store.bots import BotConflict
-
-            raise BotConflict("status", str(exc)) from None
-        return views.bot_dict(bot)
-
-
-class PauseRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str = Field(default="", max_length=500, description="why the bot is paused (recorded)")
-
-
-@router.post(
-    "/{bot_id}/pause",
-    summary="Pause a RUNNING bot: no new entries; its position keeps its automatic exits",
-    description="A person's pause (audited with the reason). Stop-loss, trailing stop and "
-    "take-profit keep running; start resumes it. 409 unless the bot is RUNNING.",
-    dependencies=[Depends(require_token)],
-)
-def pause_bot(
-    bot_id: BotIdPath,
-    body: PauseRequest | None = None,
-    services: Services = Depends(get_services),
-    actor: str = Depends(require_token),
-) -> dict[str, Any]:
-    from coinpilot.store.bots import BotConflict
-
-    with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
-        try:
-            bot_control.pause(
-                s,
-                bot,
-                now=services.clock.now(),
-                actor=actor,
-                mode=services.mode,
-                reason=body.reason if body is not None else "",
-            )
-        except bot_control.PauseRefused as exc:
-            raise BotConflict("status", str(exc)) from None
-        return views.bot_dict(bot)
-
-
-def _audit(
-    s: Any, services: Services, actor: str, action: str, bot_id: int, before: Any = None, after: Any = None
-) -> None:
-    record_change(
-        s,
-        at=services.clock.now(),
-        actor=actor,
-        mode=services.mode,
-        action=action,
-        bot_id=bot_id,
-        before=before,
-        after=after,
-    )
-
-
-@router.post(
-    "/{bot_id}/stop",
-    summary="Stop a bot (no more entries); optionally close its position",
-    description="A stopped bot's position keeps its stop-loss, trailing stop and take-profit. "
-    "With close_position=true the whole position is also sold through the safety check.",
-    dependencies=[Depends(require_token)],
-)
-def stop_bot(
-    bot_id: BotIdPath,
-    close_position: bool = Query(default=False, description="also sell the whole position now"),
-    services: Services = Depends(get_services),
-    actor: str = Depends(require_token),
-) -> dict[str, Any]:
-    with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
-        bot_control.stop(
-            s, bot, now=services.clock.now(), actor=actor, mode=services.mode, close_position=close_position
-        )
-        out = views.bot_dict(bot)
-    if close_position:
-        out["close"] = bot_control.close_position(services.sessions, services.trades, bot_id).to_dict()
-    return out
-
-
-class ProtectionChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = Field(description="false turns the position's automatic exits off")
-    reason: str = Field(default="", max_length=500, description="required when turning protection off")
-
-
-@router.post(
-    "/{bot_id}/protection",
-    summary="Turn the position's automatic stop-loss, trailing stop and take-profit on or off",
-    description="Off is an explicit, audited choice with a reason; nothing else turns it off.",
-    dependencies=[Depends(require_token)],
-)
-def set_protection(
-    bot_id: BotIdPath,
-    body: ProtectionChange,
-    services: Services = Depends(get_services),
-    actor: str = Depends(require_token),
-) -> dict[str, Any]:
-    with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
-        try:
-            bot_control.set_protection(
-                s,
-                bot,
-                enabled=body.enabled,
-                now=services.clock.now(),
-                actor=actor,
-                mode=services.mode,
-                reason=body.reason,
-            )
-        except ValueError as exc:
-            raise FieldValidationError([FieldError("reason", str(exc))]) from None
-        return views.bot_dict(bot)
-
-
-@router.post(
-    "/{bot_id}/evaluate",
-    summary="Evaluate now (scores and confirmation; places no order)",
-    dependencies=[Depends(require_token)],
-)
-def evaluate_bot(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
-    with services.sessions() as s:
-        _load(s, bot_id)
-    return services.evaluations.evaluate_bot(bot_id).to_dict()
-
-
 @router.get("/{bot_id}/confirmation", summary="Confirmation progress (read-only)")
 def confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
     with services.sessions() as s:
-        return views.confirmation_dict(_load(s, bot_id), services.clock.now())
-
-
-@router.post(
-    "/{bot_id}/confirmation/reset",
-    summary="Clear the confirmation timer",
-    dependencies=[Depends(require_token)],
-)
-def reset_confirmation(bot_id: BotIdPath, services: Services = Depends(get_services)) -> dict[str, Any]:
-    from coinpilot.domain.confirmation import ConfirmationState
-
-    with session_scope(services.sessions) as s:
-        bot = _load(s, bot_id)
-        bot_repo.save_confirmation(bot_repo.runtime_of(s, bot), ConfirmationState())
-        return views.confirmation_dict(bot, services.clock.now())
+        return views.confirmation_dict(load_bot(s, bot_id), services.clock.now())
 
 
 @router.get("/{bot_id}/signal-history", summary="Stored evaluations, newest first")
@@ -417,7 +260,7 @@ def signal_history(
     services: Services = Depends(get_services),
 ) -> list[dict[str, Any]]:
     with services.sessions() as s:
-        _load(s, bot_id)
+        load_bot(s, bot_id)
         return [
             {
                 "evaluated_at": views.iso(e.evaluated_at),

@@ -150,13 +150,23 @@ class DatabaseCollector(Collector):
 
     @staticmethod
     def _bots(s: Any) -> Iterator[Metric]:
+        """Live bots by status and temperature, and archived bots as a count of their own.
+
+        An archived bot's row stays STOPPED, but it has left the overview, the bot lists and the
+        engine for good: counted as STOPPED it would inflate what a person sees (and alerts on),
+        and an ARCHIVED status label would still be added into every ``sum(coinpilot_bots)``.
+        So ``coinpilot_bots`` sums to the bot list, and ``coinpilot_archived_bots`` says how many
+        were archived."""
         family = GaugeMetricFamily(
-            "coinpilot_bots", "Bots by status and latest temperature", labels=["status", "temperature"]
+            "coinpilot_bots",
+            "Live (not archived) bots by status and latest temperature",
+            labels=["status", "temperature"],
         )
         rows = s.execute(
             sa.select(Bot.status, BotRuntime.last_temperature, sa.func.count())
             .select_from(Bot)
             .outerjoin(BotRuntime, BotRuntime.bot_id == Bot.id)
+            .where(Bot.archived_at.is_(None))
             .group_by(Bot.status, BotRuntime.last_temperature)
         ).all()
         counts = {(str(st), str(t) if t else "unknown"): n for st, t, n in rows}
@@ -164,6 +174,13 @@ class DatabaseCollector(Collector):
             for t in [*(str(level) for level in TemperatureLevel), "unknown"]:
                 family.add_metric([str(st), t], counts.get((str(st), t), 0))
         yield family
+        archived = GaugeMetricFamily(
+            "coinpilot_archived_bots", "Bots archived (kept for their trade history; never run again)"
+        )
+        archived.add_metric(
+            [], s.scalar(sa.select(sa.func.count()).select_from(Bot).where(Bot.archived_at.is_not(None)))
+        )
+        yield archived
 
     def _positions(self, s: Any, mode: str) -> Iterator[Metric]:
         labels = ["bot", "pair", "mode"]

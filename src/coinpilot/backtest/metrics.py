@@ -20,8 +20,8 @@ Conventions, stated once so a figure means one thing:
   driver's warm-up candles are history only and are not in them; ``warmup_candles`` says how
   many there were). The period reported runs from that candle's start to the last close.
 - Buy and hold buys with all the starting cash at the close of the first decision candle and is
-  marked at every later close, paying the same fee and slippage once on the way in and once on
-  the way out.
+  marked at every later close, paying what the backtest's fills pay: the replay spread (buys at
+  the ask, valued at the bid), slippage and fee, once on the way in and once on the way out.
 """
 
 from __future__ import annotations
@@ -186,21 +186,35 @@ def cagr(start_value: float, end_value: float, seconds: float) -> float | None:
         return None
 
 
+def buy_and_hold_entry_price(result: BacktestResult) -> float | None:
+    """What buy and hold pays per coin: the replay ask at the first decision candle's close (the
+    close plus half the spread), with the buy's slippage on top; None without candles."""
+    if len(result.close) == 0:
+        return None
+    spec = result.spec
+    half = float(spec.spread_bps / (2 * BPS))
+    return float(result.close[0]) * (1 + half) * (1 + float(spec.slippage_bps / BPS))
+
+
 def buy_and_hold_curve(result: BacktestResult) -> np.ndarray:
-    """Equity of buying with all the starting cash at the first decision candle's close (fee and
-    slippage paid) and marking at every later close (exit fee and slippage deducted at the mark,
-    so the last point is what selling would have returned)."""
+    """Equity of buying with all the starting cash at the first decision candle's close and
+    marking at every later close, priced as the backtest's own fills are (floats, no tick rounding):
+    the buy pays the ask (close + half the spread) with slippage, and the fee on top as the
+    simulated exchange books a quote-sized buy (value + fee = the cash); each mark is the bid
+    (close - half the spread) less the exit slippage and fee, so the last point is what selling
+    would have returned."""
     spec = result.spec
     close = np.asarray(result.close, dtype=np.float64)
     cash = float(spec.starting_cash)
     curve = np.full(close.size, cash, dtype=np.float64)
-    if close.size == 0:
+    entry = buy_and_hold_entry_price(result)
+    if entry is None:
         return curve
-    first = 0  # the first decision candle (the arrays hold no warm-up candles)
+    half = float(spec.spread_bps / (2 * BPS))
     slip = float(spec.slippage_bps / BPS)
     fee = float(spec.fee_rate)
-    base = cash * (1 - fee) / (float(close[first]) * (1 + slip))
-    curve[first:] = base * close[first:] * (1 - slip) * (1 - fee)
+    base = cash / ((1 + fee) * entry)
+    curve[:] = base * close * (1 - half) * (1 - slip) * (1 - fee)
     return curve
 
 
@@ -261,7 +275,7 @@ def compute(result: BacktestResult) -> BacktestMetrics:
         refusals_by_code=dict(sorted(codes.items())),
         pnl_by_period={p: analytics.pnl_by_period(realised_events, p) for p in analytics.PERIODS},
         buy_and_hold=BuyAndHold(
-            entry_price=float(result.close[0]) if equity.size else None,
+            entry_price=buy_and_hold_entry_price(result) if equity.size else None,
             final_equity=bh_final,
             total_return=float(bh_final / start_cash - 1) if start_cash > 0 else 0.0,
             cagr=cagr(float(start_cash), float(bh_final), span),

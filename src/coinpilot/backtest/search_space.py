@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from coinpilot.domain.bot import MAX_CONFIRMATION_MINUTES, MAX_COOLDOWN_MINUTES, BotConfig
+from coinpilot.domain.bot import MAX_CONFIRMATION_MINUTES, MAX_COOLDOWN_MINUTES
+
+# Moved to the domain (one helper for the API and the optimiser); still importable from here for
+# code written against its old home.
+from coinpilot.domain.bot import bot_config_from_fields as bot_config_from_fields
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.signal_config import SignalConfig
-from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.types import Granularity
 
 GROUPS = ("thresholds", "weights", "periods", "timing", "sizing", "tranches", "ladder", "stops")
@@ -96,6 +99,26 @@ class SearchSpace:
         return {k: (kinds[k]._cast(float(v)) if k in kinds else v) for k, v in params.items()}
 
 
+SIGNALS = ("rsi", "ma_crossover", "macd")
+# Searched signal periods (whole candles). Disjoint fast/slow ranges: fast < slow at every point,
+# as the validation requires.
+PERIOD_RANGES: dict[str, tuple[int, int]] = {
+    "rsi.period": (5, 30),
+    "ma_crossover.fast_period": (3, 20),
+    "ma_crossover.slow_period": (21, 100),
+    "macd.fast_period": (4, 15),
+    "macd.slow_period": (16, 40),
+    "macd.signal_period": (3, 15),
+}
+
+
+def _one_range(group: str, kind: str, bounds: tuple[float, float, float], *names: str) -> list[Param]:
+    """Fields searched over the same (low, high, step): the two thresholds, the three weights,
+    the two ladder sells."""
+    low, high, step = bounds
+    return [Param(name, group, kind, low, high, step) for name in names]
+
+
 def build_space(
     limits: SafetyLimits, granularity: Granularity, groups: tuple[str, ...] | list[str] = DEFAULT_GROUPS
 ) -> SearchSpace:
@@ -115,19 +138,10 @@ def build_space(
     size_high = float(limits.max_trade_usd)
     cooldown_floor = float(limits.cooldown_minutes)
     params = [
-        Param("buy_threshold", "thresholds", "float", 0.05, 0.9, 0.05),
-        Param("sell_threshold", "thresholds", "float", 0.05, 0.9, 0.05),
+        *_one_range("thresholds", "float", (0.05, 0.9, 0.05), "buy_threshold", "sell_threshold"),
         # Raw shares, normalised to sum to 1 (every point valid; the stored weights are the shares).
-        Param("rsi.weight", "weights", "float", 0.05, 1.0, 0.05),
-        Param("ma_crossover.weight", "weights", "float", 0.05, 1.0, 0.05),
-        Param("macd.weight", "weights", "float", 0.05, 1.0, 0.05),
-        Param("rsi.period", "periods", "int", 5, 30, 1),
-        # Disjoint fast/slow ranges: fast < slow at every point, as the validation requires.
-        Param("ma_crossover.fast_period", "periods", "int", 3, 20, 1),
-        Param("ma_crossover.slow_period", "periods", "int", 21, 100, 1),
-        Param("macd.fast_period", "periods", "int", 4, 15, 1),
-        Param("macd.slow_period", "periods", "int", 16, 40, 1),
-        Param("macd.signal_period", "periods", "int", 3, 15, 1),
+        *_one_range("weights", "float", (0.05, 1.0, 0.05), *(f"{s}.weight" for s in SIGNALS)),
+        *(Param(name, "periods", "int", low, high, 1) for name, (low, high) in PERIOD_RANGES.items()),
         Param("confirmation_candles", "timing", "int", 0, min(6, int(MAX_CONFIRMATION_MINUTES // bar)), 1),
         Param(
             "cooldown_candles",
@@ -144,8 +158,7 @@ def build_space(
         # Two rungs: gains increasing, sells together at most 100 %.
         Param("ladder.gain_1", "ladder", "float", 1.0, 20.0, 0.5),
         Param("ladder.gain_step", "ladder", "float", 1.0, 30.0, 0.5),
-        Param("ladder.sell_1", "ladder", "float", 10.0, 50.0, 5.0),
-        Param("ladder.sell_2", "ladder", "float", 10.0, 50.0, 5.0),
+        *_one_range("ladder", "float", (10.0, 50.0, 5.0), "ladder.sell_1", "ladder.sell_2"),
         Param("strategy.stop_loss_pct", "stops", "float", 1.0, 20.0, 0.5),
         # The cooling exit's period in whole candles (the bot is evaluated once a candle).
         Param("cooling_candles", "cooling", "int", 1, max(1, min(24, int(MAX_COOLING_MINUTES // bar))), 1),
@@ -190,14 +203,12 @@ def params_to_patch(
     if "max_tranches" in params:
         patch["max_tranches"] = int(params["max_tranches"])
 
-    signal_keys = [k for k in params if k.split(".")[0] in ("rsi", "ma_crossover", "macd")]
+    signal_keys = [k for k in params if k.split(".")[0] in SIGNALS]
     if signal_keys:
         signals = SignalConfig.from_dict(base.get("signal_config") or {}).to_dict()
         # Only the signals the bot uses are weighted: a search does not turn a signal on.
         weights = {
-            s: params[f"{s}.weight"]
-            for s in ("rsi", "ma_crossover", "macd")
-            if f"{s}.weight" in params and signals[s]["enabled"]
+            s: params[f"{s}.weight"] for s in SIGNALS if f"{s}.weight" in params and signals[s]["enabled"]
         }
         if weights:
             total = sum(float(w) for w in weights.values())
@@ -229,26 +240,3 @@ def params_to_patch(
             strategy["cooling_exit_minutes"] = _dec(float(params["cooling_candles"]) * bar)
         patch["strategy"] = strategy
     return patch
-
-
-def bot_config_from_fields(fields: Mapping[str, Any]) -> BotConfig:
-    """A :class:`BotConfig` from a bot's field dict (the API/edit shape; the store's ``bot_config``
-    reads the same fields from a row)."""
-
-    def opt_dec(value: Any) -> Decimal | None:
-        return None if value is None else Decimal(str(value))
-
-    return BotConfig(
-        pair=str(fields["pair"]),
-        signals=SignalConfig.from_dict(fields.get("signal_config") or {}),
-        buy_threshold=float(fields["buy_threshold"]),
-        sell_threshold=float(fields["sell_threshold"]),
-        confirmation_minutes=float(fields["confirmation_minutes"]),
-        trade_size_usd=Decimal(str(fields["trade_size_usd"])),
-        cooldown_minutes=float(fields["cooldown_minutes"]),
-        max_tranches=int(fields["max_tranches"]),
-        granularity=Granularity(fields.get("granularity", Granularity.ONE_HOUR)),
-        stop_loss_pct=opt_dec(fields.get("stop_loss_pct")),
-        take_profit_pct=opt_dec(fields.get("take_profit_pct")),
-        strategy=StrategyConfig.from_dict(fields.get("strategy") or {}),
-    )

@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from coinpilot.backtest.objectives import figures, score
 from coinpilot.backtest.result import BacktestResult, BacktestSpec
-from coinpilot.backtest.search_space import bot_config_from_fields, params_to_patch
+from coinpilot.backtest.search_space import params_to_patch
+from coinpilot.domain.bot import bot_config_from_fields
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import Candles, Product
 from coinpilot.domain.signal_config import required_candles

@@ -80,8 +80,9 @@ def parse_signal_settings(items: list[str], current: dict[str, Any]) -> dict[str
 def store_edit(
     session: Any, services: Any, row: Any, patch: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Apply ``patch`` to the bot ``row`` through every check a manual edit passes (field rules and
-    the safety caps in force), or raise ``FieldValidationError`` and store nothing.
+    """Apply ``patch`` to the bot ``row`` through every check a manual edit passes (not archived,
+    field rules and the safety caps in force), or raise ``BotConflict`` / ``FieldValidationError``
+    and store nothing.
 
     Returns the changed fields (before, after) for the caller's audit entry, written in the same
     transaction. ``coinpilot optimize --apply`` goes through here too, so a suggestion can never
@@ -93,6 +94,7 @@ def store_edit(
     from coinpilot.store.repos.audit_trail import changed_fields
     from coinpilot.views import rows as views
 
+    bot_admin.refuse_if_archived(row, "edited")
     current = views.bot_dict(row)
     errors = bot_admin.edit_problems(current, patch, services.settings.safety_limits)
     if errors:

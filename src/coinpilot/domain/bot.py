@@ -7,6 +7,7 @@ Validation lives here, once: the API, the CLI, the config loader and the engine 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -48,6 +49,38 @@ class BotConfig:
     @property
     def confirmation(self) -> timedelta:
         return timedelta(minutes=self.confirmation_minutes)
+
+
+def bot_config_from_fields(fields: Mapping[str, Any]) -> BotConfig:
+    """The decision code's view of a bot's field dict (the API/edit shape: the backtest inputs
+    and every optimisation trial read bot fields through here; ``store.bots.bot_config`` reads
+    the same fields from a row).
+
+    A strategy that sets its own stop is the bot's stop (one stop, not two), as the edit path
+    stores it (``engine.bots.admin.normalise``). Left-out signal settings and granularity take
+    their defaults."""
+    strategy_raw = fields.get("strategy") or {}
+    stop = fields.get("stop_loss_pct")
+    if isinstance(strategy_raw, dict) and "stop_loss_pct" in strategy_raw:
+        stop = strategy_raw["stop_loss_pct"]
+
+    def opt_dec(value: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+    return BotConfig(
+        pair=str(fields["pair"]),
+        signals=SignalConfig.from_dict(fields.get("signal_config") or {}),
+        buy_threshold=float(fields["buy_threshold"]),
+        sell_threshold=float(fields["sell_threshold"]),
+        confirmation_minutes=float(fields["confirmation_minutes"]),
+        trade_size_usd=Decimal(str(fields["trade_size_usd"])),
+        cooldown_minutes=float(fields["cooldown_minutes"]),
+        max_tranches=int(fields["max_tranches"]),
+        granularity=Granularity(fields.get("granularity", Granularity.ONE_HOUR)),
+        stop_loss_pct=opt_dec(stop),
+        take_profit_pct=opt_dec(fields.get("take_profit_pct")),
+        strategy=StrategyConfig.from_dict(strategy_raw),
+    )
 
 
 def _is_text(value: Any, pattern: re.Pattern[str]) -> bool:

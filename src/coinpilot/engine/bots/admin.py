@@ -25,6 +25,7 @@ from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.signal_config import FieldError, SignalConfig
 from coinpilot.domain.types import FINAL_TRADE_STATUSES, BotStatus
 from coinpilot.exchange.base import ExchangeError, MarketData, ProductNotFound
+from coinpilot.store.bots import BotConflict
 from coinpilot.store.models import Bot, Position, Trade
 
 MAX_LISTED_PAIRS = 40
@@ -84,6 +85,21 @@ def creation_problems(values: dict[str, Any], limits: SafetyLimits, market: Mark
     if not any(e.field == "pair" for e in errors):
         errors.extend(check_pair_tradable(market, str(values["pair"])))
     return errors
+
+
+def archived_message(bot: Bot, action: str) -> str:
+    """Why an archived bot cannot be ``action`` (edited, started), and what a person does instead."""
+    return (
+        f"bot {bot.name!r} (#{bot.id}) is archived and cannot be {action}; it is kept only for its "
+        "trade history: create a new bot (its name and pair are free) to trade again"
+    )
+
+
+def refuse_if_archived(bot: Bot, action: str) -> None:
+    """BotConflict (409 in the API, one line in the CLI) when ``bot`` is archived: an archived
+    bot's settings and status are its record, so no edit or start may change them."""
+    if bot.archived_at is not None:
+        raise BotConflict("archived_at", archived_message(bot, action))
 
 
 def edit_problems(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.confirmation import ConfirmationState
 from coinpilot.domain.types import BotStatus, Side, TradeIntent, TradingMode
+from coinpilot.engine.bots.admin import archived_message
 from coinpilot.engine.orders.execution import TradeService
 from coinpilot.store import bots as bot_repo
 from coinpilot.store.models import Bot
@@ -43,7 +44,7 @@ def start(session: Session, bot: Bot, *, now: datetime, actor: str, mode: Tradin
     """A person starts (resumes) the bot: RUNNING, loss lock cleared, confirmation restarted.
     An archived bot never runs again (StartRefused)."""
     if bot.archived_at is not None:
-        raise StartRefused(f"bot {bot.name!r} is archived; an archived bot does not run again")
+        raise StartRefused(archived_message(bot, "started"))
     was = bot.status
     bot_repo.set_status(session, bot, BotStatus.RUNNING, now, None)
     rt = bot_repo.runtime_of(session, bot)

@@ -8,9 +8,9 @@ The path (ARCHITECTURE.md "One order"):
 3. one transaction that starts with ``acquire_trading_lock``: gather the safety context from
    the database, ``safety.validate``, write the audit row, apply a circuit breaker's verdict,
    and, if allowed, insert the trade PENDING with a fresh client_order_id — COMMIT;
-4. only then send the order. Ack -> OPEN; rejected -> FAILED; unknown outcome -> stays PENDING
-   with ``last_error`` and is replayed later with the same client_order_id (order sync /
-   start-up reconciliation).
+4. only then send the order (:mod:`coinpilot.engine.orders.trade_send`). Ack -> OPEN; rejected
+   -> FAILED; unknown outcome -> stays PENDING with ``last_error`` and is replayed later with the
+   same client_order_id (order sync / start-up reconciliation).
 
 Safety fails closed: any error while gathering the context or validating refuses the trade and
 the audit row says why.
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from coinpilot.domain.clock import Clock
-from coinpilot.domain.exchange_values import OrderRequest
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.safety import SafetyContext, validate
 from coinpilot.domain.temperature import buy_side_temperature
@@ -37,7 +35,6 @@ from coinpilot.domain.types import (
     Side,
     TemperatureLevel,
     TradeIntent,
-    TradeStatus,
     TradingMode,
 )
 from coinpilot.engine.orders import decision_records as records
@@ -50,13 +47,14 @@ from coinpilot.engine.orders.trade_intake import (
     TradeIntake,
     refusal,
 )
+from coinpilot.engine.orders.trade_send import TradeSender, pending_next_step
 from coinpilot.engine.risk import escalation
 from coinpilot.exchange.base import Exchange
-from coinpilot.store.db import acquire_trading_lock, read_session
+from coinpilot.store.db import acquire_trading_lock
 from coinpilot.store.models import Bot, BotRuntime
 from coinpilot.store.repos import positions as position_repo
 from coinpilot.store.repos import trades as trade_repo
-from coinpilot.store.repos.dto import TradeDTO, read_trade_dto
+from coinpilot.store.repos.dto import TradeDTO
 from coinpilot.store.repos.jsonable import jsonable
 from coinpilot.store.repos.snapshot import gather_context
 
@@ -78,18 +76,6 @@ class _SafetyCheckFailed(Exception):
         self.cause = cause
 
 
-def pending_next_step(trade: TradeDTO | None) -> str | None:
-    """For an answer that is not final: what Coinpilot does next, in plain words."""
-    if trade is None or trade.status != TradeStatus.PENDING.value:
-        return None
-    return (
-        f"Trade {trade.id} is PENDING: the exchange did not confirm the order in time "
-        f"({trade.last_error or 'no answer'}). Coinpilot keeps checking in the background with the "
-        f"same client_order_id {trade.client_order_id}, so the order is placed at most once; follow "
-        f"it at GET /api/v1/trades/{trade.id} or with 'coinpilot trades'."
-    )
-
-
 class TradeService:
     def __init__(
         self,
@@ -100,13 +86,13 @@ class TradeService:
         limits: SafetyLimits,
     ) -> None:
         self._sf = session_factory
-        self._exchange = exchange
         self._clock = clock
         self._mode = TradingMode(mode)
         self._limits = limits
         self._escalated = escalation.is_escalated(self._mode)
         self._limits_json = jsonable(limits)  # frozen: serialised once for every audit row
         self._orders = OrderSync(session_factory, exchange, clock, self._mode)
+        self._sender = TradeSender(session_factory, exchange, self._orders, self._mode)
         self._intake = TradeIntake(session_factory, exchange, clock, self._mode)
         # What the order sync asks before re-sending an order whose first send is unknown.
         self.fresh_approval = FreshApproval(session_factory, self._intake, clock, self._mode, limits)
@@ -160,7 +146,7 @@ class TradeService:
         A manual order has a person waiting: every exchange call it makes (quote and balance reads
         as well as the send) tries once, so the answer comes within about one client timeout; the
         order sync makes any later attempts in the background."""
-        with self._attempts_for(intent):
+        with self._sender.attempts_for(intent):
             return self._run(
                 bot_id,
                 side,
@@ -175,16 +161,9 @@ class TradeService:
                 },
             )
 
-    def _attempts_for(self, intent: TradeIntent | str) -> AbstractContextManager[None]:
-        single = getattr(self._exchange, "single_attempt", None)
-        if single is not None and intent == TradeIntent.MANUAL:
-            return single()  # type: ignore[no-any-return]
-        return nullcontext()
-
     def get_trade(self, trade_id: int) -> TradeDTO | None:
-        with read_session(self._sf) as s:
-            dto = read_trade_dto(s, trade_id)
-        return dto if dto is not None and dto.mode == self._mode.value else None
+        """The trade of this service's mode (None for another mode's or an unknown id)."""
+        return self._sender.get_trade(trade_id)
 
     # ---- steps -------------------------------------------------------------------------
     def _run(
@@ -232,7 +211,7 @@ class TradeService:
         if created is None:
             return ExecutionResult(bool(decision.get("allowed")) and not create, decision, audit_id, None)
         trade_id, client_order_id = created
-        self._send(trade_id, client_order_id, prep)
+        self._sender.send(trade_id, client_order_id, prep)
         trade = self.get_trade(trade_id)
         return ExecutionResult(True, decision, audit_id, trade, pending_next_step(trade))
 
@@ -395,19 +374,3 @@ class TradeService:
             now=now,
             limits=limits,
         )
-
-    def _send(self, trade_id: int, client_order_id: str, prep: PreparedTrade) -> None:
-        """Place the order of the committed PENDING trade (the same values it was stored with).
-
-        A manual order is answered to someone waiting: one attempt only (one client timeout);
-        if its outcome is unknown the order sync makes the later attempts in the background,
-        with the same client_order_id."""
-        request = OrderRequest(
-            client_order_id,
-            prep.request.pair,
-            prep.request.side,
-            prep.request.quote_size,
-            prep.request.base_size,
-        )
-        with self._attempts_for(prep.request.intent):
-            self._orders.send(trade_id, request, unknown="order outcome unknown")
