@@ -87,8 +87,9 @@ def _parse_block(
     if lengths.min() < 1 or lengths.max() > _MAX_CELL:
         return None
     # Each cell right-aligned in two words, [:, 0] its first characters; the bytes before the cell
-    # are cleared (a 0 byte reads as the digit 0, which does not change the value).
-    cells = windows[ends - _MAX_CELL].view(np.uint64).reshape(-1, 2)
+    # are cleared (a 0 byte reads as the digit 0, which does not change the value). The words are
+    # read little-endian whatever the machine (a no-op where it is little-endian already).
+    cells = windows[ends - _MAX_CELL].view("<u8").astype(np.uint64, copy=False).reshape(-1, 2)
     keep = np.empty_like(cells)
     np.take(_KEEP_FIRST, lengths, out=keep[:, 0])
     np.take(_KEEP_SECOND, lengths, out=keep[:, 1])
