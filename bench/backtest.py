@@ -14,7 +14,10 @@ Figures, not pass/fail. Prints candles per second and the ratios for:
   freqtrade runs offline through ``bench/freqtrade_reference.py`` (a static market list in place
   of the exchange's, the candles in its own data format, its ``backtesting`` command) with the
   reference loop's scoring (``bench/freqtrade_strategy``); its trade loop is timed apart from its
-  indicators and from its whole process;
+  indicators and from its whole process. backtrader (``bench/backtrader_reference.py``) rebuilds
+  the reference loop's score from its own indicators and trades by the same rules; its round trips
+  and final value are printed beside the reference loop's on that year and on the shipped
+  1-minute file (they agree to rounding);
 
 and, separately: the whole-process time of a one-year backtest of 1-minute candles through the
 CLI (``coinpilot backtest``, start-up included), a 200-trial walk-forward optimisation (50 trials
@@ -47,6 +50,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -54,11 +58,12 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from backtest_reference import run_reference  # noqa: E402
-from backtest_references import time_backtrader, time_freqtrade  # noqa: E402
+from backtest_reference import ReferenceResult, run_reference  # noqa: E402
+from backtest_references import BacktraderRun, time_backtrader, time_freqtrade  # noqa: E402
 from coinpilot.backtest.data import read_csv, shipped_candles  # noqa: E402
 from coinpilot.domain.market import Candles  # noqa: E402
 from coinpilot.domain.signal_config import SignalConfig  # noqa: E402
+from coinpilot.domain.signals import MA_FULL_SCALE_SIGMAS, MACD_FULL_SCALE_SIGMAS  # noqa: E402
 from coinpilot.domain.types import Granularity  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +72,14 @@ SIGNALS = {
     "rsi": {"weight": 0.4, "period": 14},
     "ma_crossover": {"weight": 0.3, "fast_period": 10, "slow_period": 20},
     "macd": {"weight": 0.3},
+}
+# The trading rules every reference runs (the kernel's, with its safety limits, are in kernel_spec).
+REFERENCE_RULES = {
+    "buy_threshold": 0.3,
+    "sell_threshold": 0.3,
+    "stake": 100.0,
+    "fee_rate": 0.006,
+    "cash": 1000.0,
 }
 YEAR_MINUTES = 525_600
 YEAR_HOURS = 8_760
@@ -222,17 +235,67 @@ def time_reference(c: Candles) -> tuple[float, float, int]:
 
 
 # --------------------------------------------------------------------------- third-party references
-def third_party_references(csv_path: Path, year: Candles, kernel_rate: tuple[float, float] | None) -> None:
-    """backtrader and freqtrade over the year of minutes in ``csv_path`` (``year``), with the
-    kernel's rate on the long series beside them (``kernel_rate``: wall, CPU candles/s)."""
+def backtrader_settings() -> dict[str, Any]:
+    """The settings of ``bench/backtrader_reference.py``: the signal configuration with its defaults
+    filled in, the scoring's full-scale constants and the reference loop's trading rules."""
+    cfg = SignalConfig.from_dict(SIGNALS)
+    if not (cfg.rsi.enabled and cfg.ma_crossover.enabled and cfg.macd.enabled):
+        raise ValueError("bench/backtrader_reference.py scores with all three signals enabled")
+    return {
+        **cfg.to_dict(),
+        "ma_full_scale_sigmas": MA_FULL_SCALE_SIGMAS,
+        "macd_full_scale_sigmas": MACD_FULL_SCALE_SIGMAS,
+        **REFERENCE_RULES,
+    }
+
+
+def reference_on(csv_path: Path) -> ReferenceResult:
+    """The reference loop over the candles of ``csv_path`` as read back from it (the values the
+    third-party references read), with the rules they are given."""
+    candles = read_csv(csv_path, "BTC-USD", Granularity.ONE_MINUTE)
+    return run_reference(candles, SignalConfig.from_dict(SIGNALS), **REFERENCE_RULES)
+
+
+def backtrader_cross_check(label: str, run: BacktraderRun, ref: ReferenceResult) -> None:
+    """backtrader's round trips and final value beside the reference loop's on the same candles."""
+    gap = run.final_value - ref.final_equity
+    if run.fills != ref.trades:
+        verdict = "DIFFERENT fills: the two scorings disagree (not expected; compare them bar by bar)"
+    elif abs(gap) > 1e-6:
+        verdict = "same fills but different values (not expected: compare the fee arithmetic)"
+    else:
+        verdict = (
+            f"agree; final values {gap:+.1e} apart (rounding: backtrader books a buy as size × price plus "
+            "commission, the reference as the stake)"
+        )
+    print(
+        f"  backtrader vs reference loop, {label} ({run.candles:,} candles): {run.round_trips} vs "
+        f"{ref.trades // 2} round trips ({run.fills} vs {ref.trades} fills), final value "
+        f"{run.final_value:,.6f} vs {ref.final_equity:,.6f}: {verdict}",
+        flush=True,
+    )
+
+
+def third_party_references(csv_path: Path, kernel_rate: tuple[float, float] | None) -> None:
+    """backtrader and freqtrade over the year of minutes in ``csv_path``, with the kernel's rate on
+    the long series beside them (``kernel_rate``: wall, CPU candles/s), and backtrader's trades
+    checked against the reference loop's on that year and on the shipped 1-minute file."""
+    year_ref = reference_on(csv_path)
     label = "backtrader (1 year of minutes)"
-    bt_timing = time_backtrader(csv_path)
-    if bt_timing:
-        seconds, n = bt_timing
-        line = f"{label:>34}: {n / seconds:>12,.0f} candles/s wall"
+    bt_run = time_backtrader(csv_path, backtrader_settings())
+    if bt_run:
+        n = bt_run.candles
+        line = f"{label:>34}: {n / bt_run.wall:>12,.0f} candles/s wall {n / bt_run.cpu:>10,.0f}/s CPU"
         if kernel_rate:
-            line += f"; kernel/backtrader {kernel_rate[0] * seconds / n:.0f}x (wall)"
+            line += f"; kernel/backtrader {kernel_rate[1] * bt_run.cpu / n:.0f}x (CPU)"
         print(line, flush=True)
+        backtrader_cross_check("1 year of minutes", bt_run, year_ref)
+    with tempfile.TemporaryDirectory() as tmp:
+        shipped_csv = Path(tmp) / "shipped_1m.csv.gz"
+        write_csv(shipped_candles("BTC-USD", Granularity.ONE_MINUTE), shipped_csv)
+        bt_run = time_backtrader(shipped_csv, backtrader_settings())
+        if bt_run:
+            backtrader_cross_check("shipped 1-minute file", bt_run, reference_on(shipped_csv))
     settings = {"signals": SIGNALS, "buy_threshold": 0.3, "sell_threshold": 0.3, "stake": 100, "wallet": 1000}
     ft = time_freqtrade(csv_path, settings, fee=0.006)
     if ft is None:
@@ -247,11 +310,10 @@ def third_party_references(csv_path: Path, year: Candles, kernel_rate: tuple[flo
     if kernel_rate:
         line += f"; kernel/freqtrade {kernel_rate[1] * ft.analysed_cpu / n:.0f}x (CPU, with indicators)"
     print(line, flush=True)
-    ref = run_reference(year, SignalConfig.from_dict(SIGNALS), cash=1000.0)
     print(
-        f"  freqtrade: {n:,} candles looped ({len(year):,} given; it fills gaps with flat candles), "
+        f"  freqtrade: {n:,} candles looped ({year_ref.candles:,} given; it fills gaps with flat candles), "
         f"{ft.trades} round trips, final balance {ft.final_balance:,.2f} of 1,000; the reference loop on the "
-        f"given candles: {ref.trades} fills, {ref.final_equity:,.2f}",
+        f"given candles: {year_ref.trades} fills, {year_ref.final_equity:,.2f}",
         flush=True,
     )
     print(
@@ -396,7 +458,7 @@ def main() -> None:
         csv_path = Path(tmp) / "year_1m.csv.gz"
         write_csv(year, csv_path)
         if not args.no_refs:
-            third_party_references(csv_path, year, kernel_rate)
+            third_party_references(csv_path, kernel_rate)
         if have_kernel:
             seconds = whole_process(csv_path)
             if seconds is not None:

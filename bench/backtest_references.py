@@ -2,9 +2,11 @@
 a virtual environment of its own under ``bench/`` and run in a child process.
 
 Neither is a project dependency, so neither may stop the bench: a failed install, a failed run or a
-run past its time limit is printed and returns ``None``. backtrader's strategy is the short script
-below; freqtrade's is ``bench/freqtrade_strategy`` (the plain reference loop's scoring), run offline
-by ``bench/freqtrade_reference.py`` (its module doc says how).
+run past its time limit is printed and returns ``None``. Both trade on the plain reference loop's
+score (``bench/backtest_reference.py``): backtrader's strategy is ``bench/backtrader_reference.py``
+(the score rebuilt from backtrader's indicators with the reference's formulas); freqtrade's is
+``bench/freqtrade_strategy`` (the reference's scoring imported), run offline by
+``bench/freqtrade_reference.py`` (its module doc says how).
 """
 
 from __future__ import annotations
@@ -28,35 +30,6 @@ FREQTRADE = "freqtrade==2026.9"
 INSTALL_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 3600
 
-BACKTRADER_SCRIPT = r"""
-import sys, time, csv, gzip, datetime
-import backtrader as bt
-path = sys.argv[1]
-class S(bt.Strategy):
-    def __init__(self):
-        self.rsi = bt.indicators.RSI(self.data.close, period=14)
-        self.cross = bt.indicators.CrossOver(bt.indicators.SMA(period=10), bt.indicators.SMA(period=20))
-        self.macd = bt.indicators.MACDHisto(self.data.close)
-    def next(self):
-        rsi = max(-1, min(1, (50 - self.rsi[0]) / 20))
-        cross = 1 if self.cross[0] > 0 else -1 if self.cross[0] < 0 else 0
-        score = 0.4 * rsi + 0.3 * cross + 0.3 * (1 if self.macd.histo[0] > 0 else -1)
-        if not self.position and score >= 0.3:
-            self.buy(size=100 / self.data.close[0])
-        elif self.position and score <= -0.3:
-            self.close()
-rows = list(csv.reader(gzip.open(path, "rt")))[1:]
-import pandas as pd
-cols = ["t", "open", "high", "low", "close", "volume"]
-df = pd.DataFrame([[float(x) for x in r] for r in rows], columns=cols)
-df.index = pd.to_datetime(df.t, unit="s"); df = df.drop(columns="t")
-cerebro = bt.Cerebro(stdstats=False)
-cerebro.adddata(bt.feeds.PandasData(dataname=df))
-cerebro.addstrategy(S)
-cerebro.broker.setcash(1_000_000); cerebro.broker.setcommission(commission=0.006)
-started = time.perf_counter(); cerebro.run(); print(len(df), time.perf_counter() - started)
-"""
-
 
 def ensure_refvenv(packages: list[str], venv: Path = REFVENV) -> Path | None:
     """The python of ``venv`` with ``packages`` installed (created on first use), or ``None``."""
@@ -77,24 +50,50 @@ def ensure_refvenv(packages: list[str], venv: Path = REFVENV) -> Path | None:
     return py
 
 
-def time_backtrader(csv_path: Path) -> tuple[float, int] | None:
+@dataclass(frozen=True)
+class BacktraderRun:
+    """One backtrader run of ``bench/backtrader_reference.py``: ``wall``/``cpu``: seconds of its
+    ``cerebro.run()`` (data preloading, indicators, the loop); ``final_value``: cash plus the
+    position at the last close."""
+
+    candles: int
+    wall: float
+    cpu: float
+    fills: int
+    round_trips: int
+    final_value: float
+
+
+def time_backtrader(csv_path: Path, settings: dict[str, Any]) -> BacktraderRun | None:
+    """backtrader over the candles of ``csv_path`` with ``settings`` (the strategy's keys: see
+    ``bench/backtrader_reference.py``), in ``bench/.refvenv``; ``None`` (said why) when it cannot run."""
     py = ensure_refvenv(["backtrader", "pandas"])
     if py is None:
         return None
-    script = REFVENV / "bt_bench.py"
-    script.write_text(BACKTRADER_SCRIPT, encoding="utf-8")
+    script = str(HERE / "backtrader_reference.py")
     try:
         proc = subprocess.run(
-            [str(py), str(script), str(csv_path)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+            [str(py), script, str(csv_path), json.dumps(settings)],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:
         print(f"  backtrader: no result within {RUN_TIMEOUT_S} s")
         return None
-    if proc.returncode != 0:
-        print(f"  backtrader failed: {proc.stderr.strip()[-300:]}")
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("BACKTRADER_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        print(f"  backtrader failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-300:]}")
         return None
-    n, seconds = proc.stdout.split()[-2:]
-    return float(seconds), int(n)
+    fields = dict(item.split("=", 1) for item in line.split()[1:])
+    return BacktraderRun(
+        candles=int(fields["candles"]),
+        wall=float(fields["wall"]),
+        cpu=float(fields["cpu"]),
+        fills=int(fields["fills"]),
+        round_trips=int(fields["round_trips"]),
+        final_value=float(fields["final_value"]),
+    )
 
 
 @dataclass(frozen=True)

@@ -232,3 +232,27 @@ def test_the_quick_check_passes_no_defect_the_row_checks_refuse(column: str, val
     assert not _plainly_valid(bad)
     with pytest.raises(CandleDataError, match="row 3"):
         validate_candles(bad, "bad")
+
+
+def test_gzip_is_read_whole_by_either_inflater(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two gzip members (``cat a.gz b.gz``) are one file to both ISA-L and zlib; a cut file is refused."""
+    import builtins
+
+    first, second = b"timestamp,open,high,low,close,volume\n3600,10,11,9,10,1\n", b"7200,10,11,9,10,1\n"
+    joined = gzip.compress(first) + gzip.compress(second)
+    assert data.gunzip(joined) == first + second
+    with pytest.raises(EOFError):
+        data.gunzip(joined[:-5])
+    path = tmp_path / "two.csv.gz"
+    path.write_bytes(joined)
+    assert list(read_file(path, "BTC-USD", H).start) == [3600, 7200]
+    real_import = builtins.__import__
+
+    def no_isal(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("isal"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_isal)
+    assert data.gunzip(joined) == first + second
+    assert list(read_file(path, "BTC-USD", H).start) == [3600, 7200]

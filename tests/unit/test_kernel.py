@@ -15,6 +15,7 @@ from coinpilot.domain.decision import Signal
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.market import BestBidAsk, Product
 from coinpilot.domain.position import FillAmount
+from coinpilot.domain.safety_types import day_start, week_start
 from coinpilot.domain.signal_config import SignalConfig
 from coinpilot.domain.state import AccountState, BotState
 from coinpilot.domain.strategy import StrategyConfig
@@ -161,6 +162,15 @@ def test_roll_day_resets_daily_counters_and_the_week_resets_weekly_ones() -> Non
     assert (a2.trades_today, a2.realised_today) == (0, 0)
     assert kernel.roll_day(b, T0 + timedelta(days=7)).protections.realised_week == 0
     assert kernel.roll_day(b2, tomorrow) is b2  # nothing to roll twice
+
+
+def test_roll_day_answers_each_instant_with_its_own_day() -> None:
+    # roll_day remembers the last instant's day: another instant, even right after, gets its own.
+    tomorrow, next_week = T0 + timedelta(days=1), T0 + timedelta(days=7)
+    for now in (T0, T0, tomorrow, T0, next_week, next_week, T0):
+        assert kernel.roll_day(bot(), now).protections.day == day_start(now)
+        assert kernel.roll_day(bot(), now).protections.week == week_start(now)
+        assert kernel.roll_day(account(), now).day == day_start(now)
 
 
 def test_losing_exits_lock_entries_until_the_lock_expires_or_a_person_resumes() -> None:

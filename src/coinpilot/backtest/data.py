@@ -12,7 +12,6 @@ period had no data; nothing is interpolated.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 import warnings
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from coinpilot.backtest.plain_decimals import parse_plain_decimals
 from coinpilot.domain.market import Candles
 from coinpilot.domain.types import Granularity
 
@@ -118,7 +118,7 @@ def read_csv(path: Path, pair: str, granularity: Granularity) -> Candles:
     except OSError as exc:
         raise CandleDataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        raw = gunzip(raw)
     fast = _numeric_csv_fast(raw, pair, granularity)
     if fast is not None:
         validate_candles(fast, str(path))
@@ -134,15 +134,34 @@ def read_csv(path: Path, pair: str, granularity: Granularity) -> Candles:
     return _rows_to_candles(reader, header, pair, granularity, str(path))
 
 
+def gunzip(raw: bytes) -> bytes:
+    """A gzip file's content, by ISA-L when ``isal`` is installed (a dependency), else by zlib.
+
+    A year of minutes is 43 MB of text: zlib inflates it in about 0.2 s, ISA-L in under 0.1 s,
+    a tenth of the whole backtest. Both read every member of a multi-member file and refuse a
+    truncated one (``EOFError``), so the result never depends on which one ran.
+    """
+    try:
+        from isal import igzip
+
+        return bytes(igzip.decompress(raw))  # type: ignore[no-untyped-call,unused-ignore]
+    except ImportError:  # only where no isal wheel could be installed
+        import gzip
+
+        return gzip.decompress(raw)
+
+
 def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candles | None:
-    """The whole file parsed in C when every cell is a plain number; ``None`` means "ask the slow path".
+    """The whole file parsed in bulk when every cell is a plain number; ``None`` means "ask the slow path".
 
     A year of minutes is half a million rows, and parsing them cell by cell in Python took far
-    longer than the backtest itself. This path accepts only what it can check in bulk — ASCII, no
-    quotes, no blank lines, exactly one value per header column on every row, Unix timestamps that
-    are whole seconds (or milliseconds) — and returns ``None`` for anything else, so the row-by-row
-    parser runs and names the file, the row and the reason exactly as before. It never reports an
-    error itself; the values it returns are the ones ``float()`` gives, so both paths agree.
+    longer than the backtest itself. Plain decimals (digits and a point) are read exactly by
+    :mod:`coinpilot.backtest.plain_decimals`; other numbers (signs, exponents, spaces) by NumPy.
+    This path accepts only what it can check in bulk — ASCII, no quotes, no blank lines, exactly
+    one value per header column on every row, Unix timestamps that are whole seconds (or
+    milliseconds) — and returns ``None`` for anything else, so the row-by-row parser runs and
+    names the file, the row and the reason exactly as before. It never reports an error itself;
+    the values it returns are the ones ``float()`` gives, so both paths agree.
     """
     if raw[:3] == b"\xef\xbb\xbf":
         raw = raw[3:]
@@ -155,11 +174,32 @@ def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candle
     if any(c not in names for c in COLUMNS) or len(set(names)) != len(names):
         return None
     width = len(names)
-    body = raw[split + 1 :]
-    if not body:
+    if len(raw) == split + 1:
         return None
-    if not body.endswith(b"\n"):
-        body += b"\n"  # every row ends with a newline from here on
+    if not raw.endswith(b"\n"):
+        raw += b"\n"  # every row ends with a newline from here on
+    columns = parse_plain_decimals(raw, split + 1, width)
+    if columns is None:
+        columns = _general_numeric_columns(raw[split + 1 :], width)
+    if columns is None:
+        return None
+    index = [names.index(c) for c in COLUMNS]
+    stamps = columns[index[0]]
+    if not np.all(np.isfinite(stamps)):
+        return None
+    seconds = np.where(stamps >= _MS_THRESHOLD, stamps / 1000.0, stamps)
+    if np.any(seconds != np.floor(seconds)):
+        return None
+    return Candles(
+        pair,
+        granularity,
+        seconds.astype(np.int64),
+        *(np.ascontiguousarray(columns[i]) for i in index[1:]),
+    )
+
+
+def _general_numeric_columns(body: bytes, width: int) -> np.ndarray | None:
+    """``body``'s ``(width, rows)`` columns by NumPy's float parser (signs, exponents, spaces)."""
     if body.translate(None, _PLAIN_NUMBER_OCTETS):  # letters (nan, hex, ISO dates), quotes, \r: slow way
         return None
     octets = np.frombuffer(body, dtype=np.uint8)
@@ -181,20 +221,7 @@ def _numeric_csv_fast(raw: bytes, pair: str, granularity: Granularity) -> Candle
         return None
     if flat.size != rows * width:
         return None
-    table = flat.reshape(rows, width)
-    index = [names.index(c) for c in COLUMNS]
-    stamps = table[:, index[0]]
-    if not np.all(np.isfinite(stamps)):
-        return None
-    seconds = np.where(stamps >= _MS_THRESHOLD, stamps / 1000.0, stamps)
-    if np.any(seconds != np.floor(seconds)):
-        return None
-    return Candles(
-        pair,
-        granularity,
-        seconds.astype(np.int64),
-        *(np.ascontiguousarray(table[:, i]) for i in index[1:]),
-    )
+    return flat.reshape(rows, width).T
 
 
 def read_parquet(path: Path, pair: str, granularity: Granularity) -> Candles:

@@ -52,17 +52,25 @@ from coinpilot.backtest.signals import (
 )
 from coinpilot.backtest.wakeups import WakeUps
 from coinpilot.domain import kernel
-from coinpilot.domain.confirmation import ConfirmationState
+from coinpilot.domain.confirmation import CLEARED, ConfirmationState
 from coinpilot.domain.decision import Signal, effective_strategy
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.market import BestBidAsk, Candles
 from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.state import AccountState, BotState, Confirmation, OrderIntent
 from coinpilot.domain.strategy import StrategyConfig
-from coinpilot.domain.temperature import buy_side_temperature, temperature
+from coinpilot.domain.temperature import temperature
 from coinpilot.domain.trading_state import TradingState
-from coinpilot.domain.types import Action, BotStatus, Side, TradeIntent, TradeStatus, TradingMode
+from coinpilot.domain.types import (
+    Action,
+    BotStatus,
+    Side,
+    TemperatureLevel,
+    TradeIntent,
+    TradeStatus,
+    TradingMode,
+)
 from coinpilot.exchange.base import OrderRejected
 from coinpilot.exchange.simulated import SimulatedExchange
 
@@ -196,7 +204,7 @@ class _Driver:
         score = float(self.series.score[k])
         # The confirmation before this tick, as the evaluations since its run began left it (the
         # ticks skipped were observed too: last seen one tick ago).
-        prior = ConfirmationState()
+        prior = CLEARED
         run = int(self.wake.run_start[k])
         if code != ACTION_HOLD and run < k:
             since = run if self.restart is None or self.restart < run else self.restart
@@ -204,28 +212,33 @@ class _Driver:
         previous = self._at(k - 1) if k > 0 else None
         cooled = self.cooled is not None and bool(self.cooled[k])
         bot = evolve(bot, confirmation=Confirmation(prior, previous), cooled=cooled)
+        # One temperature serves both: buy_side_temperature is this level when it leans to buy.
+        warmth = temperature(score, cfg.buy_threshold, cfg.sell_threshold)
         bot, status = kernel.on_evaluation(
             bot,
             action,
             now,
             interval_seconds=self.g,
-            temperature=buy_side_temperature(score, cfg.buy_threshold, cfg.sell_threshold),
+            temperature=warmth.level if warmth.leaning is Action.BUY else TemperatureLevel.FROZEN,
         )
         # The high-water mark: every bid since the last visit (the bid is monotone in the price),
         # then this tick's bid marks the position.
         bid, ask = self.quotes.exact(k)
         if not bot.position.is_flat and k > self.hw_from:
-            top = float(np.max(self.quotes.raw[self.hw_from : k]))
+            top = float(self.quotes.raw[self.hw_from : k].max())
             bot, account = kernel.on_quote(bot, account, self.quotes.of_raw(top)[0])
         bot, account = kernel.on_quote(bot, account, bid)
         self.hw_from = k + 1
         self.last_visit = k
-        quote = BestBidAsk(self.c.pair, bid, ask, now)
-        signal = Signal(
+        quote = build(BestBidAsk, pair=self.c.pair, bid=bid, ask=ask, time=now)
+        signal = build(
+            Signal,
             action=action,
             confirmed=status.confirmed,
-            temperature=temperature(score, cfg.buy_threshold, cfg.sell_threshold).level,
+            temperature=warmth.level,
             score=score,
+            snapshot={},
+            confirmation={},
         )
         before = bot
         bot, intent = kernel.step(before, account, quote, signal, now, self.product, self.limits)
@@ -261,7 +274,7 @@ class _Driver:
     ) -> tuple[BotState, AccountState]:
         """Safety, then the simulated exchange, then the fill settled, as TradingStep does."""
         key = (intent.intent, intent.base_size, intent.quote_size)
-        if key in self.never:
+        if self.never and key in self.never:  # (hashing the sizes only when something never meets)
             return bot, account
         if not intent.confirmation_driven:
             until = self.refused_until.get(intent.intent)
@@ -288,11 +301,14 @@ class _Driver:
             else:
                 tranche = len(bot.position.tranches) if intent.side is Side.BUY else None
                 realised_before = bot.position.realized_pnl
-                amount = FillAmount(fill.price, fill.base_size, fill.fee, fill.value)
+                amount = build(
+                    FillAmount, price=fill.price, base_size=fill.base_size, fee=fill.fee, value=fill.value
+                )
                 bot, account = kernel.on_fill(bot, account, [amount], now, self.product, self.limits)
                 realised = bot.position.realized_pnl - realised_before if intent.side is Side.SELL else None
                 self.fills.append(
-                    BacktestFill(
+                    build(
+                        BacktestFill,
                         at=now,
                         side=intent.side,
                         intent=intent.intent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Annotated
@@ -111,7 +112,13 @@ def main() -> None:
     # Everything Coinpilot writes (database, logs, backups, exports) is for this user only.
     os.umask(0o077)
     _register_optional()
-    sys.exit(run_cli(app))
+    code = run_cli(app)
+    # The command is done and every file it wrote is closed. Left alone, the interpreter's exit
+    # walks every object (modules, pydantic schemas, a backtest's trades) in several full garbage
+    # collections: ~0.1 s of a one-year backtest's ~1.5 s. Frozen objects are skipped; atexit
+    # handlers (log flushing) and the standard streams' flush still run as before.
+    gc.freeze()
+    sys.exit(code)
 
 
 def run_cli(application: typer.Typer, args: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coinpilot.domain.clock import ensure_utc
+from coinpilot.domain.evolve import build
 from coinpilot.domain.types import Action
 
 
@@ -67,6 +68,10 @@ class ConfirmationState:
         )
 
 
+# The cleared state (frozen, so one instance serves every caller).
+CLEARED = ConfirmationState()
+
+
 @dataclass(frozen=True)
 class ConfirmationStatus:
     action: Action | None
@@ -101,11 +106,21 @@ def status_of(state: ConfirmationState, now: datetime, required: timedelta) -> C
     need = _required_seconds(required)
     now = ensure_utc(now)
     if state.action is None or state.since is None:
-        return ConfirmationStatus(None, None, need, 0.0, 0.0, need, False)
+        return build(
+            ConfirmationStatus,
+            action=None,
+            since=None,
+            required_seconds=need,
+            elapsed_seconds=0.0,
+            progress=0.0,
+            remaining_seconds=need,
+            confirmed=False,
+        )
     elapsed = max(0.0, (now - state.since).total_seconds())
     confirmed = elapsed >= need
     progress = 1.0 if confirmed else elapsed / need
-    return ConfirmationStatus(
+    return build(
+        ConfirmationStatus,
         action=state.action,
         since=state.since,
         required_seconds=need,
@@ -135,9 +150,9 @@ def advance(
     ``last_seen`` and ``max_gap``, a longer gap since the last observation restarts the timer."""
     now = ensure_utc(now)
     if last_seen is not None and max_gap is not None and now - ensure_utc(last_seen) > max_gap:
-        state = ConfirmationState()
+        state = CLEARED
     if action is Action.HOLD:
-        new_state = ConfirmationState()
+        new_state = CLEARED
     elif state.action is action and state.since is not None:
         new_state = state
     else:

@@ -1,4 +1,5 @@
-"""``dataclasses.replace`` for the kernel's plain frozen values, without its per-call cost.
+"""``dataclasses.replace`` (and the constructor) for the kernel's plain frozen values, without
+their per-call cost.
 
 Why: the decision kernel advances its state by copying frozen dataclasses with a few fields
 changed, ~20 times per evaluated tick. ``dataclasses.replace`` walks every field of the class
@@ -8,6 +9,12 @@ visited tick. For a class whose ``__init__`` only stores its fields (no ``__post
 copying the instance dict and overwriting the changed fields builds the very same value. Any
 other class, or a name that is not a field, goes through ``dataclasses.replace`` itself (same
 result, same errors).
+
+:func:`build` is the constructor by the same means: a frozen dataclass's ``__init__`` stores each
+field through ``object.__setattr__`` (a call per field), which for the 24 fields of a safety
+context cost more than the checks that read it. Given every field, a plain class is built by
+filling the instance dict; any other class, or a missing or unknown field, goes through the
+constructor itself (same result, same errors).
 
 Pure: no I/O.
 """
@@ -20,7 +27,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["evolve"]
+__all__ = ["build", "evolve"]
 
 _FIELDS: dict[type, frozenset[str] | None] = {}
 
@@ -48,8 +55,22 @@ def evolve(obj: T, /, **changes: Any) -> T:
         names = _FIELDS[cls] = _plain_fields(cls)
     if names is None or not changes.keys() <= names:
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-    new = object.__new__(cls)
-    state = new.__dict__
-    state.update(obj.__dict__)
+    state = obj.__dict__.copy()
     state.update(changes)
+    new = object.__new__(cls)
+    object.__setattr__(new, "__dict__", state)  # frozen: set the way its __init__ sets fields
+    return new
+
+
+def build(cls: type[T], /, **values: Any) -> T:
+    """``cls(**values)``, by filling the instance dict where that is the same thing (a plain
+    class, every field given: defaults and factories play no part)."""
+    try:
+        names = _FIELDS[cls]
+    except KeyError:
+        names = _FIELDS[cls] = _plain_fields(cls)
+    if names is None or len(values) != len(names) or not values.keys() <= names:
+        return cls(**values)
+    new = object.__new__(cls)
+    object.__setattr__(new, "__dict__", values)  # a fresh dict: the call's own keyword arguments
     return new

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from coinpilot.domain.evolve import build
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.usage import loss_streak
 
@@ -59,6 +60,6 @@ def loss_lock(
     counted = [(at, pnl) for at, pnl in exits if at >= start and (cleared_at is None or at > cleared_at)]
     losses = leading_losses(counted)
     if losses < limits.max_consecutive_losses:
-        return LossLock(losses, None)
+        return build(LossLock, losses=losses, until=None)
     newest = counted[0][0]
-    return LossLock(losses, newest + timedelta(hours=limits.loss_streak_lock_hours))
+    return build(LossLock, losses=losses, until=newest + timedelta(hours=limits.loss_streak_lock_hours))

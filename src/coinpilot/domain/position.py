@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Protocol
 
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.types import PositionStatus
 
 __all__ = [
@@ -42,7 +42,9 @@ __all__ = [
 
 ZERO = Decimal(0)
 COST_QUANTUM = Decimal("1e-18")  # the scale of Money columns (NUMERIC(38, 18))
-# Wide enough that sums and products of realistic money never round.
+# Wide enough that sums and products of realistic money never round. The one-operation
+# helpers below call its methods (``_CTX.multiply``): the same arithmetic as under
+# ``localcontext(_CTX)``, without copying and switching the thread's context on every mark.
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
@@ -75,8 +77,8 @@ class FillAmount:
 
 def fill_value(f: FillLike) -> Decimal:
     """The quote value of a fill before fees: as the exchange accounted it, else size x price."""
-    with localcontext(_CTX):
-        return f.value if f.value is not None else f.base_size * f.price
+    value = f.value
+    return value if value is not None else _CTX.multiply(f.base_size, f.price)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,7 @@ class PositionState:
         """Cost per unit held, fees included; None when flat."""
         if self.base_size == 0:
             return None
-        with localcontext(_CTX):
-            return self.cost / self.base_size
+        return _CTX.divide(self.cost, self.base_size)
 
     @property
     def last_entry_price(self) -> Decimal | None:
@@ -133,13 +134,11 @@ class PositionState:
         return PositionStatus.BUILDING
 
     def market_value(self, mark: Decimal) -> Decimal:
-        with localcontext(_CTX):
-            return self.base_size * mark
+        return _CTX.multiply(self.base_size, mark)
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         """``size*mark - cost``; 0 when flat. Use the best bid as mark (what a sale would get)."""
-        with localcontext(_CTX):
-            return self.base_size * mark - self.cost
+        return _CTX.subtract(_CTX.multiply(self.base_size, mark), self.cost)
 
 
 def _check_fills(fills: Sequence[FillLike]) -> None:
@@ -164,12 +163,22 @@ def apply_entry(pos: PositionState, fills: Sequence[FillLike], trade_id: int, at
     if any(t.trade_id == trade_id for t in pos.tranches):
         raise ValueError(f"trade {trade_id} is already a tranche of this position")
     with localcontext(_CTX):
-        base = sum((f.base_size for f in fills), ZERO)
-        value = sum((fill_value(f) for f in fills), ZERO)
-        fee = sum((f.fee for f in fills), ZERO)
+        base = value = fee = ZERO  # summed from zero, fill by fill (one pass)
+        for f in fills:
+            base += f.base_size
+            value += fill_value(f)
+            fee += f.fee
         entry_price = (value / base).quantize(COST_QUANTUM)
         cost = value + fee
-        tranche = TrancheState(trade_id, entry_price, base, cost, fee, at)
+        tranche = build(
+            TrancheState,
+            trade_id=trade_id,
+            entry_price=entry_price,
+            base_size=base,
+            cost=cost,
+            fee=fee,
+            opened_at=at,
+        )
         tranches = pos.tranches if pos.base_size > 0 else ()
         return evolve(
             pos,

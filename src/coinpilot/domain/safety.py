@@ -42,6 +42,7 @@ Policy
 
 from __future__ import annotations
 
+from coinpilot.domain.evolve import build
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.rules import CHECKS
 from coinpilot.domain.safety_types import (
@@ -87,11 +88,12 @@ def validate(request: SafetyRequest, context: SafetyContext, limits: SafetyLimit
         if result is None:
             continue
         applied.append(name)
-        reasons.extend(result)
-    codes = {r.code for r in reasons}
-    return Decision(
+        if result:
+            reasons.extend(result)
+    return build(
+        Decision,
         allowed=not reasons,
         reasons=tuple(reasons),
         checks=tuple(applied),
-        reduce_trading="DAILY_LOSS_LIMIT" in codes,
+        reduce_trading=any(r.code == "DAILY_LOSS_LIMIT" for r in reasons),
     )

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
+from coinpilot.domain.evolve import build
 from coinpilot.domain.market import Product
 from coinpilot.domain.types import Side, quantize_down
 from coinpilot.exchange.base import OrderRejected
@@ -163,7 +164,7 @@ def fill_market_order(
             base = base_size
             value = base * price
             fee = value * fee_rate
-    return SimulatedFill(price, base, value, fee)
+    return build(SimulatedFill, price=price, base_size=base, value=value, fee=fee)
 
 
 class SimulatedExchange:

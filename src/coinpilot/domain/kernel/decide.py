@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 from coinpilot.domain.daily_loss import DailyLoss
 from coinpilot.domain.decision import BotView, Signal, decide, next_high_water
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.kernel.days import roll_day
 from coinpilot.domain.limits import SafetyLimits
 from coinpilot.domain.loss_lock import loss_lock
@@ -38,7 +38,8 @@ __all__ = [
 
 def view_of(bot: BotState) -> BotView:
     """The bot as :func:`decide` sees it. An order the sync gave up on does not block exits."""
-    return BotView(
+    return build(
+        BotView,
         bot_id=bot.bot_id,
         pair=bot.pair,
         status=bot.status,
@@ -85,7 +86,8 @@ def step(
     )
     if plan is None:
         return bot, None
-    return bot, OrderIntent(
+    return bot, build(
+        OrderIntent,
         bot_id=bot.bot_id,
         pair=bot.pair,
         side=plan.side,
@@ -100,7 +102,8 @@ def step(
 
 
 def request_of(intent: OrderIntent) -> SafetyRequest:
-    return SafetyRequest(
+    return build(
+        SafetyRequest,
         bot_id=intent.bot_id,
         pair=intent.pair,
         side=intent.side,
@@ -137,7 +140,8 @@ def safety_context(
     own_inflight = [order_value(o) for o in orders if o is not None]
     quote_cur = product.quote_currency if product is not None else request.pair.partition("-")[2]
     base_cur = product.base_currency if product is not None else request.pair.partition("-")[0]
-    return SafetyContext(
+    return build(
+        SafetyContext,
         now=now,
         mode=account.mode,
         trading_state=account.trading_state,

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from coinpilot.domain.clock import ensure_utc
 from coinpilot.domain.confirmation import ConfirmationStatus, advance, max_unobserved
 from coinpilot.domain.decision import next_high_water
-from coinpilot.domain.evolve import evolve
+from coinpilot.domain.evolve import build, evolve
 from coinpilot.domain.kernel.days import roll_day
 from coinpilot.domain.kernel.decide import order_value
 from coinpilot.domain.limits import SafetyLimits
@@ -50,25 +51,29 @@ def on_evaluation(
     :func:`max_unobserved` (twice ``interval_seconds`` or one candle) starts over."""
     now = ensure_utc(now)
     c = bot.confirmation
+    cfg = bot.decision_config
     new_action, status = advance(
         c.action,
         action,
         now,
-        bot.decision_config.confirmation,
+        cfg.confirmation,
         last_seen=c.last_seen,
-        max_gap=max_unobserved(interval_seconds, bot.decision_config.granularity.seconds),
+        max_gap=max_unobserved(interval_seconds, cfg.granularity.seconds),
     )
-    bot = evolve(bot, confirmation=Confirmation(new_action, now))
-    if temperature is not None:
-        bot = evolve(bot, temperature=temperature)
-    return bot, status
+    confirmation = Confirmation(new_action, now)
+    if temperature is None:
+        return evolve(bot, confirmation=confirmation), status
+    return evolve(bot, confirmation=confirmation, temperature=temperature), status
 
 
 def on_quote(bot: BotState, account: AccountState, bid: Decimal) -> tuple[BotState, AccountState]:
     """The bid moves the high-water mark (every tick, every bot holding a position) and marks
     the position; the account's unrealised P&L moves by the same difference."""
-    high = next_high_water(bot.position, bot.cycle.high_water, bid)
-    new_bot = evolve(bot, cycle=evolve(bot.cycle, high_water=high), mark=bid)
+    cycle = bot.cycle
+    high = next_high_water(bot.position, cycle.high_water, bid)
+    if high is not cycle.high_water:  # the same object: the cycle is unchanged
+        cycle = evolve(cycle, high_water=high)
+    new_bot = evolve(bot, cycle=cycle, mark=bid)
     delta = new_bot.unrealised - bot.unrealised
     if not delta:
         return new_bot, account
@@ -90,7 +95,8 @@ def on_order_accepted(
     if bot.order is not None:
         raise ValueError(f"bot {bot.bot_id} already has an order in flight")
     bot, account = roll_day(bot, now), roll_day(account, now)
-    order = OrderInFlight(
+    order = build(
+        OrderInFlight,
         side=intent.side,
         intent=intent.intent,
         quote_size=intent.quote_size,
@@ -99,11 +105,16 @@ def on_order_accepted(
         trade_id=trade_id,
         rung=intent.rung,
         accepted_at=now,
+        acknowledged=False,
+        fill_price=None,
+        needs_attention=False,
     )
     p = bot.protections
-    bot = evolve(bot, order=order, protections=evolve(p, trades_today=p.trades_today + 1))
+    protections = evolve(p, trades_today=p.trades_today + 1)
     if intent.confirmation_driven:
-        bot = _restart_confirmation(bot, now)
+        bot = evolve(bot, order=order, protections=protections, confirmation=_restarted(bot, now))
+    else:
+        bot = evolve(bot, order=order, protections=protections)
     account = evolve(
         account,
         trades_today=account.trades_today + 1,
@@ -118,8 +129,12 @@ def on_order_refused(bot: BotState, intent: OrderIntent, now: datetime) -> BotSt
 
 
 def _restart_confirmation(bot: BotState, now: datetime) -> BotState:
+    return evolve(bot, confirmation=_restarted(bot, now))
+
+
+def _restarted(bot: BotState, now: datetime) -> Confirmation:
     c = bot.confirmation
-    return evolve(bot, confirmation=evolve(c, action=c.action.restarted(now)))
+    return evolve(c, action=c.action.restarted(now))
 
 
 def on_order_acknowledged(bot: BotState) -> BotState:
@@ -189,11 +204,12 @@ def on_fill(
     before = bot.position
     cycle, p = bot.cycle, bot.protections
     realised = ZERO
+    exit_facts: dict[str, Any] = {}  # an exit's loss-lock facts, set with the fill's own
     if order.side is Side.BUY:
         trade_id = order.trade_id if order.trade_id is not None else -(len(before.tranches) + 1)
         position = apply_entry(before, fills, trade_id, at)
         if before.is_flat:
-            cycle = Cycle(opened_at=at)
+            cycle = build(Cycle, opened_at=at, high_water=None, rungs_taken=frozenset())
     else:
         position, realised = apply_exit(before, fills, dust_threshold(product))
         if order.rung is not None:
@@ -203,13 +219,15 @@ def on_fill(
         exits = ((at, realised), *p.recent_exits)
         start = window_start(now, limits, p.lock_cleared_at)
         exits = tuple(e for e in exits if e[0] >= start)[: max(1, limits.max_consecutive_losses)]
-        p = evolve(p, recent_exits=exits, loss_lock=loss_lock(exits, now, limits, p.lock_cleared_at))
+        lock = loss_lock(exits, now, limits, p.lock_cleared_at)
+        exit_facts = {"recent_exits": exits, "loss_lock": lock}
     today, week = day_start(at), week_start(at)
     p = evolve(
         p,
         last_fill_at=at if p.last_fill_at is None or at > p.last_fill_at else p.last_fill_at,
         realised_today=p.realised_today + (realised if today == p.day else ZERO),
         realised_week=p.realised_week + (realised if week == p.week else ZERO),
+        **exit_facts,
     )
     new_bot = evolve(bot, position=position, cycle=cycle, protections=p, order=None)
     account = evolve(

@@ -10,8 +10,9 @@ from coinpilot.domain.types import Side
 
 def check(r: SafetyRequest, c: SafetyContext, lim: SafetyLimits) -> list[Reason] | None:
     out: list[Reason] = []
-    sizes = [s for s in (r.quote_size, r.base_size) if s is not None]
-    if len(sizes) != 1 or sizes[0] <= 0:
+    quote, base = r.quote_size, r.base_size
+    size = quote if base is None else base  # the one size, when exactly one is given
+    if (quote is None) is (base is None) or size is None or size <= 0:
         out += reason("INVALID_SIZE", "Give exactly one positive size: a quote amount or a base amount.")
     if r.side is Side.SELL and r.base_size is None:
         out += reason("INVALID_SIZE", "A sell needs a base size (how much of the coin to sell).")
