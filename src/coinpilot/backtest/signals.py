@@ -188,7 +188,7 @@ def score_series(
     buy_threshold: float,
     sell_threshold: float,
 ) -> ScoreSeries:
-    """Scores of every tick of ``windows``, exact against the live function.
+    """Scores of every tick of ``windows`` (ticks in time order), exact against the live function.
 
     The windows of full length (nearly all ticks) are scored over the stretch of the series
     they cover and picked per tick; the others (the start of the data, gaps) by length, row by
