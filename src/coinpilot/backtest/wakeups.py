@@ -82,6 +82,8 @@ class WakeUps:
         # The same ticks as a list: the flat search is a scalar bisection per wake-up (NumPy's
         # per-call overhead would dominate it).
         self._buy_list: list[int] = self.confirmed_buys.tolist()
+        self._sell_list: list[int] = np.flatnonzero(self.confirmed_sell).tolist()
+        self._day_cache: tuple[int, int, int] = (-1, 0, 0)  # (day, first tick, end tick)
 
     def early(self, ticks: npt.NDArray[np.int64], restart: int | None) -> npt.NDArray[np.bool_]:
         """Ticks still inside the confirmation period the attempt at ``restart`` restarted."""
@@ -126,68 +128,165 @@ class WakeUps:
     def next_holding(
         self, k: int, bot: BotState, account: AccountState, restart: int | None, last_visit: int
     ) -> int:
-        """The first tick from ``k`` where a signal is confirmed or the bid nears a level."""
+        """The first tick from ``k`` where a signal is confirmed or the bid nears a level.
+
+        The confirmed SELL is a bisection of the sorted sell ticks; only the ticks before it are
+        scanned for the rest. The plain price levels (stop-loss, rung, daily loss) become one
+        threshold on the bid each, loosened by a relative margin far above float rounding: a
+        tick past a threshold is then checked with the exact expressions (the same float
+        operations as the array form), so the tick returned is the array form's."""
         n = len(self.times)
+        s = self.strategy
+        early_lo, early_hi = self._early_span(restart)
+        limit = n
+        if s.exit_on_sell_signal:
+            sells = self._sell_list
+            j = bisect_left(sells, k)
+            if j < len(sells) and early_lo <= sells[j] < early_hi:
+                j = bisect_left(sells, early_hi, j)
+            limit = sells[j] if j < len(sells) else n
+        if k >= limit:
+            return limit
         pos = bot.position
         avg = float(pos.avg_entry_price or 0)
         base, cost = float(pos.base_size), float(pos.cost)
-        s = self.strategy
-        high = bot.cycle.high_water
-        hw = float(high) if high is not None else 0.0
         slack = self.quotes.slack
+        levels = _Levels(avg, base, cost, slack)
+        if s.stop_loss_pct is not None:
+            levels.stop = avg * (1 - float(s.stop_loss_pct) / 100) + slack
         rung = self._next_rung(bot)
+        if rung is not None:
+            levels.rung = avg * (1 + float(rung) / 100)
         # Ticks in ``[day_start, day_end)`` lie in the day of the last visit (its realised loss
         # counts there).
         day_start = day_end = 0
-        if last_visit >= 0:
-            day = int(self.times[last_visit]) // DAY * DAY
-            day_start, day_end = (int(i) for i in np.searchsorted(self.times, [day, day + DAY]))
-        loss_level = -float(self.limits.daily_loss_limit_usd) + 1e-6
+        if account.trading_state is TradingState.ACTIVE and base > 0:
+            levels.loss = -float(self.limits.daily_loss_limit_usd) + 1e-6
+            if last_visit >= 0:
+                day_start, day_end = self._day_span(last_visit)
+        realised_today = float(account.realised_today)
         most = min(bot.decision_config.max_tranches, self.limits.max_tranches)
         last_entry = pos.last_entry_price
         dca_trigger: float | None = None
         if bot.tranche_count < most and pos.cost < self.limits.max_position_usd_per_bot and last_entry:
             dca_trigger = float(last_entry) * (1 - float(s.dca_step_pct) / 100) + slack
-        early_lo, early_hi = self._early_span(restart)
+        trailing = None if s.trailing_stop_pct is None else 1 - float(s.trailing_stop_pct) / 100
+        high = bot.cycle.high_water
+        hw = float(high) if high is not None else 0.0
+        by_array = dca_trigger is not None or self.cooled is not None or trailing is not None
+        if not by_array and levels.none:
+            return limit
+        bid_f = self.quotes.bid_f
         chunk = SCAN_CHUNK
-        while k < n:
-            end = min(n, k + chunk)
-            bid = self.quotes.bid_f[k:end]
-            # A confirmed SELL exits only with exit_on_sell_signal; a confirmed BUY adds a tranche
-            # only while one may be added and the ask is near or below the DCA step.
-            signal = np.zeros(end - k, dtype=bool)
-            if s.exit_on_sell_signal:
-                signal |= self.confirmed_sell[k:end]
-            if dca_trigger is not None:
-                signal |= self.confirmed_buy[k:end] & (self.quotes.ask_f[k:end] - slack <= dca_trigger)
-            lo, hi = max(early_lo, k), min(early_hi, end)
-            if lo < hi:
-                signal[lo - k : hi - k] = False
-            hit = signal
-            if self.cooled is not None:
-                hit |= self.cooled[k:end]
-            if s.stop_loss_pct is not None:
-                hit |= bid - slack <= avg * (1 - float(s.stop_loss_pct) / 100) + slack
-            if s.trailing_stop_pct is not None:
-                peak = np.maximum(np.maximum.accumulate(bid), hw) + slack
-                hit |= bid - slack <= peak * (1 - float(s.trailing_stop_pct) / 100)
-            if rung is not None:
-                hit |= bid + slack >= avg * (1 + float(rung) / 100)
-            if account.trading_state is TradingState.ACTIVE and base > 0:
-                realised = np.zeros(end - k)
-                realised[max(0, day_start - k) : max(0, day_end - k)] = float(account.realised_today)
-                hit |= realised + base * (bid - slack) - cost <= loss_level
-            idx = np.flatnonzero(hit)
-            if idx.size:
-                return k + int(idx[0])
-            if s.trailing_stop_pct is not None and bid.size:
-                hw = max(hw, float(bid.max()))
+        while k < limit:
+            end = min(limit, k + chunk)
+            first = end  # the first tick of the array conditions (DCA, cooling, trailing)
+            if by_array:
+                bid = bid_f[k:end]
+                hit = np.zeros(end - k, dtype=bool)
+                if dca_trigger is not None:
+                    hit |= self.confirmed_buy[k:end] & (self.quotes.ask_f[k:end] - slack <= dca_trigger)
+                    lo, hi = max(early_lo, k), min(early_hi, end)
+                    if lo < hi:
+                        hit[lo - k : hi - k] = False
+                if self.cooled is not None:
+                    hit |= self.cooled[k:end]
+                if trailing is not None:
+                    peak = np.maximum(np.maximum.accumulate(bid), hw) + slack
+                    hit |= bid - slack <= peak * trailing
+                idx = np.flatnonzero(hit)
+                if idx.size:
+                    first = k + int(idx[0])
+            # The levels before ``first``: realised counts only inside the visit's day.
+            for lo, hi, realised in (
+                (k, min(first, day_start), 0.0),
+                (max(k, day_start), min(first, day_end), realised_today),
+                (max(k, day_end), first, 0.0),
+            ):
+                if lo < hi:
+                    found = levels.first(bid_f, lo, hi, realised)
+                    if found < hi:
+                        return found
+            if first < end:
+                return first
+            if trailing is not None and end > k:
+                hw = max(hw, float(bid_f[k:end].max()))
             k = end
             chunk *= 2
-        return n
+        return limit
+
+    def _day_span(self, tick: int) -> tuple[int, int]:
+        """The ticks ``[start, end)`` of the UTC day of ``tick`` (the last one asked, kept)."""
+        day = int(self.times[tick]) // DAY * DAY
+        if self._day_cache[0] != day:
+            times = self.times
+            start = int(np.searchsorted(times, np.int64(day), side="left"))
+            end = int(np.searchsorted(times, np.int64(day + DAY), side="left"))
+            self._day_cache = (day, start, end)
+        return self._day_cache[1], self._day_cache[2]
 
     def _next_rung(self, bot: BotState) -> Decimal | None:
         """The gain of the lowest take-profit rung not taken yet (any rung needs it reached)."""
         last = max(bot.cycle.rungs_taken, default=-1)
         ladder = self.strategy.take_profit_ladder
         return ladder[last + 1][0] if last + 1 < len(ladder) else None
+
+
+# Relative margin of the bid thresholds: float rounding moves them by ~1e-16 of the magnitudes
+# involved; a far larger margin only lets through ticks that the exact check then refuses.
+_MARGIN = 1e-9
+
+
+class _Levels:
+    """The plain price levels of a position (``None``: not in force), as bid thresholds."""
+
+    def __init__(self, avg: float, base: float, cost: float, slack: float) -> None:
+        self.avg, self.base, self.cost, self.slack = avg, base, cost, slack
+        self.stop: float | None = None  # hit when bid - slack <= stop
+        self.rung: float | None = None  # hit when bid + slack >= rung
+        self.loss: float | None = None  # hit when realised + base * (bid - slack) - cost <= loss
+
+    @property
+    def none(self) -> bool:
+        return self.stop is None and self.rung is None and self.loss is None
+
+    def hit(self, bid: float, realised: float) -> bool:
+        """The exact conditions at one bid (the array form's float operations, in its order)."""
+        slack = self.slack
+        if self.stop is not None and bid - slack <= self.stop:
+            return True
+        if self.rung is not None and bid + slack >= self.rung:
+            return True
+        return self.loss is not None and realised + self.base * (bid - slack) - self.cost <= self.loss
+
+    def first(self, bid_f: npt.NDArray[np.float64], lo: int, hi: int, realised: float) -> int:
+        """The first tick of ``[lo, hi)`` where a level is hit (``hi`` if none)."""
+        slack = self.slack
+        low = -math.inf  # a bid at or below it may hit the stop or the loss level
+        if self.stop is not None:
+            t = self.stop + slack
+            low = t + _MARGIN * (abs(t) + slack)
+        if self.loss is not None:
+            scale = abs(self.loss) + abs(self.cost) + abs(realised)
+            t = (self.loss + self.cost - realised) / self.base + slack
+            low = max(low, t + _MARGIN * (abs(t) + slack + scale / self.base))
+        high = math.inf  # a bid at or above it may hit the rung
+        if self.rung is not None:
+            t = self.rung - slack
+            high = t - _MARGIN * (abs(t) + slack)
+        while lo < hi:
+            bid = bid_f[lo:hi]
+            if high == math.inf:
+                near = bid <= low
+            elif low == -math.inf:
+                near = bid >= high
+            else:
+                near = (bid <= low) | (bid >= high)
+            j = int(np.argmax(near))
+            if not near[j]:
+                return hi
+            at = lo + j
+            if self.hit(float(bid_f[at]), realised):
+                return at
+            lo = at + 1
+        return hi
