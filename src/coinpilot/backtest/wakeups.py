@@ -18,7 +18,7 @@ bot's confirmation time, or, after an attempt restarted it within the run, since
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from decimal import Decimal
 
 import numpy as np
@@ -65,6 +65,8 @@ class WakeUps:
         ends = np.append(starts[1:], n)
         # Index of the first tick of the run of equal actions each tick belongs to.
         self.run_start = np.repeat(starts, ends - starts)
+        # Where each run starts, as a list: the end of a run is a scalar bisection.
+        self._run_starts: list[int] = starts.tolist()
         # A run is confirmed from its first tick at least the confirmation time after its start
         # (whole seconds: t - s >= required <=> t >= s + ceil(required)).
         due = np.searchsorted(times, times[starts] + math.ceil(required_seconds), side="left")
@@ -84,6 +86,8 @@ class WakeUps:
         self._buy_list: list[int] = self.confirmed_buys.tolist()
         self._sell_list: list[int] = np.flatnonzero(self.confirmed_sell).tolist()
         self._day_cache: tuple[int, int, int] = (-1, 0, 0)  # (day, first tick, end tick)
+        # The daily loss level of the realised plus open P&L (a hair above the limit).
+        self._loss_level = -float(limits.daily_loss_limit_usd) + 1e-6
 
     def early(self, ticks: npt.NDArray[np.int64], restart: int | None) -> npt.NDArray[np.bool_]:
         """Ticks still inside the confirmation period the attempt at ``restart`` restarted."""
@@ -99,13 +103,15 @@ class WakeUps:
         before the first one at least the confirmation time after it."""
         if restart is None:
             return 0, 0
-        run = self.run_start[restart]
-        run_end = int(np.searchsorted(self.run_start, run, side="right"))
-        # Whole seconds: t - r >= required <=> t >= r + ceil(required). The needle keeps the
-        # array's integer type (a float needle would convert the whole array at every call).
-        due_at = np.int64(int(self.times[restart]) + math.ceil(self.required))
-        due = int(np.searchsorted(self.times, due_at, side="left"))
-        return int(run), min(run_end, due)
+        run = int(self.run_start[restart])
+        starts = self._run_starts
+        j = bisect_right(starts, run)
+        run_end = starts[j] if j < len(starts) else len(self.times)
+        # Whole seconds: t - r >= required <=> t >= r + ceil(required). Only the ticks of the run
+        # are searched (a scalar bisection of a few steps, cheaper than NumPy's per-call cost).
+        due_at = int(self.times[restart]) + math.ceil(self.required)
+        due = bisect_left(self.times, due_at, restart, run_end)
+        return run, due
 
     def _early_at(self, tick: int, restart: int | None) -> bool:
         """:meth:`early` of one tick."""
@@ -148,23 +154,25 @@ class WakeUps:
         if k >= limit:
             return limit
         pos = bot.position
-        avg = float(pos.avg_entry_price or 0)
+        rung = self._next_rung(bot)
+        avg = float(pos.avg_entry_price or 0) if s.stop_loss_pct is not None or rung is not None else 0.0
         base, cost = float(pos.base_size), float(pos.cost)
         slack = self.quotes.slack
         levels = _Levels(avg, base, cost, slack)
         if s.stop_loss_pct is not None:
             levels.stop = avg * (1 - float(s.stop_loss_pct) / 100) + slack
-        rung = self._next_rung(bot)
         if rung is not None:
             levels.rung = avg * (1 + float(rung) / 100)
         # Ticks in ``[day_start, day_end)`` lie in the day of the last visit (its realised loss
         # counts there).
         day_start = day_end = 0
         if account.trading_state is TradingState.ACTIVE and base > 0:
-            levels.loss = -float(self.limits.daily_loss_limit_usd) + 1e-6
+            levels.loss = self._loss_level
+            realised_today = float(account.realised_today)
             if last_visit >= 0:
                 day_start, day_end = self._day_span(last_visit)
-        realised_today = float(account.realised_today)
+        else:
+            realised_today = 0.0  # unused: no loss level
         most = min(bot.decision_config.max_tranches, self.limits.max_tranches)
         last_entry = pos.last_entry_price
         dca_trigger: float | None = None
@@ -220,8 +228,9 @@ class WakeUps:
         day = int(self.times[tick]) // DAY * DAY
         if self._day_cache[0] != day:
             times = self.times
-            start = int(np.searchsorted(times, np.int64(day), side="left"))
-            end = int(np.searchsorted(times, np.int64(day + DAY), side="left"))
+            # A Python int needle is cast to the array's integer type (no float conversion).
+            start = int(times.searchsorted(day, side="left"))
+            end = int(times.searchsorted(day + DAY, side="left"))
             self._day_cache = (day, start, end)
         return self._day_cache[1], self._day_cache[2]
 
@@ -282,7 +291,7 @@ class _Levels:
                 near = bid >= high
             else:
                 near = (bid <= low) | (bid >= high)
-            j = int(np.argmax(near))
+            j = int(near.argmax())
             if not near[j]:
                 return hi
             at = lo + j
