@@ -118,7 +118,9 @@ def _state(w: WakeUps, rng: np.random.Generator, k: int) -> tuple[Any, Any]:
     )
     ladder = w.strategy.take_profit_ladder
     taken = frozenset(range(int(rng.integers(0, len(ladder) + 1))))
-    high = Decimal(str(round(float(price) * float(rng.uniform(1.0, 1.04)), 2))) if rng.random() < 0.7 else None
+    high = (
+        Decimal(str(round(float(price) * float(rng.uniform(1.0, 1.04)), 2))) if rng.random() < 0.7 else None
+    )
     bot = SimpleNamespace(
         position=position,
         cycle=SimpleNamespace(high_water=high, rungs_taken=taken),
@@ -155,7 +157,11 @@ def test_the_daily_loss_level_is_found_at_its_exact_tick() -> None:
         w, rng = _case(seed)
         n = len(w.times)
         w.strategy = dataclasses.replace(
-            w.strategy, stop_loss_pct=None, trailing_stop_pct=None, take_profit_ladder=(), exit_on_sell_signal=False
+            w.strategy,
+            stop_loss_pct=None,
+            trailing_stop_pct=None,
+            take_profit_ladder=(),
+            exit_on_sell_signal=False,
         )
         w.cooled = None
         for _ in range(20):
