@@ -346,8 +346,11 @@ class _Driver:
         idx = np.arange(self.first, len(c) - 1)  # candles whose close is a tick
         close_ticks = ((c.start[idx] + self.g - self.times[0]) // self.g).astype(np.int64)
         # Balances after each fill, carried forward to every later tick.
+        # (a count of the fills at or before each tick: one pass, no search per tick)
         changed_at = np.array([k for k, _, _ in self.changes], dtype=np.int64)
-        which = np.searchsorted(changed_at, np.arange(len(self.times)), side="right") - 1
+        marks = np.zeros(len(self.times), dtype=np.int64)
+        np.add.at(marks, changed_at, 1)
+        which = np.cumsum(marks) - 1
         cash_after = np.r_[float(self.spec.starting_cash), [x for _, x, _ in self.changes]]
         base_after = np.r_[0.0, [x for _, _, x in self.changes]]
         cash = cash_after[which + 1]
