@@ -70,9 +70,29 @@ def test_creating_a_bot_with_an_invalid_weight_shows_the_field_error_and_stores_
     assert page.log.errors == [] or all("422" in e for e in page.log.errors)
 
 
-def test_creating_a_valid_bot_then_editing_its_stop_loss_changes_the_bot(live_server: Any, page: Any) -> None:
+def test_save_waits_for_the_defaults_so_a_fast_click_cannot_send_a_half_filled_form(
+    live_server: Any, page: Any
+) -> None:
+    held: list[Any] = []
+    page.route("**/api/v1/bots/defaults", lambda route: held.append(route))
     page.goto(live_server.url + "/bots/new")
     page.wait_for_function("() => document.querySelector('#f-pair').options.length >= 2")
+    for _ in range(250):  # the page's request for the defaults reaches the route
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert held, "the form asks for the defaults"
+    assert page.input_value("#f-strategy-stop-loss-pct") == ""
+    assert page.is_disabled("#btn-save")  # nothing to save yet: the defaults are not in
+    held[0].continue_()
+    page.wait_for_selector("#bot-form[data-ready='true']")
+    assert page.input_value("#f-strategy-stop-loss-pct") == "5"
+    assert page.is_enabled("#btn-save")
+
+
+def test_creating_a_valid_bot_then_editing_its_stop_loss_changes_the_bot(live_server: Any, page: Any) -> None:
+    page.goto(live_server.url + "/bots/new")
+    page.wait_for_selector("#bot-form[data-ready='true']")
     assert page.input_value("#f-strategy-stop-loss-pct") == "5"  # the defaults are filled in
     keep_token(page)
     page.fill("#f-name", "eth-form")

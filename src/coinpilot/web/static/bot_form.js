@@ -286,6 +286,14 @@
     byId("bot-form").addEventListener("submit", submit);
     byId("btn-resume").addEventListener("click", resume);
     byId("btn-delete").addEventListener("click", remove);
+    // Saving waits for the form to hold its starting values (the defaults or the bot's own):
+    // a click in between would send a half-filled form.
+    const save = byId("btn-save");
+    save.disabled = true;
+    const ready = () => {
+      save.disabled = false;
+      byId("bot-form").dataset.ready = "true";
+    };
     const pairs = await API.request("GET", "/bots/pairs");
     if (pairs.ok) {
       const badge = byId("mode-badge");
@@ -298,6 +306,7 @@
       byId("form-title").textContent = "New bot";
       const defaults = await API.request("GET", "/bots/defaults");
       if (defaults.ok) fill(defaults.body);
+      ready();
       return;
     }
     const bot = await API.request("GET", `/bots/${botId}`);
@@ -307,6 +316,7 @@
     }
     byId("form-title").textContent = `Edit ${bot.body.name}`;
     fill(bot.body);
+    ready();
     showStatus(bot.body);
     if (new URLSearchParams(location.search).has("created")) message(`Created ${bot.body.name} (STOPPED)`, "ok");
   }
