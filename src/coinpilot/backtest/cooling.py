@@ -22,6 +22,7 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
+from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.temperature import COOL_RATIO, WARM_RATIO, level_rank
 from coinpilot.domain.types import TemperatureLevel
 
@@ -67,3 +68,16 @@ def cooled_ticks(
     # The last tick at or before each tick whose reading is not below the level (-1: none).
     last_warm = np.maximum.accumulate(np.where(cold, -1, np.arange(n)))
     return np.asarray((first >= 0) & (last_warm < first), dtype=bool)
+
+
+def strategy_cooled_ticks(
+    times: npt.NDArray[np.int64],
+    score: npt.NDArray[np.float64],
+    strategy: StrategyConfig,
+    buy_threshold: float,
+) -> npt.NDArray[np.bool_] | None:
+    """The ticks where the strategy's cooling exit is due, or None when it has none."""
+    if strategy.cooling_exit_below is None:
+        return None
+    minutes = float(strategy.cooling_exit_minutes)  # as live reads it (engine.loop.due_bots)
+    return cooled_ticks(times, score, strategy.cooling_exit_below, minutes, buy_threshold)

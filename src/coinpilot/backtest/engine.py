@@ -36,10 +36,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
-import numpy.typing as npt
 
 from coinpilot.backtest import data as bt_data
-from coinpilot.backtest.cooling import cooled_ticks
+from coinpilot.backtest.cooling import strategy_cooled_ticks
 from coinpilot.backtest.quotes import ReplayQuotes
 from coinpilot.backtest.result import BacktestFill, BacktestRefusal, BacktestResult, BacktestSpec
 from coinpilot.backtest.signals import (
@@ -59,7 +58,6 @@ from coinpilot.domain.market import BestBidAsk, Candles
 from coinpilot.domain.position import FillAmount
 from coinpilot.domain.signal_config import required_candles
 from coinpilot.domain.state import AccountState, BotState, Confirmation, OrderIntent
-from coinpilot.domain.strategy import StrategyConfig
 from coinpilot.domain.temperature import temperature
 from coinpilot.domain.trading_state import TradingState
 from coinpilot.domain.types import (
@@ -135,7 +133,7 @@ class _Driver:
         self.times = self.windows.times
         self.series = score_series(c, self.windows, cfg.signals, cfg.buy_threshold, cfg.sell_threshold)
         # The optional cooling exit: where live would find it due (None: off).
-        self.cooled = _cooled_ticks(self.times, self.series.score, self.strategy, cfg.buy_threshold)
+        self.cooled = strategy_cooled_ticks(self.times, self.series.score, self.strategy, cfg.buy_threshold)
         tick = self.product.price_increment or self.product.quote_increment
         self.quotes = ReplayQuotes(c, self.times, spec.spread_bps, tick, (self.windows.hi, at_or_before))
         self.exchange = SimulatedExchange(
@@ -386,16 +384,3 @@ class _Driver:
                 "price_model": "decision at candle close, fill at the next open (replay quote, paper fill)",
             },
         )
-
-
-def _cooled_ticks(
-    times: npt.NDArray[np.int64],
-    score: npt.NDArray[np.float64],
-    strategy: StrategyConfig,
-    buy_threshold: float,
-) -> npt.NDArray[np.bool_] | None:
-    """The ticks where the strategy's cooling exit is due, or None when it has none."""
-    if strategy.cooling_exit_below is None:
-        return None
-    minutes = float(strategy.cooling_exit_minutes)  # as live reads it (engine.loop.due_bots)
-    return cooled_ticks(times, score, strategy.cooling_exit_below, minutes, buy_threshold)
